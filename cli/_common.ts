@@ -1,0 +1,68 @@
+/**
+ * Shared bits of the command groups: global options, usage errors, shutdown signals.
+ *
+ * @module
+ */
+import { SyftError } from "../lib/errors.ts";
+
+/** The options every command accepts (read them with `cmd.optsWithGlobals()`). */
+export interface GlobalOptions {
+  /** SyftBox client config path (`--config`). */
+  config?: string;
+  /** The log level (`--log-level`). */
+  logLevel?: string;
+  /** Print machine-readable JSON (`--json`). */
+  json?: boolean;
+}
+
+/** A wrong command line: the command prints the message and exits with status 2. */
+export class UsageError extends SyftError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong with the command line.
+   * @param options The underlying error.
+   */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, code: "USAGE", exitCode: 2 });
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Resolves with the signal's name on the first SIGINT (Ctrl-C) or SIGTERM. A second signal while
+ * stopping exits at once with status 130.
+ */
+export function waitForShutdownSignal(): Promise<string> {
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  let received = false;
+  const handlers = signals.map((sig) => {
+    const handler = (): void => {
+      if (received) Deno.exit(130);
+      received = true;
+      resolve(sig);
+    };
+    Deno.addSignalListener(sig, handler);
+    return [sig, handler] as const;
+  });
+  return promise.finally(() => {
+    // Keep a listener on SIGINT so a second Ctrl-C forces the exit instead of being ignored.
+    for (const [sig, handler] of handlers) {
+      if (sig !== "SIGINT") Deno.removeSignalListener(sig, handler);
+    }
+  });
+}
+
+/** Parses `K:V` header options into an object; throws a `UsageError` naming a bad one. */
+export function parseHeaderOptions(values: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const value of values) {
+    const at = value.indexOf(":");
+    if (at <= 0) throw new UsageError(`Cannot parse header "${value}": expected NAME:VALUE`);
+    headers[value.slice(0, at).trim()] = value.slice(at + 1).trim();
+  }
+  return headers;
+}

@@ -1,0 +1,128 @@
+/**
+ * Runs the `syft` command as a subprocess, exactly as `deno task syft` does.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const MAIN = `${ROOT}cli/main.ts`;
+const CONFIG = `${ROOT}deno.json`;
+
+/** The output of a finished `syft` run. */
+export interface SyftRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for running `syft`. */
+export interface SyftRunOptions {
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
+  /** Text written to stdin. */
+  stdin?: string;
+}
+
+function command(args: string[], options: SyftRunOptions, piped: boolean): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P", "--config", CONFIG, MAIN, ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    stdin: options.stdin === undefined && !piped ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs `syft <args>` to completion. */
+export async function runSyft(args: string[], options: SyftRunOptions = {}): Promise<SyftRun> {
+  const child = command(args, options, false).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A running `syft` process whose stdout is read line by line. */
+export interface SyftProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  /** Lines read from stdout so far. */
+  lines: string[];
+  /** Resolves with the first stdout line matching `pattern` (rejects after `timeoutMs`). */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` and resolves with the exit status and the remaining stderr. */
+  stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
+}
+
+/** Starts `syft <args>` in the background. */
+export function spawnSyft(args: string[], options: SyftRunOptions = {}): SyftProcess {
+  const child = command(args, options, true).spawn();
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
+  const stderrText = new Response(child.stderr).text();
+  (async () => {
+    let buf = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        lines.push(line);
+        for (const w of waiters.splice(0)) {
+          if (w.pattern.test(line)) w.resolve(line);
+          else waiters.push(w);
+        }
+      }
+    }
+  })();
+  let stopped: Promise<{ code: number; stderr: string }> | undefined;
+  const proc: SyftProcess = {
+    child,
+    lines,
+    waitForLine(pattern, timeoutMs = 15_000) {
+      const found = lines.find((l) => pattern.test(l));
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(async () => {
+          const err = stopped ? "" : (await proc.stop("SIGKILL")).stderr;
+          reject(
+            new Error(
+              `No stdout line matched ${pattern} in ${timeoutMs} ms; stdout: ${
+                lines.join("\n")
+              }\nstderr: ${err}`,
+            ),
+          );
+        }, timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      });
+    },
+    stop(signal: Deno.Signal = "SIGINT") {
+      stopped ??= (async () => {
+        try {
+          child.kill(signal);
+        } catch { /* already exited */ }
+        const status = await child.status;
+        return { code: status.code, stderr: await stderrText };
+      })();
+      return stopped;
+    },
+    async [Symbol.asyncDispose]() {
+      await proc.stop("SIGKILL");
+    },
+  };
+  return proc;
+}
