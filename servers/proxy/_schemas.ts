@@ -1,0 +1,181 @@
+/**
+ * Request validation for the proxy's routes (zod), with limits from the server options (private).
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** E-mail as SyftBox accepts it for a datasite (the domain must contain a dot). */
+export const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
+const SEGMENT_RE = /^[A-Za-z0-9_.+-]+$/;
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** The limits the schemas enforce. */
+export interface SchemaLimits {
+  /** The longest blocking wait, in seconds. */
+  maxTimeoutS: number;
+  /** The largest encoded params/body, in bytes. */
+  maxParamsBytes: number;
+}
+
+const email = z.string({ error: "must be a string" }).regex(
+  EMAIL_RE,
+  "must be an e-mail address whose domain contains a dot, such as bob@example.org",
+);
+
+/** An app name: one path segment, at least 3 characters (as the real package). */
+export const appName = z.string({ error: "must be a string" })
+  .min(3, "must have at least 3 characters")
+  .max(128, "must have at most 128 characters")
+  .regex(SEGMENT_RE, "may only contain letters, digits and _ . + -")
+  .refine((s) => s !== "..", "must not be ..");
+
+const funcName = z.string({ error: "must be a string" })
+  .transform((s) => s.replace(/^\/+/, "").replace(/\/+$/, ""))
+  .pipe(
+    z.string().min(1, "must not be empty").max(512, "must have at most 512 characters").refine(
+      (s) => s.split("/").every((seg) => SEGMENT_RE.test(seg) && seg !== "." && seg !== ".."),
+      "must be path segments of letters, digits and _ . + - (no . or .. segments)",
+    ),
+  );
+
+const headers = z.record(z.string(), z.string({ error: "header values must be strings" }))
+  .default({});
+
+const method = z.string().transform((s) => s.toUpperCase()).pipe(
+  z.enum(METHODS, { error: `must be one of ${METHODS.join(", ")}` }),
+);
+
+function encodedSize(value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value === "string") return new TextEncoder().encode(value).length;
+  return new TextEncoder().encode(JSON.stringify(value)).length;
+}
+
+/** A `syft://` URL with a datasite e-mail host and a safe path. */
+export const syftUrl = z.string({ error: "must be a string" }).refine((s) => {
+  const m = /^syft:\/\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/.exec(s);
+  if (!m || !EMAIL_RE.test(m[1]!)) return false;
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f\\]|%(?:2e|2f|5c|00)/i.test(m[2] ?? "")) return false;
+  return !(m[2] ?? "").split("/").includes("..");
+}, "must be a syft:// URL whose host is an e-mail and whose path has no .. segments");
+
+/** Builds the schemas for the given limits. */
+// deno-lint-ignore explicit-module-boundary-types -- the zod-inferred type is the point
+export function buildSchemas(limits: SchemaLimits) {
+  const params = z.unknown().optional().refine(
+    (v) => encodedSize(v) <= limits.maxParamsBytes,
+    `must encode to at most ${limits.maxParamsBytes} bytes`,
+  );
+  const timeout = z.number({ error: "must be a number of seconds" })
+    .positive("must be positive")
+    .max(limits.maxTimeoutS, `must be at most ${limits.maxTimeoutS} seconds`);
+
+  const send = z.object({
+    app_name: appName,
+    func_name: funcName,
+    destination: email,
+    params,
+    blocking: z.boolean({ error: "must be true or false" }).default(true),
+    timeout: timeout.default(Math.min(30, limits.maxTimeoutS)),
+    headers,
+    method: method.default("POST"),
+  });
+
+  const broadcast = z.object({
+    app_name: appName.optional(),
+    func_name: funcName,
+    params,
+    destinations: z.array(z.string({ error: "must be a string" }), {
+      error: "must be a list of e-mails or syft:// URLs",
+    }).min(1, "must name at least one destination").max(1000, "must name at most 1000"),
+    headers,
+    method: method.default("POST"),
+  }).superRefine((v, ctx) => {
+    let needsApp = false;
+    v.destinations.forEach((d, i) => {
+      if (d.startsWith("syft://")) {
+        if (!syftUrl.safeParse(d).success) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["destinations", i],
+            message: "must be a syft:// URL whose host is an e-mail and whose path has no ..",
+          });
+        }
+      } else if (!EMAIL_RE.test(d)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["destinations", i],
+          message: "must be an e-mail address or a syft:// URL",
+        });
+      } else needsApp = true;
+    });
+    if (needsApp && v.app_name === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["app_name"],
+        message: "is required when a destination is an e-mail",
+      });
+    }
+  });
+
+  const rpcSend = z.object({
+    app_name: appName,
+    url: syftUrl,
+    body: z.unknown().optional().refine(
+      (v) => encodedSize(v) <= limits.maxParamsBytes,
+      `must encode to at most ${limits.maxParamsBytes} bytes`,
+    ),
+    headers,
+    expiry: z.string().regex(
+      /^\d+[dhms]$/i,
+      'must be a number and one unit (d, h, m, s), such as "15m"',
+    )
+      .default("15m"),
+    cache: z.boolean().default(false),
+    method: method.default("GET"),
+  });
+
+  const bool = z.enum(["true", "false", "1", "0", "yes", "no"], {
+    error: "must be true or false",
+  }).transform((s) => s === "true" || s === "1" || s === "yes");
+  const seconds = z.string().regex(/^\d+(\.\d+)?$/, "must be a number of seconds").transform(Number)
+    .pipe(z.number().max(limits.maxTimeoutS, `must be at most ${limits.maxTimeoutS} seconds`));
+
+  const rpcQuery = z.object({ blocking: bool.default(false), timeout: seconds.optional() });
+  const statusQuery = z.object({ wait: seconds.optional() });
+  const schemaQuery = z.object({ datasite: email.optional() });
+  const appParam = z.object({ app: appName });
+
+  return { send, broadcast, rpcSend, rpcQuery, statusQuery, schemaQuery, appParam };
+}
+
+/** The schemas of one server. */
+export type ProxySchemas = ReturnType<typeof buildSchemas>;
+
+/** Parses a single-unit duration such as `15m` to milliseconds. */
+export function durationMs(value: string): number {
+  const m = /^(\d+)([dhms])$/i.exec(value);
+  if (!m) throw new RangeError(`Cannot parse duration "${value}"`);
+  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[m[2]!.toLowerCase()]!;
+  return Number(m[1]) * unit;
+}
+
+/** One failing field of a 422 answer. */
+export interface FieldError {
+  /** The field path, such as `destinations.2`. */
+  field: string;
+  /** What is wrong with it. */
+  message: string;
+}
+
+/** Turns a zod error into field errors (every failing field named). */
+export function fieldErrors(
+  error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] },
+): FieldError[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.length > 0 ? issue.path.map(String).join(".") : "(body)",
+    message: issue.message,
+  }));
+}

@@ -1,0 +1,507 @@
+/**
+ * The proxy's Hono app: both HTTP APIs (the seed's `/rpc/send`, `/rpc/broadcast`,
+ * `/rpc/status/{id}`, `/rpc/schema/{app}`, and the real syft-proxy package's `POST /rpc` and
+ * `GET /info`), plus `/`, `/health` and `/metrics`, with validation, API key, rate limit, CORS,
+ * request ids, an access log and Prometheus metrics.
+ *
+ * @module
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { getConnInfo } from "hono/deno";
+import { HTTPException } from "hono/http-exception";
+import { requestId, type RequestIdVariables } from "hono/request-id";
+import { timingSafeEqual } from "hono/utils/buffer";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { zValidator } from "@hono/zod-validator";
+import { rateLimiter } from "hono-rate-limiter";
+import type { z } from "zod";
+import { getLogger } from "../../lib/_log.ts";
+import { SyftError } from "../../lib/errors.ts";
+import { VERSION } from "../../lib/version.ts";
+import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "../../lib/proxy/_body.ts";
+import { type ProxyGateway, rpcUrlParts } from "../../lib/proxy/_gateway.ts";
+import { StoreError } from "../../lib/proxy/errors.ts";
+import type {
+  ProxyInfo,
+  RequestRecord,
+  RpcStatus,
+  SendResult,
+  StatusResult,
+} from "../../lib/proxy/types.ts";
+import { createMetrics, type ProxyMetrics } from "./_metrics.ts";
+import { buildSchemas, durationMs, fieldErrors } from "./_schemas.ts";
+
+const accessLog = getLogger(["proxy", "access"]);
+const NEVER = new AbortController().signal;
+const log = getLogger(["proxy", "server"]);
+
+/** The default body limit: 1 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** The default longest blocking wait, in seconds. */
+export const DEFAULT_MAX_TIMEOUT_S = 300;
+/** The default request expiry of the seed API (the real package's default, 15 minutes). */
+const DEFAULT_EXPIRY_MS = 15 * 60_000;
+
+/** A per-client rate limit: `limit` requests per `windowMs`. */
+export interface RateLimit {
+  /** Requests allowed per window. */
+  limit: number;
+  /** The window in milliseconds. */
+  windowMs: number;
+}
+
+/** Options for {@linkcode createProxyApp}. */
+export interface ProxyAppOptions {
+  /** The gateway that sends requests and tracks them. */
+  gateway: ProxyGateway;
+  /** Require this key (`X-API-Key` or `Authorization: Bearer`) on all but `/health`. */
+  apiKey?: string;
+  /** Per-client rate limit (by API key, else by remote address); none when absent. */
+  rateLimit?: RateLimit;
+  /** The largest request body in bytes (default 1 MiB); larger bodies get 413. */
+  maxBodyBytes?: number;
+  /** The largest encoded params/body in bytes (default `maxBodyBytes`); larger get 422. */
+  maxParamsBytes?: number;
+  /** The longest blocking wait in seconds (default 300). */
+  maxTimeoutS?: number;
+  /** Allowed CORS origins (`*` for any); no CORS headers when absent. */
+  cors?: string[];
+  /** Whether to log one line per request (default true). */
+  accessLog?: boolean;
+  /** Aborted when the server stops: blocking waits and long-polls answer at once. */
+  shutdown?: AbortSignal;
+}
+
+type Env = { Variables: RequestIdVariables };
+
+/** The app and its metrics. */
+export interface ProxyApp {
+  /** The Hono app (serve it with `Deno.serve(app.fetch)` or test it with `app.request()`). */
+  app: Hono<Env>;
+  /** Its metrics. */
+  metrics: ProxyMetrics;
+}
+
+function errorBody(c: Context<Env>, error: string, message: string, extra: object = {}) {
+  return { error, message, ...extra, request_id: c.get("requestId") };
+}
+
+function clientKey(c: Context<Env>, apiKey: string | undefined): string {
+  if (apiKey !== undefined) {
+    const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
+    if (presented) return `key:${presented}`;
+  }
+  try {
+    return `addr:${getConnInfo(c).remote.address ?? "unknown"}`;
+  } catch {
+    return "addr:unknown";
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const m = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
+  return m?.[1]?.trim();
+}
+
+function apiKeyAuth(key: string): MiddlewareHandler<Env> {
+  return async function apiKeyAuth(c, next) {
+    if (c.req.path === "/health" || c.req.method === "OPTIONS") return await next();
+    const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
+    if (presented === undefined || !(await timingSafeEqual(presented, key))) {
+      c.header("WWW-Authenticate", 'Bearer realm="syft-proxy"');
+      return c.json(
+        errorBody(
+          c,
+          "unauthorized",
+          presented === undefined
+            ? "Missing API key: send X-API-Key or Authorization: Bearer"
+            : "Invalid API key",
+        ),
+        401,
+      );
+    }
+    await next();
+  };
+}
+
+function accessLogger(): MiddlewareHandler<Env> {
+  return async function accessLogger(c, next) {
+    const start = performance.now();
+    await next();
+    if (!accessLog.isEnabledFor("info")) return;
+    accessLog.info("{method} {path} {status} {duration_ms} ms", {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: Math.round((performance.now() - start) * 100) / 100,
+      request_id: c.get("requestId"),
+      client: clientKey(c, undefined).slice(5),
+    });
+  };
+}
+
+function jsonOnly(): MiddlewareHandler<Env> {
+  return async function jsonOnly(c, next) {
+    const type = c.req.header("content-type") ?? "";
+    if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
+      return c.json(
+        errorBody(
+          c,
+          "unsupported_media_type",
+          `Expected Content-Type: application/json, got ${type ? `"${type}"` : "none"}`,
+        ),
+        415,
+      );
+    }
+    await next();
+  };
+}
+
+/** A zod validator whose failures answer 422 naming every failing field. */
+function valid<T extends "json" | "query" | "param", S extends z.ZodType>(target: T, schema: S) {
+  return zValidator(target, schema, (result, c) => {
+    if (!result.success) {
+      const fields = fieldErrors(result.error);
+      return c.json(
+        errorBody(
+          c as Context<Env>,
+          "validation_failed",
+          `Invalid ${target === "json" ? "body" : target}: ${
+            fields.map((f) => `${f.field} ${f.message}`).join("; ")
+          }`,
+          { fields },
+        ),
+        422,
+      );
+    }
+  });
+}
+
+function seedResult(record: RequestRecord): SendResult {
+  if (record.status === "completed" || record.status === "failed") {
+    return {
+      id: record.id,
+      status: record.status,
+      result: record.status === "completed" ? wireBodyValue(record.response?.body) : null,
+      error: record.error,
+      status_code: record.status_code,
+    };
+  }
+  return { id: record.id, status: record.status };
+}
+
+function seedStatus(record: RequestRecord): StatusResult {
+  return {
+    id: record.id,
+    app_name: record.app_name,
+    func_name: record.func_name,
+    destination: record.destination,
+    status: record.status,
+    result: record.status === "completed" ? wireBodyValue(record.response?.body) : null,
+    error: record.error,
+    status_code: record.status_code,
+    created_at: record.created_at,
+    completed_at: record.completed_at,
+  };
+}
+
+const SKIP_HEADERS = new Set([
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "set-cookie",
+  "upgrade",
+  "x-request-id",
+]);
+
+/** Answers in the real package's `RPCStatus` shape; finished ones carry the RPC status code. */
+function rpcStatusResponse(
+  c: Context<Env>,
+  record: RequestRecord,
+  finishedName: "RPC_COMPLETED" | "by-status",
+): Response {
+  const finished = record.status === "completed" || record.status === "failed";
+  const body: RpcStatus = {
+    id: record.id,
+    status: !finished
+      ? "RPC_PENDING"
+      : finishedName === "RPC_COMPLETED" || record.status === "completed"
+      ? "RPC_COMPLETED"
+      : "RPC_ERROR",
+    request: record.request,
+    response: record.response,
+  };
+  if (!finished) return c.json(body, 200);
+  for (const [name, value] of Object.entries(record.response?.headers ?? {})) {
+    if (!SKIP_HEADERS.has(name.toLowerCase()) && /^[!#$%&'*+.^_`|~\w-]+$/.test(name)) {
+      try {
+        c.header(name, value);
+      } catch { /* an invalid header value from the app is not forwarded */ }
+    }
+  }
+  const code = record.status_code ?? 200;
+  return c.json(body, (code >= 200 && code <= 599 ? code : 200) as ContentfulStatusCode);
+}
+
+/**
+ * Builds the proxy's Hono app around a started gateway.
+ *
+ * @param options The gateway, auth, limits and CORS.
+ * @returns The app and its metrics.
+ */
+export function createProxyApp(options: ProxyAppOptions): ProxyApp {
+  const gateway = options.gateway;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxTimeoutS = options.maxTimeoutS ?? DEFAULT_MAX_TIMEOUT_S;
+  const schemas = buildSchemas({
+    maxTimeoutS,
+    maxParamsBytes: options.maxParamsBytes ?? maxBody,
+  });
+  const metrics = createMetrics(() => gateway.counts.pending);
+  gateway.addFinishListener((record, seconds) => metrics.finished(record, seconds));
+  const startedAt = Date.now();
+  const shutdown = options.shutdown;
+  // Not the request's own signal: Deno aborts it after every response (legacy behaviour) and
+  // warns about listeners on it; a disconnected long-poll only holds a timer until it ends.
+  const waitSignal = (_c: Context<Env>): AbortSignal => shutdown ?? NEVER;
+
+  const app = new Hono<Env>();
+  app.use(requestId());
+  if (options.accessLog !== false) app.use(accessLogger());
+  app.use(metrics.http);
+  if (options.cors && options.cors.length > 0) {
+    const origins = options.cors;
+    app.use(cors({
+      origin: origins.includes("*") ? "*" : origins,
+      allowHeaders: ["Content-Type", "Authorization", "X-API-Key", "X-Request-Id"],
+      exposeHeaders: ["X-Request-Id", "Retry-After"],
+      maxAge: 600,
+    }));
+  }
+  if (options.apiKey !== undefined) app.use(apiKeyAuth(options.apiKey));
+  if (options.rateLimit) {
+    const apiKey = options.apiKey;
+    app.use(rateLimiter<Env>({
+      windowMs: options.rateLimit.windowMs,
+      limit: options.rateLimit.limit,
+      standardHeaders: "draft-6",
+      keyGenerator: (c) => clientKey(c, apiKey),
+      skip: (c) => c.req.path === "/health",
+      handler: (c) =>
+        c.json(
+          errorBody(
+            c,
+            "rate_limited",
+            `Too many requests: at most ${options.rateLimit!.limit} per ${
+              options.rateLimit!.windowMs / 1000
+            } s; retry after the number of seconds in Retry-After`,
+          ),
+          429,
+        ),
+    }));
+  }
+  const limitBody = bodyLimit({
+    maxSize: maxBody,
+    onError: (c) =>
+      c.json(
+        errorBody(c as Context<Env>, "payload_too_large", `Body exceeds ${maxBody} bytes`),
+        413,
+      ),
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      return c.json(
+        errorBody(c, status === 400 ? "bad_request" : "http_error", err.message || "Bad request"),
+        status,
+      );
+    }
+    if (err instanceof StoreError) {
+      log.error("Store failure: {error}", { error: err });
+      return c.json(errorBody(c, "store_unavailable", err.message), 503);
+    }
+    log.error("Unhandled error on {path}: {error}", { path: c.req.path, error: err });
+    return c.json(
+      errorBody(c, "internal", err instanceof SyftError ? err.message : "Internal server error"),
+      500,
+    );
+  });
+  app.notFound((c) =>
+    c.json(errorBody(c, "not_found", `No route ${c.req.method} ${c.req.path}`), 404)
+  );
+
+  const info = (): ProxyInfo => ({
+    name: "syft-proxy",
+    version: VERSION,
+    uptime_s: Math.round((Date.now() - startedAt) / 100) / 10,
+    store: gateway.store.description,
+    email: gateway.backend.email,
+    requests: gateway.counts,
+  });
+
+  app.get("/", (c) => c.json(info()));
+  app.get("/info", (c) => c.json(info()));
+  app.get("/health", async (c) => {
+    try {
+      await gateway.store.get("00000000-0000-4000-8000-000000000000");
+      return c.json({ status: "ok", uptime_s: info().uptime_s, store: "ok" });
+    } catch (err) {
+      return c.json({
+        status: "unhealthy",
+        uptime_s: info().uptime_s,
+        store: err instanceof Error ? err.message : String(err),
+      }, 503);
+    }
+  });
+  app.get("/metrics", async (c) => {
+    return c.text(await metrics.text(), 200, {
+      "Content-Type": metrics.registry.contentType,
+    });
+  });
+
+  app.post(
+    "/rpc/send",
+    limitBody,
+    jsonOnly(),
+    valid("json", schemas.send),
+    async (c) => {
+      const body = c.req.valid("json");
+      const url = `syft://${body.destination}/app_data/${body.app_name}/rpc/${body.func_name}`;
+      const record = await gateway.send("seed", {
+        url,
+        destination: body.destination,
+        appName: body.app_name,
+        funcName: body.func_name,
+        method: body.method,
+        body: paramsToBody(body.params),
+        headers: body.headers,
+        expiresAt: new Date(Date.now() + Math.max(DEFAULT_EXPIRY_MS, body.timeout * 1000)),
+      });
+      if (!body.blocking || record.status !== "pending") return c.json(seedResult(record), 200);
+      const done = await gateway.waitFor(record.id, body.timeout * 1000, waitSignal(c)) ??
+        record;
+      return c.json(seedResult(done), done.status === "pending" ? 202 : 200);
+    },
+  );
+
+  app.post(
+    "/rpc/broadcast",
+    limitBody,
+    jsonOnly(),
+    valid("json", schemas.broadcast),
+    async (c) => {
+      const body = c.req.valid("json");
+      const payload = paramsToBody(body.params);
+      const expiresAt = new Date(Date.now() + DEFAULT_EXPIRY_MS);
+      const records = await Promise.all(body.destinations.map((d) => {
+        const url = d.startsWith("syft://")
+          ? d
+          : `syft://${d}/app_data/${body.app_name}/rpc/${body.func_name}`;
+        const parts = rpcUrlParts(url);
+        return gateway.send("seed", {
+          url,
+          destination: parts.destination,
+          appName: parts.app || (body.app_name ?? ""),
+          funcName: parts.func || body.func_name,
+          method: body.method,
+          body: payload,
+          headers: body.headers,
+          expiresAt,
+        });
+      }));
+      return c.json({ request_ids: records.map((r) => r.id) }, 200);
+    },
+  );
+
+  app.get("/rpc/status/:id", valid("query", schemas.statusQuery), async (c) => {
+    const id = c.req.param("id");
+    const { wait } = c.req.valid("query");
+    const record = /^[0-9a-f-]{36}$/i.test(id)
+      ? (wait ? await gateway.waitFor(id, wait * 1000, waitSignal(c)) : await gateway.get(id))
+      : null;
+    if (record === null) {
+      return c.json(
+        errorBody(c, "not_found", `No request with id "${id}" (unknown or expired)`, {
+          id,
+          status: "RPC_NOT_FOUND",
+          request: null,
+          response: null,
+        }),
+        404,
+      );
+    }
+    if (record.api === "rpc") return rpcStatusResponse(c, record, "by-status");
+    return c.json(seedStatus(record), 200);
+  });
+
+  app.get(
+    "/rpc/schema/:app",
+    valid("param", schemas.appParam),
+    valid("query", schemas.schemaQuery),
+    async (c) => {
+      const { app: appName } = c.req.valid("param");
+      const datasite = c.req.valid("query").datasite ?? gateway.backend.email;
+      const raw = await gateway.backend.readSchema(datasite, appName);
+      if (raw === null || typeof raw !== "object") {
+        return c.json(
+          errorBody(c, "not_found", `No rpc.schema.json for app "${appName}" on ${datasite}`),
+          404,
+        );
+      }
+      const functions: Record<string, { params: unknown; returns: unknown; description: unknown }> =
+        {};
+      for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+        const v = (value ?? {}) as Record<string, unknown>;
+        functions[key.replace(/^\/+/, "")] = {
+          params: v.args ?? {},
+          returns: v.returns ?? "any",
+          description: v.description ?? null,
+        };
+      }
+      return c.json({ app_name: appName, datasite, functions }, 200);
+    },
+  );
+
+  app.post(
+    "/rpc",
+    valid("query", schemas.rpcQuery),
+    limitBody,
+    jsonOnly(),
+    valid("json", schemas.rpcSend),
+    async (c) => {
+      const body = c.req.valid("json");
+      const query = c.req.valid("query");
+      const parts = rpcUrlParts(body.url);
+      const record = await gateway.send("rpc", {
+        url: body.url,
+        destination: parts.destination,
+        appName: parts.app || body.app_name,
+        funcName: parts.func,
+        method: body.method,
+        body: rpcBodyToBytes(body.body),
+        headers: body.headers,
+        expiresAt: new Date(Date.now() + durationMs(body.expiry)),
+      });
+      if (!query.blocking || record.status !== "pending") {
+        return rpcStatusResponse(c, record, "RPC_COMPLETED");
+      }
+      const timeoutS = query.timeout ?? maxTimeoutS;
+      const done = await gateway.waitFor(record.id, timeoutS * 1000, waitSignal(c)) ?? record;
+      if (done.status === "pending") {
+        return c.json(
+          { id: done.id, status: "RPC_PENDING", request: done.request, response: null },
+          202,
+        );
+      }
+      return rpcStatusResponse(c, done, "RPC_COMPLETED");
+    },
+  );
+
+  return { app, metrics };
+}
