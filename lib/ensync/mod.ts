@@ -17,6 +17,16 @@
  */
 export { SyftError, type SyftErrorOptions } from "../errors.ts";
 export * from "./errors.ts";
+export * from "./types.ts";
+export { EnSyncClient, type EventHandler, Subscription } from "./client.ts";
+export {
+  EnSyncEngine,
+  EnSyncWebSocketEngine,
+  type GrpcTarget,
+  resolveGrpcTarget,
+  resolveWebSocketUrl,
+  USER_AGENT,
+} from "./engine.ts";
 export {
   decodeEnvelope,
   decryptEnvelope,
