@@ -1,0 +1,38 @@
+/**
+ * Ids for events and clients: random and base62 strings (no `,`, `=`, `;` or `.`).
+ *
+ * @module
+ */
+
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/** Returns `n` random base62 characters (used in event ids). */
+export function randomBase62(n: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  let out = "";
+  for (const b of bytes) out += BASE62[b % 62];
+  return out;
+}
+
+/** Encodes a non-negative integer in base62. */
+export function toBase62(value: number): string {
+  if (value === 0) return "0";
+  let out = "";
+  let v = value;
+  while (v > 0) {
+    out = BASE62[v % 62] + out;
+    v = Math.floor(v / 62);
+  }
+  return out;
+}
+
+/** Decodes a base62 integer; returns NaN for a bad digit. */
+export function fromBase62(text: string): number {
+  let v = 0;
+  for (const ch of text) {
+    const d = BASE62.indexOf(ch);
+    if (d < 0) return NaN;
+    v = v * 62 + d;
+  }
+  return v;
+}

@@ -1,0 +1,346 @@
+/**
+ * Starting the engine: the WebSocket dialect (with `/health` and `/discarded` over plain HTTP) on
+ * one port, gRPC on another, one {@linkcode Broker} behind both, and the app configuration reloaded
+ * when its file changes.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { getLogger } from "../../lib/_log.ts";
+import { SyftError } from "../../lib/errors.ts";
+import { Broker } from "./broker.ts";
+import {
+  AppRegistry,
+  type EnSyncConfig,
+  EnSyncConfigError,
+  type GrpcStreamMode,
+  loadEnSyncConfig,
+} from "./config.ts";
+import { EnSyncGrpcService } from "./grpc.ts";
+import type { EnSyncStore } from "./store.ts";
+import { MemoryStore } from "./store_memory.ts";
+import { acceptEnSyncWebSocket } from "./ws.ts";
+
+const log = getLogger(["ensync", "server"]);
+
+/** The engine's default ports. */
+export const ENSYNC_DEFAULT_PORTS: { ws: number; grpc: number } = { ws: 8082, grpc: 50051 };
+
+/** Options of {@linkcode startEnSyncServer}. */
+export interface EnSyncServerOptions {
+  /** The app configuration, or the path of its YAML file (reloaded when it changes). */
+  config: EnSyncConfig | string;
+  /** Where events are kept (default: a new {@linkcode MemoryStore}). */
+  store?: EnSyncStore;
+  /** Bind address (default `127.0.0.1`). */
+  host?: string;
+  /** WebSocket port (default 8082; 0 picks a free port; `false` disables it). */
+  wsPort?: number | false;
+  /** gRPC port (default 50051; 0 picks a free port; `false` disables it). */
+  grpcPort?: number | false;
+  /** Redeliver an event not acked within this time (default 30 000 ms). */
+  ackTimeoutMs?: number;
+  /** Keep events this long (default 7 days). */
+  retentionMs?: number;
+  /** Forces the gRPC subscription-stream mode (default: the config's `grpc_streams`). */
+  grpcStreams?: GrpcStreamMode;
+  /** A gRPC client id with no call and no open stream for this long ends (default 90 000 ms). */
+  grpcSessionTimeoutMs?: number;
+  /** Stops the engine when aborted. */
+  signal?: AbortSignal;
+}
+
+/** A running engine. */
+export interface EnSyncServer extends AsyncDisposable {
+  /** The WebSocket URL (`ws://host:port`), or `undefined` when disabled. */
+  wsUrl: string | undefined;
+  /** The gRPC URL (`grpc://host:port`), or `undefined` when disabled. */
+  grpcUrl: string | undefined;
+  /** The bound WebSocket port (0 when disabled). */
+  wsPort: number;
+  /** The bound gRPC port (0 when disabled). */
+  grpcPort: number;
+  /** The delivery core. */
+  broker: Broker;
+  /** Re-reads the configuration file (when started with a path). */
+  reload(): Promise<void>;
+  /** Stops accepting, disconnects clients, flushes and closes the store. */
+  close(): Promise<void>;
+  /** Resolves when the engine has stopped. */
+  finished: Promise<void>;
+}
+
+/**
+ * The engine could not start (port in use, bad configuration, store unavailable).
+ *
+ * @example
+ * ```ts
+ * import { EnSyncServerError } from "@syft/syft/ensync/engine";
+ * console.log(new EnSyncServerError("Cannot bind 127.0.0.1:8082: address in use").code);
+ * ```
+ */
+export class EnSyncServerError extends SyftError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed.
+   * @param options The underlying error.
+   */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, code: "ENSYNC_SERVER" });
+    this.name = "EnSyncServerError";
+  }
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function bearer(request: Request): string {
+  const auth = request.headers.get("authorization") ?? "";
+  return auth.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : "";
+}
+
+function json(value: unknown, status = 200): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+/**
+ * Starts the engine.
+ *
+ * @param options Configuration, store, addresses and timeouts.
+ * @returns The running engine; close it with `close()` (or `await using`).
+ * @throws {EnSyncServerError} When a port cannot be bound.
+ * @throws {EnSyncConfigError} When the configuration is invalid.
+ *
+ * @example An engine on free ports with an in-memory store
+ * ```ts
+ * import { startEnSyncServer } from "@syft/syft/ensync/engine";
+ * await using engine = await startEnSyncServer({
+ *   config: { apps: [], grpcStreams: "auto" },
+ *   wsPort: 0,
+ *   grpcPort: 0,
+ * });
+ * console.log(engine.wsUrl, engine.grpcUrl);
+ * ```
+ */
+export async function startEnSyncServer(options: EnSyncServerOptions): Promise<EnSyncServer> {
+  const host = options.host ?? "127.0.0.1";
+  const configPath = typeof options.config === "string" ? options.config : undefined;
+  const initial = typeof options.config === "string"
+    ? await loadEnSyncConfig(options.config)
+    : options.config;
+  const store = options.store ?? new MemoryStore();
+  const broker = new Broker(store, new AppRegistry(initial), {
+    ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+    ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+  });
+  await broker.start();
+
+  const cleanups: (() => Promise<void> | void)[] = [async () => await broker.close()];
+  const fail = async (err: unknown, what: string): Promise<never> => {
+    for (const c of cleanups.toReversed()) await Promise.resolve(c()).catch(() => {});
+    throw new EnSyncServerError(
+      `Cannot start the EnSync ${what}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  };
+
+  // WebSocket (and a little HTTP).
+  let wsPort = 0;
+  let wsUrl: string | undefined;
+  const sockets = new Set<WebSocket>();
+  if (options.wsPort !== false) {
+    try {
+      const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+      const server = Deno.serve({
+        hostname: host,
+        port: options.wsPort ?? ENSYNC_DEFAULT_PORTS.ws,
+        onListen: (addr) => resolve(addr as Deno.NetAddr),
+        onError: (err) => {
+          log.error("HTTP error: {error}", { error: String(err) });
+          return new Response("Internal error", { status: 500 });
+        },
+      }, (request) => handleHttp(broker, request, sockets));
+      const addr = await listening;
+      wsPort = addr.port;
+      wsUrl = `ws://${hostPort(host, wsPort)}`;
+      cleanups.push(async () => {
+        for (const socket of sockets) {
+          try {
+            socket.close(1001, "engine stopping");
+          } catch { /* already closing */ }
+        }
+        await server.shutdown();
+      });
+    } catch (err) {
+      await fail(err, `WebSocket server on ${hostPort(host, options.wsPort || 0)}`);
+    }
+  }
+
+  // gRPC.
+  let grpcPort = 0;
+  let grpcUrl: string | undefined;
+  let grpcService: EnSyncGrpcService | undefined;
+  if (options.grpcPort !== false) {
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      "grpc.max_send_message_length": 16 * 1024 * 1024,
+    });
+    const forced = options.grpcStreams;
+    grpcService = new EnSyncGrpcService(broker, {
+      streams: () => forced ?? broker.registry.config.grpcStreams,
+      ...(options.grpcSessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeoutMs: options.grpcSessionTimeoutMs }),
+    });
+    grpcService.addTo(server);
+    const target = hostPort(host, options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc);
+    try {
+      grpcPort = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(
+          target,
+          grpc.ServerCredentials.createInsecure(),
+          (err, port) => err ? reject(err) : resolve(port),
+        )
+      );
+    } catch (err) {
+      server.forceShutdown();
+      await fail(err, `gRPC server on ${target}`);
+    }
+    grpcUrl = `grpc://${hostPort(host, grpcPort)}`;
+    const service = grpcService;
+    cleanups.push(async () => {
+      await service.close();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    });
+  }
+
+  // Config reload.
+  const reload = async (): Promise<void> => {
+    if (configPath === undefined) return;
+    try {
+      const config = await loadEnSyncConfig(configPath);
+      broker.setRegistry(new AppRegistry(config));
+      log.info("Reloaded {path}: {count} apps", { path: configPath, count: config.apps.length });
+    } catch (err) {
+      log.error("Keeping the previous configuration: {error}", {
+        error: err instanceof EnSyncConfigError ? err.message : String(err),
+      });
+    }
+  };
+  if (configPath !== undefined) {
+    const watcher = watchConfig(configPath, reload);
+    cleanups.push(() => watcher.close());
+  }
+
+  const { promise: finished, resolve: done } = Promise.withResolvers<void>();
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      // Stop front ends first, then the broker (releases, flush, store close).
+      for (const c of cleanups.toReversed()) {
+        try {
+          await c();
+        } catch (err) {
+          log.warn("Shutdown step failed: {error}", { error: String(err) });
+        }
+      }
+      done();
+    })();
+    return closing;
+  };
+  options.signal?.addEventListener("abort", () => void close(), { once: true });
+  log.info("EnSync engine: ws {ws}, grpc {grpc}, store {store}", {
+    ws: wsUrl ?? "off",
+    grpc: grpcUrl ?? "off",
+    store: store.description,
+  });
+  return {
+    wsUrl,
+    grpcUrl,
+    wsPort,
+    grpcPort,
+    broker,
+    reload,
+    close,
+    finished,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+async function handleHttp(
+  broker: Broker,
+  request: Request,
+  sockets: Set<WebSocket>,
+): Promise<Response> {
+  if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+    return acceptEnSyncWebSocket(broker, request, { sockets });
+  }
+  const url = new URL(request.url);
+  if (request.method === "GET" && url.pathname === "/health") {
+    return json({ status: "ok", sessions: broker.sessionCount, store: broker.store.description });
+  }
+  if (request.method === "GET" && url.pathname === "/discarded") {
+    const app = broker.registry.byAccessKey(bearer(request));
+    if (app === undefined) {
+      return json({ error: "Send the app's access key as Authorization: Bearer <key>" }, 401);
+    }
+    const limit = Math.min(1_000, Math.max(1, Number(url.searchParams.get("limit") ?? 100) || 100));
+    try {
+      return json({ app: app.name, discarded: await broker.discarded(app.appId, limit) });
+    } catch (err) {
+      return json({ error: err instanceof Error ? err.message : String(err) }, 503);
+    }
+  }
+  return new Response(
+    "EnSync engine: connect with a WebSocket (ws://host:port/message or /), or GET /health\n",
+    { status: 426, headers: { upgrade: "websocket" } },
+  );
+}
+
+/** Watches the config file's directory and calls `onChange` (debounced) when the file changes. */
+function watchConfig(path: string, onChange: () => Promise<void>): { close(): void } {
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  let watcher: Deno.FsWatcher;
+  try {
+    watcher = Deno.watchFs(dir, { recursive: false });
+  } catch (err) {
+    log.warn("Cannot watch {path} for changes: {error}", { path, error: String(err) });
+    return { close() {} };
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  (async () => {
+    try {
+      for await (const event of watcher) {
+        if (!event.paths.some((p) => p.endsWith(`/${base}`) || p === base)) continue;
+        if (timer !== undefined) clearTimeout(timer);
+        timer = setTimeout(() => {
+          timer = undefined;
+          void onChange();
+        }, 100);
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    close() {
+      if (timer !== undefined) clearTimeout(timer);
+      try {
+        watcher.close();
+      } catch { /* already closed */ }
+    },
+  };
+}

@@ -1,0 +1,622 @@
+/**
+ * The Deno KV store (the engine's default): a log of segments with group commit.
+ *
+ * Events are packed into segments of up to ~60 KB (one KV value each, split into parts when one
+ * event is larger), and a small state value per segment holds one byte per event (ready, acked,
+ * discarded, deferred) plus due times. Every append, ack, defer and discard that arrives while a
+ * commit runs joins the next commit, so a busy engine writes a few large atomic operations instead
+ * of one per message, and a state change costs one rewrite of a small value per segment touched.
+ * An event id names its segment and slot, so replay finds acked events without an index. On open,
+ * only the state values are listed; segments with unsettled events are read back. Publishers are
+ * answered after the commit that holds their event, so nothing acknowledged is lost, and in-flight
+ * events are stored as ready, so everything unacknowledged is redelivered after a restart.
+ *
+ * One engine process owns a KV database: local Deno KV does not notify other processes of writes.
+ *
+ * @module
+ */
+import { openKv } from "../../lib/kv.ts";
+import { getLogger } from "../../lib/_log.ts";
+import { type Entry, LocalQueues } from "./_local.ts";
+import {
+  type DiscardedEvent,
+  EnSyncStoreError,
+  type EventRecord,
+  type EventState,
+  type NewEvent,
+  type Settlement,
+  type StoredEvent,
+  type StoreOptions,
+} from "./store.ts";
+import { fromBase62, randomBase62, toBase62 } from "./_ids.ts";
+
+const log = getLogger(["ensync", "store", "kv"]);
+
+const SEGMENT_BYTES = 60_000;
+const PART_BYTES = 60_000;
+const ATOMIC_BYTES = 700_000;
+const ATOMIC_MUTATIONS = 900;
+
+const S_READY = 0;
+const S_ACKED = 1;
+const S_DISCARDED = 2;
+const S_DEFERRED = 3;
+
+/** The state value of a segment as stored. */
+interface SegmentState {
+  /** One state byte per slot. */
+  s: Uint8Array;
+  /** Due times of deferred slots. */
+  d: Record<number, number>;
+  /** Number of parts. */
+  p: number;
+  /** Created at (ms), for expiry. */
+  c: number;
+}
+
+interface Segment {
+  id: number;
+  states: Uint8Array;
+  due: Map<number, number>;
+  parts: number;
+  createdAt: number;
+  live: number;
+  dirty: boolean;
+}
+
+/** The compact stored form of one event. */
+interface EventTuple {
+  i: string;
+  a: string;
+  n: string;
+  b: number;
+  t: number;
+  p: string;
+  m: string;
+  pm?: string;
+  s: string;
+  np?: 1;
+}
+
+interface PendingAppend {
+  events: NewEvent[];
+  resolve: (v: StoredEvent[]) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Batch {
+  appends: PendingAppend[];
+  dirty: Set<Segment>;
+  discards: DiscardedEvent[][];
+  discardApps: string[];
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+}
+
+function emptyBatch(): Batch {
+  return { appends: [], dirty: new Set(), discards: [], discardApps: [], waiters: [] };
+}
+
+function toTuple(ev: StoredEvent): EventTuple {
+  const t: EventTuple = {
+    i: ev.idem,
+    a: ev.app,
+    n: ev.name,
+    b: ev.block,
+    t: ev.loggedAt,
+    p: ev.payload,
+    m: ev.metadata,
+    s: ev.sender,
+  };
+  if (ev.payloadMetadata !== undefined) t.pm = ev.payloadMetadata;
+  if (!ev.persist) t.np = 1;
+  return t;
+}
+
+function fromTuple(t: EventTuple): StoredEvent {
+  const ev: StoredEvent = {
+    idem: t.i,
+    app: t.a,
+    name: t.n,
+    block: t.b,
+    loggedAt: t.t,
+    payload: t.p,
+    metadata: t.m,
+    sender: t.s,
+    persist: t.np !== 1,
+  };
+  if (t.pm !== undefined) ev.payloadMetadata = t.pm;
+  return ev;
+}
+
+/** Parses `<segment>.<slot>.<random>` ids. */
+function parseIdem(idem: string): { seg: number; slot: number } | undefined {
+  const parts = idem.split(".");
+  if (parts.length !== 3) return undefined;
+  const seg = fromBase62(parts[0]!);
+  const slot = fromBase62(parts[1]!);
+  if (!Number.isSafeInteger(seg) || !Number.isSafeInteger(slot)) return undefined;
+  return { seg, slot };
+}
+
+function stateName(code: number): EventState {
+  return code === S_ACKED
+    ? "acked"
+    : code === S_DISCARDED
+    ? "discarded"
+    : code === S_DEFERRED
+    ? "deferred"
+    : "ready";
+}
+
+/** Options for {@linkcode KvStore}. */
+export interface KvStoreOptions {
+  /** The key prefix (default `["ensync"]`), so the database can be shared with other state. */
+  prefix?: Deno.KvKey;
+}
+
+/**
+ * The Deno KV store; see the module doc for its layout.
+ *
+ * @example Open a store in a file
+ * ```ts
+ * import { KvStore } from "@syft/syft/ensync/engine";
+ * const store = new KvStore(`${await Deno.makeTempDir()}/ensync.kv`);
+ * await store.open({ retentionMs: 86_400_000, ackTimeoutMs: 30_000 });
+ * await store.close();
+ * ```
+ */
+export class KvStore extends LocalQueues {
+  /** `kv <path>`. */
+  readonly description: string;
+  #path: string | undefined;
+  #kv: Deno.Kv | undefined;
+  #ownsKv: boolean;
+  #prefix: Deno.KvKey;
+  #segments = new Map<number, Segment>();
+  #lastSegment = 0;
+  #batch: Batch = emptyBatch();
+  #flushing: Promise<void> | undefined;
+  #dirtyBlocks = new Map<string, { app: string; name: string }>();
+
+  /**
+   * Creates the store.
+   *
+   * @param kvOrPath An open database (left open on close) or a file path (opened on `open()`).
+   * @param options The key prefix.
+   */
+  constructor(kvOrPath: Deno.Kv | string, options: KvStoreOptions = {}) {
+    super();
+    this.#prefix = options.prefix ?? ["ensync"];
+    if (typeof kvOrPath === "string") {
+      this.#path = kvOrPath;
+      this.#ownsKv = true;
+      this.description = `kv ${kvOrPath}`;
+    } else {
+      this.#kv = kvOrPath;
+      this.#ownsKv = false;
+      this.description = "kv (shared database)";
+    }
+  }
+
+  #key(...parts: Deno.KvKeyPart[]): Deno.KvKey {
+    return [...this.#prefix, ...parts];
+  }
+
+  get #db(): Deno.Kv {
+    if (this.#kv === undefined) throw new EnSyncStoreError("The KV store is not open");
+    return this.#kv;
+  }
+
+  /**
+   * Opens the database and recovers every unsettled event.
+   *
+   * @param options Retention and ack timeout.
+   */
+  override async open(options: StoreOptions): Promise<void> {
+    if (this.#kv === undefined) this.#kv = await openKv(this.#path!);
+    await super.open(options);
+    const kv = this.#db;
+    const started = performance.now();
+    this.#lastSegment = (await kv.get<number>(this.#key("meta", "segment"))).value ?? 0;
+    for await (const e of kv.list<number>({ prefix: this.#key("blk") })) {
+      const [app, name] = e.key.slice(this.#prefix.length + 1) as [string, string];
+      this.seedBlock(app, name, e.value);
+    }
+    const cutoff = Date.now() - options.retentionMs;
+    const toLoad: { id: number; st: SegmentState }[] = [];
+    for await (const e of kv.list<SegmentState>({ prefix: this.#key("st") })) {
+      const id = e.key[this.#prefix.length + 1] as number;
+      if (id > this.#lastSegment) this.#lastSegment = id;
+      const st = e.value;
+      if (st.c < cutoff) continue;
+      if (st.s.some((x) => x === S_READY || x === S_DEFERRED)) toLoad.push({ id, st });
+    }
+    let recovered = 0;
+    // Read the segments a few at a time, but admit them in segment (publish) order.
+    const CONCURRENCY = 8;
+    for (let i = 0; i < toLoad.length; i += CONCURRENCY) {
+      const chunk = toLoad.slice(i, i + CONCURRENCY);
+      const loaded = await Promise.all(chunk.map(({ id, st }) => this.#readSegment(id, st.p)));
+      for (let j = 0; j < chunk.length; j++) {
+        const { id, st } = chunk[j]!;
+        const events = loaded[j];
+        if (events === undefined) {
+          log.warn("Segment {id} has no data; its events are lost", { id });
+          continue;
+        }
+        const seg: Segment = {
+          id,
+          states: st.s,
+          due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
+          parts: st.p,
+          createdAt: st.c,
+          live: 0,
+          dirty: false,
+        };
+        const items: { event: StoredEvent; state: "ready" | "deferred"; dueAt?: number }[] = [];
+        for (let slot = 0; slot < events.length; slot++) {
+          const code = st.s[slot];
+          if (code !== S_READY && code !== S_DEFERRED) continue;
+          const event = events[slot]!;
+          this.seedBlock(event.app, event.name, event.block);
+          seg.live++;
+          if (code === S_DEFERRED) {
+            items.push({ event, state: "deferred", dueAt: seg.due.get(slot) ?? 0 });
+          } else items.push({ event, state: "ready" });
+        }
+        if (seg.live > 0) this.#segments.set(id, seg);
+        this.admit(items, false);
+        recovered += items.length;
+      }
+    }
+    log.info("Recovered {count} unsettled events from {segments} segments in {ms} ms", {
+      count: recovered,
+      segments: toLoad.length,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+
+  async #readSegment(id: number, parts: number): Promise<StoredEvent[] | undefined> {
+    const chunks: Uint8Array[] = [];
+    for await (const e of this.#db.list<Uint8Array>({ prefix: this.#key("seg", id) })) {
+      chunks.push(e.value);
+    }
+    if (chunks.length !== parts) return undefined;
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      bytes.set(c, at);
+      at += c.length;
+    }
+    try {
+      return (JSON.parse(new TextDecoder().decode(bytes)) as EventTuple[]).map(fromTuple);
+    } catch (err) {
+      throw new EnSyncStoreError(`Cannot read segment ${id} of the KV store: corrupt data`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Appends events; resolves once the commit holding them is durable.
+   *
+   * @param events The events, one per recipient.
+   * @returns The stored events with idem and block.
+   */
+  append(events: NewEvent[]): Promise<StoredEvent[]> {
+    if (this.closed) return Promise.reject(new EnSyncStoreError("The KV store is closed"));
+    const { promise, resolve, reject } = Promise.withResolvers<StoredEvent[]>();
+    this.#batch.appends.push({ events, resolve, reject });
+    this.#scheduleFlush();
+    return promise;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = (async () => {
+      // Let the commands of this tick join the first commit.
+      await Promise.resolve();
+      while (!this.#batchEmpty()) {
+        const batch = this.#batch;
+        this.#batch = emptyBatch();
+        await this.#commit(batch);
+      }
+      this.#flushing = undefined;
+    })();
+  }
+
+  #batchEmpty(): boolean {
+    const b = this.#batch;
+    return b.appends.length === 0 && b.dirty.size === 0 && b.discards.length === 0 &&
+      b.waiters.length === 0;
+  }
+
+  async #commit(batch: Batch): Promise<void> {
+    const now = Date.now();
+    const retention = this.options.retentionMs;
+    const mutations: { key: Deno.KvKey; value: unknown; bytes: number; expireIn?: number }[] = [];
+    // 1. Pack new events into segments.
+    const stored: StoredEvent[][] = [];
+    const newSegments: { seg: Segment; events: StoredEvent[] }[] = [];
+    let current: { seg: Segment; events: StoredEvent[]; json: string[]; bytes: number } | undefined;
+    const closeSegment = (): void => {
+      if (current === undefined) return;
+      const bytes = new TextEncoder().encode(`[${current.json.join(",")}]`);
+      const parts = Math.max(1, Math.ceil(bytes.length / PART_BYTES));
+      current.seg.parts = parts;
+      for (let p = 0; p < parts; p++) {
+        const chunk = bytes.subarray(p * PART_BYTES, (p + 1) * PART_BYTES);
+        mutations.push({
+          key: this.#key("seg", current.seg.id, p),
+          value: chunk,
+          bytes: chunk.length + 64,
+          expireIn: retention,
+        });
+      }
+      newSegments.push({ seg: current.seg, events: current.events });
+      current = undefined;
+    };
+    const openSegment = (): NonNullable<typeof current> => ({
+      seg: {
+        id: ++this.#lastSegment,
+        states: new Uint8Array(0),
+        due: new Map(),
+        parts: 1,
+        createdAt: now,
+        live: 0,
+        dirty: true,
+      },
+      events: [],
+      json: [],
+      bytes: 2,
+    });
+    for (const { events } of batch.appends) {
+      const out: StoredEvent[] = [];
+      for (const ev of events) {
+        const estimate = ev.payload.length + ev.metadata.length +
+          (ev.payloadMetadata?.length ?? 0) +
+          ev.app.length + ev.name.length + ev.sender.length + 120;
+        if (current !== undefined && current.bytes + estimate > SEGMENT_BYTES) closeSegment();
+        current ??= openSegment();
+        const block = this.nextBlock(ev.app, ev.name);
+        this.#dirtyBlocks.set(`${ev.app}\n${ev.name}`, { app: ev.app, name: ev.name });
+        const slot = current.events.length;
+        const idem = `${toBase62(current.seg.id)}.${toBase62(slot)}.${randomBase62(6)}`;
+        const storedEvent: StoredEvent = { ...ev, idem, block };
+        const json = JSON.stringify(toTuple(storedEvent));
+        current.events.push(storedEvent);
+        current.json.push(json);
+        current.bytes += json.length + 1;
+        out.push(storedEvent);
+      }
+      stored.push(out);
+    }
+    closeSegment();
+    // 2. Counters first (with the data), then state values, then discard records.
+    const head: typeof mutations = [];
+    if (newSegments.length > 0) {
+      head.push({ key: this.#key("meta", "segment"), value: this.#lastSegment, bytes: 64 });
+    }
+    for (const { app, name } of this.#dirtyBlocks.values()) {
+      head.push({
+        key: this.#key("blk", app, name),
+        value: this.queue(app, name).lastBlock,
+        bytes: 64 + app.length + name.length,
+      });
+    }
+    this.#dirtyBlocks.clear();
+    const states: typeof mutations = [];
+    for (const { seg, events } of newSegments) {
+      seg.states = new Uint8Array(events.length);
+      seg.live = events.length;
+      seg.dirty = false;
+      states.push(this.#stateMutation(seg, now));
+    }
+    for (const seg of batch.dirty) {
+      seg.dirty = false;
+      states.push(this.#stateMutation(seg, now));
+    }
+    const tail: typeof mutations = [];
+    for (let i = 0; i < batch.discards.length; i++) {
+      for (const d of batch.discards[i]!) {
+        tail.push({
+          key: this.#key("x", batch.discardApps[i]!, d.discardedAt, d.idem),
+          value: d,
+          bytes: 256 + d.reason.length,
+          expireIn: retention,
+        });
+      }
+    }
+    const all = [...head, ...mutations, ...states, ...tail];
+    try {
+      let atomic = this.#db.atomic();
+      let count = 0;
+      let bytes = 0;
+      for (const m of all) {
+        if (count > 0 && (count + 1 > ATOMIC_MUTATIONS || bytes + m.bytes > ATOMIC_BYTES)) {
+          await this.#commitAtomic(atomic);
+          atomic = this.#db.atomic();
+          count = 0;
+          bytes = 0;
+        }
+        atomic.set(m.key, m.value, m.expireIn === undefined ? undefined : { expireIn: m.expireIn });
+        count++;
+        bytes += m.bytes;
+      }
+      if (count > 0) await this.#commitAtomic(atomic);
+    } catch (err) {
+      const error = err instanceof EnSyncStoreError ? err : new EnSyncStoreError(
+        `Cannot write to Deno KV: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+      log.error("{error}", { error: error.message });
+      // State changes stay in memory; mark them dirty so a later commit retries.
+      for (const seg of batch.dirty) this.#markDirty(seg);
+      for (const a of batch.appends) a.reject(error);
+      for (const w of batch.waiters) w.reject(error);
+      return;
+    }
+    // 3. Durable: make the new events ready and answer the waiters.
+    for (const { seg } of newSegments) this.#segments.set(seg.id, seg);
+    const items: { event: StoredEvent }[] = [];
+    for (const out of stored) for (const event of out) items.push({ event });
+    this.admit(items);
+    for (let i = 0; i < batch.appends.length; i++) batch.appends[i]!.resolve(stored[i]!);
+    for (const w of batch.waiters) w.resolve();
+    for (const seg of batch.dirty) {
+      if (seg.live === 0 && !seg.dirty) this.#segments.delete(seg.id);
+    }
+  }
+
+  async #commitAtomic(atomic: Deno.AtomicOperation): Promise<void> {
+    const result = await atomic.commit();
+    if (!result.ok) throw new EnSyncStoreError("Cannot commit to Deno KV: the commit was refused");
+  }
+
+  #stateMutation(
+    seg: Segment,
+    now: number,
+  ): { key: Deno.KvKey; value: SegmentState; bytes: number; expireIn: number } {
+    const d: Record<number, number> = {};
+    for (const [slot, at] of seg.due) d[slot] = at;
+    return {
+      key: this.#key("st", seg.id),
+      value: { s: seg.states.slice(), d, p: seg.parts, c: seg.createdAt },
+      bytes: 128 + seg.states.length + seg.due.size * 24,
+      expireIn: Math.max(1, seg.createdAt + this.options.retentionMs - now),
+    };
+  }
+
+  #markDirty(seg: Segment): void {
+    seg.dirty = true;
+    this.#batch.dirty.add(seg);
+  }
+
+  #waitForCommit(): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#batch.waiters.push({ resolve, reject });
+    this.#scheduleFlush();
+    return promise;
+  }
+
+  async #segmentFor(idem: string): Promise<{ seg: Segment; slot: number } | undefined> {
+    const at = parseIdem(idem);
+    if (at === undefined) return undefined;
+    let seg = this.#segments.get(at.seg);
+    if (seg === undefined) {
+      const st = (await this.#db.get<SegmentState>(this.#key("st", at.seg))).value;
+      if (st === null) return undefined;
+      seg = {
+        id: at.seg,
+        states: st.s,
+        due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
+        parts: st.p,
+        createdAt: st.c,
+        live: 0,
+        dirty: false,
+      };
+      this.#segments.set(seg.id, seg);
+    }
+    return at.slot < seg.states.length ? { seg, slot: at.slot } : undefined;
+  }
+
+  protected persist(entry: Entry, outcome?: Settlement): Promise<void> {
+    const at = parseIdem(entry.event.idem);
+    const seg = at === undefined ? undefined : this.#segments.get(at.seg);
+    if (seg === undefined || at === undefined) {
+      // A requeued event whose segment left memory: load it, then apply.
+      return this.#segmentFor(entry.event.idem).then((found) => {
+        if (found === undefined) {
+          throw new EnSyncStoreError(`Cannot find event "${entry.event.idem}" in the KV store`);
+        }
+        return this.persist(entry, outcome);
+      });
+    }
+    const before = seg.states[at.slot]!;
+    const code = entry.state === "acked"
+      ? S_ACKED
+      : entry.state === "discarded"
+      ? S_DISCARDED
+      : entry.state === "deferred"
+      ? S_DEFERRED
+      : S_READY;
+    const wasLive = before === S_READY || before === S_DEFERRED;
+    const isLive = code === S_READY || code === S_DEFERRED;
+    if (wasLive && !isLive) seg.live--;
+    if (!wasLive && isLive) seg.live++;
+    seg.states[at.slot] = code;
+    if (code === S_DEFERRED) seg.due.set(at.slot, entry.dueAt!);
+    else seg.due.delete(at.slot);
+    this.#markDirty(seg);
+    if (outcome?.kind === "discard") {
+      this.#batch.discards.push([{
+        idem: entry.event.idem,
+        name: entry.event.name,
+        block: entry.event.block,
+        sender: entry.event.sender,
+        reason: outcome.reason,
+        discardedAt: Date.now(),
+      }]);
+      this.#batch.discardApps.push(entry.event.app);
+    }
+    return this.#waitForCommit();
+  }
+
+  protected forget(entry: Entry): void {
+    this.entries.delete(entry.event.idem);
+  }
+
+  protected override onExpired(entry: Entry): void {
+    const at = parseIdem(entry.event.idem);
+    const seg = at === undefined ? undefined : this.#segments.get(at.seg);
+    if (seg === undefined) return;
+    seg.live--;
+    if (seg.live <= 0 && !seg.dirty) this.#segments.delete(seg.id);
+  }
+
+  protected async loadSettled(idem: string): Promise<EventRecord | undefined> {
+    const found = await this.#segmentFor(idem);
+    if (found === undefined) return undefined;
+    const { seg, slot } = found;
+    if (seg.createdAt < Date.now() - this.options.retentionMs) return undefined;
+    const events = await this.#readSegment(seg.id, seg.parts);
+    if (seg.live === 0 && !seg.dirty) this.#segments.delete(seg.id);
+    const event = events?.[slot];
+    if (event === undefined || event.idem !== idem) return undefined;
+    const code = seg.states[slot]!;
+    const due = seg.due.get(slot);
+    return { event, state: stateName(code), ...(due === undefined ? {} : { dueAt: due }) };
+  }
+
+  /**
+   * Lists an app's discarded events, newest first.
+   *
+   * @param app The app id.
+   * @param limit The most to return.
+   * @returns The discarded events.
+   */
+  async discarded(app: string, limit: number): Promise<DiscardedEvent[]> {
+    const out: DiscardedEvent[] = [];
+    const iter = this.#db.list<DiscardedEvent>({ prefix: this.#key("x", app) }, {
+      reverse: true,
+      limit,
+    });
+    for await (const e of iter) out.push(e.value);
+    return out;
+  }
+
+  /** Flushes pending writes, then closes the database when this store opened it. */
+  override async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.#kv !== undefined) {
+      while (this.#flushing !== undefined || !this.#batchEmpty()) {
+        if (this.#flushing === undefined) this.#scheduleFlush();
+        await this.#flushing;
+      }
+    }
+    await super.close();
+    if (this.#ownsKv) this.#kv?.close();
+    this.#kv = undefined;
+  }
+}

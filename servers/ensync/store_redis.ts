@@ -1,0 +1,471 @@
+/**
+ * The Redis store: several engines share one state, so clients of one app may connect to any of
+ * them and still compete for the same queues.
+ *
+ * Layout under a prefix (default `ensync:`): each event is a hash `ev:<idem>` (fields and its
+ * state, expiring with the retention period); each queue is a stream `q:<app>:<name>` read through
+ * a consumer group (the group's cursor hands every new event to exactly one claimer), a list
+ * `r:<app>:<name>` of events to redeliver first, and a sorted set `f:<app>:<name>` of in-flight
+ * events by claim time. Deferred events wait in the sorted set `deferred` scored by due time;
+ * discarded ones are listed in `x:<app>`. Every state change is one Lua script, so engines never
+ * race. Engines learn of new events through the pub/sub channel `notify`, and each engine moves
+ * due deferrals and in-flight events older than the ack timeout (such as those of an engine that
+ * died) back to their queues.
+ *
+ * @module
+ */
+import { Redis } from "ioredis";
+import { getLogger } from "../../lib/_log.ts";
+import {
+  type DiscardedEvent,
+  type EnSyncStore,
+  EnSyncStoreError,
+  type EventRecord,
+  type EventState,
+  type NewEvent,
+  type QueueRef,
+  type ReadyListener,
+  type Settlement,
+  type StoredEvent,
+  type StoreOptions,
+} from "./store.ts";
+import { randomBase62 } from "./_ids.ts";
+
+const log = getLogger(["ensync", "store", "redis"]);
+
+const APPEND = `
+local block = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'a', ARGV[2], 'n', ARGV[3], 'p', ARGV[4], 'm', ARGV[5], 's', ARGV[6],
+  't', ARGV[7], 'np', ARGV[8], 'b', block, 'st', 'r')
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'pm', ARGV[9]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[10])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[2], 'g', '0', 'MKSTREAM')
+end
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[11], '*', 'i', ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('SADD', KEYS[5], ARGV[2] .. '\\n' .. ARGV[3])
+redis.call('PUBLISH', ARGV[12], ARGV[2] .. '\\n' .. ARGV[3])
+return block
+`;
+
+const CLAIM = `
+for i = 1, 1000 do
+  local idem = redis.call('LPOP', KEYS[1])
+  if not idem then
+    if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+    local res = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', 1, 'STREAMS', KEYS[2], '>')
+    if not res then return false end
+    local entry = res[1][2][1]
+    if not entry then return false end
+    redis.call('XACK', KEYS[2], 'g', entry[1])
+    redis.call('XDEL', KEYS[2], entry[1])
+    idem = entry[2][2]
+  end
+  local evk = ARGV[1] .. 'ev:' .. idem
+  if redis.call('HGET', evk, 'st') == 'r' then
+    redis.call('HSET', evk, 'st', 'f', 'c', ARGV[3])
+    redis.call('ZADD', KEYS[3], ARGV[2], idem)
+    local out = redis.call('HGETALL', evk)
+    table.insert(out, 'idem')
+    table.insert(out, idem)
+    return out
+  end
+end
+return false
+`;
+
+const RELEASE = `
+local evk = ARGV[1] .. 'ev:' .. ARGV[2]
+local f = redis.call('HMGET', evk, 'st', 'c')
+if f[1] ~= 'f' or f[2] ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('HSET', evk, 'st', 'r')
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`;
+
+const SETTLE = `
+local evk = ARGV[1] .. 'ev:' .. ARGV[2]
+local st = redis.call('HGET', evk, 'st')
+if not st or st == 'a' or st == 'x' then return false end
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if ARGV[3] == 'ack' then
+  redis.call('HSET', evk, 'st', 'a')
+elseif ARGV[3] == 'discard' then
+  redis.call('HSET', evk, 'st', 'x', 'reason', ARGV[5], 'xat', ARGV[6])
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[7]))
+else
+  redis.call('HSET', evk, 'st', 'd', 'due', ARGV[4], 'reason', ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+end
+return st
+`;
+
+const REQUEUE = `
+local evk = ARGV[1] .. 'ev:' .. ARGV[2]
+local st = redis.call('HGET', evk, 'st')
+if st ~= 'a' and st ~= 'x' then return 0 end
+redis.call('HSET', evk, 'st', 'r')
+redis.call('LPUSH', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`;
+
+const DUE = `
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, 500)
+for _, idem in ipairs(items) do
+  if redis.call('ZREM', KEYS[1], idem) == 1 then
+    local evk = ARGV[1] .. 'ev:' .. idem
+    local f = redis.call('HMGET', evk, 'st', 'a', 'n')
+    if f[1] == 'd' then
+      redis.call('HSET', evk, 'st', 'r')
+      redis.call('RPUSH', ARGV[1] .. 'r:' .. f[2] .. ':' .. f[3], idem)
+      redis.call('PUBLISH', ARGV[3], f[2] .. '\\n' .. f[3])
+    end
+  end
+end
+return #items
+`;
+
+const RECLAIM = `
+local moved = 0
+local queues = redis.call('SMEMBERS', KEYS[1])
+for _, q in ipairs(queues) do
+  local nl = string.find(q, '\\n', 1, true)
+  local app = string.sub(q, 1, nl - 1)
+  local name = string.sub(q, nl + 1)
+  local fk = ARGV[1] .. 'f:' .. app .. ':' .. name
+  local stale = redis.call('ZRANGEBYSCORE', fk, '-inf', ARGV[2], 'LIMIT', 0, 500)
+  for _, idem in ipairs(stale) do
+    if redis.call('ZREM', fk, idem) == 1 then
+      local evk = ARGV[1] .. 'ev:' .. idem
+      if redis.call('HGET', evk, 'st') == 'f' then
+        redis.call('HSET', evk, 'st', 'r')
+        redis.call('LPUSH', ARGV[1] .. 'r:' .. app .. ':' .. name, idem)
+        redis.call('PUBLISH', ARGV[3], q)
+        moved = moved + 1
+      end
+    end
+  end
+end
+return moved
+`;
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+
+const STATES: Record<string, EventState> = {
+  r: "ready",
+  f: "inflight",
+  d: "deferred",
+  a: "acked",
+  x: "discarded",
+};
+
+function toEvent(idem: string, h: Record<string, string>): StoredEvent {
+  const ev: StoredEvent = {
+    idem,
+    app: h.a!,
+    name: h.n!,
+    block: Number(h.b),
+    loggedAt: Number(h.t),
+    payload: h.p!,
+    metadata: h.m ?? "{}",
+    sender: h.s ?? "",
+    persist: h.np !== "1",
+  };
+  if (h.pm !== undefined) ev.payloadMetadata = h.pm;
+  return ev;
+}
+
+function pairs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) out[list[i]!] = list[i + 1]!;
+  return out;
+}
+
+/** Options for {@linkcode RedisStore}. */
+export interface RedisStoreOptions {
+  /** The key prefix (default `ensync:`); engines sharing state use the same prefix. */
+  prefix?: string;
+}
+
+/**
+ * The Redis store; see the module doc.
+ *
+ * @example Two engines, one state
+ * ```ts ignore
+ * import { RedisStore, startEnSyncServer } from "@syft/syft/ensync/engine";
+ * const a = await startEnSyncServer({ config: "ensync.yaml", store: new RedisStore("redis://127.0.0.1:6379") });
+ * const b = await startEnSyncServer({ config: "ensync.yaml", store: new RedisStore("redis://127.0.0.1:6379"), wsPort: 8083, grpcPort: 50052 });
+ * ```
+ */
+export class RedisStore implements EnSyncStore {
+  /** `redis <url>`. */
+  readonly description: string;
+  readonly #url: string;
+  readonly #prefix: string;
+  #redis: Redis | undefined;
+  #sub: Redis | undefined;
+  #listeners: ReadyListener[] = [];
+  #options: StoreOptions = { retentionMs: 7 * 86_400_000, ackTimeoutMs: 30_000 };
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticks = 0;
+  #closed = false;
+  #scripts: Record<string, Script> = {};
+
+  /**
+   * Creates the store (it connects on `open()`).
+   *
+   * @param url A `redis://` or `rediss://` URL.
+   * @param options The key prefix.
+   */
+  constructor(url: string, options: RedisStoreOptions = {}) {
+    this.#url = url;
+    this.#prefix = options.prefix ?? "ensync:";
+    const shown = new URL(url);
+    shown.password = shown.password ? "***" : "";
+    this.description = `redis ${shown.toString()} (prefix ${this.#prefix})`;
+  }
+
+  get #channel(): string {
+    return `${this.#prefix}notify`;
+  }
+
+  #q(kind: string, q: QueueRef): string {
+    return `${this.#prefix}${kind}:${q.app}:${q.name}`;
+  }
+
+  get #db(): Redis {
+    if (this.#redis === undefined || this.#closed) {
+      throw new EnSyncStoreError("The Redis store is not open");
+    }
+    return this.#redis;
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new EnSyncStoreError(
+        `Cannot ${what} in Redis: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Connects (a command connection and a pub/sub one) and starts the deferral and reclaim timer.
+   *
+   * @param options Retention and ack timeout.
+   */
+  async open(options: StoreOptions): Promise<void> {
+    this.#options = options;
+    const redis = new Redis(this.#url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      enableAutoPipelining: true,
+    });
+    redis.on("error", (err) => log.warn("Redis: {error}", { error: String(err) }));
+    const scripts: [string, number, string][] = [
+      ["APPEND", 5, APPEND],
+      ["CLAIM", 3, CLAIM],
+      ["RELEASE", 2, RELEASE],
+      ["SETTLE", 3, SETTLE],
+      ["REQUEUE", 1, REQUEUE],
+      ["DUE", 1, DUE],
+      ["RECLAIM", 1, RECLAIM],
+    ];
+    for (const [name, keys, lua] of scripts) {
+      const cmd = `ensync${name}`;
+      redis.defineCommand(cmd, { numberOfKeys: keys, lua });
+      const fn = (redis as unknown as Record<string, Script>)[cmd]!;
+      this.#scripts[name] = (...args) => fn.apply(redis, args);
+    }
+    await this.#call("connect", () => redis.connect());
+    this.#redis = redis;
+    const sub = redis.duplicate();
+    sub.on("error", (err) => log.warn("Redis pub/sub: {error}", { error: String(err) }));
+    sub.on("message", (_channel: string, message: string) => {
+      const nl = message.indexOf("\n");
+      if (nl > 0) this.#notify({ app: message.slice(0, nl), name: message.slice(nl + 1) }, 1);
+    });
+    await this.#call("subscribe", () => sub.subscribe(this.#channel));
+    this.#sub = sub;
+    const every = Math.max(50, Math.min(500, Math.floor(options.ackTimeoutMs / 4)));
+    this.#timer = setInterval(() => void this.#tick(), every);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  #notify(q: QueueRef, n: number): void {
+    for (const l of this.#listeners) l(q, n);
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#closed) return;
+    const now = Date.now();
+    try {
+      await this.#scripts.DUE!(`${this.#prefix}deferred`, this.#prefix, now, this.#channel);
+      await this.#scripts.RECLAIM!(
+        `${this.#prefix}allqueues`,
+        this.#prefix,
+        now - this.#options.ackTimeoutMs,
+        this.#channel,
+      );
+      // A safety net for lost notifications: every few seconds, tell listeners about every queue.
+      if (++this.#ticks % 8 === 0) {
+        const all = await this.#db.smembers(`${this.#prefix}allqueues`);
+        for (const q of all) {
+          const nl = q.indexOf("\n");
+          this.#notify({ app: q.slice(0, nl), name: q.slice(nl + 1) }, 1);
+        }
+      }
+    } catch (err) {
+      if (!this.#closed) log.warn("Redis maintenance failed: {error}", { error: String(err) });
+    }
+  }
+
+  onReady(listener: ReadyListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Stores events (one Lua script each, pipelined) and resolves once Redis has them.
+   *
+   * @param events The events, one per recipient.
+   * @returns The stored events with idem and block.
+   */
+  append(events: NewEvent[]): Promise<StoredEvent[]> {
+    return this.#call("append events", () =>
+      Promise.all(events.map(async (ev) => {
+        const idem = randomBase62(16);
+        const block = await this.#scripts.APPEND!(
+          `${this.#prefix}ev:${idem}`,
+          this.#q("q", ev),
+          this.#q("blk", ev),
+          `${this.#prefix}queues:${ev.app}`,
+          `${this.#prefix}allqueues`,
+          idem,
+          ev.app,
+          ev.name,
+          ev.payload,
+          ev.metadata,
+          ev.sender,
+          ev.loggedAt,
+          ev.persist ? "0" : "1",
+          ev.payloadMetadata ?? "",
+          this.#options.retentionMs,
+          Math.max(0, ev.loggedAt - this.#options.retentionMs),
+          this.#channel,
+        );
+        return { ...ev, idem, block: Number(block) };
+      })));
+  }
+
+  queueNames(app: string): Promise<string[]> {
+    return this.#call("list queues", () => this.#db.smembers(`${this.#prefix}queues:${app}`));
+  }
+
+  async claim(queue: QueueRef, consumer: string): Promise<StoredEvent | undefined> {
+    const out = await this.#call("claim", () =>
+      this.#scripts.CLAIM!(
+        this.#q("r", queue),
+        this.#q("q", queue),
+        this.#q("f", queue),
+        this.#prefix,
+        Date.now(),
+        consumer,
+      )) as string[] | null;
+    if (!out) return undefined;
+    const h = pairs(out);
+    return toEvent(h.idem!, h);
+  }
+
+  async release(event: StoredEvent, consumer: string): Promise<void> {
+    await this.#call("release", () =>
+      this.#scripts.RELEASE!(
+        this.#q("f", event),
+        this.#q("r", event),
+        this.#prefix,
+        event.idem,
+        consumer,
+        this.#channel,
+        `${event.app}\n${event.name}`,
+      ));
+  }
+
+  async settle(event: StoredEvent, outcome: Settlement): Promise<EventState | undefined> {
+    const before = await this.#call("settle", () =>
+      this.#scripts.SETTLE!(
+        this.#q("f", event),
+        `${this.#prefix}deferred`,
+        `${this.#prefix}x:${event.app}`,
+        this.#prefix,
+        event.idem,
+        outcome.kind,
+        outcome.kind === "defer" ? outcome.dueAt : 0,
+        outcome.kind === "ack" ? "" : outcome.reason,
+        Date.now(),
+        this.#options.retentionMs,
+      )) as string | null;
+    return before ? STATES[before] : undefined;
+  }
+
+  async lookup(idem: string): Promise<EventRecord | undefined> {
+    const h = await this.#call(
+      "look up an event",
+      () => this.#db.hgetall(`${this.#prefix}ev:${idem}`),
+    );
+    if (!h || h.a === undefined) return undefined;
+    const state = STATES[h.st ?? "r"] ?? "ready";
+    return {
+      event: toEvent(idem, h),
+      state,
+      ...(state === "deferred" && h.due !== undefined ? { dueAt: Number(h.due) } : {}),
+    };
+  }
+
+  async requeue(event: StoredEvent): Promise<boolean> {
+    const n = await this.#call("requeue", () =>
+      this.#scripts.REQUEUE!(
+        this.#q("r", event),
+        this.#prefix,
+        event.idem,
+        this.#channel,
+        `${event.app}\n${event.name}`,
+      ));
+    return n === 1;
+  }
+
+  async discarded(app: string, limit: number): Promise<DiscardedEvent[]> {
+    const idems = await this.#call(
+      "list discarded events",
+      () => this.#db.zrevrange(`${this.#prefix}x:${app}`, 0, limit - 1),
+    );
+    const out: DiscardedEvent[] = [];
+    for (const idem of idems) {
+      const h = await this.#db.hgetall(`${this.#prefix}ev:${idem}`);
+      if (!h || h.a === undefined) continue;
+      out.push({
+        idem,
+        name: h.n!,
+        block: Number(h.b),
+        sender: h.s ?? "",
+        reason: h.reason ?? "",
+        discardedAt: Number(h.xat),
+      });
+    }
+    return out;
+  }
+
+  /** Stops the timer and closes both connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await Promise.allSettled([this.#sub?.quit(), this.#redis?.quit()]);
+  }
+}
