@@ -1,0 +1,319 @@
+/**
+ * The relay hub: a Hono app around a {@linkcode ZapHub}. Every connection joins room `lobby`; an
+ * event from a client goes to every other member of its room (header `room`, default `lobby`);
+ * `$join` / `$leave` with `{room}` change membership. `POST /publish` pushes an event from a
+ * backend, `GET /` shows connections and rooms, `GET /metrics` is Prometheus.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { zValidator } from "@hono/zod-validator";
+import { z } from "zod";
+import { Counter, Gauge, Registry } from "prom-client";
+import { createHash, timingSafeEqual } from "node:crypto";
+import {
+  type Connection,
+  ConnectionRouter,
+  encodeFrame,
+  EventRegister,
+  type RouterAdapter,
+  ZapHub,
+} from "../../lib/hub/mod.ts";
+import { VERSION } from "../../lib/version.ts";
+
+/** The room every connection joins on connect. */
+export const LOBBY = "lobby";
+/** The default WebSocket path. */
+export const DEFAULT_HUB_PATH = "/ws";
+/** Longest room name accepted. */
+export const MAX_ROOM_LENGTH = 200;
+
+/** Options of {@linkcode createHubApp}. */
+export interface HubAppOptions {
+  /** The WebSocket path (default `/ws`). */
+  path?: string;
+  /** A shared token required on upgrade (`?token=` or `Authorization: Bearer`) and on `/publish` (`Authorization: Bearer`). */
+  token?: string;
+  /** Largest frame and `/publish` body in bytes (default 1 MiB). */
+  maxFrameBytes?: number;
+  /** Send-buffer limit per connection in bytes (default 4 MiB). */
+  sendBufferLimit?: number;
+  /** Heartbeat in seconds (default 30; 0 turns it off). */
+  idleTimeout?: number;
+  /** Scale-out adapter (for example `await RedisAdapter.connect(url)`). */
+  adapter?: RouterAdapter;
+}
+
+/** A relay hub app. */
+export interface HubApp {
+  /** The Hono app: `/` status, `/metrics`, `POST /publish` and the WebSocket path. */
+  app: Hono;
+  /** The hub serving the WebSocket path. */
+  hub: ZapHub;
+  /** Its connections and rooms. */
+  router: ConnectionRouter;
+  /** The Prometheus registry behind `/metrics`. */
+  metrics: Registry;
+  /** Closes every connection (1001) and the adapter. */
+  close(): Promise<void>;
+}
+
+const publishSchema = z.object({
+  eventName: z.string().min(1, "eventName must be a non-empty string"),
+  payload: z.unknown().optional(),
+  headers: z.record(z.string(), z.unknown()).nullable().optional(),
+  room: z.string().min(1).max(MAX_ROOM_LENGTH).optional(),
+});
+
+function digest(value: string): Uint8Array {
+  return createHash("sha256").update(value).digest();
+}
+
+function tokenMatches(given: string | null | undefined, token: string): boolean {
+  return given != null && timingSafeEqual(digest(given), digest(token));
+}
+
+function bearer(request: Request): string | undefined {
+  const auth = request.headers.get("authorization");
+  return auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : undefined;
+}
+
+function roomOf(payload: unknown): string | undefined {
+  const room = typeof payload === "object" && payload !== null
+    ? (payload as Record<string, unknown>).room
+    : undefined;
+  return typeof room === "string" && room !== "" && room.length <= MAX_ROOM_LENGTH
+    ? room
+    : undefined;
+}
+
+function replyError(conn: Connection, code: string, message: string): void {
+  conn.send("error", { code, message });
+}
+
+/**
+ * Builds the relay hub app.
+ *
+ * @param options Path, token, limits and a scale-out adapter.
+ * @returns The app, its hub, router and metrics registry.
+ *
+ * @example Serve it
+ * ```ts
+ * import { createHubApp } from "./app.ts";
+ * const relay = createHubApp({ path: "/ws" });
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, relay.app.fetch);
+ * await relay.close();
+ * await server.shutdown();
+ * ```
+ */
+export function createHubApp(options: HubAppOptions = {}): HubApp {
+  const path = options.path ?? DEFAULT_HUB_PATH;
+  const token = options.token;
+  const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
+  const router = new ConnectionRouter(options.adapter ? { adapter: options.adapter } : {});
+  const counts = { relayed: 0, published: 0, deliveries: 0, publishRefused: 0 };
+
+  const register = new EventRegister()
+    .on("connected", ({ connection }) => router.join(connection, LOBBY))
+    .on("$join", ({ connection, payload }) => {
+      const room = roomOf(payload);
+      if (room === undefined) {
+        return replyError(
+          connection,
+          "INVALID_ROOM",
+          `Cannot join: the payload must be {"room": "<name>"} with 1 to ${MAX_ROOM_LENGTH} characters`,
+        );
+      }
+      router.join(connection, room);
+      connection.send("$joined", { room });
+    })
+    .on("$leave", ({ connection, payload }) => {
+      const room = roomOf(payload);
+      if (room === undefined) {
+        return replyError(
+          connection,
+          "INVALID_ROOM",
+          'Cannot leave: the payload must be {"room": "<name>"}',
+        );
+      }
+      router.leave(connection, room);
+      connection.send("$left", { room });
+    })
+    .onAny(({ eventName, payload, headers, connection }) => {
+      if (eventName.startsWith("$")) {
+        return replyError(
+          connection,
+          "UNKNOWN_EVENT",
+          `Cannot handle "${eventName}": names starting with "$" are reserved ($join, $leave)`,
+        );
+      }
+      const room = headers.room ?? LOBBY;
+      if (typeof room !== "string" || !connection.rooms.has(room)) {
+        return replyError(
+          connection,
+          "NOT_IN_ROOM",
+          `Cannot send "${eventName}" to room ${
+            JSON.stringify(room)
+          }: join it first with $join {"room": ...}`,
+        );
+      }
+      counts.relayed++;
+      counts.deliveries += router.sendFrameToRooms(
+        encodeFrame(eventName, payload, headers),
+        room,
+        connection,
+      );
+    });
+
+  const hub = new ZapHub(register, {
+    router,
+    maxFrameBytes,
+    ...(options.sendBufferLimit === undefined ? {} : { sendBufferLimit: options.sendBufferLimit }),
+    ...(options.idleTimeout === undefined ? {} : { idleTimeout: options.idleTimeout }),
+    ...(token === undefined ? {} : {
+      authenticate: (request: Request) =>
+        tokenMatches(bearer(request) ?? new URL(request.url).searchParams.get("token"), token),
+    }),
+  });
+
+  const metrics = new Registry();
+  const stat = (pick: () => number) =>
+    function (this: Counter | Gauge): void {
+      if (this instanceof Counter) {
+        this.reset();
+        this.inc(pick());
+      } else this.set(pick());
+    };
+  new Gauge({
+    name: "syft_hub_connections",
+    help: "Open WebSocket connections",
+    registers: [metrics],
+    collect: stat(() => hub.connections),
+  });
+  new Gauge({
+    name: "syft_hub_rooms",
+    help: "Rooms with at least one member on this instance",
+    registers: [metrics],
+    collect: stat(() => router.rooms().size),
+  });
+  const counter = (name: string, help: string, pick: () => number): void => {
+    new Counter({ name, help, registers: [metrics], collect: stat(pick) });
+  };
+  counter(
+    "syft_hub_connections_total",
+    "WebSocket connections accepted",
+    () => hub.stats.connectionsTotal,
+  );
+  counter(
+    "syft_hub_events_received_total",
+    "Well-formed events received from clients",
+    () => hub.stats.eventsReceived,
+  );
+  counter("syft_hub_events_relayed_total", "Client events relayed to a room", () => counts.relayed);
+  counter("syft_hub_publish_total", "Events pushed through POST /publish", () => counts.published);
+  counter(
+    "syft_hub_deliveries_total",
+    "Frames queued to local connections by relays and publishes",
+    () => counts.deliveries,
+  );
+  counter(
+    "syft_hub_frames_rejected_total",
+    "Frames refused as malformed, binary or too large",
+    () => hub.stats.framesRejected,
+  );
+  counter(
+    "syft_hub_handler_errors_total",
+    "Handlers that threw",
+    () => hub.stats.handlerErrors,
+  );
+  counter(
+    "syft_hub_overflows_total",
+    "Connections closed for a full send buffer or event queue",
+    () => hub.stats.overflows,
+  );
+  counter(
+    "syft_hub_auth_refused_total",
+    "Upgrades and publishes refused for a missing or wrong token",
+    () => hub.stats.authRefused + counts.publishRefused,
+  );
+
+  const startedAt = Date.now();
+  const app = new Hono();
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    return c.json({ error: err.message }, 500);
+  });
+
+  app.get("/", (c) => {
+    const rooms: Record<string, number> = {};
+    for (const [room, size] of [...router.rooms()].sort(([a], [b]) => a.localeCompare(b))) {
+      rooms[room] = size;
+    }
+    const listed = router.all().slice(0, 200);
+    return c.json({
+      service: "syft-hub",
+      version: VERSION,
+      path,
+      auth: token !== undefined,
+      scaleOut: options.adapter !== undefined,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      connections: hub.connections,
+      rooms,
+      clients: listed.map((conn) => ({ id: conn.id, rooms: [...conn.rooms] })),
+      clientsTruncated: router.size > listed.length,
+    });
+  });
+
+  app.get("/metrics", async (c) => {
+    return c.body(await metrics.metrics(), 200, { "content-type": metrics.contentType });
+  });
+
+  app.post(
+    "/publish",
+    async (c, next) => {
+      if (token !== undefined && !tokenMatches(bearer(c.req.raw), token)) {
+        counts.publishRefused++;
+        return c.json({ error: "Unauthorized: send Authorization: Bearer <token>" }, 401);
+      }
+      await next();
+    },
+    bodyLimit({
+      maxSize: maxFrameBytes,
+      onError: (c) =>
+        c.json({ error: `Cannot publish: the body is over ${maxFrameBytes} bytes` }, 413),
+    }),
+    zValidator("json", publishSchema, (result, c) => {
+      if (!result.success) {
+        const issues = result.error.issues.map((i) =>
+          `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`
+        );
+        return c.json({ error: `Cannot publish: ${issues.join("; ")}` }, 400);
+      }
+    }),
+    (c) => {
+      const body = c.req.valid("json");
+      const frame = encodeFrame(body.eventName, body.payload ?? null, body.headers ?? null);
+      const delivered = body.room === undefined
+        ? router.broadcastFrame(frame)
+        : router.sendFrameToRooms(frame, body.room);
+      counts.published++;
+      counts.deliveries += delivered;
+      return c.json({ delivered, room: body.room ?? null });
+    },
+  );
+
+  app.get(path, hub.hono());
+
+  return {
+    app,
+    hub,
+    router,
+    metrics,
+    async close(): Promise<void> {
+      await hub.close();
+      await router.close();
+    },
+  };
+}
