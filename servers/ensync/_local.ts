@@ -6,11 +6,8 @@
  * @module
  */
 import type {
-  DiscardedEvent,
-  EnSyncStore,
   EventRecord,
   EventState,
-  NewEvent,
   QueueRef,
   ReadyListener,
   Settlement,
@@ -140,32 +137,38 @@ class DueHeap {
 const SWEEP_INTERVAL_MS = 60_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** How a store built on {@linkcode LocalQueues} makes things durable. */
+export interface LocalHooks {
+  /** Makes a state change durable; resolves once it is. */
+  persist(entry: Entry, outcome?: Settlement): Promise<void>;
+  /** Loads a settled event that is no longer in memory (lookup of an acked event). */
+  loadSettled(idem: string): Promise<EventRecord | undefined>;
+  /** Called when an entry settled (acked or discarded); memory stores keep it for replay. */
+  forget(entry: Entry): void;
+  /** Called for each event the retention sweep drops from memory. */
+  onExpired?(entry: Entry): void;
+  /** Called after each retention sweep. */
+  afterSweep?(now: number): void;
+}
+
 /** The shared in-process queue logic; see the module doc. */
-export abstract class LocalQueues implements EnSyncStore {
-  abstract readonly description: string;
-  protected options: StoreOptions = { retentionMs: 7 * 86_400_000, ackTimeoutMs: 30_000 };
-  protected entries = new Map<string, Entry>();
+export class LocalQueues {
+  options: StoreOptions = { retentionMs: 7 * 86_400_000, ackTimeoutMs: 30_000 };
+  readonly entries: Map<string, Entry> = new Map();
+  readonly #hooks: LocalHooks;
   #queues = new Map<string, Map<string, LocalQueue>>();
   #listeners: ReadyListener[] = [];
   #heap = new DueHeap();
   #dueTimer: ReturnType<typeof setTimeout> | undefined;
   #dueTimerAt = Infinity;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
-  protected closed = false;
+  closed = false;
 
-  /** Makes a state change durable; resolves once it is. */
-  protected abstract persist(entry: Entry, outcome?: Settlement): Promise<void>;
-  /** Loads a settled event that is no longer in memory (lookup of an acked event). */
-  protected abstract loadSettled(idem: string): Promise<EventRecord | undefined>;
-  /** Called when an entry leaves memory after it settled; memory stores keep it for replay. */
-  protected abstract forget(entry: Entry): void;
-  /** Called for each event the retention sweep drops from memory. */
-  protected onExpired(_entry: Entry): void {}
+  constructor(hooks: LocalHooks) {
+    this.#hooks = hooks;
+  }
 
-  abstract append(events: NewEvent[]): Promise<StoredEvent[]>;
-  abstract discarded(app: string, limit: number): Promise<DiscardedEvent[]>;
-
-  /** Recovers state; subclasses extend it and call `super.open()`. */
+  /** Starts the retention sweep. */
   open(options: StoreOptions): Promise<void> {
     this.options = options;
     this.#sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
@@ -177,11 +180,11 @@ export abstract class LocalQueues implements EnSyncStore {
     this.#listeners.push(listener);
   }
 
-  protected notify(queue: QueueRef, count: number): void {
+  notify(queue: QueueRef, count: number): void {
     for (const l of this.#listeners) l(queue, count);
   }
 
-  protected queue(app: string, name: string): LocalQueue {
+  queue(app: string, name: string): LocalQueue {
     let byName = this.#queues.get(app);
     if (byName === undefined) {
       byName = new Map();
@@ -196,12 +199,12 @@ export abstract class LocalQueues implements EnSyncStore {
   }
 
   /** Assigns the next block of a queue. */
-  protected nextBlock(app: string, name: string): number {
+  nextBlock(app: string, name: string): number {
     return ++this.queue(app, name).lastBlock;
   }
 
   /** Raises a queue's last block (recovery). */
-  protected seedBlock(app: string, name: string, block: number): void {
+  seedBlock(app: string, name: string, block: number): void {
     const q = this.queue(app, name);
     if (block > q.lastBlock) q.lastBlock = block;
   }
@@ -210,7 +213,7 @@ export abstract class LocalQueues implements EnSyncStore {
    * Adds stored events to memory: ready ones join the back of their queue (then listeners hear of
    * it), deferred ones the deferral heap.
    */
-  protected admit(
+  admit(
     items: readonly { event: StoredEvent; state?: "ready" | "deferred"; dueAt?: number }[],
     notify = true,
   ): void {
@@ -282,9 +285,9 @@ export abstract class LocalQueues implements EnSyncStore {
     } else {
       e.state = outcome.kind === "ack" ? "acked" : "discarded";
       delete e.dueAt;
-      this.forget(e);
+      this.#hooks.forget(e);
     }
-    return this.persist(e, outcome).then(() => before);
+    return this.#hooks.persist(e, outcome).then(() => before);
   }
 
   async lookup(idem: string): Promise<EventRecord | undefined> {
@@ -296,7 +299,7 @@ export abstract class LocalQueues implements EnSyncStore {
         ...(e.dueAt === undefined ? {} : { dueAt: e.dueAt }),
       };
     }
-    return await this.loadSettled(idem);
+    return await this.#hooks.loadSettled(idem);
   }
 
   async requeue(event: StoredEvent): Promise<boolean> {
@@ -311,7 +314,7 @@ export abstract class LocalQueues implements EnSyncStore {
     delete e.dueAt;
     const q = this.queue(event.app, event.name);
     q.ready.pushFront(e);
-    await this.persist(e);
+    await this.#hooks.persist(e);
     this.notify(q.ref, 1);
     return true;
   }
@@ -333,7 +336,7 @@ export abstract class LocalQueues implements EnSyncStore {
   }
 
   /** Makes every deferred event due at `now` ready again (at the back of its queue). */
-  protected releaseDue(now: number): void {
+  releaseDue(now: number): void {
     const counts = new Map<LocalQueue, number>();
     for (let e = this.#heap.peek(); e !== undefined && e.dueAt! <= now; e = this.#heap.peek()) {
       this.#heap.pop();
@@ -349,15 +352,16 @@ export abstract class LocalQueues implements EnSyncStore {
   }
 
   /** Drops events older than the retention period (ready and deferred ones are not delivered). */
-  protected sweep(now: number): void {
+  sweep(now: number): void {
     const cutoff = now - this.options.retentionMs;
     for (const [idem, e] of this.entries) {
       if (e.event.loggedAt >= cutoff || e.state === "inflight") continue;
       if (e.state === "deferred") this.#heap.remove(e);
       e.version++;
       this.entries.delete(idem);
-      this.onExpired(e);
+      this.#hooks.onExpired?.(e);
     }
+    this.#hooks.afterSweep?.(now);
   }
 
   close(): Promise<void> {

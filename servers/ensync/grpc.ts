@@ -41,6 +41,17 @@ const log = getLogger(["ensync", "grpc"]);
 
 type Stream = grpc.ServerWritableStream<SubscribeRequest, unknown>;
 
+/** What {@linkcode EnSyncGrpcService.addTo} needs of a server: a grpc-js `Server` fits. */
+export interface GrpcServiceRegistry {
+  /**
+   * Registers a service definition and its handlers.
+   *
+   * @param service The grpc-js service definition.
+   * @param implementation The handlers by method name.
+   */
+  addService(service: unknown, implementation: unknown): void;
+}
+
 /** Options of {@linkcode EnSyncGrpcService}. */
 export interface EnSyncGrpcOptions {
   /** Forces a subscription-stream mode; `auto` (default) decides by user agent. */
@@ -183,9 +194,9 @@ export class EnSyncGrpcService {
    * Registers the service (both method-name sets) on a grpc-js server and starts the session
    * expiry timer.
    *
-   * @param server The server.
+   * @param server The server (a grpc-js `Server`).
    */
-  addTo(server: grpc.Server): void {
+  addTo(server: GrpcServiceRegistry): void {
     const impl: grpc.UntypedServiceImplementation = {
       Connect: this.#unary((req: ConnectRequest, call) => this.#connect(req, call)),
       Heartbeat: this.#unary((req: HeartbeatRequest) => {

@@ -29,6 +29,7 @@
  *
  * @module
  */
+export { SyftError, type SyftErrorOptions } from "../../lib/errors.ts";
 export * from "./broker.ts";
 export * from "./config.ts";
 export * from "./grpc.ts";

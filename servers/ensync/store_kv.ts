@@ -20,10 +20,13 @@ import { getLogger } from "../../lib/_log.ts";
 import { type Entry, LocalQueues } from "./_local.ts";
 import {
   type DiscardedEvent,
+  type EnSyncStore,
   EnSyncStoreError,
   type EventRecord,
   type EventState,
   type NewEvent,
+  type QueueRef,
+  type ReadyListener,
   type Settlement,
   type StoredEvent,
   type StoreOptions,
@@ -165,7 +168,7 @@ export interface KvStoreOptions {
  * await store.close();
  * ```
  */
-export class KvStore extends LocalQueues {
+export class KvStore implements EnSyncStore {
   /** `kv <path>`. */
   readonly description: string;
   #path: string | undefined;
@@ -177,6 +180,12 @@ export class KvStore extends LocalQueues {
   #batch: Batch = emptyBatch();
   #flushing: Promise<void> | undefined;
   #dirtyBlocks = new Map<string, { app: string; name: string }>();
+  #q: LocalQueues = new LocalQueues({
+    persist: (entry, outcome) => this.#persist(entry, outcome),
+    loadSettled: (idem) => this.#loadSettled(idem),
+    forget: (entry) => this.#q.entries.delete(entry.event.idem),
+    onExpired: (entry) => this.#onExpired(entry),
+  });
 
   /**
    * Creates the store.
@@ -185,7 +194,6 @@ export class KvStore extends LocalQueues {
    * @param options The key prefix.
    */
   constructor(kvOrPath: Deno.Kv | string, options: KvStoreOptions = {}) {
-    super();
     this.#prefix = options.prefix ?? ["ensync"];
     if (typeof kvOrPath === "string") {
       this.#path = kvOrPath;
@@ -212,15 +220,15 @@ export class KvStore extends LocalQueues {
    *
    * @param options Retention and ack timeout.
    */
-  override async open(options: StoreOptions): Promise<void> {
+  async open(options: StoreOptions): Promise<void> {
     if (this.#kv === undefined) this.#kv = await openKv(this.#path!);
-    await super.open(options);
+    await this.#q.open(options);
     const kv = this.#db;
     const started = performance.now();
     this.#lastSegment = (await kv.get<number>(this.#key("meta", "segment"))).value ?? 0;
     for await (const e of kv.list<number>({ prefix: this.#key("blk") })) {
       const [app, name] = e.key.slice(this.#prefix.length + 1) as [string, string];
-      this.seedBlock(app, name, e.value);
+      this.#q.seedBlock(app, name, e.value);
     }
     const cutoff = Date.now() - options.retentionMs;
     const toLoad: { id: number; st: SegmentState }[] = [];
@@ -258,14 +266,14 @@ export class KvStore extends LocalQueues {
           const code = st.s[slot];
           if (code !== S_READY && code !== S_DEFERRED) continue;
           const event = events[slot]!;
-          this.seedBlock(event.app, event.name, event.block);
+          this.#q.seedBlock(event.app, event.name, event.block);
           seg.live++;
           if (code === S_DEFERRED) {
             items.push({ event, state: "deferred", dueAt: seg.due.get(slot) ?? 0 });
           } else items.push({ event, state: "ready" });
         }
         if (seg.live > 0) this.#segments.set(id, seg);
-        this.admit(items, false);
+        this.#q.admit(items, false);
         recovered += items.length;
       }
     }
@@ -305,7 +313,7 @@ export class KvStore extends LocalQueues {
    * @returns The stored events with idem and block.
    */
   append(events: NewEvent[]): Promise<StoredEvent[]> {
-    if (this.closed) return Promise.reject(new EnSyncStoreError("The KV store is closed"));
+    if (this.#q.closed) return Promise.reject(new EnSyncStoreError("The KV store is closed"));
     const { promise, resolve, reject } = Promise.withResolvers<StoredEvent[]>();
     this.#batch.appends.push({ events, resolve, reject });
     this.#scheduleFlush();
@@ -334,7 +342,7 @@ export class KvStore extends LocalQueues {
 
   async #commit(batch: Batch): Promise<void> {
     const now = Date.now();
-    const retention = this.options.retentionMs;
+    const retention = this.#q.options.retentionMs;
     const mutations: { key: Deno.KvKey; value: unknown; bytes: number; expireIn?: number }[] = [];
     // 1. Pack new events into segments.
     const stored: StoredEvent[][] = [];
@@ -379,7 +387,7 @@ export class KvStore extends LocalQueues {
           ev.app.length + ev.name.length + ev.sender.length + 120;
         if (current !== undefined && current.bytes + estimate > SEGMENT_BYTES) closeSegment();
         current ??= openSegment();
-        const block = this.nextBlock(ev.app, ev.name);
+        const block = this.#q.nextBlock(ev.app, ev.name);
         this.#dirtyBlocks.set(`${ev.app}\n${ev.name}`, { app: ev.app, name: ev.name });
         const slot = current.events.length;
         const idem = `${toBase62(current.seg.id)}.${toBase62(slot)}.${randomBase62(6)}`;
@@ -401,7 +409,7 @@ export class KvStore extends LocalQueues {
     for (const { app, name } of this.#dirtyBlocks.values()) {
       head.push({
         key: this.#key("blk", app, name),
-        value: this.queue(app, name).lastBlock,
+        value: this.#q.queue(app, name).lastBlock,
         bytes: 64 + app.length + name.length,
       });
     }
@@ -461,7 +469,7 @@ export class KvStore extends LocalQueues {
     for (const { seg } of newSegments) this.#segments.set(seg.id, seg);
     const items: { event: StoredEvent }[] = [];
     for (const out of stored) for (const event of out) items.push({ event });
-    this.admit(items);
+    this.#q.admit(items);
     for (let i = 0; i < batch.appends.length; i++) batch.appends[i]!.resolve(stored[i]!);
     for (const w of batch.waiters) w.resolve();
     for (const seg of batch.dirty) {
@@ -484,7 +492,7 @@ export class KvStore extends LocalQueues {
       key: this.#key("st", seg.id),
       value: { s: seg.states.slice(), d, p: seg.parts, c: seg.createdAt },
       bytes: 128 + seg.states.length + seg.due.size * 24,
-      expireIn: Math.max(1, seg.createdAt + this.options.retentionMs - now),
+      expireIn: Math.max(1, seg.createdAt + this.#q.options.retentionMs - now),
     };
   }
 
@@ -521,7 +529,7 @@ export class KvStore extends LocalQueues {
     return at.slot < seg.states.length ? { seg, slot: at.slot } : undefined;
   }
 
-  protected persist(entry: Entry, outcome?: Settlement): Promise<void> {
+  #persist(entry: Entry, outcome?: Settlement): Promise<void> {
     const at = parseIdem(entry.event.idem);
     const seg = at === undefined ? undefined : this.#segments.get(at.seg);
     if (seg === undefined || at === undefined) {
@@ -530,7 +538,7 @@ export class KvStore extends LocalQueues {
         if (found === undefined) {
           throw new EnSyncStoreError(`Cannot find event "${entry.event.idem}" in the KV store`);
         }
-        return this.persist(entry, outcome);
+        return this.#persist(entry, outcome);
       });
     }
     const before = seg.states[at.slot]!;
@@ -563,11 +571,7 @@ export class KvStore extends LocalQueues {
     return this.#waitForCommit();
   }
 
-  protected forget(entry: Entry): void {
-    this.entries.delete(entry.event.idem);
-  }
-
-  protected override onExpired(entry: Entry): void {
+  #onExpired(entry: Entry): void {
     const at = parseIdem(entry.event.idem);
     const seg = at === undefined ? undefined : this.#segments.get(at.seg);
     if (seg === undefined) return;
@@ -575,11 +579,11 @@ export class KvStore extends LocalQueues {
     if (seg.live <= 0 && !seg.dirty) this.#segments.delete(seg.id);
   }
 
-  protected async loadSettled(idem: string): Promise<EventRecord | undefined> {
+  async #loadSettled(idem: string): Promise<EventRecord | undefined> {
     const found = await this.#segmentFor(idem);
     if (found === undefined) return undefined;
     const { seg, slot } = found;
-    if (seg.createdAt < Date.now() - this.options.retentionMs) return undefined;
+    if (seg.createdAt < Date.now() - this.#q.options.retentionMs) return undefined;
     const events = await this.#readSegment(seg.id, seg.parts);
     if (seg.live === 0 && !seg.dirty) this.#segments.delete(seg.id);
     const event = events?.[slot];
@@ -606,16 +610,88 @@ export class KvStore extends LocalQueues {
     return out;
   }
 
+  /**
+   * Registers the listener told when a queue may have ready events.
+   *
+   * @param listener The listener.
+   */
+  onReady(listener: ReadyListener): void {
+    this.#q.onReady(listener);
+  }
+
+  /**
+   * The names of an app's queues.
+   *
+   * @param app The app id.
+   * @returns The event names.
+   */
+  queueNames(app: string): Promise<string[]> {
+    return this.#q.queueNames(app);
+  }
+
+  /**
+   * Takes the next ready event of a queue (in memory; nothing is written).
+   *
+   * @param queue The queue.
+   * @param consumer The claiming client id.
+   * @returns The event, or `undefined`.
+   */
+  claim(queue: QueueRef, consumer: string): Promise<StoredEvent | undefined> {
+    return this.#q.claim(queue, consumer);
+  }
+
+  /**
+   * Returns an in-flight event to the front of its queue (it is stored as ready already).
+   *
+   * @param event The event.
+   * @param consumer The client id that held it.
+   * @returns Resolves when done.
+   */
+  release(event: StoredEvent, consumer: string): Promise<void> {
+    return this.#q.release(event, consumer);
+  }
+
+  /**
+   * Records an ack, defer or discard; resolves once the commit holding it is durable.
+   *
+   * @param event The event.
+   * @param outcome The outcome.
+   * @returns The state it was in, or `undefined`.
+   */
+  settle(event: StoredEvent, outcome: Settlement): Promise<EventState | undefined> {
+    return this.#q.settle(event, outcome);
+  }
+
+  /**
+   * Finds an event by idem: in memory when unsettled, else read back from its segment.
+   *
+   * @param idem The event id.
+   * @returns The event and its state, or `undefined`.
+   */
+  lookup(idem: string): Promise<EventRecord | undefined> {
+    return this.#q.lookup(idem);
+  }
+
+  /**
+   * Queues an acked or discarded event again (durably).
+   *
+   * @param event The event.
+   * @returns Whether it was queued.
+   */
+  requeue(event: StoredEvent): Promise<boolean> {
+    return this.#q.requeue(event);
+  }
+
   /** Flushes pending writes, then closes the database when this store opened it. */
-  override async close(): Promise<void> {
-    if (this.closed) return;
+  async close(): Promise<void> {
+    if (this.#q.closed) return;
     if (this.#kv !== undefined) {
       while (this.#flushing !== undefined || !this.#batchEmpty()) {
         if (this.#flushing === undefined) this.#scheduleFlush();
         await this.#flushing;
       }
     }
-    await super.close();
+    await this.#q.close();
     if (this.#ownsKv) this.#kv?.close();
     this.#kv = undefined;
   }

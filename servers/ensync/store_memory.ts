@@ -3,8 +3,19 @@
  *
  * @module
  */
-import { type Entry, LocalQueues } from "./_local.ts";
-import type { DiscardedEvent, EventRecord, NewEvent, Settlement, StoredEvent } from "./store.ts";
+import { LocalQueues } from "./_local.ts";
+import type {
+  DiscardedEvent,
+  EnSyncStore,
+  EventRecord,
+  EventState,
+  NewEvent,
+  QueueRef,
+  ReadyListener,
+  Settlement,
+  StoredEvent,
+  StoreOptions,
+} from "./store.ts";
 import { randomBase62 } from "./_ids.ts";
 
 /**
@@ -23,10 +34,48 @@ import { randomBase62 } from "./_ids.ts";
  * await store.close();
  * ```
  */
-export class MemoryStore extends LocalQueues {
+export class MemoryStore implements EnSyncStore {
   /** Always `memory`. */
   readonly description: string = "memory";
   #discarded = new Map<string, DiscardedEvent[]>();
+  #q: LocalQueues = new LocalQueues({
+    persist: (entry, outcome) => {
+      if (outcome?.kind === "discard") {
+        const list = this.#discarded.get(entry.event.app) ?? [];
+        list.push({
+          idem: entry.event.idem,
+          name: entry.event.name,
+          block: entry.event.block,
+          sender: entry.event.sender,
+          reason: outcome.reason,
+          discardedAt: Date.now(),
+        });
+        this.#discarded.set(entry.event.app, list);
+      }
+      return Promise.resolve();
+    },
+    // Settled events stay in memory for replay until the retention sweep.
+    loadSettled: () => Promise.resolve(undefined),
+    forget: () => {},
+    afterSweep: (now) => {
+      const cutoff = now - this.#q.options.retentionMs;
+      for (const [app, list] of this.#discarded) {
+        const kept = list.filter((d) => d.discardedAt >= cutoff);
+        if (kept.length === 0) this.#discarded.delete(app);
+        else this.#discarded.set(app, kept);
+      }
+    },
+  });
+
+  /**
+   * Starts the retention sweep.
+   *
+   * @param options Retention and ack timeout.
+   * @returns Resolves at once.
+   */
+  open(options: StoreOptions): Promise<void> {
+    return this.#q.open(options);
+  }
 
   /**
    * Stores events in memory and makes them ready at once.
@@ -35,48 +84,86 @@ export class MemoryStore extends LocalQueues {
    * @returns The stored events with idem and block.
    */
   append(events: NewEvent[]): Promise<StoredEvent[]> {
-    if (this.closed) return Promise.reject(new Error("The store is closed"));
+    if (this.#q.closed) return Promise.reject(new Error("The store is closed"));
     const stored = events.map((ev): StoredEvent => ({
       ...ev,
       idem: randomBase62(16),
-      block: this.nextBlock(ev.app, ev.name),
+      block: this.#q.nextBlock(ev.app, ev.name),
     }));
-    this.admit(stored.map((event) => ({ event })));
+    this.#q.admit(stored.map((event) => ({ event })));
     return Promise.resolve(stored);
   }
 
-  protected persist(entry: Entry, outcome?: Settlement): Promise<void> {
-    if (outcome?.kind === "discard") {
-      const list = this.#discarded.get(entry.event.app) ?? [];
-      list.push({
-        idem: entry.event.idem,
-        name: entry.event.name,
-        block: entry.event.block,
-        sender: entry.event.sender,
-        reason: outcome.reason,
-        discardedAt: Date.now(),
-      });
-      this.#discarded.set(entry.event.app, list);
-    }
-    return Promise.resolve();
+  /**
+   * Registers the listener told when a queue may have ready events.
+   *
+   * @param listener The listener.
+   */
+  onReady(listener: ReadyListener): void {
+    this.#q.onReady(listener);
   }
 
-  protected loadSettled(_idem: string): Promise<EventRecord | undefined> {
-    return Promise.resolve(undefined);
+  /**
+   * The names of an app's queues.
+   *
+   * @param app The app id.
+   * @returns The event names.
+   */
+  queueNames(app: string): Promise<string[]> {
+    return this.#q.queueNames(app);
   }
 
-  protected forget(_entry: Entry): void {
-    // Settled events stay in memory for replay until the retention sweep.
+  /**
+   * Takes the next ready event of a queue.
+   *
+   * @param queue The queue.
+   * @param consumer The claiming client id.
+   * @returns The event, or `undefined`.
+   */
+  claim(queue: QueueRef, consumer: string): Promise<StoredEvent | undefined> {
+    return this.#q.claim(queue, consumer);
   }
 
-  protected override sweep(now: number): void {
-    super.sweep(now);
-    const cutoff = now - this.options.retentionMs;
-    for (const [app, list] of this.#discarded) {
-      const kept = list.filter((d) => d.discardedAt >= cutoff);
-      if (kept.length === 0) this.#discarded.delete(app);
-      else this.#discarded.set(app, kept);
-    }
+  /**
+   * Returns an in-flight event to the front of its queue.
+   *
+   * @param event The event.
+   * @param consumer The client id that held it.
+   * @returns Resolves when done.
+   */
+  release(event: StoredEvent, consumer: string): Promise<void> {
+    return this.#q.release(event, consumer);
+  }
+
+  /**
+   * Records an ack, defer or discard.
+   *
+   * @param event The event.
+   * @param outcome The outcome.
+   * @returns The state it was in, or `undefined`.
+   */
+  settle(event: StoredEvent, outcome: Settlement): Promise<EventState | undefined> {
+    return this.#q.settle(event, outcome);
+  }
+
+  /**
+   * Finds an event by idem.
+   *
+   * @param idem The event id.
+   * @returns The event and its state, or `undefined`.
+   */
+  lookup(idem: string): Promise<EventRecord | undefined> {
+    return this.#q.lookup(idem);
+  }
+
+  /**
+   * Queues an acked or discarded event again.
+   *
+   * @param event The event.
+   * @returns Whether it was queued.
+   */
+  requeue(event: StoredEvent): Promise<boolean> {
+    return this.#q.requeue(event);
   }
 
   /**
@@ -88,5 +175,14 @@ export class MemoryStore extends LocalQueues {
    */
   discarded(app: string, limit: number): Promise<DiscardedEvent[]> {
     return Promise.resolve((this.#discarded.get(app) ?? []).toReversed().slice(0, limit));
+  }
+
+  /**
+   * Stops the timers.
+   *
+   * @returns Resolves when done.
+   */
+  close(): Promise<void> {
+    return this.#q.close();
   }
 }
