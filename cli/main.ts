@@ -19,6 +19,7 @@ import { configureLogging, LOG_LEVELS, parseLogLevel } from "./_logging.ts";
 import { printErr } from "./_output.ts";
 import type { GlobalOptions } from "./_common.ts";
 import { upCommand } from "./up.ts";
+import { hubCommand } from "./hub.ts";
 
 function applyToAll(
   cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
@@ -56,6 +57,7 @@ function buildProgram(): CommandUnknownOpts {
     });
 
   program.addCommand(upCommand());
+  program.addCommand(hubCommand());
 
   program.addHelpText(
     "after",
