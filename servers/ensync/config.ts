@@ -24,7 +24,8 @@ import { isWildcard, matchesEventName } from "../../lib/ensync/protocol.ts";
  * How the gRPC `Subscribe` streams of one client carry events: `multiplexed` sends every
  * subscription's events on the client's oldest open stream (what the Node SDK expects);
  * `per-subscription` sends each subscription's events on the stream opened for it (Go and Python);
- * `auto` chooses by the client's `user-agent` (`grpc-node-js/...` → multiplexed, else per-subscription).
+ * `auto` chooses by the client's `user-agent` (starting with `grpc-node-js/` → multiplexed, else
+ * per-subscription).
  */
 export type GrpcStreamMode = "auto" | "multiplexed" | "per-subscription";
 

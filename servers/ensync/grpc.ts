@@ -4,8 +4,8 @@
  *
  * Subscription streams: the Node SDK opens one `Subscribe` stream and never reads the others
  * ("multiplexed"), while Go and Python read one stream per subscription. The mode is chosen per
- * client from the `user-agent` of its `Connect` (`grpc-node-js/` → multiplexed, anything else →
- * per-subscription) unless the configuration forces one. In multiplexed mode every event goes to
+ * client from the `user-agent` of its `Connect` (starting with `grpc-node-js/`, as the Node SDK's
+ * does → multiplexed; anything else, such as `grpc-go/...` or `grpc-python/...` → per-subscription) unless the configuration forces one. In multiplexed mode every event goes to
  * the client's oldest open stream; in per-subscription mode to the stream opened for its
  * subscription. A client id lives while its streams are open or it calls (Heartbeat) within the
  * session timeout.
@@ -366,7 +366,7 @@ export class EnSyncGrpcService {
     const agent = String(call.metadata.get("user-agent")[0] ?? "");
     const forced = this.#streams();
     const mode = forced === "auto"
-      ? (agent.includes("grpc-node-js") ? "multiplexed" : "per-subscription")
+      ? (agent.startsWith("grpc-node-js/") ? "multiplexed" : "per-subscription")
       : forced;
     try {
       const c = new GrpcClient(this.#broker, req.access_key, mode);
