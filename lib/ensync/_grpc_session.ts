@@ -290,7 +290,10 @@ class GrpcSession implements Session {
         }
         this.#handlers.onRecord(record);
       });
+      let over = false;
       const ended = (err: grpc.ServiceError | undefined) => {
+        if (over) return; // grpc-js may emit "end" after "error"
+        over = true;
         if (this.#streams.get(name) === stream) this.#streams.delete(name);
         if (this.#ending.has(stream)) {
           if (!settled) {

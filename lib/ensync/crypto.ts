@@ -221,9 +221,17 @@ export function publicKeyFromSecretKey(secretKey: string | Uint8Array): string {
  * ```
  */
 export function ed25519PublicKeyToX25519(publicKey: string | Uint8Array): Uint8Array {
-  const bytes = typeof publicKey === "string"
-    ? decodeBase64(publicKey, "The recipient public key")
-    : publicKey;
+  let bytes: Uint8Array;
+  try {
+    bytes = typeof publicKey === "string"
+      ? decodeBase64(publicKey, "The recipient public key")
+      : publicKey;
+  } catch (cause) {
+    throw new EnSyncGenericError(`The recipient public key is not valid base64`, {
+      cause,
+      code: "INVALID_KEY",
+    });
+  }
   if (bytes.length !== 32) {
     throw new EnSyncGenericError(
       `A recipient public key must be 32 bytes, got ${bytes.length}`,

@@ -1,0 +1,157 @@
+/**
+ * Test fixture: the real engine from servers/ensync on free ports with three apps, and our client
+ * over either transport.
+ *
+ * @module
+ */
+import {
+  type ClientOptions,
+  type EngineOptions,
+  type EnSyncClient,
+  EnSyncEngine,
+  type EnSyncEvent,
+  type EnSyncKeyPair,
+  EnSyncWebSocketEngine,
+  generateKeyPair,
+  type Subscription,
+} from "../../../lib/ensync/mod.ts";
+import { type EnSyncServer, startEnSyncServer } from "../../../servers/ensync/server.ts";
+import type { EnSyncConfig } from "../../../servers/ensync/config.ts";
+
+export const TRANSPORTS = ["ws", "grpc"] as const;
+export type Transport = typeof TRANSPORTS[number];
+
+export interface TestApp extends EnSyncKeyPair {
+  name: string;
+  accessKey: string;
+}
+
+function app(name: string): TestApp {
+  return { name, accessKey: `key-${name}-${crypto.randomUUID()}`, ...generateKeyPair() };
+}
+
+export interface Fixture extends AsyncDisposable {
+  server: EnSyncServer;
+  /** a: sends and receives everything; b: likewise; c: only `orders/*` both ways. */
+  apps: { a: TestApp; b: TestApp; c: TestApp };
+  /** A connected client of `app` over `transport` (closed by the fixture). */
+  client(
+    transport: Transport,
+    app: TestApp,
+    options?: ClientOptions & EngineOptions,
+  ): Promise<EnSyncClient>;
+  /** The engine URL for a transport. */
+  url(transport: Transport): string;
+  /** Stops the engine and starts a new one on the same ports (a fresh memory store). */
+  restart(): Promise<void>;
+}
+
+export interface FixtureOptions {
+  ackTimeoutMs?: number;
+}
+
+export async function startFixture(options: FixtureOptions = {}): Promise<Fixture> {
+  const apps = { a: app("a"), b: app("b"), c: app("c") };
+  const config: EnSyncConfig = {
+    grpcStreams: "auto",
+    apps: [
+      {
+        name: "a",
+        accessKey: apps.a.accessKey,
+        appId: apps.a.publicKey,
+        send: ["*"],
+        receive: ["*"],
+      },
+      {
+        name: "b",
+        accessKey: apps.b.accessKey,
+        appId: apps.b.publicKey,
+        send: ["*"],
+        receive: ["*"],
+      },
+      {
+        name: "c",
+        accessKey: apps.c.accessKey,
+        appId: apps.c.publicKey,
+        send: ["orders/*"],
+        receive: ["orders/*"],
+      },
+    ],
+  };
+  const start = (wsPort = 0, grpcPort = 0) =>
+    startEnSyncServer({
+      config,
+      wsPort,
+      grpcPort,
+      ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+    });
+  let server = await start();
+  const engines: Array<EnSyncEngine | EnSyncWebSocketEngine> = [];
+  const fixture: Fixture = {
+    get server() {
+      return server;
+    },
+    apps,
+    url: (t) => t === "ws" ? server.wsUrl! : server.grpcUrl!,
+    async client(transport, who, opts = {}) {
+      const engineOptions: EngineOptions = {
+        reconnectInterval: opts.reconnectInterval ?? 100,
+        maxReconnectAttempts: opts.maxReconnectAttempts ?? 20,
+        requestTimeout: opts.requestTimeout ?? 5_000,
+      };
+      const engine = transport === "ws"
+        ? new EnSyncWebSocketEngine(server.wsUrl!, engineOptions)
+        : new EnSyncEngine(server.grpcUrl!, engineOptions);
+      engines.push(engine);
+      return await engine.createClient(who.accessKey, { appSecretKey: who.secretKey, ...opts });
+    },
+    async restart() {
+      const { wsPort, grpcPort } = server;
+      await server.close();
+      server = await start(wsPort, grpcPort);
+    },
+    async [Symbol.asyncDispose]() {
+      await Promise.all(engines.map((e) => e.close()));
+      await server.close();
+    },
+  };
+  return fixture;
+}
+
+/** Collects a subscription's events through `on()`. */
+export class Collector {
+  readonly events: EnSyncEvent[] = [];
+  #waiters: Array<{ count: number; resolve: () => void }> = [];
+  readonly off: () => void;
+
+  constructor(sub: Subscription, handler?: (e: EnSyncEvent) => void | Promise<void>) {
+    this.off = sub.on(async (e) => {
+      this.events.push(e);
+      for (const w of this.#waiters.splice(0)) {
+        if (this.events.length >= w.count) w.resolve();
+        else this.#waiters.push(w);
+      }
+      await handler?.(e);
+    });
+  }
+
+  /** Resolves once `count` events have arrived (rejects after `timeoutMs`). */
+  async waitFor(count: number, timeoutMs = 5_000): Promise<EnSyncEvent[]> {
+    if (this.events.length < count) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#waiters.push({ count, resolve })),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new Error(`Got ${this.events.length} of ${count} events in ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+    }
+    return this.events.slice(0, count);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
