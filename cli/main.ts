@@ -19,6 +19,7 @@ import { configureLogging, LOG_LEVELS, parseLogLevel } from "./_logging.ts";
 import { printErr } from "./_output.ts";
 import type { GlobalOptions } from "./_common.ts";
 import { upCommand } from "./up.ts";
+import { proxyCommand } from "./proxy.ts";
 import { hubCommand } from "./hub.ts";
 
 function applyToAll(
@@ -57,6 +58,7 @@ function buildProgram(): CommandUnknownOpts {
     });
 
   program.addCommand(upCommand());
+  program.addCommand(proxyCommand());
   program.addCommand(hubCommand());
 
   program.addHelpText(

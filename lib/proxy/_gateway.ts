@@ -45,9 +45,9 @@ export interface SentRequest {
   readonly request: SyftRequestJson;
   /**
    * Resolves with the response: the app's, or a synthetic one (403 rejected, 404 vanished, 419
-   * expired). Rejects only when `signal` aborts or the backend closes.
+   * expired). Rejects only when the backend closes.
    */
-  response(signal: AbortSignal): Promise<SyftResponseJson>;
+  response(): Promise<SyftResponseJson>;
 }
 
 /** The file-RPC side of the proxy (implemented over `lib/rpc`). */
@@ -135,7 +135,6 @@ export class ProxyGateway {
   #owner: string | undefined;
   #listeners: FinishListener[] = [];
   #inflight = new Map<string, InFlight>();
-  #stop = new AbortController();
   #counts = { total: 0, completed: 0, failed: 0 };
 
   constructor(options: ProxyGatewayOptions) {
@@ -244,7 +243,7 @@ export class ProxyGateway {
   #track(record: RequestRecord, sent: SentRequest): void {
     const done = (async (): Promise<RequestRecord> => {
       try {
-        const response = await sent.response(this.#stop.signal);
+        const response = await sent.response();
         const finished = finishedRecord(record, response);
         let stored: RequestRecord = finished;
         try {
@@ -312,8 +311,9 @@ export class ProxyGateway {
 
   /** Stops following requests (they stay pending in the store) and closes the backend. */
   async close(): Promise<void> {
-    this.#stop.abort();
-    await Promise.allSettled([...this.#inflight.values()].map((f) => f.done));
+    // Closing the backend rejects every wait at once (one shared abort signal per request would
+    // cost an O(n) listener insertion each: Deno's EventTarget checks for duplicates).
     await this.backend.close();
+    await Promise.allSettled([...this.#inflight.values()].map((f) => f.done));
   }
 }

@@ -1,0 +1,262 @@
+// deno-lint-ignore-file no-console camelcase
+/**
+ * `deno task bench:proxy`: the proxy's throughput and latency, with the limit measured in the same
+ * run. Each server runs in its own process; the load generator is wrk (installed with apt when
+ * missing and possible), else autocannon (npm, run with Node).
+ *
+ * 1. The limit: a bare `Deno.serve` hello and a bare Hono hello (GET, 32 connections), and a
+ *    bare `Deno.serve` that writes each body atomically to a file (POST, 32 connections): the floor
+ *    of any server that writes one request file per call.
+ * 2. (a) `POST /rpc/send` non-blocking, 32 connections, with the default store (Deno KV in the
+ *    workspace), plus the memory and Redis stores for comparison. Requests go to an app that is
+ *    not running, so only the proxy's send path is measured (store write + request file write).
+ * 3. (b) Blocking round trip to lib/rpc's echo app (a separate process) through real files,
+ *    16 connections: p50 / p99.
+ *
+ * The last line is one JSON object: send_rps, raw_deno_rps, ratio_send_vs_raw, blocking_p50_ms,
+ * blocking_p99_ms, and the extra figures.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+const SERVERS = new URL("./proxy/servers.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+const REDIS_URL = Deno.env.get("REDIS_URL") || "redis://127.0.0.1:6379";
+const ME = "me@example.org";
+
+interface Result {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+async function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    return {
+      code: o.code,
+      out: new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr),
+    };
+  } catch {
+    return { code: 127, out: "" };
+  }
+}
+
+async function loadTool(): Promise<"wrk" | "autocannon"> {
+  if ((await run("wrk", ["--version"])).out.includes("wrk")) return "wrk";
+  if (Deno.uid?.() === 0) {
+    console.error("wrk not found: trying apt-get install -y wrk");
+    await run("apt-get", ["install", "-y", "-q", "wrk"]);
+    if ((await run("wrk", ["--version"])).out.includes("wrk")) return "wrk";
+  }
+  console.error("wrk unavailable: using autocannon (npx autocannon@9, Node)");
+  return "autocannon";
+}
+
+function ms(value: string, unit: string): number {
+  const n = Number(value);
+  return unit === "us" ? n / 1000 : unit === "s" ? n * 1000 : n;
+}
+
+async function load(
+  tool: "wrk" | "autocannon",
+  url: string,
+  connections: number,
+  post?: unknown,
+): Promise<Result> {
+  if (tool === "wrk") {
+    const args = ["-t1", `-c${connections}`, `-d${SECONDS}s`, "--latency", url];
+    let script: string | undefined;
+    if (post !== undefined) {
+      script = await Deno.makeTempFile({ suffix: ".lua" });
+      await Deno.writeTextFile(
+        script,
+        `wrk.method = "POST"\nwrk.body = ${JSON.stringify(JSON.stringify(post))}\n` +
+          `wrk.headers["Content-Type"] = "application/json"\n`,
+      );
+      args.unshift("-s", script);
+    }
+    const { out } = await run("wrk", args);
+    if (script) await Deno.remove(script);
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+    const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(out);
+    const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
+    const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+    const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+      out,
+    );
+    const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+    if (!rps) throw new Error(`wrk failed: ${out}`);
+    return {
+      rps,
+      p50Ms: p50 ? ms(p50[1]!, p50[2]!) : NaN,
+      p99Ms: p99 ? ms(p99[1]!, p99[2]!) : NaN,
+      errors,
+    };
+  }
+  const args = ["-y", "autocannon@9", "-j", "-c", String(connections), "-d", String(SECONDS)];
+  if (post !== undefined) {
+    args.push("-m", "POST", "-H", "content-type=application/json", "-b", JSON.stringify(post));
+  }
+  const { out } = await run("npx", [...args, url]);
+  const json = JSON.parse(out.slice(out.indexOf("{"), out.lastIndexOf("}") + 1));
+  return {
+    rps: json.requests.average,
+    p50Ms: json.latency.p50,
+    p99Ms: json.latency.p99,
+    errors: (json.non2xx ?? 0) + (json.errors ?? 0),
+  };
+}
+
+interface Proc {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function spawn(mode: string, ...args: string[]): Promise<Proc> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=bench", "--config", CONFIG, SERVERS, mode, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+    env: { SYFT_LOG_LEVEL: "warning" },
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${mode} exited before it was ready`);
+    buf += value;
+  }
+  reader.releaseLock();
+  void child.stdout.cancel().catch(() => {});
+  const url = /READY (\S+)/.exec(buf)?.[1];
+  if (!url) throw new Error(`${mode} printed ${buf}`);
+  return {
+    url,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      await child.status;
+    },
+  };
+}
+
+async function countFiles(dir: string): Promise<number> {
+  let n = 0;
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".request")) n++;
+  } catch { /* none */ }
+  return n;
+}
+
+const tool = await loadTool();
+const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d;
+const report = (name: string, r: Result): void =>
+  console.log(
+    `${name.padEnd(34)} ${String(Math.round(r.rps)).padStart(8)} req/s   p50 ${
+      round(r.p50Ms)
+    } ms   p99 ${round(r.p99Ms)} ms${r.errors ? `   errors ${r.errors}` : ""}`,
+  );
+
+console.log(
+  `bench:proxy with ${tool}, ${SECONDS} s per run, ${navigator.hardwareConcurrency} CPUs`,
+);
+
+const raw = await spawn("raw");
+const rawRes = await load(tool, `${raw.url}/`, 32);
+await raw.stop();
+report("bare Deno.serve hello (c=32)", rawRes);
+
+const hono = await spawn("hono");
+const honoRes = await load(tool, `${hono.url}/`, 32);
+await hono.stop();
+report("bare Hono hello (c=32)", honoRes);
+
+const fileDir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+const rawFile = await spawn("rawfile", fileDir);
+const sendBody = {
+  app_name: "sink",
+  func_name: "bench",
+  destination: ME,
+  params: { hello: "world", n: 42 },
+  blocking: false,
+};
+const rawFileRes = await load(tool, `${rawFile.url}/`, 32, sendBody);
+await rawFile.stop();
+await Deno.remove(fileDir, { recursive: true }).catch(() => {});
+report("bare Deno.serve + atomic file write", rawFileRes);
+
+const sends: Record<string, Result> = {};
+for (const store of ["kv", "memory", "redis"]) {
+  const dir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+  try {
+    await Deno.mkdir(join(dir, "datasites", ME), { recursive: true });
+    let proxy: Proc;
+    try {
+      proxy = await spawn("proxy", dir, store === "redis" ? REDIS_URL : store);
+    } catch (err) {
+      console.log(`send with ${store} store: skipped (${(err as Error).message})`);
+      continue;
+    }
+    const res = await load(tool, `${proxy.url}/rpc/send`, 32, sendBody);
+    await proxy.stop();
+    const written = await countFiles(join(dir, "datasites", ME, "app_data/sink/rpc/bench", ME));
+    report(`POST /rpc/send non-blocking, ${store}`, res);
+    console.log(`${"".padEnd(34)} ${written} request files written`);
+    sends[store] = res;
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+const dir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+let blocking: Result;
+try {
+  await Deno.mkdir(join(dir, "datasites", ME), { recursive: true });
+  const echo = await spawn("echo", dir);
+  const proxy = await spawn("proxy", dir, "kv");
+  // Warm up: the first request creates the sender folder and the watchers.
+  for (let i = 0; i < 20; i++) {
+    const r = await fetch(`${proxy.url}/rpc/send`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ app_name: "echo", func_name: "echo", destination: ME, params: i }),
+    });
+    await r.body?.cancel();
+  }
+  blocking = await load(tool, `${proxy.url}/rpc/send`, 16, {
+    app_name: "echo",
+    func_name: "echo",
+    destination: ME,
+    params: { hello: "world" },
+    timeout: 30,
+  });
+  await proxy.stop();
+  await echo.stop();
+  report("blocking round trip to echo (c=16)", blocking);
+} finally {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
+const send = sends.kv ?? sends.memory!;
+console.log(JSON.stringify({
+  tool,
+  seconds: SECONDS,
+  send_rps: Math.round(send.rps),
+  raw_deno_rps: Math.round(rawRes.rps),
+  hono_rps: Math.round(honoRes.rps),
+  ratio_send_vs_raw: round(send.rps / rawRes.rps, 3),
+  ratio_send_vs_hono: round(send.rps / honoRes.rps, 3),
+  raw_file_rps: Math.round(rawFileRes.rps),
+  ratio_send_vs_raw_file: round(send.rps / rawFileRes.rps, 3),
+  send_rps_memory: sends.memory ? Math.round(sends.memory.rps) : null,
+  send_rps_redis: sends.redis ? Math.round(sends.redis.rps) : null,
+  blocking_rps: Math.round(blocking!.rps),
+  blocking_p50_ms: round(blocking!.p50Ms, 3),
+  blocking_p99_ms: round(blocking!.p99Ms, 3),
+  errors: send.errors + blocking!.errors,
+}));

@@ -1,0 +1,73 @@
+// deno-lint-ignore-file no-console
+/**
+ * The processes `bench/proxy.ts` measures, one per mode, each printing `READY <url>` once it
+ * listens:
+ *
+ * - `raw`: a bare `Deno.serve` hello (the limit);
+ * - `hono`: a bare Hono hello;
+ * - `rawfile <dir>`: a bare `Deno.serve` that only writes each body atomically (temp file +
+ *   rename), the floor of any proxy that writes one request file per call;
+ * - `proxy <dataDir> <store>`: the syft proxy with its default middleware (no access log);
+ * - `echo <dataDir>`: lib/rpc's echo app (`SyftEvents`) answering through real files.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { startProxyServer } from "../../lib/proxy/mod.ts";
+import { createEchoApp } from "../../lib/rpc/echo.ts";
+
+const [mode, dataDir, store] = Deno.args;
+const ready = (url: string): void => console.log(`READY ${url}`);
+
+if (mode === "raw") {
+  Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: (a) => ready(`http://127.0.0.1:${a.port}`),
+  }, () => new Response("hello"));
+} else if (mode === "rawfile") {
+  let n = 0;
+  await Deno.mkdir(`${dataDir}/out`, { recursive: true });
+  Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
+    async (req) => {
+      const body = new Uint8Array(await req.arrayBuffer());
+      const id = `${n++}`;
+      await Deno.writeFile(`${dataDir}/out/.${id}.tmp`, body);
+      await Deno.rename(`${dataDir}/out/.${id}.tmp`, `${dataDir}/out/${id}.request`);
+      return Response.json({ id, status: "pending" });
+    },
+  );
+} else if (mode === "hono") {
+  const app = new Hono();
+  app.get("/", (c) => c.text("hello"));
+  Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
+    app.fetch,
+  );
+} else if (mode === "proxy") {
+  const server = await startProxyServer({
+    workspace: { email: "me@example.org", dataDir: dataDir! },
+    port: 0,
+    store: store!,
+    kvPath: `${dataDir}/proxy.kv`,
+    redisPrefix: `syft-bench:${crypto.randomUUID().slice(0, 8)}:`,
+    accessLog: false,
+  });
+  ready(server.url);
+  Deno.addSignalListener("SIGTERM", async () => {
+    await server.close();
+    Deno.exit(0);
+  });
+} else if (mode === "echo") {
+  const app = createEchoApp({ workspace: { dataDir: dataDir!, email: "me@example.org" } });
+  await app.start();
+  ready("echo");
+  Deno.addSignalListener("SIGTERM", async () => {
+    await app.stop();
+    Deno.exit(0);
+  });
+} else {
+  console.error(`unknown mode ${mode}`);
+  Deno.exit(2);
+}

@@ -1,0 +1,165 @@
+/**
+ * Starting and stopping a proxy server: store, file-RPC backend (one shared watcher), gateway
+ * (re-attaches to pending requests), Hono app and `Deno.serve`.
+ *
+ * @module
+ */
+import { getLogger } from "../../lib/_log.ts";
+import { createFileBackend } from "../../lib/proxy/_file_backend.ts";
+import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
+import { openRequestStore } from "../../lib/proxy/open_store.ts";
+import type { RequestStore } from "../../lib/proxy/store.ts";
+import { createProxyApp, type RateLimit } from "./app.ts";
+
+const log = getLogger(["proxy", "server"]);
+
+/** The default port of the proxy. */
+export const DEFAULT_PROXY_PORT = 8000;
+
+/** Options for {@linkcode startProxyServer}. */
+export interface ProxyServerOptions {
+  /** Where requests are written and responses arrive: the datasite owner and the SyftBox data dir. */
+  workspace: { email: string; dataDir: string };
+  /** Bind address (default `127.0.0.1`; `0.0.0.0` exposes the proxy). */
+  hostname?: string;
+  /** Port (default 8000; 0 picks a free one). */
+  port?: number;
+  /**
+   * The request store: a `--store` value (`memory`, `kv`, `kv:PATH`, `redis://...`; default
+   * `kv`) or an open store (left open on close).
+   */
+  store?: string | RequestStore;
+  /** The KV file for the `kv` store (default: none, so `kv` needs this or `kv`). */
+  kvPath?: string;
+  /** An open Deno KV database for the `kv` store (left open on close). */
+  kv?: Deno.Kv;
+  /** How long finished entries are kept, in ms (default one hour). */
+  storeTtlMs?: number;
+  /** The Redis key prefix (default `"syft-proxy:"`). */
+  redisPrefix?: string;
+  /** Stops the server when aborted. */
+  signal?: AbortSignal;
+  /** Require this key (`X-API-Key` or `Authorization: Bearer`) on all but `/health`. */
+  apiKey?: string;
+  /** Per-client rate limit (by API key, else by remote address); none when absent. */
+  rateLimit?: RateLimit;
+  /** The largest request body in bytes (default 1 MiB); larger bodies get 413. */
+  maxBodyBytes?: number;
+  /** The largest encoded params/body in bytes (default `maxBodyBytes`); larger get 422. */
+  maxParamsBytes?: number;
+  /** The longest blocking wait in seconds (default 300). */
+  maxTimeoutS?: number;
+  /** Allowed CORS origins (`*` for any); no CORS headers when absent. */
+  cors?: string[];
+  /** Whether to log one line per request (default true). */
+  accessLog?: boolean;
+}
+
+/**
+ * A running proxy server.
+ */
+export interface ProxyServer extends AsyncDisposable {
+  /** The base URL, such as `http://127.0.0.1:8000`. */
+  url: string;
+  /** The bound address. */
+  hostname: string;
+  /** The bound port. */
+  port: number;
+  /** The request store. */
+  store: RequestStore;
+  /** How many pending requests were re-attached at start. */
+  resumed: number;
+  /** Stops accepting, answers waiting requests, stops the watcher and closes the store. */
+  close(): Promise<void>;
+  /** Resolves when the server has stopped. */
+  finished: Promise<void>;
+}
+
+/**
+ * Starts a proxy server.
+ *
+ * @param options Workspace, address, store, auth, limits.
+ * @returns The running server.
+ * @throws {StoreError} When the store cannot be opened.
+ *
+ * @example Serve on a free port with an in-memory store
+ * ```ts ignore
+ * import { startProxyServer } from "@syft/syft/proxy";
+ * const dir = await Deno.makeTempDir();
+ * await using server = await startProxyServer({
+ *   workspace: { email: "me@example.org", dataDir: dir },
+ *   port: 0,
+ *   store: "memory",
+ * });
+ * console.log(server.url);
+ * ```
+ */
+export async function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
+  const storeSpec = options.store ?? "kv";
+  const ownsStore = typeof storeSpec === "string";
+  const store = typeof storeSpec === "string"
+    ? await openRequestStore(storeSpec, {
+      ...(options.kvPath === undefined ? {} : { kvPath: options.kvPath }),
+      ...(options.kv === undefined ? {} : { kv: options.kv }),
+      ...(options.storeTtlMs === undefined ? {} : { ttlMs: options.storeTtlMs }),
+      ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
+    })
+    : storeSpec;
+  let gateway: ProxyGateway | undefined;
+  try {
+    const backend: RpcBackend = await createFileBackend(options.workspace);
+    gateway = new ProxyGateway({ backend, store });
+    const resumed = await gateway.start();
+    const stopping = new AbortController();
+    const { app } = createProxyApp({
+      gateway,
+      shutdown: stopping.signal,
+      ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+      ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+      ...(options.maxParamsBytes === undefined ? {} : { maxParamsBytes: options.maxParamsBytes }),
+      ...(options.maxTimeoutS === undefined ? {} : { maxTimeoutS: options.maxTimeoutS }),
+      ...(options.cors === undefined ? {} : { cors: options.cors }),
+      ...(options.accessLog === undefined ? {} : { accessLog: options.accessLog }),
+    });
+    const { promise: listening, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
+    const server = Deno.serve({
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? 8000,
+      onListen: (addr) => onListen(addr as Deno.NetAddr),
+      onError: (err) => {
+        log.error("Unhandled server error: {error}", { error: err });
+        return new Response(JSON.stringify({ error: "internal", message: "Internal error" }), {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    }, app.fetch);
+    const addr = await listening;
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+    const gw = gateway;
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      closing ??= (async () => {
+        stopping.abort();
+        await server.shutdown();
+        await gw.close();
+        if (ownsStore) await store.close();
+      })();
+    options.signal?.addEventListener("abort", () => void close(), { once: true });
+    return {
+      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`,
+      hostname: addr.hostname,
+      port: addr.port,
+      store,
+      resumed,
+      close,
+      finished: server.finished,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (err) {
+    await gateway?.close().catch(() => {});
+    if (ownsStore) await store.close().catch(() => {});
+    throw err;
+  }
+}
