@@ -35,7 +35,7 @@ const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
  * Resolves a gRPC engine URL by the SDKs' rules: `grpcs://host[:port]` is TLS (default port 443),
  * `grpc://host[:port]` plaintext (default 50051); `https://` and `http://` likewise; a bare
  * `host[:port]` is plaintext on 50051 for localhost / 127.0.0.1 / ::1 and TLS on 443 otherwise.
- * `disableTls` forces plaintext.
+ * `disableTls` forces plaintext (the port still follows the rules above).
  *
  * @param url The engine URL.
  * @param options `disableTls`.
@@ -62,8 +62,8 @@ export function resolveGrpcTarget(url: string, options: { disableTls?: boolean }
       `Unsupported scheme "${scheme}://" in "${url}" (use grpc:// or grpcs://)`,
       { code: "INVALID_URL" },
     );}
-  if (options.disableTls) secure = false;
   const port = m[3] ? Number(m[3]) : secure ? 443 : 50051;
+  if (options.disableTls) secure = false;
   if (!(port > 0 && port < 65536)) {
     throw new EnSyncConnectionError(`Invalid port in "${url}"`, { code: "INVALID_URL" });
   }

@@ -15,8 +15,12 @@ import {
   generateKeyPair,
   type Subscription,
 } from "../../../lib/ensync/mod.ts";
-import { type EnSyncServer, startEnSyncServer } from "../../../servers/ensync/server.ts";
-import type { EnSyncConfig } from "../../../servers/ensync/config.ts";
+import {
+  type EnSyncConfig,
+  type EnSyncServer,
+  type GrpcStreamMode,
+  startEnSyncServer,
+} from "../../../servers/ensync/mod.ts";
 
 export const TRANSPORTS = ["ws", "grpc"] as const;
 export type Transport = typeof TRANSPORTS[number];
@@ -48,12 +52,14 @@ export interface Fixture extends AsyncDisposable {
 
 export interface FixtureOptions {
   ackTimeoutMs?: number;
+  /** How the engine uses gRPC subscription streams (default `auto`: per-subscription for this client). */
+  grpcStreams?: GrpcStreamMode;
 }
 
 export async function startFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const apps = { a: app("a"), b: app("b"), c: app("c") };
   const config: EnSyncConfig = {
-    grpcStreams: "auto",
+    grpcStreams: options.grpcStreams ?? "auto",
     apps: [
       {
         name: "a",

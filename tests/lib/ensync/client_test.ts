@@ -77,6 +77,25 @@ for (const t of TRANSPORTS) {
     assert.deepEqual(got, [{ total: 42 }, { total: 42 }]);
   });
 
+  Deno.test(`[${t}] hundreds of concurrent publishes each get their own id and all arrive once`, async () => {
+    await using fx = await startFixture();
+    const { a, b } = fx.apps;
+    const pub = await fx.client(t, a);
+    const recv = await fx.client(t, b);
+    const seen = new Collector(await recv.subscribe("bulk/item"));
+    const total = 500;
+    const ids = (await Promise.all(
+      Array.from({ length: total }, (_, i) => pub.publish("bulk/item", [b.publicKey], i)),
+    )).flat();
+    assert.equal(new Set(ids).size, total);
+    const events = await seen.waitFor(total, 20_000);
+    assert.deepEqual(new Set(events.map((e) => e.idem)), new Set(ids));
+    assert.deepEqual(
+      events.map((e) => e.payload).sort((x, y) => Number(x) - Number(y)),
+      Array.from({ length: total }, (_, i) => i),
+    );
+  });
+
   Deno.test(`[${t}] manual ack: the next event comes only after ack()`, async () => {
     await using fx = await startFixture();
     const { a, b } = fx.apps;
