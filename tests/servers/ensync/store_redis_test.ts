@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { RedisStore } from "../../../servers/ensync/mod.ts";
+import { redisTest } from "../../_helpers/redis.ts";
+import { ackFrame, connected, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
+
+redisTest(
+  "RedisStore: two engines share one state: published on one, delivered on the other",
+  async (r) => {
+    const a = testApp("a");
+    const b = testApp("b");
+    await using e1 = await startTestEngine([a, b], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+    });
+    await using e2 = await startTestEngine([a, b], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+    });
+    await using pub = await connected(e1, a);
+    await using sub = await connected(e2, b);
+    // Published before anyone subscribes: it waits in Redis.
+    const first = await pub.request(pubFrame(pub, "orders/created", b.appId, btoa("1")));
+    assert.match(first, /^\+PASS:PUBLISHED/);
+    await sub.request(`SUB;CLIENT_ID=:${sub.clientId};EVENT_NAME=:orders/*`);
+    const rec = await sub.record();
+    assert.equal(rec.block, 1);
+    assert.equal(rec.payload, btoa("1"));
+    assert.equal(rec.sender, a.appId);
+    await sub.request(ackFrame(sub, rec));
+    // Published after: the other engine hears of it through pub/sub.
+    await pub.request(pubFrame(pub, "orders/paid", b.appId, btoa("2")));
+    const second = await sub.record();
+    assert.equal(second.name, "orders/paid");
+    await sub.request(ackFrame(sub, second));
+    // Replay works from either engine.
+    await using other = await connected(e1, b);
+    const replay = await other.request(`REPLAY;CLIENT_ID=:${other.clientId};EVENT_IDEM=:${rec.id}`);
+    assert.equal(JSON.parse(replay.slice(8)).metadata.$internal.replay_info.wasAcknowledged, true);
+  },
+);
+
+redisTest(
+  "RedisStore: competing consumers on two engines get each event exactly once",
+  async (r) => {
+    const a = testApp("a");
+    await using e1 = await startTestEngine([a], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+    });
+    await using e2 = await startTestEngine([a], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+    });
+    const workers = [await connected(e1, a), await connected(e2, a), await connected(e2, a)];
+    try {
+      for (const w of workers) await w.request(`SUB;CLIENT_ID=:${w.clientId};EVENT_NAME=:jobs/run`);
+      const n = 40;
+      for (let i = 0; i < n; i++) {
+        workers[0]!.send(
+          pubFrame(workers[0]!, "jobs/run", a.appId, btoa(`${i}`)),
+        );
+      }
+      for (let i = 0; i < n; i++) assert.match(await workers[0]!.reply(), /^\+PASS:PUBLISHED/);
+      const seen: string[] = [];
+      const per = [0, 0, 0];
+      await Promise.all(workers.map(async (w, i) => {
+        while (true) {
+          let rec;
+          try {
+            rec = await w.record(1_000);
+          } catch {
+            return;
+          }
+          seen.push(rec.id as string);
+          per[i]!++;
+          assert.match(await w.request(ackFrame(w, rec)), /^\+PASS:ACKNOWLEDGED/);
+        }
+      }));
+      assert.equal(seen.length, n);
+      assert.equal(new Set(seen).size, n);
+      assert.ok(per[0]! > 0 && per[1]! + per[2]! > 0, `both engines delivered: ${per}`);
+    } finally {
+      await Promise.all(workers.map((w) => w.close()));
+    }
+  },
+);
+
+redisTest("RedisStore: a deferral set on one engine is delivered by the other", async (r) => {
+  const a = testApp("a");
+  await using e1 = await startTestEngine([a], {
+    store: new RedisStore(r.url, { prefix: r.prefix }),
+  });
+  await using e2 = await startTestEngine([a], {
+    store: new RedisStore(r.url, { prefix: r.prefix }),
+  });
+  await using c1 = await connected(e1, a);
+  await c1.request(`SUB;CLIENT_ID=:${c1.clientId};EVENT_NAME=:d/x`);
+  await c1.request(pubFrame(c1, "d/x", a.appId, "e30="));
+  const rec = await c1.record();
+  const t0 = Date.now();
+  assert.match(
+    await c1.request(`DEFER;CLIENT_ID=:${c1.clientId};EVENT_IDEM=:${rec.id};DELAY=:1000;REASON=:x`),
+    /^\+PASS:DEFERRED/,
+  );
+  await c1.close();
+  await using c2 = await connected(e2, a);
+  await c2.request(`SUB;CLIENT_ID=:${c2.clientId};EVENT_NAME=:d/x`);
+  const again = await c2.record(4_000);
+  assert.equal(again.id, rec.id);
+  assert.ok(Date.now() - t0 >= 950);
+  // Discard from e2 shows up in e1's inspection list.
+  await c2.request(`DISCARD;CLIENT_ID=:${c2.clientId};EVENT_IDEM=:${again.id};REASON=:nope`);
+  const list = await e1.broker.discarded(a.appId);
+  assert.deepEqual(list.map((d) => [d.idem, d.reason]), [[rec.id, "nope"]]);
+});
+
+redisTest(
+  "RedisStore: events held by an engine that died are redelivered after the ack timeout",
+  async (r) => {
+    const a = testApp("a");
+    // A dead engine: a store claimed an event and vanished without releasing it.
+    const dead = new RedisStore(r.url, { prefix: r.prefix });
+    await dead.open({ retentionMs: 60_000, ackTimeoutMs: 300 });
+    const [event] = await dead.append([{
+      app: a.appId,
+      name: "crash/x",
+      payload: "e30=",
+      metadata: "{}",
+      sender: a.appId,
+      loggedAt: Date.now(),
+      persist: true,
+    }]);
+    const claimed = await dead.claim({ app: a.appId, name: "crash/x" }, "gone-client");
+    assert.equal(claimed?.idem, event!.idem);
+    assert.equal((await dead.lookup(event!.idem))?.state, "inflight");
+    await dead.close();
+    await using engine = await startTestEngine([a], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+      ackTimeoutMs: 300,
+    });
+    await using c = await connected(engine, a);
+    await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:crash/x`);
+    const rec = await c.record(5_000);
+    assert.equal(rec.id, event!.idem);
+    await c.request(ackFrame(c, rec));
+    assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "acked");
+  },
+);
+
+redisTest("RedisStore: unacked events survive an engine restart", async (r) => {
+  const a = testApp("a");
+  let held = "";
+  {
+    await using e = await startTestEngine([a], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+    });
+    await using c = await connected(e, a);
+    await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:s/x`);
+    await c.request(pubFrame(c, "s/x", a.appId, "e30="));
+    await c.request(pubFrame(c, "s/x", a.appId, "e30="));
+    const first = await c.record();
+    await c.request(ackFrame(c, first));
+    held = (await c.record()).id as string;
+  }
+  await using e = await startTestEngine([a], {
+    store: new RedisStore(r.url, { prefix: r.prefix }),
+  });
+  await using c = await connected(e, a);
+  await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:s/x`);
+  const rec = await c.record();
+  assert.equal(rec.id, held);
+  assert.equal(rec.block, 2);
+  assert.ok(await c.noRecord(200));
+});
