@@ -1,0 +1,235 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task bench:rpc`: file-RPC round trips through real files on disk.
+ *
+ * The server is the built-in echo app in its own process (bench/rpc/server.ts); this process is the
+ * client. Measured:
+ *   (a) one request in flight: p50/p99 round trip over 2,000 calls (after a warm-up);
+ *   (b) 64 requests in flight: requests per second;
+ *   (c) 10,000 request files dropped at once: seconds until all are answered, requests lost,
+ *       requests answered twice;
+ *   (d) the peer: a client that polls every 100 ms as syft-rpc does, against the same server;
+ *   (e) the limit: bare `Deno.watchFs` write-to-event latency.
+ * The last line is one JSON object with the figures.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { TextLineStream } from "../lib/rpc/_lines.ts";
+import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
+import { pollCall } from "./rpc/poll_client.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const SEQUENTIAL = Number(Deno.env.get("BENCH_RPC_CALLS") ?? 2000);
+const CONCURRENT_S = Number(Deno.env.get("BENCH_RPC_SECONDS") ?? 5);
+const BURST = Number(Deno.env.get("BENCH_RPC_BURST") ?? 10_000);
+const POLL_CALLS = Number(Deno.env.get("BENCH_RPC_POLL_CALLS") ?? 40);
+const EMAIL = "bench@example.com";
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+async function bareWatchLatency(samples: number): Promise<number> {
+  const base = await Deno.makeTempDir({ prefix: "syft_bench_watch_" });
+  const dir = join(base, "watched");
+  await Deno.mkdir(dir);
+  const watcher = Deno.watchFs(dir);
+  const waiting = new Map<string, () => void>();
+  const loop = (async () => {
+    for await (const ev of watcher) {
+      for (const p of ev.paths) waiting.get(p)?.();
+    }
+  })();
+  const lat: number[] = [];
+  const data = new TextEncoder().encode("x".repeat(300));
+  for (let i = 0; i < samples + 100; i++) {
+    const target = join(dir, `${i}.request`);
+    const tmp = join(base, `${i}.tmp`);
+    const seen = new Promise<void>((r) => waiting.set(target, r));
+    const t0 = performance.now();
+    await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, target);
+    await seen;
+    if (i >= 100) lat.push(performance.now() - t0);
+    waiting.delete(target);
+  }
+  watcher.close();
+  await loop;
+  await Deno.remove(base, { recursive: true });
+  lat.sort((a, b) => a - b);
+  return percentile(lat, 0.5);
+}
+
+const dataDir = await Deno.makeTempDir({ prefix: "syft_bench_rpc_" });
+const workspace = { dataDir, email: EMAIL };
+const server = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "-q",
+    "-P=bench",
+    "--config",
+    join(ROOT, "deno.json"),
+    join(ROOT, "bench/rpc/server.ts"),
+    dataDir,
+    EMAIL,
+  ],
+  stdin: "piped",
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+const serverIn = server.stdin.getWriter();
+const serverLines = server.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+  new TextLineStream(),
+).getReader();
+
+async function nextLine(): Promise<string> {
+  const { value, done } = await serverLines.read();
+  if (done) throw new Error("The bench server exited");
+  return value;
+}
+
+async function serverStats(): Promise<{ answered: number; scans: number }> {
+  await serverIn.write(new TextEncoder().encode("stats\n"));
+  return JSON.parse(await nextLine());
+}
+
+let exitCode = 0;
+try {
+  if ((await nextLine()) !== "ready") throw new Error("The bench server did not start");
+  console.log(`workspace ${dataDir}; server pid ${server.pid}`);
+
+  console.log("(e) bare Deno.watchFs write-to-event latency ...");
+  const watchP50 = await bareWatchLatency(1000);
+
+  await using client = await RpcClient.open({ workspace });
+  const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
+
+  console.log(`(a) ${SEQUENTIAL} sequential calls ...`);
+  const lat: number[] = [];
+  for (let i = 0; i < SEQUENTIAL + 300; i++) {
+    const t0 = performance.now();
+    const res = await client.call(url, { method: "POST", body: { i, at: t0 }, timeout: "10s" });
+    const dt = performance.now() - t0;
+    if (res.statusCode !== 200) throw new Error(`Unexpected status ${res.statusCode}`);
+    if (i >= 300) lat.push(dt);
+  }
+  lat.sort((a, b) => a - b);
+  const p50 = percentile(lat, 0.5);
+  const p99 = percentile(lat, 0.99);
+
+  console.log(`(b) 64 in flight for ${CONCURRENT_S} s ...`);
+  let done = 0;
+  let failed = 0;
+  let measuring = false;
+  const warmEnd = performance.now() + 1000;
+  const end = warmEnd + CONCURRENT_S * 1000;
+  let seq = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (performance.now() < end) {
+      const res = await client.call(url, { method: "POST", body: { n: seq++ }, timeout: "30s" });
+      if (performance.now() >= warmEnd) {
+        measuring = true;
+        if (res.statusCode === 200) done++;
+        else failed++;
+      }
+    }
+  }));
+  if (!measuring || failed > 0) throw new Error(`Concurrent phase failed: ${failed} errors`);
+  const rps = done / CONCURRENT_S;
+
+  console.log(`(c) ${BURST} request files dropped at once ...`);
+  const before = await serverStats();
+  const burstSender = "burst@example.com";
+  const burstDir = join(url.toLocalPath(join(dataDir, "datasites")), burstSender);
+  const stage = join(dataDir, ".bench-stage");
+  await Deno.mkdir(burstDir, { recursive: true });
+  await Deno.mkdir(stage, { recursive: true });
+  const ids: string[] = [];
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < BURST) {
+      const i = next++;
+      const req = new SyftRequest({
+        sender: burstSender,
+        url,
+        method: "POST",
+        body: { burst: i },
+        expires: new Date(Date.now() + 3_600_000),
+      });
+      ids.push(req.id);
+      const tmp = join(stage, `${req.id}.tmp`);
+      await Deno.writeFile(tmp, req.toBytes());
+      await Deno.rename(tmp, join(burstDir, `${req.id}.request`));
+    }
+  }));
+  const dropS = (performance.now() - t0) / 1000;
+  const deadline = performance.now() + 120_000;
+  let after = before;
+  while (performance.now() < deadline) {
+    after = await serverStats();
+    if (after.answered - before.answered >= BURST) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const burstS = (performance.now() - t0) / 1000;
+  // Settle, then count on disk: every request must have exactly one response.
+  await new Promise((r) => setTimeout(r, 500));
+  after = await serverStats();
+  const names = new Set<string>();
+  for await (const e of Deno.readDir(burstDir)) names.add(e.name);
+  let lost = 0;
+  for (const id of ids) if (!names.has(`${id}.response`)) lost++;
+  const duplicates = Math.max(0, after.answered - before.answered - (BURST - lost));
+  const rescans = after.scans - before.scans;
+
+  console.log(`(d) the peer: ${POLL_CALLS} calls polling every 100 ms ...`);
+  const pollLat: number[] = [];
+  for (let i = 0; i < POLL_CALLS; i++) {
+    const t = performance.now();
+    const res = await pollCall(join(dataDir, "datasites"), EMAIL, url.href, `poll ${i}`);
+    if (res.statusCode !== 200) throw new Error(`Unexpected poll status ${res.statusCode}`);
+    pollLat.push(performance.now() - t);
+  }
+  pollLat.sort((a, b) => a - b);
+  const pollP50 = percentile(pollLat, 0.5);
+
+  const result = {
+    "rtt_p50_ms": round(p50),
+    "rtt_p99_ms": round(p99),
+    "rps_64": Math.round(rps),
+    "burst_lost": lost,
+    "burst_s": round(burstS, 2),
+    "poll_peer_rtt_p50_ms": round(pollP50, 1),
+    "ratio_vs_poll": round(pollP50 / p50, 1),
+    "burst_duplicates": duplicates,
+    "burst_drop_s": round(dropS, 2),
+    "burst_rescans": rescans,
+    "watchfs_p50_ms": round(watchP50),
+    "calls": SEQUENTIAL,
+  };
+  console.log(
+    `round trip p50 ${result.rtt_p50_ms} ms, p99 ${result.rtt_p99_ms} ms (bare watchFs ${result.watchfs_p50_ms} ms); ` +
+      `${result.rps_64} req/s at 64 in flight; burst of ${BURST}: ${result.burst_s} s, ` +
+      `${lost} lost, ${duplicates} answered twice; poll peer p50 ${result.poll_peer_rtt_p50_ms} ms ` +
+      `(x${result.ratio_vs_poll})`,
+  );
+  console.log(JSON.stringify(result));
+} catch (err) {
+  console.error(`bench:rpc failed: ${err instanceof Error ? err.stack : String(err)}`);
+  exitCode = 1;
+} finally {
+  await serverIn.close().catch(() => {});
+  try {
+    server.kill("SIGTERM");
+  } catch { /* exited */ }
+  await server.status;
+  await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+}
+Deno.exit(exitCode);

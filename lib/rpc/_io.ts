@@ -1,0 +1,86 @@
+/**
+ * Small async file helpers for the hot path: atomic writes staged outside the watched tree, reads
+ * and removals that treat a missing file as a normal outcome.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { exists as nodeExists } from "node:fs";
+import { ensureDir } from "../_fs.ts";
+
+let counter = 0;
+const PID = Deno.pid;
+
+function tempName(path: string): string {
+  // Never ends in .request/.response; the `.syft.tmp.` marker makes watchers skip it.
+  return `.${basename(path)}.syft.tmp.${PID}-${(counter++).toString(36)}`;
+}
+
+function isCrossDevice(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "EXDEV" || /cross-device|os error 18\b/i.test(String((err as Error).message));
+}
+
+/**
+ * Writes `data` to `path` atomically: the bytes go to a temp file in `tmpDir` (outside the watched
+ * tree, so watchers see a single rename into place), then `rename` moves it into place. Missing
+ * directories are created on demand; when `tmpDir` is on another file system the temp file is
+ * staged beside the target instead.
+ */
+export async function writeAtomic(path: string, data: Uint8Array, tmpDir: string): Promise<void> {
+  let tmp = join(tmpDir, tempName(path));
+  try {
+    await Deno.writeFile(tmp, data);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    await ensureDir(tmpDir);
+    await Deno.writeFile(tmp, data);
+  }
+  try {
+    try {
+      await Deno.rename(tmp, path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        await ensureDir(dirname(path));
+        await Deno.rename(tmp, path);
+      } else if (isCrossDevice(err)) {
+        await Deno.remove(tmp).catch(() => {});
+        tmp = join(dirname(path), tempName(path));
+        await Deno.writeFile(tmp, data);
+        await Deno.rename(tmp, path);
+      } else throw err;
+    }
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** Reads a file, or returns `null` when it does not exist (or is a directory). */
+export async function readOrNull(path: string): Promise<Uint8Array | null> {
+  try {
+    return await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.IsADirectory) return null;
+    throw err;
+  }
+}
+
+/** Removes a file; a missing file is not an error. Returns whether it removed one. */
+export async function removeQuiet(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/**
+ * Whether a path exists. Uses `node:fs` `exists`, which answers a boolean without building a
+ * `NotFound` error: about 3x cheaper than a failing `Deno.lstat` on the hot path.
+ */
+export function pathExists(path: string): Promise<boolean> {
+  return new Promise((resolve) => nodeExists(path, resolve));
+}

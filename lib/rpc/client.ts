@@ -1,0 +1,1028 @@
+/**
+ * The RPC client: writes `.request` files into the recipient's datasite and resolves
+ * {@linkcode SyftFuture}s from `.response` files, driven by the shared watcher (a low-rate poll is
+ * only a safety net). Semantics follow syft-rpc's `send` / `SyftFuture.resolve` (§5 of the
+ * reference): rejection markers → 403, response → consumed (both files deleted), request vanished
+ * → 404, expired → 419.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename, dirname, join, sep } from "node:path";
+import { SyftError } from "../errors.ts";
+import { getLogger } from "../_log.ts";
+import { pathExists as exists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
+import { resolveWorkspace, type SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
+import { RpcProtocolError, RpcTimeoutError } from "./errors.ts";
+import {
+  type BodyValue,
+  canonicalUuid,
+  messageId,
+  type SyftMethod,
+  SyftRequest,
+  SyftResponse,
+  toBodyBytes,
+} from "./protocol.ts";
+import { formatTimestamp, nowInstant, parseDuration, toInstant } from "./time.ts";
+import { SyftBoxURL } from "./url.ts";
+import {
+  acquireWatcher,
+  type FileChange,
+  type FileWatcherOptions,
+  type RescanReason,
+  type WatcherLease,
+} from "./watcher.ts";
+
+const log = getLogger(["rpc", "client"]);
+
+/** The body of a synthetic 403 (syft-rpc's text). */
+export const REJECTED_MESSAGE =
+  "Request was rejected by the SyftBox cache server due to permissions issue";
+
+/** Options of {@linkcode RpcClient}. */
+export interface RpcClientOptions {
+  /**
+   * The workspace: a {@linkcode SyftBoxWorkspace}, a config, `{dataDir, email}`, or a config path.
+   * Default: the SyftBox config found by {@linkcode loadSyftBoxConfig}.
+   */
+  workspace?: WorkspaceSource;
+  /** Safety-net poll of waited futures, in ms (default 1000). The watcher does the real work. */
+  pollMs?: number;
+  /**
+   * How long a response file that does not parse is given to complete before it is consumed as a
+   * synthetic 500, in ms (default 1000). Python writes responses non-atomically; syft-rpc consumes
+   * a half-written one as a 500 at once.
+   */
+  graceMs?: number;
+  /** Options for the watchers this client creates. */
+  watcher?: FileWatcherOptions;
+}
+
+/** Options of {@linkcode RpcClient.send}. */
+export interface SendOptions {
+  /** The method (default `"GET"`). */
+  method?: SyftMethod;
+  /** The body: bytes as is, a string as UTF-8, anything else as JSON; none by default. */
+  body?: BodyValue;
+  /** String headers. */
+  headers?: Record<string, string>;
+  /** How long the request lives: a duration such as `"15m"` or milliseconds (default `"15m"`). */
+  expiry?: string | number;
+  /**
+   * Cache mode (default `true`, as syft-rpc): the id is derived from sender, URL, body, headers and
+   * method, and an identical unexpired request already on disk is reused instead of rewritten.
+   */
+  cache?: boolean;
+}
+
+/** Options of {@linkcode SyftFuture.wait}. */
+export interface WaitOptions {
+  /** Give up after this long: a duration such as `"30s"` or milliseconds (default 300 s). */
+  timeout?: string | number;
+  /** Stop waiting when aborted (rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/** What identifies a pending request for {@linkcode RpcClient.attach}. */
+export type FutureRef =
+  | string
+  | { url: string | SyftBoxURL; id: string; sender?: string }
+  | SyftFutureRecord;
+
+/** The persisted form of a future (syft-rpc's `SyftFuture` model, plus the URL). */
+export interface SyftFutureRecord {
+  /** The request id. */
+  id: string;
+  /** The sender folder holding `<id>.request` / `<id>.response`. */
+  path: string;
+  /** The request's expiry (Python `isoformat`), when known. */
+  expires?: string;
+  /** The request URL, when known. */
+  url?: string;
+}
+
+const DEFAULT_WAIT_MS = 300_000;
+
+/**
+ * A pending request. {@linkcode SyftFuture.resolve} makes one check (no waiting);
+ * {@linkcode SyftFuture.wait} resolves as soon as the watcher sees the response (or a rejection
+ * marker, the request vanishing, or expiry).
+ *
+ * @example Send and wait
+ * ```ts ignore
+ * import { RpcClient } from "@syft/syft/rpc";
+ * await using client = await RpcClient.open();
+ * const future = await client.send("syft://bob@example.com/app_data/echo/rpc/echo", { body: { hi: 1 } });
+ * const res = await future.wait({ timeout: "30s" });
+ * console.log(res.statusCode, res.json());
+ * ```
+ */
+export class SyftFuture {
+  /** The request id (lower-case UUID). */
+  readonly id: string;
+  /** The sender folder: `<url local path>/<sender>`. */
+  readonly dir: string;
+  /** `<dir>/<id>.request`. */
+  readonly requestPath: string;
+  /** `<dir>/<id>.response`. */
+  readonly responsePath: string;
+  #client: RpcClient;
+  #request: SyftRequest | undefined;
+  #url: SyftBoxURL | undefined;
+  #expires: Temporal.Instant | undefined;
+  #response: SyftResponse | undefined;
+  #settled = Promise.withResolvers<SyftResponse>();
+  #waiters = 0;
+  #checking: Promise<SyftResponse | null> | undefined;
+  #again: "fast" | "full" | undefined;
+  /** A rejection marker was seen (or the watcher lost events): use the full check. */
+  #suspect = false;
+  /** The watcher saw the response while nobody was waiting. */
+  #hint = false;
+  #lastCheck = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** @internal Use {@linkcode RpcClient.send} or {@linkcode RpcClient.attach}. */
+  constructor(
+    client: RpcClient,
+    init: {
+      id: string;
+      dir: string;
+      request?: SyftRequest;
+      url?: SyftBoxURL;
+      expires?: Temporal.Instant;
+      fresh?: boolean;
+    },
+  ) {
+    this.#client = client;
+    this.id = init.id;
+    this.dir = init.dir;
+    this.requestPath = join(init.dir, `${init.id}.request`);
+    this.responsePath = join(init.dir, `${init.id}.response`);
+    this.#request = init.request;
+    this.#url = init.request?.url ?? init.url;
+    this.#expires = init.request?.expires ?? init.expires;
+    // A request this client has just written cannot have a response yet: skip the first look.
+    if (init.fresh) this.#lastCheck = performance.now();
+    this.#settled.promise.catch(() => {});
+  }
+
+  /** The request, when this future was created by `send` (or has loaded it since). */
+  get request(): SyftRequest | undefined {
+    return this.#request;
+  }
+
+  /** The request URL, when known. */
+  get url(): SyftBoxURL | undefined {
+    return this.#url;
+  }
+
+  /** The request's expiry, when known. */
+  get expires(): Temporal.Instant | undefined {
+    return this.#expires;
+  }
+
+  /** The response once resolved, else `undefined`. */
+  get response(): SyftResponse | undefined {
+    return this.#response;
+  }
+
+  /** Whether the future has resolved. */
+  get done(): boolean {
+    return this.#response !== undefined;
+  }
+
+  /**
+   * Makes one check, in syft-rpc's order: a rejection marker (`<id>.syftrejected.request`, or the
+   * Go client's `<id>.rejected[.<time>].request`) → 403; a response → loaded and both files
+   * deleted (an expired response keeps its body with status 419; one that does not load is a 500
+   * once the grace period is over); the request missing → 404; the request expired → 419 and both
+   * files deleted; otherwise `null` (still pending). Once resolved, returns the same response.
+   *
+   * @returns The response, or `null` while pending.
+   */
+  resolve(): Promise<SyftResponse | null> {
+    if (this.#response !== undefined) return Promise.resolve(this.#response);
+    return this.#check("full");
+  }
+
+  /**
+   * Waits for the response.
+   *
+   * @param options Timeout (default 300 s) and abort signal.
+   * @returns The response (check `statusCode`, or call `raiseForStatus()`).
+   * @throws {RpcTimeoutError} When the timeout elapses first; the request stays pending.
+   */
+  async wait(options: WaitOptions = {}): Promise<SyftResponse> {
+    if (this.#response !== undefined) return this.#response;
+    const timeoutMs = options.timeout === undefined
+      ? DEFAULT_WAIT_MS
+      : parseDuration(options.timeout, "timeout");
+    options.signal?.throwIfAborted();
+    this.#waiters++;
+    this.#client._watched(this);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      // A response may already be there (attach, cache hit, restart): look once now.
+      if (this.#lastCheck === 0 || this.#hint) {
+        const mode = this.#hint && !this.#suspect ? "fast" : "full";
+        this.#hint = false;
+        void this.#check(mode).catch(() => {});
+      }
+      return await new Promise<SyftResponse>((resolve, reject) => {
+        this.#settled.promise.then(resolve, reject);
+        if (Number.isFinite(timeoutMs)) {
+          timer = setTimeout(() => reject(new RpcTimeoutError(this.id, timeoutMs)), timeoutMs);
+        }
+        if (options.signal) {
+          onAbort = () => reject(options.signal!.reason);
+          options.signal.addEventListener("abort", onAbort, { once: true });
+        }
+      });
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) options.signal?.removeEventListener("abort", onAbort);
+      this.#waiters--;
+    }
+  }
+
+  /** The persisted form (`{id, path, expires, url}`), for {@linkcode RpcClient.attach}. */
+  toJSON(): SyftFutureRecord {
+    const record: SyftFutureRecord = { id: this.id, path: this.dir };
+    if (this.#expires !== undefined) record.expires = formatTimestamp(this.#expires);
+    if (this.#url !== undefined) record.url = this.#url.href;
+    return record;
+  }
+
+  /** @internal Whether someone waits (events then consume the response at once). */
+  get _waited(): boolean {
+    return this.#waiters > 0;
+  }
+
+  /** @internal When this future was last checked (performance.now()). */
+  get _lastCheck(): number {
+    return this.#lastCheck;
+  }
+
+  /** @internal The watcher saw something about this request. */
+  _onEvent(what: "response" | "request-removed" | "marker"): void {
+    if (this.#response !== undefined) return;
+    if (what === "marker") this.#suspect = true;
+    if (what === "response" && !this.#waiters) {
+      // Consumed on resolve() or wait(), as syft-rpc consumes on resolve(). The event can beat the
+      // return of send() to its caller, so remember it for the wait() that follows.
+      this.#hint = true;
+      return;
+    }
+    void this.#check(what === "response" && !this.#suspect ? "fast" : "full").catch((err) =>
+      log.warn("Cannot check request {id}: {error}", { id: this.id, error: String(err) })
+    );
+  }
+
+  /** @internal Events may have been lost: the next check must be a full one. */
+  _suspect(): void {
+    this.#suspect = true;
+  }
+
+  /** @internal Settles with a response made elsewhere (client closing). */
+  _fail(err: Error): void {
+    this.#settled.reject(err);
+  }
+
+  #check(mode: "fast" | "full"): Promise<SyftResponse | null> {
+    if (this.#checking !== undefined) {
+      if (this.#again !== "full") this.#again = mode;
+      return this.#checking;
+    }
+    const run = async (): Promise<SyftResponse | null> => {
+      let result: SyftResponse | null = null;
+      let next: "fast" | "full" | undefined = mode;
+      while (next !== undefined && this.#response === undefined) {
+        this.#again = undefined;
+        this.#lastCheck = performance.now();
+        result = next === "fast" ? await this.#fastCheck() : await this.#fullCheck();
+        if (result !== null) {
+          this.#settle(result);
+          break;
+        }
+        next = this.#again;
+      }
+      return this.#response ?? result;
+    };
+    this.#checking = run().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  #settle(response: SyftResponse): void {
+    if (this.#response !== undefined) return;
+    this.#response = response;
+    clearTimeout(this.#retryTimer);
+    this.#client._settled(this);
+    this.#settled.resolve(response);
+  }
+
+  /** The response file appeared and no rejection marker was seen: read it directly. */
+  async #fastCheck(): Promise<SyftResponse | null> {
+    const bytes = await readOrNull(this.responsePath);
+    if (bytes === null) return null;
+    return await this.#consume(bytes);
+  }
+
+  async #fullCheck(): Promise<SyftResponse | null> {
+    const syftRejected = join(this.dir, `${this.id}.syftrejected.request`);
+    const goRejected = join(this.dir, `${this.id}.rejected.request`);
+    const [m1, m2, responseBytes, requestBytes] = await Promise.all([
+      exists(syftRejected),
+      exists(goRejected),
+      readOrNull(this.responsePath),
+      this.#request === undefined ? readOrNull(this.requestPath) : exists(this.requestPath),
+    ]);
+    if (m1 || m2) {
+      await Promise.all([
+        removeQuiet(this.requestPath),
+        m1 ? removeQuiet(syftRejected) : undefined,
+        m2 ? removeQuiet(goRejected) : undefined,
+      ]);
+      return SyftResponse.system(403, REJECTED_MESSAGE, { id: this.id });
+    }
+    if (responseBytes !== null) return await this.#consume(responseBytes);
+    if (requestBytes === false || requestBytes === null) {
+      const rotated = await this.#findRotatedMarker();
+      if (rotated !== undefined) {
+        await removeQuiet(rotated);
+        return SyftResponse.system(403, REJECTED_MESSAGE, { id: this.id });
+      }
+      return SyftResponse.system(404, `Request with ${this.id} not found`, { id: this.id });
+    }
+    if (requestBytes instanceof Uint8Array) {
+      try {
+        this.#request = SyftRequest.decode(requestBytes, { fileId: this.id });
+        this.#url ??= this.#request.url;
+        this.#expires = this.#request.expires;
+      } catch (err) {
+        log.debug("Cannot read request {path}: {error}", {
+          path: this.requestPath,
+          error: String(err),
+        });
+      }
+    }
+    if (
+      this.#expires !== undefined &&
+      Temporal.Instant.compare(Temporal.Now.instant(), this.#expires) > 0
+    ) {
+      await Promise.all([removeQuiet(this.requestPath), removeQuiet(this.responsePath)]);
+      return SyftResponse.system(
+        419,
+        `Request with ${this.id} expired on ${formatTimestamp(this.#expires, " ")}`,
+        { id: this.id },
+      );
+    }
+    return null;
+  }
+
+  async #findRotatedMarker(): Promise<string | undefined> {
+    const prefix = `${this.id}.rejected.`;
+    try {
+      for await (const entry of Deno.readDir(this.dir)) {
+        if (entry.name.startsWith(prefix) && entry.name.endsWith(".request")) {
+          return join(this.dir, entry.name);
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return undefined;
+  }
+
+  async #consume(bytes: Uint8Array): Promise<SyftResponse | null> {
+    let response: SyftResponse;
+    try {
+      response = SyftResponse.decode(bytes);
+    } catch (err) {
+      // A writer that is not atomic (Python) may still be writing: give it a grace period.
+      const grace = this.#client._graceMs;
+      let age = Infinity;
+      try {
+        const info = await Deno.stat(this.responsePath);
+        age = Date.now() - (info.mtime?.getTime() ?? 0);
+      } catch { /* gone: consume as is */ }
+      if (age < grace) {
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = setTimeout(() => {
+          if (this.#waiters > 0) void this.#check("full").catch(() => {});
+        }, Math.max(10, grace - age + 5));
+        return null;
+      }
+      response = SyftResponse.system(
+        500,
+        `Error loading response: ${err instanceof Error ? err.message : String(err)}`,
+        { id: this.id },
+      );
+    }
+    if (response.isExpired() && response.statusCode !== 419) {
+      response = new SyftResponse({
+        id: response.id,
+        sender: response.sender,
+        url: response.url,
+        body: response.body,
+        headers: response.headers,
+        created: response.created,
+        expires: response.expires,
+        statusCode: 419,
+      });
+    }
+    await Promise.all([removeQuiet(this.requestPath), removeQuiet(this.responsePath)]);
+    return response;
+  }
+}
+
+/**
+ * Several futures sent together ({@linkcode RpcClient.broadcast}).
+ *
+ * @example Gather in completion order
+ * ```ts ignore
+ * const bulk = await client.broadcast([urlA, urlB], { body: "hi" });
+ * for (const res of await bulk.gather({ timeout: "10s" })) console.log(res.sender, res.statusCode);
+ * ```
+ */
+export class SyftBulkFuture {
+  /** The futures, in the order of the URLs. */
+  readonly futures: readonly SyftFuture[];
+  /** A stable id: version-4 UUID from the SHA-256 of the comma-joined request ids (syft-rpc). */
+  readonly id: string;
+
+  /**
+   * Groups futures.
+   *
+   * @param futures The futures.
+   */
+  constructor(futures: readonly SyftFuture[]) {
+    this.futures = futures;
+    const digest = createHash("sha256").update(futures.map((f) => f.id).join(",")).digest();
+    const b = new Uint8Array(digest.subarray(0, 16));
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    this.id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+      hex.slice(20)
+    }`;
+  }
+
+  /** Checks every pending future once; returns the responses known so far (in URL order). */
+  async resolve(): Promise<SyftResponse[]> {
+    const out = await Promise.all(this.futures.map((f) => f.resolve()));
+    return out.filter((r): r is SyftResponse => r !== null);
+  }
+
+  /**
+   * Yields responses as they arrive (completion order) until all are in or the timeout elapses.
+   *
+   * @param options Timeout (default 300 s) and abort signal.
+   * @returns An async iterator of responses.
+   */
+  async *completed(options: WaitOptions = {}): AsyncGenerator<SyftResponse> {
+    const timeoutMs = options.timeout === undefined
+      ? DEFAULT_WAIT_MS
+      : parseDuration(options.timeout, "timeout");
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    const queue: SyftResponse[] = [];
+    let notify: (() => void) | undefined;
+    let left = this.futures.length;
+    for (const f of this.futures) {
+      f.wait({ timeout: Infinity, signal }).then((r) => {
+        queue.push(r);
+        left--;
+        notify?.();
+      }, () => {
+        left--;
+        notify?.();
+      });
+    }
+    const aborted = new Promise<void>((r) =>
+      signal.addEventListener("abort", () => r(), { once: true })
+    );
+    while (true) {
+      while (queue.length > 0) yield queue.shift()!;
+      if (left === 0 || signal.aborted) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        return;
+      }
+      await Promise.race([new Promise<void>((r) => (notify = r)), aborted]);
+      notify = undefined;
+    }
+  }
+
+  /**
+   * Waits for all responses (or the timeout) and returns those that arrived, in completion order.
+   * Futures still pending afterwards are listed by {@linkcode SyftBulkFuture.pending}.
+   *
+   * @param options Timeout (default 300 s) and abort signal.
+   * @returns The responses in completion order.
+   */
+  async gather(options: WaitOptions = {}): Promise<SyftResponse[]> {
+    return await Array.fromAsync(this.completed(options));
+  }
+
+  /** Futures without a response yet. */
+  get pending(): SyftFuture[] {
+    return this.futures.filter((f) => !f.done);
+  }
+
+  /** Responses with status 200–299. */
+  get successes(): SyftResponse[] {
+    return this.futures.flatMap((f) => f.response?.isSuccess ? [f.response] : []);
+  }
+
+  /** Responses with status 400 or above. */
+  get failures(): SyftResponse[] {
+    return this.futures.flatMap((f) => f.response?.isError ? [f.response] : []);
+  }
+
+  /** Whether every future resolved and every response is an error. */
+  get allFailed(): boolean {
+    return this.futures.every((f) => f.response?.isError === true);
+  }
+}
+
+/**
+ * A long-lived RPC client bound to one workspace. It shares one watcher per directory tree across
+ * all its futures (and with a {@linkcode SyftEvents} server in the same process), so thousands of
+ * requests can be in flight without a watcher or a poll loop each.
+ *
+ * Requests are written atomically (staged in `<data_dir>/.syft-tmp`, then renamed into place) to
+ * `<datasites>/<recipient>/<path>/<sender>/<id>.request`.
+ *
+ * @example Call the echo app of your own datasite
+ * ```ts ignore
+ * import { RpcClient, SyftBoxURL } from "@syft/syft/rpc";
+ * await using client = await RpcClient.open(); // default SyftBox config
+ * const url = SyftBoxURL.rpc(client.email, "echo", "echo");
+ * const res = await (await client.send(url, { method: "POST", body: { hello: "world" } })).wait();
+ * console.log(res.statusCode, res.json());
+ * ```
+ */
+export class RpcClient implements AsyncDisposable {
+  /** The workspace this client writes into. */
+  readonly workspace: SyftBoxWorkspace;
+  #options: RpcClientOptions;
+  #futures = new Map<string, SyftFuture>();
+  #waited = new Set<SyftFuture>();
+  #leases = new Map<string, { lease: WatcherLease; off: () => void }>();
+  #covered = new Set<string>();
+  #leasing = new Map<string, Promise<void>>();
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  /**
+   * Creates a client for a workspace (no I/O happens until the first send).
+   *
+   * @param workspace The workspace.
+   * @param options Poll interval, grace period and watcher options.
+   */
+  constructor(workspace: SyftBoxWorkspace, options: Omit<RpcClientOptions, "workspace"> = {}) {
+    this.workspace = workspace;
+    this.#options = options;
+  }
+
+  /**
+   * Creates a client, loading the workspace from `options.workspace` or the default SyftBox
+   * config.
+   *
+   * @param options Workspace, poll interval, grace period and watcher options.
+   * @returns The client; close it with `await client.close()` (or `await using`).
+   * @throws {RpcConfigError} When no usable config is found.
+   *
+   * @example
+   * ```ts
+   * import { RpcClient } from "@syft/syft/rpc";
+   * const dir = await Deno.makeTempDir();
+   * await using client = await RpcClient.open({ workspace: { dataDir: dir, email: "me@example.com" } });
+   * console.log(client.email);
+   * ```
+   */
+  static async open(options: RpcClientOptions = {}): Promise<RpcClient> {
+    const workspace = await resolveWorkspace(options.workspace);
+    const { workspace: _, ...rest } = options;
+    return new RpcClient(workspace, rest);
+  }
+
+  /** The sender e-mail (the workspace owner). */
+  get email(): string {
+    return this.workspace.email;
+  }
+
+  /** @internal The response grace period. */
+  get _graceMs(): number {
+    return this.#options.graceMs ?? 1000;
+  }
+
+  /** The futures sent or attached and not resolved yet. */
+  get pending(): SyftFuture[] {
+    return [...this.#futures.values()];
+  }
+
+  /**
+   * Sends a request: writes `<id>.request` and returns its future. In cache mode (the default)
+   * an identical unexpired request already on disk is reused, and a future already pending in this
+   * client for the same id is returned as is.
+   *
+   * @param url The endpoint (`syft://<email>/app_data/<app>/rpc/<endpoint>`).
+   * @param options Method, body, headers, expiry (default 15 min) and cache mode.
+   * @returns The future.
+   * @throws {SyftUrlError} When the URL is invalid.
+   * @throws {RpcProtocolError} When a header or the method is invalid.
+   *
+   * @example
+   * ```ts
+   * import { RpcClient } from "@syft/syft/rpc";
+   * const dir = await Deno.makeTempDir();
+   * await using client = await RpcClient.open({ workspace: { dataDir: dir, email: "me@example.com" } });
+   * const future = await client.send("syft://bob@example.com/app_data/echo/rpc/echo", { body: "hi" });
+   * console.log(future.requestPath);
+   * ```
+   */
+  async send(url: string | SyftBoxURL, options: SendOptions = {}): Promise<SyftFuture> {
+    this.#assertOpen();
+    const target = SyftBoxURL.parse(url);
+    const body = toBodyBytes(options.body);
+    const headers = { ...(options.headers ?? {}) };
+    const method = options.method ?? "GET";
+    const created = nowInstant();
+    const expires = created.add({
+      milliseconds: Math.round(parseDuration(options.expiry ?? "15m", "expiry")),
+    });
+    const cache = options.cache ?? true;
+    const sender = this.workspace.email;
+    const id = cache
+      ? messageId({ sender, url: target, body, headers, method })
+      : crypto.randomUUID();
+    const request = new SyftRequest({
+      id,
+      sender,
+      url: target,
+      body,
+      headers,
+      created,
+      expires,
+      method,
+    });
+    const dir = join(target.toLocalPath(this.workspace.datasitesDir), sender);
+    const key = dir + sep + id;
+    const existing = this.#futures.get(key);
+    if (existing !== undefined) return existing;
+    await this.#watch(target);
+    if (cache) {
+      const reused = await this.#reuseCached(dir, id);
+      if (reused !== undefined) return reused;
+    }
+    const future = new SyftFuture(this, { id, dir, request, fresh: true });
+    this.#futures.set(key, future);
+    try {
+      await writeAtomic(future.requestPath, request.toBytes(), this.workspace.tmpDir);
+    } catch (err) {
+      this.#futures.delete(key);
+      throw new SyftError(`Cannot write request ${future.requestPath}: ${(err as Error).message}`, {
+        cause: err,
+        code: "RPC_WRITE",
+      });
+    }
+    return future;
+  }
+
+  async #reuseCached(dir: string, id: string): Promise<SyftFuture | undefined> {
+    const path = join(dir, `${id}.request`);
+    if (!(await exists(path))) return undefined;
+    const bytes = await readOrNull(path);
+    if (bytes === null) return undefined;
+    let old: SyftRequest;
+    try {
+      old = SyftRequest.decode(bytes, { fileId: id });
+    } catch {
+      return undefined; // unreadable: overwrite it
+    }
+    if (old.isExpired()) {
+      await removeQuiet(path);
+      return undefined;
+    }
+    const key = dir + sep + id;
+    const future = this.#futures.get(key) ?? new SyftFuture(this, { id, dir, request: old });
+    this.#futures.set(key, future);
+    return future;
+  }
+
+  /**
+   * Sends a request and waits for its response.
+   *
+   * @param url The endpoint.
+   * @param options Send options plus the wait timeout and signal.
+   * @returns The response.
+   * @throws {RpcTimeoutError} When the timeout elapses first.
+   *
+   * @example
+   * ```ts ignore
+   * const res = await client.call(url, { method: "POST", body: { a: 1, b: 2 }, timeout: "10s" });
+   * console.log(res.raiseForStatus().json());
+   * ```
+   */
+  async call(
+    url: string | SyftBoxURL,
+    options: SendOptions & WaitOptions = {},
+  ): Promise<SyftResponse> {
+    const { timeout, signal, ...send } = options;
+    const future = await this.send(url, send);
+    const wait: WaitOptions = {};
+    if (timeout !== undefined) wait.timeout = timeout;
+    if (signal !== undefined) wait.signal = signal;
+    return await future.wait(wait);
+  }
+
+  /**
+   * Sends the same request to several endpoints (always GET, as syft-rpc's `broadcast`, unless a
+   * method is given).
+   *
+   * @param urls The endpoints.
+   * @param options Send options.
+   * @returns The bulk future.
+   *
+   * @example
+   * ```ts ignore
+   * const bulk = await client.broadcast(["syft://a@x.io/app_data/echo/rpc/ping", "syft://b@x.io/app_data/echo/rpc/ping"]);
+   * console.log((await bulk.gather({ timeout: "5s" })).length);
+   * ```
+   */
+  async broadcast(
+    urls: readonly (string | SyftBoxURL)[],
+    options: SendOptions = {},
+  ): Promise<SyftBulkFuture> {
+    const futures = await Promise.all(urls.map((u) => this.send(u, options)));
+    return new SyftBulkFuture(futures);
+  }
+
+  /**
+   * Re-attaches to a request written earlier (by this or another process, for instance before a
+   * restart): by the request file's path, by `{url, id}` (sender defaults to this user), or by a
+   * {@linkcode SyftFutureRecord} (`future.toJSON()`, or syft-rpc's `{id, path, expires}`).
+   *
+   * @param ref The request to follow.
+   * @returns The future (the one already pending in this client when there is one).
+   * @throws {RpcProtocolError} When the id is not a UUID.
+   *
+   * @example Persist a future and pick it up again
+   * ```ts ignore
+   * const record = future.toJSON();          // store it
+   * const again = await client.attach(record); // after a restart
+   * console.log(await again.resolve());
+   * ```
+   */
+  async attach(ref: FutureRef): Promise<SyftFuture> {
+    this.#assertOpen();
+    let dir: string;
+    let id: string | undefined;
+    let url: SyftBoxURL | undefined;
+    let expires: Temporal.Instant | undefined;
+    if (typeof ref === "string") {
+      const name = basename(ref);
+      id = canonicalUuid(name.replace(/\.(request|response)$/, ""));
+      dir = dirname(ref);
+    } else if ("path" in ref) {
+      id = canonicalUuid(ref.id);
+      dir = ref.path;
+      if (ref.expires !== undefined) expires = toInstant(ref.expires, "expires");
+      if (ref.url !== undefined) url = SyftBoxURL.parse(ref.url);
+    } else {
+      id = canonicalUuid(ref.id);
+      url = SyftBoxURL.parse(ref.url);
+      dir = join(url.toLocalPath(this.workspace.datasitesDir), ref.sender ?? this.workspace.email);
+    }
+    if (id === undefined) {
+      throw new RpcProtocolError(
+        "id",
+        `Invalid id: cannot find a request UUID in ${JSON.stringify(ref)}`,
+      );
+    }
+    const key = dir + sep + id;
+    const existing = this.#futures.get(key);
+    if (existing !== undefined) return existing;
+    url ??= this.#urlOfDir(dir);
+    if (url !== undefined) await this.#watch(url);
+    else await this.#watchDir(dirname(dir));
+    const init: { id: string; dir: string; url?: SyftBoxURL; expires?: Temporal.Instant } = {
+      id,
+      dir,
+    };
+    if (url !== undefined) init.url = url;
+    if (expires !== undefined) init.expires = expires;
+    const future = new SyftFuture(this, init);
+    this.#futures.set(key, future);
+    return future;
+  }
+
+  #urlOfDir(dir: string): SyftBoxURL | undefined {
+    try {
+      return this.workspace.toSyftUrl(dirname(dir));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Reads an app's published `rpc.schema.json` from a datasite (default: this user's).
+   *
+   * @param appName The app.
+   * @param options The datasite owner.
+   * @returns The parsed schema: `{"/endpoint": {description, args, returns}}`.
+   * @throws {SyftError} `RPC_NO_SCHEMA` when the app has not published one, `RPC_BAD_SCHEMA` when
+   * it is not JSON.
+   *
+   * @example
+   * ```ts ignore
+   * const schema = await client.readSchema("echo", { datasite: "bob@example.com" });
+   * console.log(Object.keys(schema));
+   * ```
+   */
+  async readSchema(
+    appName: string,
+    options: { datasite?: string } = {},
+  ): Promise<Record<string, unknown>> {
+    return await readRpcSchema(this.workspace, appName, options);
+  }
+
+  /**
+   * Stops watching and rejects every pending wait. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pollTimer);
+    for (const { lease } of this.#leases.values()) lease.release();
+    this.#leases.clear();
+    const err = new SyftError("The RPC client was closed", { code: "RPC_CLOSED" });
+    for (const f of this.#futures.values()) f._fail(err);
+    this.#futures.clear();
+    this.#waited.clear();
+    await Promise.resolve();
+  }
+
+  /** Same as {@linkcode RpcClient.close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal A future has waiters: make sure the safety-net poll runs. */
+  _watched(future: SyftFuture): void {
+    this.#waited.add(future);
+    if (this.#pollTimer === undefined && !this.#closed) {
+      const pollMs = this.#options.pollMs ?? 1000;
+      this.#pollTimer = setInterval(() => this.#poll(pollMs), pollMs);
+    }
+  }
+
+  /** @internal A future resolved. */
+  _settled(future: SyftFuture): void {
+    this.#futures.delete(future.dir + sep + future.id);
+    this.#waited.delete(future);
+  }
+
+  #poll(pollMs: number): void {
+    const now = performance.now();
+    let budget = 256;
+    for (const f of this.#waited) {
+      if (!f._waited || f.done) {
+        this.#waited.delete(f);
+        continue;
+      }
+      if (now - f._lastCheck < pollMs * 0.9) continue;
+      if (budget-- <= 0) break;
+      void f.resolve().catch(() => {});
+    }
+    if (this.#waited.size === 0) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = undefined;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SyftError("The RPC client is closed", { code: "RPC_CLOSED" });
+  }
+
+  /** Makes sure a watcher covers the app directory of `url`. */
+  async #watch(url: SyftBoxURL): Promise<void> {
+    const local = url.toLocalPath(this.workspace.datasitesDir);
+    const app = url.appName;
+    const dir = app === undefined
+      ? local
+      : join(this.workspace.datasitesDir, url.host, "app_data", ...app.split("/"), "rpc");
+    await this.#watchDir(dir);
+  }
+
+  async #watchDir(dir: string): Promise<void> {
+    if (this.#covered.has(dir)) return;
+    for (const root of this.#leases.keys()) {
+      if (dir === root || dir.startsWith(root + sep)) {
+        this.#covered.add(dir);
+        return;
+      }
+    }
+    const inProgress = this.#leasing.get(dir);
+    if (inProgress !== undefined) return await inProgress;
+    const p = (async () => {
+      const lease = await acquireWatcher(dir, this.#options.watcher ?? {});
+      if (this.#closed) {
+        lease.release();
+        return;
+      }
+      const off = lease.subscribe({
+        dir,
+        onChange: (c) => this.#onChange(c),
+        onRescan: (r) => this.#onRescan(r),
+      });
+      this.#leases.set(dir, { lease, off });
+      this.#covered.add(dir);
+    })();
+    this.#leasing.set(dir, p);
+    try {
+      await p;
+    } finally {
+      this.#leasing.delete(dir);
+    }
+  }
+
+  #onChange(change: FileChange): void {
+    if (this.#futures.size === 0) return;
+    const p = change.path;
+    const slash = p.lastIndexOf(sep);
+    const name = p.slice(slash + 1);
+    if (name.length < 45) return; // <36-char uuid>.request at least
+    const future = this.#futures.get(p.slice(0, slash + 1) + name.slice(0, 36));
+    if (future === undefined) return;
+    const rest = name.slice(36);
+    if (rest === ".response") {
+      if (change.kind !== "remove") future._onEvent("response");
+    } else if (rest === ".request") {
+      if (change.kind === "remove") future._onEvent("request-removed");
+    } else if (rest.endsWith(".request") && rest.includes("rejected")) {
+      if (change.kind !== "remove") future._onEvent("marker");
+    }
+  }
+
+  #onRescan(reason: RescanReason): void {
+    if (reason === "reconcile") return; // the safety-net poll covers waited futures
+    for (const f of this.#futures.values()) {
+      f._suspect();
+      if (f._waited) void f.resolve().catch(() => {});
+    }
+  }
+}
+
+/**
+ * Reads an app's `rpc.schema.json` from a datasite.
+ *
+ * @param workspace The workspace.
+ * @param appName The app.
+ * @param options The datasite owner (default: the workspace owner).
+ * @returns The parsed schema.
+ * @throws {SyftError} `RPC_NO_SCHEMA` when missing, `RPC_BAD_SCHEMA` when not a JSON object.
+ *
+ * @example
+ * ```ts ignore
+ * import { readRpcSchema, SyftBoxWorkspace } from "@syft/syft/rpc";
+ * const schema = await readRpcSchema(await SyftBoxWorkspace.load(), "echo");
+ * ```
+ */
+export async function readRpcSchema(
+  workspace: SyftBoxWorkspace,
+  appName: string,
+  options: { datasite?: string } = {},
+): Promise<Record<string, unknown>> {
+  const datasite = options.datasite ?? workspace.email;
+  const path = join(workspace.appRpcDir(appName, datasite), "rpc.schema.json");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new SyftError(
+        `Cannot find the schema of app "${appName}" on ${datasite}: ${path} does not exist`,
+        { cause: err, code: "RPC_NO_SCHEMA" },
+      );
+    }
+    throw err;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new SyftError(`Cannot read ${path}: ${(err as Error).message}`, {
+      cause: err,
+      code: "RPC_BAD_SCHEMA",
+    });
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new SyftError(`Cannot read ${path}: expected a JSON object`, { code: "RPC_BAD_SCHEMA" });
+  }
+  return parsed as Record<string, unknown>;
+}
