@@ -73,6 +73,11 @@ export interface SendOptions {
    * method, and an identical unexpired request already on disk is reused instead of rewritten.
    */
   cache?: boolean;
+  /**
+   * Use this request id (a UUID) instead of a random or cache-derived one, for callers that must
+   * know the id before the file is written. Turns cache mode off.
+   */
+  id?: string;
 }
 
 /** Options of {@linkcode SyftFuture.wait}. */
@@ -655,11 +660,10 @@ export class RpcClient implements AsyncDisposable {
     const expires = created.add({
       milliseconds: Math.round(parseDuration(options.expiry ?? "15m", "expiry")),
     });
-    const cache = options.cache ?? true;
+    const cache = options.id === undefined && (options.cache ?? true);
     const sender = this.workspace.email;
-    const id = cache
-      ? messageId({ sender, url: target, body, headers, method })
-      : crypto.randomUUID();
+    const id = options.id ??
+      (cache ? messageId({ sender, url: target, body, headers, method }) : crypto.randomUUID());
     const request = new SyftRequest({
       id,
       sender,
@@ -670,11 +674,39 @@ export class RpcClient implements AsyncDisposable {
       expires,
       method,
     });
-    const dir = join(target.toLocalPath(this.workspace.datasitesDir), sender);
+    return await this.#send(request, cache);
+  }
+
+  /**
+   * Sends a request built by the caller (its id, times and sender as they are; the sender should
+   * be this client's e-mail, since the request goes into the `<sender>` folder). Useful to know
+   * the id before the file is written. No cache-mode reuse happens.
+   *
+   * @param request The request.
+   * @returns The future.
+   *
+   * @example
+   * ```ts
+   * import { RpcClient, SyftRequest } from "@syft/syft/rpc";
+   * const dir = await Deno.makeTempDir();
+   * await using client = await RpcClient.open({ workspace: { dataDir: dir, email: "me@example.com" } });
+   * const request = new SyftRequest({ sender: client.email, url: "syft://bob@example.com/app_data/echo/rpc/echo" });
+   * const future = await client.sendRequest(request);
+   * console.log(future.id === request.id); // true
+   * ```
+   */
+  async sendRequest(request: SyftRequest): Promise<SyftFuture> {
+    this.#assertOpen();
+    return await this.#send(request, false);
+  }
+
+  async #send(request: SyftRequest, cache: boolean): Promise<SyftFuture> {
+    const id = request.id;
+    const dir = join(request.url.toLocalPath(this.workspace.datasitesDir), request.sender);
     const key = dir + sep + id;
     const existing = this.#futures.get(key);
     if (existing !== undefined) return existing;
-    await this.#watch(target);
+    await this.#watch(request.url);
     if (cache) {
       const reused = await this.#reuseCached(dir, id);
       if (reused !== undefined) return reused;
