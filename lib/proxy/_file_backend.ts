@@ -7,7 +7,7 @@
 import { RpcClient } from "../rpc/client.ts";
 import { RpcTimeoutError } from "../rpc/errors.ts";
 import type { SyftFuture } from "../rpc/client.ts";
-import { SyftResponse } from "../rpc/protocol.ts";
+import { type SyftMethod, SyftRequest, SyftResponse } from "../rpc/protocol.ts";
 import type { RpcBackend, SentRequest } from "./_gateway.ts";
 import type { SyftRequestJson, SyftResponseJson } from "./types.ts";
 
@@ -49,16 +49,21 @@ export async function createFileBackend(
     email: client.email,
     datasitesDir: client.workspace.datasitesDir,
     async send(req, stored) {
-      const future = await client.send(req.url, {
-        method: req.method as "GET",
+      // The request (and so its id) exists before the file is written: the store write runs
+      // while the file is written, not after it.
+      const request = new SyftRequest({
+        sender: client.email,
+        url: req.url,
+        method: req.method as SyftMethod,
         body: req.body,
         headers: req.headers,
-        expiry: Math.max(1_000, req.expiresAt.getTime() - Date.now()),
-        cache: false,
+        expires: req.expiresAt,
       });
-      const request = toWire<SyftRequestJson>(future.request!);
-      await stored(request).catch(() => {});
-      return { request, response: follow(future, request.expires) };
+      const wire = toWire<SyftRequestJson>(request);
+      const storing = stored(wire).catch(() => {}); // the gateway reports store failures
+      const future = await client.sendRequest(request).finally(() => storing);
+      await storing;
+      return { request: wire, response: follow(future, wire.expires) };
     },
     async attach(request) {
       const future = await client.attach({
