@@ -416,6 +416,10 @@ export class EnSyncGrpcService {
     c.addStream(call);
     this.#broker.subscribe(c.session, req.message_name, { attached: false }).then((sub) => {
       if (gone) return;
+      // Response headers now, so clients know the subscription is accepted before any event.
+      try {
+        call.sendMetadata(new grpc.Metadata());
+      } catch { /* headers already sent */ }
       if (c.mode === "per-subscription") {
         const previous = sub.tag as Stream | undefined;
         sub.tag = call;

@@ -14,6 +14,9 @@ import type { StoredEvent } from "./store.ts";
 
 const log = getLogger(["ensync", "ws"]);
 
+/** How long after a `+PASS:SUBSCRIBED` the first delivery of that subscription waits (ms). */
+const SUBSCRIBE_GRACE_MS = 20;
+
 /** The largest command frame accepted (characters). */
 export const MAX_FRAME_CHARS = 16 * 1024 * 1024;
 
@@ -160,10 +163,14 @@ class WsConnection {
       case "SUB": {
         const s = this.#sessionFor(fields);
         const name = fields.EVENT_NAME ?? "";
-        // Deliveries start only after the reply went out, so the client knows the subscription.
+        // Deliveries start a moment after the reply went out: SDKs (such as the npm 0.0.18 one)
+        // register handlers after the reply resolves, and a record read in the same chunk as the
+        // reply would find none and be dropped until the ack timeout.
         let subscribed: Subscription | undefined;
         this.#after = () => {
-          if (subscribed !== undefined) b.setAttached(subscribed, true);
+          const sub = subscribed;
+          if (sub === undefined) return;
+          setTimeout(() => b.setAttached(sub, true), SUBSCRIBE_GRACE_MS);
         };
         return b.subscribe(s, name, { attached: false }).then((sub) => {
           subscribed = sub;
