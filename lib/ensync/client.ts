@@ -94,7 +94,7 @@ type Sink = (event: EnSyncEvent) => Promise<boolean> | boolean;
  * `engine.createClient()`.
  *
  * @example Publish to two apps and subscribe
- * ```ts ignore
+ * ```ts
  * import { EnSyncWebSocketEngine } from "@syft/syft/ensync";
  * const engine = new EnSyncWebSocketEngine("ws://127.0.0.1:8082");
  * const client = await engine.createClient("access-key", { appSecretKey: "<base64 secret>" });
@@ -275,7 +275,7 @@ export class EnSyncClient {
   }
 
   async #restore(session: Session): Promise<void> {
-    for (const sub of [...this.#subs.values(), ...this.#wildcards]) {
+    await Promise.all([...this.#subs.values(), ...this.#wildcards].map(async (sub) => {
       try {
         await session.subscribe(sub.eventName);
         if (sub.paused) await session.pause(sub.eventName, sub._pauseReason);
@@ -286,9 +286,12 @@ export class EnSyncClient {
           err,
         );
         this.#report(error);
-        if (!(err instanceof EnSyncConnectionError)) sub._end(error);
+        if (!(err instanceof EnSyncConnectionError)) {
+          this._forget(sub);
+          sub._end(error);
+        }
       }
-    }
+    }));
   }
 
   #sleep(ms: number): Promise<void> {
@@ -522,7 +525,9 @@ interface Queued {
  * unacknowledged too.
  *
  * @example Handle events, acknowledging by hand
- * ```ts ignore
+ * ```ts
+ * import type { EnSyncClient } from "@syft/syft/ensync";
+ * declare const client: EnSyncClient;
  * const sub = await client.subscribe("orders/*", { autoAck: false });
  * const off = sub.on(async (event) => {
  *   if (event.payload === null) await sub.discard(event.idem, "empty");
@@ -636,6 +641,9 @@ export class Subscription implements AsyncIterable<EnSyncEvent> {
             ),
           );
           continue;
+        }
+        if (this.#inFlight.size >= 10_000) {
+          this.#inFlight.delete(this.#inFlight.keys().next().value!);
         }
         this.#inFlight.set(record.idem, record.name);
         let ok = true;

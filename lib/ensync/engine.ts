@@ -180,7 +180,7 @@ class EngineCore {
  * {@linkcode resolveGrpcTarget}.
  *
  * @example Connect, subscribe and publish over gRPC
- * ```ts ignore
+ * ```ts
  * import { EnSyncEngine } from "@syft/syft/ensync";
  * const engine = new EnSyncEngine("grpc://127.0.0.1:50051", { reconnectInterval: 1000 });
  * const client = await engine.createClient("access-key", { appSecretKey: "<base64 secret>" });
@@ -271,7 +271,7 @@ export class EnSyncEngine {
  * {@linkcode resolveWebSocketUrl}. Each client has its own socket.
  *
  * @example Connect over WebSocket
- * ```ts ignore
+ * ```ts
  * import { EnSyncWebSocketEngine } from "@syft/syft/ensync";
  * const engine = new EnSyncWebSocketEngine("ws://127.0.0.1:8082");
  * const client = await engine.createClient("access-key", { appSecretKey: "<base64 secret>" });

@@ -3,8 +3,8 @@
  * encrypted per-recipient payloads and explicit ack, defer, discard, replay, pause and continue.
  *
  * @example Publish and receive an event over WebSocket
- * ```ts ignore
- * import { EnSyncWebSocketEngine, generateKeyPair } from "@syft/syft/ensync";
+ * ```ts
+ * import { EnSyncWebSocketEngine } from "@syft/syft/ensync";
  * const engine = new EnSyncWebSocketEngine("ws://127.0.0.1:8082");
  * const client = await engine.createClient("my-access-key", { appSecretKey: "<base64 secret>" });
  * const sub = await client.subscribe("orders/created");
