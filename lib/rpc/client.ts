@@ -82,7 +82,10 @@ export interface SendOptions {
 
 /** Options of {@linkcode SyftFuture.wait}. */
 export interface WaitOptions {
-  /** Give up after this long: a duration such as `"30s"` or milliseconds (default 300 s). */
+  /**
+   * Give up after this long: a duration such as `"30s"`, milliseconds, or `Infinity` (default
+   * 300 s, syft-rpc's default).
+   */
   timeout?: string | number;
   /** Stop waiting when aborted (rejects with the signal's reason). */
   signal?: AbortSignal;
@@ -107,6 +110,12 @@ export interface SyftFutureRecord {
 }
 
 const DEFAULT_WAIT_MS = 300_000;
+
+function timeoutOf(options: WaitOptions): number {
+  if (options.timeout === undefined) return DEFAULT_WAIT_MS;
+  if (options.timeout === Infinity) return Infinity;
+  return parseDuration(options.timeout, "timeout");
+}
 
 /**
  * A pending request. {@linkcode SyftFuture.resolve} makes one check (no waiting);
@@ -220,9 +229,7 @@ export class SyftFuture {
    */
   async wait(options: WaitOptions = {}): Promise<SyftResponse> {
     if (this.#response !== undefined) return this.#response;
-    const timeoutMs = options.timeout === undefined
-      ? DEFAULT_WAIT_MS
-      : parseDuration(options.timeout, "timeout");
+    const timeoutMs = timeoutOf(options);
     options.signal?.throwIfAborted();
     this.#waiters++;
     this.#client._watched(this);
@@ -489,11 +496,13 @@ export class SyftBulkFuture {
    * @returns An async iterator of responses.
    */
   async *completed(options: WaitOptions = {}): AsyncGenerator<SyftResponse> {
-    const timeoutMs = options.timeout === undefined
-      ? DEFAULT_WAIT_MS
-      : parseDuration(options.timeout, "timeout");
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    const timeoutMs = timeoutOf(options);
+    const signals = [
+      options.signal,
+      Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : undefined,
+    ]
+      .filter((s): s is AbortSignal => s !== undefined);
+    const signal = AbortSignal.any(signals);
     const queue: SyftResponse[] = [];
     let notify: (() => void) | undefined;
     let left = this.futures.length;

@@ -648,6 +648,16 @@ export class SyftEvents implements AsyncDisposable {
   }
 
   /**
+   * Scans every endpoint now for requests without a response (what a watcher overflow triggers)
+   * and resolves when the scan is done (the requests it found may still be in flight).
+   */
+  async rescan(): Promise<void> {
+    await this.start();
+    this.#requestScan();
+    while (this.#scanning !== undefined) await this.#scanning;
+  }
+
+  /**
    * Waits until no request is queued or in flight (useful in tests and benchmarks).
    *
    * @param options Give up after `timeoutMs` (default 30 s).
@@ -1078,7 +1088,17 @@ export class SyftEvents implements AsyncDisposable {
     });
     const lease = await acquireWatcher(ws.datasitesDir, this.#options.watcher ?? {});
     this.#leases.push(lease);
+    const recent = new Map<string, number>();
     const deliver = (change: FileChange): void => {
+      // A file found by a directory scan usually also arrives as an event: deliver it once.
+      const key = `${change.kind}:${change.path}`;
+      const now = performance.now();
+      const last = recent.get(key);
+      if (last !== undefined && now - last < 250) return;
+      if (recent.size > 1000) {
+        for (const [k, t] of recent) if (now - t >= 250) recent.delete(k);
+      }
+      recent.set(key, now);
       const posixPath = sep === "/" ? change.path : change.path.split(sep).join("/");
       for (const g of compiled) {
         if (!g.events.has(change.kind) || !g.match(posixPath)) continue;

@@ -8,7 +8,7 @@ import { posix, relative, resolve, sep } from "node:path";
 import { SyftUrlError } from "./errors.ts";
 
 const URL_RE =
-  /^syft:\/\/([a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+)(\/[^?#]*)?(?:\?([^#]*))?(?:#.*)?$/;
+  /^syft:\/\/([a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+)(?:(\/[^?#]*)(?:\?([^#]*))?(?:#.*)?)?$/;
 const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
 // Control characters (including NUL), backslashes and percent-encoded dots, slashes, backslashes
 // and NUL: anything a later decoding step could turn into a traversal.

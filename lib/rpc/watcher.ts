@@ -131,6 +131,7 @@ export class FileWatcher {
   #options: Required<Omit<FileWatcherOptions, "source">> & { source: FsEventSourceFactory };
   #subs = new Set<Sub>();
   #pending = new Map<string, Pending>();
+  #gone = new Set<string>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #reconcileTimer: ReturnType<typeof setInterval> | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -216,6 +217,7 @@ export class FileWatcher {
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
     this.#pending.clear();
+    this.#gone.clear();
     this.#subs.clear();
     try {
       this.#source?.close();
@@ -337,12 +339,15 @@ export class FileWatcher {
       else this.#touched(path, "create");
       return;
     }
-    // Might be a directory: check, and scan it when it is one.
+    // Might be a directory. Hold it as pending (so a close event that overtakes the stat still
+    // sees a create), then check, and scan it when it is one.
+    this.#touched(path, "create");
     Deno.lstat(path).then((info) => {
       if (this.#closed) return;
-      if (info.isDirectory) this.#scanNewDir(path);
-      else if (complete) this.#completed(path, "create");
-      else this.#touched(path, "create");
+      if (info.isDirectory) {
+        this.#pending.delete(path);
+        this.#scanNewDir(path);
+      } else if (complete && this.#pending.has(path)) this.#completed(path, "create");
     }, () => {/* gone already: its remove event follows */});
   }
 
@@ -366,6 +371,11 @@ export class FileWatcher {
   #removed(path: string): void {
     if (this.#ignored(path)) return;
     this.#pending.delete(path);
+    // Deno reports every event of a path that is already gone as `remove` (create, modify and
+    // close of a short-lived file arrive as several removes): deliver the first one only.
+    if (this.#gone.has(path)) return;
+    if (this.#gone.size >= 10_000) this.#gone.clear();
+    this.#gone.add(path);
     this.#emit({ kind: "remove", path, origin: "event" });
   }
 
@@ -411,6 +421,7 @@ export class FileWatcher {
   }
 
   #emit(change: FileChange): void {
+    if (change.kind !== "remove" && this.#gone.size > 0) this.#gone.delete(change.path);
     for (const sub of this.#subs) {
       if (!change.path.startsWith(sub.prefix)) continue;
       try {

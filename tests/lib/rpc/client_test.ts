@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  createEchoApp,
+  readRpcSchema,
+  REJECTED_MESSAGE,
+  RpcClient,
+  RpcTimeoutError,
+  SyftBoxURL,
+  SyftEvents,
+  SyftRequest,
+  SyftResponse,
+} from "../../../lib/rpc/mod.ts";
+import { fileExists, ME, rpcWorkspace, waitFor } from "./_fixtures.ts";
+
+const NOBODY = "syft://carol@example.com/app_data/silent/rpc/void";
+
+Deno.test("RpcClient sends to an echo app and resolves the future from the response file", async () => {
+  await using ws = await rpcWorkspace();
+  await using app = createEchoApp({ workspace: ws.workspace, cleanupInterval: 0 });
+  await app.start();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const future = await client.send(app.url("/echo"), {
+    method: "POST",
+    body: { hello: "world" },
+    headers: { "Content-Type": "application/json" },
+  });
+  assert.ok(await fileExists(future.requestPath) || future.done);
+  assert.equal(future.request!.method, "POST");
+  assert.equal(future.request!.sender, ME);
+  const res = await future.wait({ timeout: "10s" });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), { hello: "world" });
+  assert.equal(res.id, future.id);
+  // Consumed: both files are gone, and the future keeps its response.
+  assert.equal(await fileExists(future.requestPath), false);
+  assert.equal(await fileExists(future.responsePath), false);
+  assert.equal(future.done, true);
+  assert.equal(await future.resolve(), res);
+  assert.equal(client.pending.length, 0);
+  const pong = await client.call(app.url("/ping"), { timeout: 10_000 });
+  assert.equal(pong.json<{ msg: string }>().msg, "pong");
+});
+
+Deno.test("RpcClient cache mode reuses an identical pending request; ids follow get_message_id", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const a = await client.send(NOBODY, { method: "POST", body: "same" });
+  const b = await client.send(NOBODY, { method: "POST", body: "same" });
+  assert.equal(a, b);
+  const expected = new SyftRequest({ sender: ME, url: NOBODY, method: "POST", body: "same" })
+    .cacheId();
+  assert.equal(a.id, expected);
+  // A fresh client (another process) reuses the file on disk without rewriting it.
+  const before = await Deno.readTextFile(a.requestPath);
+  await using other = await RpcClient.open({ workspace: ws.workspace });
+  const c = await other.send(NOBODY, { method: "POST", body: "same" });
+  assert.equal(c.id, a.id);
+  assert.equal(await Deno.readTextFile(a.requestPath), before);
+  // cache: false gives random ids; an explicit id is used as is.
+  const d = await client.send(NOBODY, { method: "POST", body: "same", cache: false });
+  assert.notEqual(d.id, a.id);
+  const id = crypto.randomUUID();
+  assert.equal((await client.send(NOBODY, { id })).id, id);
+});
+
+Deno.test("SyftFuture resolves 403 for both rejection markers and deletes them", async (t) => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  for (
+    const marker of ["syftrejected.request", "rejected.request", "rejected.20250101120000.request"]
+  ) {
+    await t.step(marker, async () => {
+      const future = await client.send(NOBODY, { cache: false });
+      const waiting = future.wait({ timeout: "10s" });
+      const markerPath = join(future.dir, `${future.id}.${marker}`);
+      if (marker === "syftrejected.request") {
+        // The legacy Python client writes a marker beside the request.
+        await Deno.writeTextFile(markerPath, "");
+      } else {
+        // The Go client renames the request to the marker.
+        await Deno.rename(future.requestPath, markerPath);
+      }
+      const res = await waiting;
+      assert.equal(res.statusCode, 403);
+      assert.equal(res.text(), REJECTED_MESSAGE);
+      assert.equal(res.sender, "system@syftbox.localhost");
+      assert.equal(await fileExists(markerPath), false);
+      assert.equal(await fileExists(future.requestPath), false);
+    });
+  }
+});
+
+Deno.test("SyftFuture resolves 404 when the request vanishes", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const future = await client.send(NOBODY, { cache: false });
+  const waiting = future.wait({ timeout: "10s" });
+  await Deno.remove(future.requestPath);
+  const res = await waiting;
+  assert.equal(res.statusCode, 404);
+  assert.equal(res.text(), `Request with ${future.id} not found`);
+});
+
+Deno.test("SyftFuture resolves 419 when the request expires unanswered and deletes it", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace, pollMs: 50 });
+  const future = await client.send(NOBODY, { expiry: "100ms", cache: false });
+  const res = await future.wait({ timeout: "10s" });
+  assert.equal(res.statusCode, 419);
+  assert.match(
+    res.text(),
+    new RegExp(`^Request with ${future.id} expired on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d`),
+  );
+  assert.equal(await fileExists(future.requestPath), false);
+});
+
+Deno.test("SyftFuture.wait() times out with RpcTimeoutError and stays pending", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const future = await client.send(NOBODY, { cache: false });
+  await assert.rejects(future.wait({ timeout: 100 }), (err) => {
+    assert.ok(err instanceof RpcTimeoutError);
+    assert.equal(err.id, future.id);
+    assert.equal(err.exitCode, 124);
+    return true;
+  });
+  assert.equal(await future.resolve(), null);
+  assert.equal(future.done, false);
+  const abort = new AbortController();
+  const waiting = future.wait({ signal: abort.signal });
+  abort.abort(new Error("stop waiting"));
+  await assert.rejects(waiting, /stop waiting/);
+  // A response written later (by a server that was down) still resolves it.
+  const res = new SyftResponse({
+    id: future.id,
+    sender: "carol@example.com",
+    url: NOBODY,
+    body: "late",
+  });
+  await Deno.writeTextFile(future.responsePath, res.encode());
+  assert.equal((await future.wait({ timeout: "10s" })).text(), "late");
+});
+
+Deno.test("SyftFuture gives a half-written response its grace period, then consumes garbage as 500", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace, graceMs: 400, pollMs: 50 });
+  const future = await client.send(NOBODY, { cache: false });
+  const waiting = future.wait({ timeout: "10s" });
+  const full = new SyftResponse({
+    id: future.id,
+    sender: "carol@example.com",
+    url: NOBODY,
+    body: "whole",
+  }).encode();
+  const file = await Deno.open(future.responsePath, { write: true, create: true, truncate: true });
+  await file.write(new TextEncoder().encode(full.slice(0, 30)));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(future.done, false);
+  await file.write(new TextEncoder().encode(full.slice(30)));
+  file.close();
+  assert.equal((await waiting).text(), "whole");
+
+  const broken = await client.send(NOBODY, { cache: false });
+  await Deno.writeTextFile(broken.responsePath, "{ garbage");
+  const t0 = Date.now();
+  const res = await broken.wait({ timeout: "10s" });
+  assert.ok(Date.now() - t0 >= 300);
+  assert.equal(res.statusCode, 500);
+  assert.match(res.text(), /^Error loading response: /);
+  assert.equal(await fileExists(broken.responsePath), false);
+  assert.equal(await fileExists(broken.requestPath), false);
+});
+
+Deno.test("SyftFuture turns an expired response into a 419 that keeps its body", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const future = await client.send(NOBODY, { cache: false });
+  const stale = new SyftResponse({
+    id: future.id,
+    sender: "carol@example.com",
+    url: NOBODY,
+    body: "too late",
+    created: new Date(Date.now() - 60_000),
+    expires: new Date(Date.now() - 1000),
+  });
+  await Deno.writeTextFile(future.responsePath, stale.encode());
+  const res = await future.wait({ timeout: "10s" });
+  assert.equal(res.statusCode, 419);
+  assert.equal(res.text(), "too late");
+});
+
+Deno.test("a response nobody waits for is consumed by resolve(), as syft-rpc does", async () => {
+  await using ws = await rpcWorkspace();
+  await using app = createEchoApp({ workspace: ws.workspace, cleanupInterval: 0 });
+  await app.start();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const future = await client.send(app.url("/echo"), { body: "kept", cache: false });
+  await waitFor(() => fileExists(future.responsePath));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await fileExists(future.responsePath), true);
+  const res = await future.resolve();
+  assert.equal(res?.text(), "kept");
+  assert.equal(await fileExists(future.responsePath), false);
+});
+
+Deno.test("RpcClient.attach() picks up requests written before a restart", async () => {
+  await using ws = await rpcWorkspace();
+  const url = SyftBoxURL.rpc(ME, "echo", "echo");
+  const first = await RpcClient.open({ workspace: ws.workspace });
+  const f1 = await first.send(url, { body: "one", cache: false });
+  const f2 = await first.send(url, { body: "two", cache: false });
+  const f3 = await first.send(url, { body: "three", cache: false });
+  const record = JSON.parse(JSON.stringify(f1));
+  assert.deepEqual(Object.keys(record), ["id", "path", "expires", "url"]);
+  await first.close();
+  await assert.rejects(f1.wait(), /client was closed/);
+
+  await using app = createEchoApp({ workspace: ws.workspace, cleanupInterval: 0 });
+  await app.start();
+  await using second = await RpcClient.open({ workspace: ws.workspace });
+  const a1 = await second.attach(record);
+  const a2 = await second.attach(f2.requestPath);
+  const a3 = await second.attach({ url: url.href, id: f3.id });
+  assert.equal(a1.expires?.equals(f1.expires!), true);
+  assert.equal((await a1.wait({ timeout: "10s" })).text(), "one");
+  assert.equal((await a2.wait({ timeout: "10s" })).text(), "two");
+  assert.equal((await a3.wait({ timeout: "10s" })).text(), "three");
+  assert.equal(a2.url?.href, url.href);
+  await assert.rejects(second.attach({ url: url.href, id: "nope" }), /Invalid id/);
+});
+
+Deno.test("RpcClient.broadcast() gathers responses in completion order", async () => {
+  await using ws = await rpcWorkspace();
+  const apps: SyftEvents[] = [];
+  for (const [email, delay] of [["slow@example.com", 300], ["fast@example.com", 0]] as const) {
+    const app = new SyftEvents("hello", {
+      workspace: { dataDir: ws.path, email },
+      cleanupInterval: 0,
+    });
+    app.onRequest("/hi", async () => {
+      await new Promise((r) => setTimeout(r, delay));
+      return email;
+    });
+    await app.start();
+    apps.push(app);
+  }
+  try {
+    await using client = await RpcClient.open({ workspace: ws.workspace });
+    const bulk = await client.broadcast([
+      SyftBoxURL.rpc("slow@example.com", "hello", "hi"),
+      SyftBoxURL.rpc("fast@example.com", "hello", "hi"),
+      NOBODY,
+    ]);
+    assert.match(bulk.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4/);
+    const got = await bulk.gather({ timeout: "1500ms" });
+    assert.deepEqual(got.map((r) => r.text()), ["fast@example.com", "slow@example.com"]);
+    assert.equal(bulk.pending.length, 1);
+    assert.equal(bulk.successes.length, 2);
+    assert.equal(bulk.failures.length, 0);
+    assert.equal(bulk.allFailed, false);
+  } finally {
+    for (const app of apps) await app.stop();
+  }
+});
+
+Deno.test("readRpcSchema() reads a datasite's rpc.schema.json and names a missing one", async () => {
+  await using ws = await rpcWorkspace();
+  await using app = createEchoApp({ workspace: ws.workspace, cleanupInterval: 0 });
+  await app.start();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const schema = await client.readSchema("echo");
+  assert.deepEqual(Object.keys(schema).sort(), ["/echo", "/ping"]);
+  await assert.rejects(
+    readRpcSchema(ws.workspace, "nope", { datasite: "x@example.com" }),
+    (err) => (err as { code?: string }).code === "RPC_NO_SCHEMA",
+  );
+  await assert.rejects(client.send("syft://bob@example.com/../x"), /leave the datasite/);
+});
