@@ -48,6 +48,12 @@ export interface ConnectionOptions {
 }
 
 const QUIET_TICK_MS = 2;
+/**
+ * The send buffer is checked after every this many bytes queued (and after every frame at least
+ * this large): small frames then cost no extra call into Deno, and the limit is overshot by at
+ * most this much.
+ */
+const CHECK_EVERY_BYTES = 16 * 1024;
 const QUIET_MAX_MS = 250;
 
 /**
@@ -96,6 +102,7 @@ export class Connection {
   readonly #onOverflow: ((connection: Connection, bufferedBytes: number) => void) | undefined;
   readonly #incoming: (() => number) | undefined;
   #closing = false;
+  #unchecked = 0;
 
   /**
    * Wraps an open (or opening) WebSocket. Hubs do this for you; use it directly only to build an
@@ -128,6 +135,11 @@ export class Connection {
     return this.#socket.readyState === 1 && !this.#closing;
   }
 
+  /** Whether `close()` was called (or a limit closed the connection). */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   /** Bytes queued for this peer and not yet written to the network. */
   get bufferedAmount(): number {
     return this.#socket.bufferedAmount;
@@ -158,8 +170,10 @@ export class Connection {
    */
   sendFrame(frame: string): boolean {
     const socket = this.#socket;
-    if (socket.readyState !== 1 || this.#closing) return false;
+    if (this.#closing || socket.readyState !== 1) return false;
     socket.send(frame);
+    if ((this.#unchecked += frame.length) < CHECK_EVERY_BYTES) return true;
+    this.#unchecked = 0;
     const buffered = socket.bufferedAmount;
     if (buffered > this.#limit) {
       this.#onOverflow?.(this, buffered);

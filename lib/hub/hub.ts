@@ -326,11 +326,17 @@ export class ZapHub {
    */
   attach(socket: WebSocket, request: Request, data?: Record<string, unknown>): Connection {
     const session = this.#session(socket, request, data);
-    socket.onopen = () => this.#open(session);
+    // Few listeners, and `onopen` dropped once used: each costs memory on every idle connection.
+    // Socket errors need no listener: Deno follows each with a close event.
     socket.onmessage = (evt) => this.#message(session, evt.data);
     socket.onclose = (evt) => this.#close(session, evt.code, evt.reason);
-    socket.onerror = (evt) => session.socketError = socketErrorText(evt);
     if (socket.readyState === 1) this.#open(session);
+    else {
+      socket.onopen = () => {
+        socket.onopen = null;
+        this.#open(session);
+      };
+    }
     return session.conn;
   }
 
@@ -439,7 +445,7 @@ export class ZapHub {
   #message(s: Session, data: unknown): void {
     s.frames++;
     // Once a connection is closing (a limit, or a handler closed it), its frames are dropped.
-    if (s.closed || !s.conn.open) return;
+    if (s.closed || s.conn.closing) return;
     if (typeof data !== "string") {
       const size = data instanceof ArrayBuffer ? data.byteLength : 0;
       if (size > this.#maxFrame) this.#tooLarge(s, size);
@@ -546,7 +552,10 @@ export class ZapHub {
     if (s.closed) return;
     s.closed = true;
     this.router?.remove(s.conn);
-    s.closeInfo = { code, reason: reason || s.socketError || "" };
+    s.closeInfo = {
+      code,
+      reason: reason || s.socketError || (code === 1006 || code === 0 ? "connection lost" : ""),
+    };
     if (s.busy > 0 || !s.ready || (s.queue !== undefined && s.queue.length > 0)) {
       (s.queue ??= new Fifo()).push(DISCONNECT);
     } else {

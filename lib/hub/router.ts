@@ -84,13 +84,13 @@ export interface RoomSender {
   send(eventName: string, payload?: unknown, options?: BroadcastOptions): number;
 }
 
-/** Normalised exclusion: nothing, one id, or a set of ids. */
-type Exclusion = undefined | string | Set<string>;
+/** Normalised exclusion: nothing, one connection (by identity), one id, or a set of ids. */
+type Exclusion = undefined | Connection | string | Set<string>;
 
 function toExclusion(exclude: Exclude | undefined): Exclusion {
   if (exclude === undefined) return undefined;
   if (typeof exclude === "string") return exclude;
-  if (isConnection(exclude)) return exclude.id;
+  if (isConnection(exclude)) return exclude;
   const ids = new Set<string>();
   for (const item of exclude) ids.add(typeof item === "string" ? item : item.id);
   return ids;
@@ -104,7 +104,15 @@ function isConnection(value: unknown): value is Connection {
 function exclusionIds(ex: Exclusion): readonly string[] {
   if (ex === undefined) return [];
   if (typeof ex === "string") return [ex];
-  return [...ex];
+  if (ex instanceof Set) return [...ex];
+  return [ex.id];
+}
+
+function excluded(conn: Connection, ex: Exclusion): boolean {
+  if (ex === undefined) return false;
+  if (typeof ex === "string") return conn.id === ex;
+  if (ex instanceof Set) return ex.has(conn.id);
+  return conn === ex;
 }
 
 /**
@@ -365,9 +373,7 @@ export class ConnectionRouter {
     let sent = 0;
     if (rooms === null) {
       for (const conn of this.#connections.values()) {
-        if (ex !== undefined && (typeof ex === "string" ? conn.id === ex : ex.has(conn.id))) {
-          continue;
-        }
+        if (ex !== undefined && excluded(conn, ex)) continue;
         if (conn.sendFrame(frame)) sent++;
       }
       return sent;
@@ -376,9 +382,7 @@ export class ConnectionRouter {
       const members = this.#rooms.get(typeof rooms === "string" ? rooms : rooms[0]!);
       if (members === undefined) return 0;
       for (const conn of members) {
-        if (ex !== undefined && (typeof ex === "string" ? conn.id === ex : ex.has(conn.id))) {
-          continue;
-        }
+        if (ex !== undefined && excluded(conn, ex)) continue;
         if (conn.sendFrame(frame)) sent++;
       }
       return sent;
@@ -390,9 +394,7 @@ export class ConnectionRouter {
       for (const conn of members) {
         if (seen.has(conn)) continue;
         seen.add(conn);
-        if (ex !== undefined && (typeof ex === "string" ? conn.id === ex : ex.has(conn.id))) {
-          continue;
-        }
+        if (ex !== undefined && excluded(conn, ex)) continue;
         if (conn.sendFrame(frame)) sent++;
       }
     }

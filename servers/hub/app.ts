@@ -304,7 +304,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
     },
   );
 
-  app.get(path, hub.hono());
+  app.get(path, (c) => hub.fetch(c.req.raw));
 
   return {
     app,

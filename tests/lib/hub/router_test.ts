@@ -120,14 +120,17 @@ Deno.test("Connection.sendFrame() closes with 1013 when the send buffer passes t
     sendBufferLimit: 10,
     onOverflow: (_c, bytes) => overflowed = bytes,
   });
-  assert.equal(conn.sendFrame("12345"), true);
+  // Small frames are checked once per 16 KiB queued; a large frame is checked at once.
   socket.bufferedAmount = 11;
-  assert.equal(conn.sendFrame("more"), false);
+  assert.equal(conn.sendFrame("12345"), true);
+  const big = "x".repeat(16 * 1024);
+  assert.equal(conn.sendFrame(big), false);
   assert.equal(overflowed, 11);
   assert.equal(conn.open, false);
+  assert.equal(conn.closing, true);
   assert.equal(conn.sendFrame("after"), false);
   assert.deepEqual(socket.closedWith, [1013, "send buffer over 10 bytes: consumer too slow"]);
-  assert.deepEqual(socket.sent, ["12345", "more"]);
+  assert.deepEqual(socket.sent, ["12345", big]);
 });
 
 Deno.test("Connection.close() cuts a reason over 123 bytes", () => {
