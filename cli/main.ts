@@ -21,6 +21,7 @@ import type { GlobalOptions } from "./_common.ts";
 import { upCommand } from "./up.ts";
 import { proxyCommand } from "./proxy.ts";
 import { hubCommand } from "./hub.ts";
+import { initCommand, rpcCommand, watchCommand } from "./rpc.ts";
 
 function applyToAll(
   cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
@@ -60,6 +61,9 @@ function buildProgram(): CommandUnknownOpts {
   program.addCommand(upCommand());
   program.addCommand(proxyCommand());
   program.addCommand(hubCommand());
+  program.addCommand(initCommand());
+  program.addCommand(rpcCommand());
+  program.addCommand(watchCommand());
 
   program.addHelpText(
     "after",

@@ -14,11 +14,13 @@ import type { RunningService, UpContext, UpService } from "./_service.ts";
 import { type GlobalOptions, UsageError, waitForShutdownSignal } from "./_common.ts";
 import { PROXY_UP_SERVICE } from "./proxy.ts";
 import { HUB_UP_SERVICE } from "./hub.ts";
+import { RPC_ECHO_UP_SERVICE } from "./rpc.ts";
 
 const log = getLogger(["cli", "up"]);
 
 /** The services `syft up` starts, in start order (each part adds its own as it lands). */
 export const UP_SERVICES: UpService[] = [
+  RPC_ECHO_UP_SERVICE,
   PROXY_UP_SERVICE,
   HUB_UP_SERVICE,
 ];

@@ -37,6 +37,8 @@ export * from "./client.ts";
 export * from "./config.ts";
 export * from "./echo.ts";
 export * from "./errors.ts";
+export * from "./globs.ts";
+export * from "./pending.ts";
 export * from "./protocol.ts";
 export * from "./schema.ts";
 export * from "./server.ts";

@@ -7,7 +7,6 @@
  * @module
  */
 import { basename, dirname, join, sep } from "node:path";
-import picomatch from "picomatch";
 import { ensureDir, writeFileAtomic } from "../_fs.ts";
 import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
@@ -30,6 +29,7 @@ import {
   RPC_PERMISSIONS_YAML,
   type StandardSchemaV1,
 } from "./schema.ts";
+import { GlobWatcher, type WatchEvent, type WatchEventKind } from "./globs.ts";
 import { parseDuration } from "./time.ts";
 import { isValidEmail, type SyftBoxURL } from "./url.ts";
 import {
@@ -229,13 +229,10 @@ export class EventRouter {
   }
 }
 
-/** A change seen by a glob watcher ({@linkcode SyftEvents.watch}). */
-export type WatchEvent = FileChange;
-
 /** Options of {@linkcode SyftEvents.watch}. */
 export interface WatchOptions {
   /** The kinds to deliver (default `["create", "modify"]`, as syft-event). */
-  events?: readonly ("create" | "modify" | "remove")[];
+  events?: readonly WatchEventKind[];
 }
 
 /** Options of {@linkcode SyftEvents}. */
@@ -283,7 +280,7 @@ export interface SyftEventsStats {
 interface GlobWatch {
   patterns: string[];
   handler: (e: WatchEvent) => unknown;
-  events: Set<string>;
+  events: WatchEventKind[];
 }
 
 const LEGACY_SKIP = new Set(["rpc.schema.json", "syft.pub.yaml", ".syftkeep"]);
@@ -338,6 +335,7 @@ export class SyftEvents implements AsyncDisposable {
   #workspace: SyftBoxWorkspace | undefined;
   #rpcDir = "";
   #leases: WatcherLease[] = [];
+  #globWatchers: GlobWatcher[] = [];
   #controller = new AbortController();
   #started: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -502,7 +500,7 @@ export class SyftEvents implements AsyncDisposable {
     this.#globs.push({
       patterns: list,
       handler,
-      events: new Set(options.events ?? ["create", "modify"]),
+      events: [...(options.events ?? ["create", "modify"])],
     });
     if (this.#started !== undefined) {
       void this.#started.then(() => this.#startGlobs(this.#globs.slice(-1))).catch(() => {});
@@ -599,6 +597,8 @@ export class SyftEvents implements AsyncDisposable {
     } catch { /* failed start: still release what was acquired */ }
     for (const lease of this.#leases) lease.release();
     this.#leases = [];
+    for (const g of this.#globWatchers) g.stop();
+    this.#globWatchers = [];
     clearInterval(this.#cleanupTimer);
     for (const entry of this.#unreadable.values()) clearTimeout(entry.timer);
     this.#unreadable.clear();
@@ -1072,88 +1072,14 @@ export class SyftEvents implements AsyncDisposable {
   }
 
   async #startGlobs(globs: GlobWatch[]): Promise<void> {
-    if (globs.length === 0) return;
-    const ws = this.workspace;
-    const escape = (s: string): string => s.replace(/[\\*?[\]{}()!+@|]/g, "\\$&");
-    const compiled = globs.map((g) => {
-      const patterns = g.patterns.map((p) => {
-        const filled = p.replaceAll("{datasite}", escape(ws.email)).replaceAll(
-          "{email}",
-          escape(ws.email),
-        )
-          .replaceAll("{app_data}", escape(this.appDir.split(sep).join("/")));
-        return filled.startsWith("**/") || filled.startsWith("/") ? filled : `**/${filled}`;
+    for (const g of globs) {
+      const watcher = new GlobWatcher(this.workspace, g.patterns, g.handler, {
+        events: g.events,
+        appDataDir: this.appDir,
+        watcher: this.#options.watcher ?? {},
       });
-      return { ...g, match: picomatch(patterns, { dot: true }) };
-    });
-    const lease = await acquireWatcher(ws.datasitesDir, this.#options.watcher ?? {});
-    this.#leases.push(lease);
-    const recent = new Map<string, number>();
-    const deliver = (change: FileChange): void => {
-      // A file found by a directory scan usually also arrives as an event: deliver it once.
-      const key = `${change.kind}:${change.path}`;
-      const now = performance.now();
-      const last = recent.get(key);
-      if (last !== undefined && now - last < 250) return;
-      if (recent.size > 1000) {
-        for (const [k, t] of recent) if (now - t >= 250) recent.delete(k);
-      }
-      recent.set(key, now);
-      const posixPath = sep === "/" ? change.path : change.path.split(sep).join("/");
-      for (const g of compiled) {
-        if (!g.events.has(change.kind) || !g.match(posixPath)) continue;
-        try {
-          const r = g.handler(change);
-          if (r instanceof Promise) {
-            r.catch((err) => log.warn("Watch handler failed: {error}", { error: String(err) }));
-          }
-        } catch (err) {
-          log.warn("Watch handler failed: {error}", { error: String(err) });
-        }
-      }
-    };
-    lease.subscribe({
-      dir: ws.datasitesDir,
-      onChange: deliver,
-      onRescan: (reason) => {
-        if (reason === "overflow" || reason === "error" || reason === "poll") {
-          void this.#globRescan(compiled, deliver);
-        }
-      },
-    });
-    void this.#globRescan(compiled, undefined);
-  }
-
-  #known = new Map<string, number>();
-
-  /** Compares matching files with what was seen before; reports the differences. */
-  async #globRescan(
-    compiled: { match: (p: string) => boolean }[],
-    deliver: ((c: FileChange) => void) | undefined,
-  ): Promise<void> {
-    const seen = new Set<string>();
-    try {
-      for await (const file of walkFiles(this.workspace.datasitesDir)) {
-        const posixPath = sep === "/" ? file : file.split(sep).join("/");
-        if (!compiled.some((g) => g.match(posixPath))) continue;
-        seen.add(file);
-        const mtime = (await Deno.stat(file).catch(() => undefined))?.mtime?.getTime() ?? 0;
-        const before = this.#known.get(file);
-        this.#known.set(file, mtime);
-        if (deliver === undefined) continue;
-        if (before === undefined) deliver({ kind: "create", path: file, origin: "scan" });
-        else if (before !== mtime) deliver({ kind: "modify", path: file, origin: "scan" });
-      }
-      if (deliver !== undefined) {
-        for (const file of this.#known.keys()) {
-          if (!seen.has(file)) {
-            this.#known.delete(file);
-            deliver({ kind: "remove", path: file, origin: "scan" });
-          }
-        }
-      }
-    } catch (err) {
-      log.warn("Cannot rescan for glob watchers: {error}", { error: String(err) });
+      this.#globWatchers.push(watcher);
+      await watcher.start();
     }
   }
 }
