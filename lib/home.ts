@@ -5,8 +5,9 @@
  * @module
  */
 import { join } from "node:path";
-import { ensureDir, exists, writeFileAtomic } from "./_fs.ts";
+import { ensureDir, exists } from "./_fs.ts";
 import { SyftError } from "./errors.ts";
+import { loadSyftBoxConfig, writeSyftBoxConfig } from "./rpc/config.ts";
 
 /** Where the parts of a syft workspace live. */
 export interface SyftHome {
@@ -80,28 +81,9 @@ function defaultEmail(): string {
 }
 
 async function readConfig(path: string): Promise<{ dataDir: string; email: string }> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await Deno.readTextFile(path));
-  } catch (err) {
-    throw new SyftError(
-      `Cannot read SyftBox config "${path}": ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err, code: "BAD_CONFIG" },
-    );
-  }
-  const obj = (raw ?? {}) as Record<string, unknown>;
-  const dataDir = obj.data_dir ?? obj.sync_folder;
-  if (typeof obj.email !== "string" || !obj.email.includes("@")) {
-    throw new SyftError(`Cannot use SyftBox config "${path}": "email" is missing or invalid`, {
-      code: "BAD_CONFIG",
-    });
-  }
-  if (typeof dataDir !== "string" || dataDir === "") {
-    throw new SyftError(`Cannot use SyftBox config "${path}": "data_dir" is missing`, {
-      code: "BAD_CONFIG",
-    });
-  }
-  return { dataDir, email: obj.email };
+  // The same loader as the file-RPC part (fields, aliases, typed errors naming the field).
+  const config = await loadSyftBoxConfig({ path });
+  return { dataDir: config.dataDir, email: config.email };
 }
 
 /**
@@ -131,12 +113,10 @@ export async function ensureSyftHome(options: EnsureSyftHomeOptions = {}): Promi
         code: "NO_CONFIG",
       });
     }
-    const config = {
-      "data_dir": join(root, "data"),
+    await writeSyftBoxConfig(configPath, {
+      dataDir: join(root, "data"),
       email: options.email ?? defaultEmail(),
-      "server_url": "https://syftbox.net",
-    };
-    await writeFileAtomic(configPath, JSON.stringify(config, null, 4) + "\n", { createDir: true });
+    });
     created = true;
   }
   const { dataDir, email } = await readConfig(configPath);
