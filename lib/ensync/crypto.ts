@@ -4,8 +4,10 @@
  * variants (Node's `encryptedKey` and Go/Python's `ciphertext` key field).
  *
  * Libraries: `@noble/curves` (Ed25519 keys and the Ed25519 → X25519 conversions), `@noble/ciphers`
- * (HSalsa20, XSalsa20-Poly1305). The X25519 scalar multiplication itself runs in the runtime's
- * native `node:crypto` (about 6× faster than pure JS, which matters at 10,000+ messages/s).
+ * (HSalsa20 for `crypto_box_beforenm`), libsodium (`libsodium-wrappers`, WebAssembly) for
+ * XSalsa20-Poly1305 (`crypto_secretbox`: 4× faster than pure JS on 1 KiB), and the runtime's native
+ * `node:crypto` for the X25519 scalar multiplication (6× faster than pure JS). Per message that is
+ * the difference between ~20 µs and ~5 µs, which matters at 10,000+ messages/s.
  *
  * Keys travel as standard padded base64: the public key (the "app id" used as a recipient) is 32
  * bytes, the secret key 64 bytes (seed ‖ public key, as tweetnacl's `sign.keyPair()`); a 32-byte
@@ -22,7 +24,8 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { hsalsa, xsalsa20poly1305 } from "@noble/ciphers/salsa.js";
+import { hsalsa } from "@noble/ciphers/salsa.js";
+import sodium from "libsodium-wrappers";
 import { EnSyncAuthError, EnSyncGenericError } from "./errors.ts";
 
 /** An Ed25519 key pair in standard base64. */
@@ -102,6 +105,19 @@ const SPKI_X25519 = Uint8Array.from([
   0x21,
   0x00,
 ]);
+await sodium.ready;
+
+/** XSalsa20-Poly1305 (`crypto_secretbox_easy`: 16-byte tag ‖ ciphertext, the `crypto_box` output). */
+function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  return sodium.crypto_secretbox_easy(plaintext, nonce, key);
+}
+
+/** Opens {@linkcode seal}'s output; throws when the tag does not verify. */
+function unseal(key: Uint8Array, nonce: Uint8Array, boxed: Uint8Array): Uint8Array {
+  if (boxed.length < 16) throw new Error("the ciphertext is shorter than its 16-byte tag");
+  return sodium.crypto_secretbox_open_easy(boxed, nonce, key);
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -116,7 +132,9 @@ function concat(a: Uint8Array, b: Uint8Array): Buffer {
 export function decodeBase64(text: string, what: string): Uint8Array {
   try {
     return Uint8Array.fromBase64(
-      /[-_]/.test(text) ? text.replaceAll("-", "+").replaceAll("_", "/") : text,
+      text.includes("-") || text.includes("_")
+        ? text.replaceAll("-", "+").replaceAll("_", "/")
+        : text,
       { lastChunkHandling: "loose" },
     );
   } catch (cause) {
@@ -356,7 +374,7 @@ export class EnvelopeEncryptor {
   seal(plaintext: Uint8Array, recipientPublicKey: string): SingleEnvelope {
     const state = this.#state(recipientPublicKey);
     const nonce = crypto.getRandomValues(new Uint8Array(24));
-    const ciphertext = xsalsa20poly1305(state.key, nonce).encrypt(plaintext);
+    const ciphertext = seal(state.key, nonce, plaintext);
     return {
       nonce: b64(nonce),
       ciphertext: b64(ciphertext),
@@ -420,9 +438,7 @@ export class EnvelopeDecryptor {
   #openBox(nonce: string, boxed: string, ephemeralPublicKey: string): Uint8Array {
     const n = decodeBase64(nonce, "nonce");
     if (n.length !== 24) throw new Error(`nonce must be 24 bytes, got ${n.length}`);
-    return xsalsa20poly1305(this.#key(ephemeralPublicKey), n).decrypt(
-      decodeBase64(boxed, "ciphertext"),
-    );
+    return unseal(this.#key(ephemeralPublicKey), n, decodeBase64(boxed, "ciphertext"));
   }
 
   /**
@@ -482,9 +498,7 @@ export class EnvelopeDecryptor {
       }
       const n = decodeBase64(payload.nonce, "payload.nonce");
       if (n.length !== 24) throw new Error(`payload.nonce must be 24 bytes, got ${n.length}`);
-      return xsalsa20poly1305(messageKey, n).decrypt(
-        decodeBase64(payload.ciphertext, "payload.ciphertext"),
-      );
+      return unseal(messageKey, n, decodeBase64(payload.ciphertext, "payload.ciphertext"));
     }
     throw new Error(`no key entry opens with this secret key (${(lastError as Error).message})`);
   }
