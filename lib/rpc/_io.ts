@@ -22,13 +22,11 @@ function isCrossDevice(err: unknown): boolean {
 }
 
 /**
- * Writes `data` to `path` atomically: the bytes go to a temp file in `tmpDir` (outside the watched
- * tree, so watchers see a single rename into place), then `rename` moves it into place. Missing
- * directories are created on demand; when `tmpDir` is on another file system the temp file is
- * staged beside the target instead.
+ * Writes `data` to a temp file in `tmpDir` (created on demand) and returns its path: the first
+ * half of an atomic write, see {@linkcode commitFile}.
  */
-export async function writeAtomic(path: string, data: Uint8Array, tmpDir: string): Promise<void> {
-  let tmp = join(tmpDir, tempName(path));
+export async function stageFile(path: string, data: Uint8Array, tmpDir: string): Promise<string> {
+  const tmp = join(tmpDir, tempName(path));
   try {
     await Deno.writeFile(tmp, data);
   } catch (err) {
@@ -36,24 +34,44 @@ export async function writeAtomic(path: string, data: Uint8Array, tmpDir: string
     await ensureDir(tmpDir);
     await Deno.writeFile(tmp, data);
   }
+  return tmp;
+}
+
+/**
+ * Renames a staged temp file into place (creating the target directory on demand). When the
+ * temp dir is on another file system, the bytes are staged again beside the target. The temp file
+ * is removed on failure.
+ */
+export async function commitFile(tmp: string, path: string, data: Uint8Array): Promise<void> {
+  let staged = tmp;
   try {
     try {
-      await Deno.rename(tmp, path);
+      await Deno.rename(staged, path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         await ensureDir(dirname(path));
-        await Deno.rename(tmp, path);
+        await Deno.rename(staged, path);
       } else if (isCrossDevice(err)) {
-        await Deno.remove(tmp).catch(() => {});
-        tmp = join(dirname(path), tempName(path));
-        await Deno.writeFile(tmp, data);
-        await Deno.rename(tmp, path);
+        await Deno.remove(staged).catch(() => {});
+        staged = join(dirname(path), tempName(path));
+        await Deno.writeFile(staged, data);
+        await Deno.rename(staged, path);
       } else throw err;
     }
   } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
+    await Deno.remove(staged).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Writes `data` to `path` atomically: the bytes go to a temp file in `tmpDir` (outside the watched
+ * tree, so watchers see a single rename into place), then `rename` moves it into place. Missing
+ * directories are created on demand; when `tmpDir` is on another file system the temp file is
+ * staged beside the target instead.
+ */
+export async function writeAtomic(path: string, data: Uint8Array, tmpDir: string): Promise<void> {
+  await commitFile(await stageFile(path, data, tmpDir), path, data);
 }
 
 /** Reads a file, or returns `null` when it does not exist (or is a directory). */

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join, sep } from "node:path";
 import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
-import { pathExists as exists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
+import { commitFile, pathExists as exists, readOrNull, removeQuiet, stageFile } from "./_io.ts";
 import { resolveWorkspace, type SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
 import { RpcProtocolError, RpcTimeoutError } from "./errors.ts";
 import {
@@ -215,13 +215,17 @@ export class SyftFuture {
    *
    * @returns The response, or `null` while pending.
    */
-  resolve(): Promise<SyftResponse | null> {
-    if (this.#response !== undefined) return Promise.resolve(this.#response);
-    return this.#check("full");
+  async resolve(): Promise<SyftResponse | null> {
+    if (this.#response !== undefined) return this.#response;
+    const result = await this.#check("full");
+    // resolve() returns once the consumed files are gone, as syft-rpc's does.
+    await this.#client._deletion(this);
+    return result;
   }
 
   /**
-   * Waits for the response.
+   * Waits for the response. It returns as soon as the response is read; deleting the consumed
+   * files finishes just after (a new send of the same id waits for that).
    *
    * @param options Timeout (default 300 s) and abort signal.
    * @returns The response (check `statusCode`, or call `raiseForStatus()`).
@@ -446,7 +450,12 @@ export class SyftFuture {
         statusCode: 419,
       });
     }
-    await Promise.all([removeQuiet(this.requestPath), removeQuiet(this.responsePath)]);
+    // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion runs
+    // while the caller gets the response; a new send of the same id waits for it.
+    this.#client._consuming(
+      this,
+      Promise.all([removeQuiet(this.requestPath), removeQuiet(this.responsePath)]),
+    );
     return response;
   }
 }
@@ -588,6 +597,8 @@ export class RpcClient implements AsyncDisposable {
   #leases = new Map<string, { lease: WatcherLease; off: () => void }>();
   #covered = new Set<string>();
   #leasing = new Map<string, Promise<void>>();
+  #dirs = new Map<string, string>();
+  #consuming = new Map<string, Promise<void>>();
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -711,27 +722,73 @@ export class RpcClient implements AsyncDisposable {
 
   async #send(request: SyftRequest, cache: boolean): Promise<SyftFuture> {
     const id = request.id;
-    const dir = join(request.url.toLocalPath(this.workspace.datasitesDir), request.sender);
+    const dir = this.#localDir(request.url) + sep + request.sender;
     const key = dir + sep + id;
     const existing = this.#futures.get(key);
     if (existing !== undefined) return existing;
+    // A response for this id is being consumed: let its files go first.
+    const consuming = this.#consuming.get(key);
+    if (consuming !== undefined) await consuming;
     await this.#watch(request.url);
-    if (cache) {
-      const reused = await this.#reuseCached(dir, id);
-      if (reused !== undefined) return reused;
+    const path = dir + sep + id + ".request";
+    const bytes = request.toBytes();
+    let tmp: string;
+    try {
+      if (cache) {
+        // Look for an identical pending request while the new one is staged.
+        const [reused, staged] = await Promise.all([
+          this.#reuseCached(dir, id),
+          stageFile(path, bytes, this.workspace.tmpDir),
+        ]);
+        if (reused !== undefined) {
+          await removeQuiet(staged);
+          return reused;
+        }
+        tmp = staged;
+      } else tmp = await stageFile(path, bytes, this.workspace.tmpDir);
+    } catch (err) {
+      throw new SyftError(`Cannot write request ${path}: ${(err as Error).message}`, {
+        cause: err,
+        code: "RPC_WRITE",
+      });
     }
     const future = new SyftFuture(this, { id, dir, request, fresh: true });
     this.#futures.set(key, future);
     try {
-      await writeAtomic(future.requestPath, request.toBytes(), this.workspace.tmpDir);
+      await commitFile(tmp, path, bytes);
     } catch (err) {
       this.#futures.delete(key);
-      throw new SyftError(`Cannot write request ${future.requestPath}: ${(err as Error).message}`, {
+      throw new SyftError(`Cannot write request ${path}: ${(err as Error).message}`, {
         cause: err,
         code: "RPC_WRITE",
       });
     }
     return future;
+  }
+
+  /** The local directory of a URL (cached: many requests go to the same few endpoints). */
+  #localDir(url: SyftBoxURL): string {
+    let dir = this.#dirs.get(url.href);
+    if (dir === undefined) {
+      dir = url.toLocalPath(this.workspace.datasitesDir);
+      if (this.#dirs.size >= 1024) this.#dirs.clear();
+      this.#dirs.set(url.href, dir);
+    }
+    return dir;
+  }
+
+  /** @internal Resolves when the consumed files of `future` are deleted. */
+  async _deletion(future: SyftFuture): Promise<void> {
+    await this.#consuming.get(future.dir + sep + future.id);
+  }
+
+  /** @internal The files of a consumed response are being deleted. */
+  _consuming(future: SyftFuture, deletion: Promise<unknown>): void {
+    const key = future.dir + sep + future.id;
+    const done = deletion.then(() => {}, () => {}).finally(() => {
+      if (this.#consuming.get(key) === done) this.#consuming.delete(key);
+    });
+    this.#consuming.set(key, done);
   }
 
   async #reuseCached(dir: string, id: string): Promise<SyftFuture | undefined> {

@@ -344,7 +344,12 @@ export class SyftEvents implements AsyncDisposable {
   #queued = new Set<string>();
   #inFlight = new Map<string, Promise<void>>();
   #dirty = new Set<string>();
-  #done = new Map<string, string>();
+  /** Requests this process answered: path → creation time (ns). */
+  #done = new Map<string, bigint>();
+  /** The newest creation time dropped from `#done` (older requests are checked on disk). */
+  #forgottenUpTo = -1n;
+  /** Requests that had a response when a scan listed their directory. */
+  #answeredOnDisk = new Set<string>();
   #unreadable = new Map<string, { first: number; timer?: ReturnType<typeof setTimeout> }>();
   #scanning: Promise<void> | undefined;
   #rescanAgain = false;
@@ -676,11 +681,8 @@ export class SyftEvents implements AsyncDisposable {
     const p = change.path;
     if (!p.endsWith(".request")) return;
     if (change.kind === "remove") {
-      const entry = this.#unreadable.get(p);
-      if (entry !== undefined) {
-        clearTimeout(entry.timer);
-        this.#unreadable.delete(p);
-      }
+      this.#forgetUnreadable(p);
+      this.#answeredOnDisk.delete(p);
       return;
     }
     this.#enqueue(p);
@@ -749,8 +751,12 @@ export class SyftEvents implements AsyncDisposable {
         const present = new Set(names);
         for (const name of names) {
           if (name.length !== 44 || !name.endsWith(".request")) continue;
-          if (present.has(name.slice(0, 36) + ".response")) continue;
-          this.#enqueue(join(path, name));
+          const request = join(path, name);
+          if (present.has(name.slice(0, 36) + ".response")) this.#answeredOnDisk.add(request);
+          else {
+            this.#answeredOnDisk.delete(request);
+            this.#enqueue(request);
+          }
         }
       }
     }
@@ -811,8 +817,8 @@ export class SyftEvents implements AsyncDisposable {
     const where = this.#locate(path);
     if (where === undefined) return;
     const responsePath = path.slice(0, -".request".length) + ".response";
-    const [bytes, answered] = await Promise.all([readOrNull(path), pathExists(responsePath)]);
-    if (bytes === null || answered) {
+    const bytes = await readOrNull(path);
+    if (bytes === null) {
       this.#forgetUnreadable(path);
       return;
     }
@@ -820,12 +826,20 @@ export class SyftEvents implements AsyncDisposable {
     try {
       request = SyftRequest.decode(bytes, { fileId: stem });
     } catch (err) {
-      await this.#unreadableRequest(path, id, err);
+      if (await pathExists(responsePath)) this.#forgetUnreadable(path);
+      else await this.#unreadableRequest(path, id, err);
       return;
     }
     this.#forgetUnreadable(path);
-    const doneKey = request.created.epochNanoseconds.toString();
-    if (this.#done.get(path) === doneKey) return;
+    // Idempotency without a stat per request: what this process answered is remembered (keyed by
+    // path and creation time), and what was already answered when a scan listed the directory is
+    // marked. Only those (and requests older than anything forgotten) need a look at the disk.
+    const created = request.created.epochNanoseconds;
+    if (this.#done.get(path) === created) return;
+    if (this.#answeredOnDisk.has(path) || created <= this.#forgottenUpTo) {
+      if (await pathExists(responsePath)) return;
+      this.#answeredOnDisk.delete(path);
+    }
     if (where.legacy) {
       await this.#migrate(path, bytes, request);
       return;
@@ -849,20 +863,22 @@ export class SyftEvents implements AsyncDisposable {
             JSON.stringify(request.sender)
           } does not match the folder ${JSON.stringify(where.senderDir)}`,
       );
+      this.#remember(path, created);
       return;
     }
     const response = await this.#answer(request, where.route, path);
     await writeAtomic(responsePath, response.toBytes(), this.workspace.tmpDir);
     this.stats.answered++;
-    this.#remember(path, doneKey);
+    this.#remember(path, created);
   }
 
-  #remember(path: string, key: string): void {
+  #remember(path: string, created: bigint): void {
     this.#done.delete(path);
-    this.#done.set(path, key);
+    this.#done.set(path, created);
     if (this.#done.size > DONE_LIMIT) {
-      const oldest = this.#done.keys().next().value;
-      if (oldest !== undefined) this.#done.delete(oldest);
+      const [oldest, at] = this.#done.entries().next().value!;
+      this.#done.delete(oldest);
+      if (at > this.#forgottenUpTo) this.#forgottenUpTo = at;
     }
   }
 

@@ -32,9 +32,10 @@ Deno.test("RpcClient sends to an echo app and resolves the future from the respo
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json(), { hello: "world" });
   assert.equal(res.id, future.id);
-  // Consumed: both files are gone, and the future keeps its response.
-  assert.equal(await fileExists(future.requestPath), false);
-  assert.equal(await fileExists(future.responsePath), false);
+  // Consumed: both files are deleted, and the future keeps its response.
+  await waitFor(async () =>
+    !(await fileExists(future.requestPath)) && !(await fileExists(future.responsePath))
+  );
   assert.equal(future.done, true);
   assert.equal(await future.resolve(), res);
   assert.equal(client.pending.length, 0);
@@ -168,8 +169,9 @@ Deno.test("SyftFuture gives a half-written response its grace period, then consu
   assert.ok(Date.now() - t0 >= 300);
   assert.equal(res.statusCode, 500);
   assert.match(res.text(), /^Error loading response: /);
-  assert.equal(await fileExists(broken.responsePath), false);
-  assert.equal(await fileExists(broken.requestPath), false);
+  await waitFor(async () =>
+    !(await fileExists(broken.responsePath)) && !(await fileExists(broken.requestPath))
+  );
 });
 
 Deno.test("SyftFuture turns an expired response into a 419 that keeps its body", async () => {
