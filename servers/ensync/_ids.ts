@@ -6,11 +6,28 @@
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/** Returns `n` random base62 characters (used in event ids). */
+const POOL = new Uint8Array(4096);
+let poolAt = POOL.length;
+
+/** Returns `n` random base62 characters (used in ids); draws from a pooled CSPRNG buffer. */
 export function randomBase62(n: number): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  if (poolAt + n > POOL.length) {
+    crypto.getRandomValues(POOL);
+    poolAt = 0;
+  }
   let out = "";
-  for (const b of bytes) out += BASE62[b % 62];
+  // 248 = 4 * 62: rejecting bytes >= 248 keeps the digits uniform.
+  for (let i = 0; i < n;) {
+    if (poolAt >= POOL.length) {
+      crypto.getRandomValues(POOL);
+      poolAt = 0;
+    }
+    const b = POOL[poolAt++]!;
+    if (b < 248) {
+      out += BASE62[b % 62];
+      i++;
+    }
+  }
   return out;
 }
 

@@ -24,6 +24,8 @@ export interface Entry {
   heapIndex?: number | undefined;
   /** Bumped on every state change, so stale deque references are skipped. */
   version: number;
+  /** Where the store keeps it (the KV store's segment and slot). */
+  loc?: unknown;
 }
 
 /** A double-ended queue of entries; front pushes for redelivery, back pushes for new events. */
@@ -214,13 +216,18 @@ export class LocalQueues {
    * it), deferred ones the deferral heap.
    */
   admit(
-    items: readonly { event: StoredEvent; state?: "ready" | "deferred"; dueAt?: number }[],
+    items: readonly {
+      event: StoredEvent;
+      state?: "ready" | "deferred";
+      dueAt?: number;
+      loc?: unknown;
+    }[],
     notify = true,
   ): void {
     const counts = new Map<LocalQueue, number>();
     const now = Date.now();
     for (const item of items) {
-      const entry: Entry = { event: item.event, state: "ready", version: 0 };
+      const entry: Entry = { event: item.event, state: "ready", version: 0, loc: item.loc };
       this.entries.set(item.event.idem, entry);
       const q = this.queue(item.event.app, item.event.name);
       if (item.state === "deferred" && item.dueAt !== undefined && item.dueAt > now) {

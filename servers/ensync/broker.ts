@@ -31,7 +31,7 @@ export const DEFER_LIMITS_MS: { min: number; max: number } = { min: 1_000, max: 
  * A command the engine refuses. `code` is the stable code sent as `-FAIL:<code>` on WebSocket and
  * in `error_message`/`message` on gRPC: `CLIENT_NOT_FOUND`, `PERMISSION_DENIED`, `NOT_FOUND`,
  * `NOT_SUBSCRIBED`, `ALREADY_PAUSED`, `NOT_PAUSED`, `NOT_IN_FLIGHT`, `INVALID_DELAY`,
- * `INVALID_EVENT_NAME`, `INVALID_METADATA`, `MISSING_PARAMETERS`, `PAYLOAD_TOO_LARGE`,
+ * `INVALID_EVENT_NAME`, `INVALID_METADATA`, `INVALID_PAYLOAD`, `MISSING_PARAMETERS`, `PAYLOAD_TOO_LARGE`,
  * `STORE_ERROR`, `MALFORMED_COMMAND`, `UNKNOWN_COMMAND`.
  *
  * @example
@@ -167,6 +167,8 @@ export interface Replayed {
 }
 
 const NAME_MAX = 512;
+/** Any character outside standard and URL-safe base64 (a search is cheaper than an anchored match). */
+const NOT_BASE64_RE = /[^A-Za-z0-9+/=_-]/;
 const BAD_NAME_RE = /[\s;]/;
 
 function queueKey(app: string, name: string): string {
@@ -209,6 +211,7 @@ export class Broker {
   #known = new Map<string, Set<string>>();
   #inflight = new Map<string, Subscription>();
   #tick: ReturnType<typeof setInterval> | undefined;
+  #metaCache = new Map<string, boolean>();
   #started = false;
   #closed = false;
 
@@ -364,6 +367,12 @@ export class Broker {
         `Payload is ${input.payload.length} bytes; the limit is ${this.#maxPayload}`,
       );
     }
+    if (NOT_BASE64_RE.test(input.payload)) {
+      throw new EnSyncEngineError(
+        "INVALID_PAYLOAD",
+        "PAYLOAD must be base64 (an encrypted envelope)",
+      );
+    }
     if (!this.#registry.canSend(app, name)) {
       throw new EnSyncEngineError("PERMISSION_DENIED", `App "${app.name}" cannot send "${name}"`);
     }
@@ -380,16 +389,7 @@ export class Broker {
     const metadataText = input.metadata === undefined || input.metadata === ""
       ? "{}"
       : input.metadata;
-    let persist = true;
-    try {
-      const meta = JSON.parse(metadataText);
-      if (meta === null || typeof meta !== "object" || Array.isArray(meta)) throw new TypeError();
-      if ((meta as { persist?: unknown }).persist === false) persist = false;
-    } catch (err) {
-      throw new EnSyncEngineError("INVALID_METADATA", "METADATA must be a JSON object", {
-        cause: err,
-      });
-    }
+    const persist = this.#metadataPersist(metadataText);
     let payloadMetadata: string | undefined;
     if (input.payloadMetadata !== undefined && input.payloadMetadata !== "") {
       try {
@@ -420,6 +420,30 @@ export class Broker {
     }
     const ev = stored[0]!;
     return { idem: ev.idem, loggedAt: ev.loggedAt, block: ev.block };
+  }
+
+  /**
+   * Validates metadata JSON (an object) and returns its `persist` flag. Clients send the same
+   * metadata text again and again, so results are cached by text.
+   */
+  #metadataPersist(text: string): boolean {
+    const cached = this.#metaCache.get(text);
+    if (cached !== undefined) return cached;
+    let persist = true;
+    try {
+      const meta = JSON.parse(text);
+      if (meta === null || typeof meta !== "object" || Array.isArray(meta)) throw new TypeError();
+      if ((meta as { persist?: unknown }).persist === false) persist = false;
+    } catch (err) {
+      throw new EnSyncEngineError("INVALID_METADATA", "METADATA must be a JSON object", {
+        cause: err,
+      });
+    }
+    if (text.length <= 4_096) {
+      if (this.#metaCache.size >= 1_024) this.#metaCache.clear();
+      this.#metaCache.set(text, persist);
+    }
+    return persist;
   }
 
   #storeFault(err: unknown): EnSyncEngineError {

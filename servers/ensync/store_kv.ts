@@ -4,12 +4,17 @@
  * Events are packed into segments of up to ~60 KB (one KV value each, split into parts when one
  * event is larger), and a small state value per segment holds one byte per event (ready, acked,
  * discarded, deferred) plus due times. Every append, ack, defer and discard that arrives while a
- * commit runs joins the next commit, so a busy engine writes a few large atomic operations instead
- * of one per message, and a state change costs one rewrite of a small value per segment touched.
- * An event id names its segment and slot, so replay finds acked events without an index. On open,
- * only the state values are listed; segments with unsettled events are read back. Publishers are
- * answered after the commit that holds their event, so nothing acknowledged is lost, and in-flight
- * events are stored as ready, so everything unacknowledged is redelivered after a restart.
+ * commit runs joins the next commit ("group commit"), so a busy engine writes a few large atomic
+ * operations instead of one per message, and a state change costs one rewrite of a small value per
+ * segment touched. An event id names its segment and slot, so replay finds acked events without an
+ * index. On open, only the state values are listed; segments with unsettled events are read back.
+ *
+ * Durability: a publisher is answered (`+PASS`) only after the commit holding its event, so nothing
+ * acknowledged to a publisher is lost; acks, defers and discards are answered after their commit
+ * too. An event is deliverable as soon as it is appended, while its commit runs, so delivery
+ * latency does not include the commit; if the engine dies before that commit, the publisher got no
+ * `+PASS` and publishes again (at-least-once). In-flight events are stored as ready, so everything
+ * unacknowledged is redelivered after a restart.
  *
  * One engine process owns a KV database: local Deno KV does not notify other processes of writes.
  *
@@ -18,6 +23,7 @@
 import { openKv } from "../../lib/kv.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { type Entry, LocalQueues } from "./_local.ts";
+import { InlineKvWriter, type KvSet, type KvWriter, WorkerKvWriter } from "./_kv_writer.ts";
 import {
   type DiscardedEvent,
   type EnSyncStore,
@@ -36,6 +42,7 @@ import { fromBase62, randomBase62, toBase62 } from "./_ids.ts";
 const log = getLogger(["ensync", "store", "kv"]);
 
 const SEGMENT_BYTES = 60_000;
+const MAX_SLOTS = 1_024;
 const PART_BYTES = 60_000;
 const ATOMIC_BYTES = 700_000;
 const ATOMIC_MUTATIONS = 900;
@@ -59,12 +66,19 @@ interface SegmentState {
 
 interface Segment {
   id: number;
+  /** One state byte per slot (capacity MAX_SLOTS while the segment is being filled). */
   states: Uint8Array;
+  /** Slots in use. */
+  count: number;
   due: Map<number, number>;
   parts: number;
   createdAt: number;
+  /** Slots that are ready or deferred. */
   live: number;
+  /** The state value needs writing. */
   dirty: boolean;
+  /** The JSON of its events until the segment is written. */
+  pending?: { json: string[]; bytes: number };
 }
 
 /** The compact stored form of one event. */
@@ -75,44 +89,71 @@ interface EventTuple {
   b: number;
   t: number;
   p: string;
-  m: string;
+  /** Metadata: a raw JSON object (older data: its JSON text). */
+  m: string | Record<string, unknown>;
   pm?: string;
   s: string;
   np?: 1;
 }
 
-interface PendingAppend {
-  events: NewEvent[];
-  resolve: (v: StoredEvent[]) => void;
+interface Waiter {
+  resolve: () => void;
   reject: (e: unknown) => void;
 }
 
 interface Batch {
-  appends: PendingAppend[];
+  /** New segments to write. */
+  segments: Segment[];
+  /** Segments whose state value changed. */
   dirty: Set<Segment>;
-  discards: DiscardedEvent[][];
-  discardApps: string[];
-  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  discards: { app: string; record: DiscardedEvent }[];
+  /** Publishers and settlers waiting for this commit. */
+  waiters: Waiter[];
 }
 
 function emptyBatch(): Batch {
-  return { appends: [], dirty: new Set(), discards: [], discardApps: [], waiters: [] };
+  return { segments: [], dirty: new Set(), discards: [], waiters: [] };
 }
 
-function toTuple(ev: StoredEvent): EventTuple {
-  const t: EventTuple = {
-    i: ev.idem,
-    a: ev.app,
-    n: ev.name,
-    b: ev.block,
-    t: ev.loggedAt,
-    p: ev.payload,
-    m: ev.metadata,
-    s: ev.sender,
-  };
-  if (ev.payloadMetadata !== undefined) t.pm = ev.payloadMetadata;
-  if (!ev.persist) t.np = 1;
-  return t;
+const SAFE_RE = /^[A-Za-z0-9+/=._~-]*$/;
+
+/** A JSON string literal: the text as is when it needs no escaping (ids, base64), else JSON.stringify. */
+const quoted = new Map<string, string>();
+
+function str(value: string): string {
+  // App ids, senders and names repeat: cache their JSON form.
+  let q = quoted.get(value);
+  if (q === undefined) {
+    q = SAFE_RE.test(value) ? `"${value}"` : JSON.stringify(value);
+    if (value.length <= 256) {
+      if (quoted.size >= 4_096) quoted.clear();
+      quoted.set(value, q);
+    }
+  }
+  return q;
+}
+
+/**
+ * Quotes a payload: the engine accepts only base64 payloads, so a quote or backslash (the only
+ * characters to check cheaply on a large string) means it came another way; then it is escaped.
+ */
+function quoteBase64(value: string): string {
+  return value.indexOf('"') < 0 && value.indexOf("\\") < 0 ? `"${value}"` : JSON.stringify(value);
+}
+
+/**
+ * The JSON of an event's stored form, built by hand: base64 fields are spliced without an escaping
+ * pass and the metadata (validated JSON at publish) is kept as a raw JSON value.
+ */
+function tupleJson(ev: StoredEvent): string {
+  let out = `{"i":"${ev.idem}","a":${str(ev.app)},"n":${
+    str(ev.name)
+  },"b":${ev.block},"t":${ev.loggedAt},"p":${quoteBase64(ev.payload)},"m":${ev.metadata},"s":${
+    str(ev.sender)
+  }`;
+  if (ev.payloadMetadata !== undefined) out += `,"pm":${str(ev.payloadMetadata)}`;
+  if (!ev.persist) out += `,"np":1`;
+  return out + "}";
 }
 
 function fromTuple(t: EventTuple): StoredEvent {
@@ -123,7 +164,7 @@ function fromTuple(t: EventTuple): StoredEvent {
     block: t.b,
     loggedAt: t.t,
     payload: t.p,
-    metadata: t.m,
+    metadata: typeof t.m === "string" ? t.m : JSON.stringify(t.m),
     sender: t.s,
     persist: t.np !== 1,
   };
@@ -155,6 +196,11 @@ function stateName(code: number): EventState {
 export interface KvStoreOptions {
   /** The key prefix (default `["ensync"]`), so the database can be shared with other state. */
   prefix?: Deno.KvKey;
+  /**
+   * Commit in a worker thread with its own connection (default true when opened by path; a
+   * database handed in is always written on the calling thread).
+   */
+  writerThread?: boolean;
 }
 
 /**
@@ -178,6 +224,11 @@ export class KvStore implements EnSyncStore {
   #segments = new Map<number, Segment>();
   #lastSegment = 0;
   #batch: Batch = emptyBatch();
+  /** The segment new events go into until the next commit starts. */
+  #filling: Segment | undefined;
+  #closing = false;
+  #writer: KvWriter | undefined;
+  readonly #writerThread: boolean;
   #flushing: Promise<void> | undefined;
   #dirtyBlocks = new Map<string, { app: string; name: string }>();
   #q: LocalQueues = new LocalQueues({
@@ -195,6 +246,7 @@ export class KvStore implements EnSyncStore {
    */
   constructor(kvOrPath: Deno.Kv | string, options: KvStoreOptions = {}) {
     this.#prefix = options.prefix ?? ["ensync"];
+    this.#writerThread = options.writerThread ?? true;
     if (typeof kvOrPath === "string") {
       this.#path = kvOrPath;
       this.#ownsKv = true;
@@ -255,13 +307,19 @@ export class KvStore implements EnSyncStore {
         const seg: Segment = {
           id,
           states: st.s,
+          count: st.s.length,
           due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
           parts: st.p,
           createdAt: st.c,
           live: 0,
           dirty: false,
         };
-        const items: { event: StoredEvent; state: "ready" | "deferred"; dueAt?: number }[] = [];
+        const items: {
+          event: StoredEvent;
+          state: "ready" | "deferred";
+          dueAt?: number;
+          loc: { seg: number; slot: number };
+        }[] = [];
         for (let slot = 0; slot < events.length; slot++) {
           const code = st.s[slot];
           if (code !== S_READY && code !== S_DEFERRED) continue;
@@ -269,14 +327,22 @@ export class KvStore implements EnSyncStore {
           this.#q.seedBlock(event.app, event.name, event.block);
           seg.live++;
           if (code === S_DEFERRED) {
-            items.push({ event, state: "deferred", dueAt: seg.due.get(slot) ?? 0 });
-          } else items.push({ event, state: "ready" });
+            items.push({
+              event,
+              state: "deferred",
+              dueAt: seg.due.get(slot) ?? 0,
+              loc: { seg: id, slot },
+            });
+          } else items.push({ event, state: "ready", loc: { seg: id, slot } });
         }
         if (seg.live > 0) this.#segments.set(id, seg);
         this.#q.admit(items, false);
         recovered += items.length;
       }
     }
+    this.#writer = this.#path !== undefined && this.#writerThread
+      ? await WorkerKvWriter.open(this.#path)
+      : new InlineKvWriter(kv);
     log.info("Recovered {count} unsettled events from {segments} segments in {ms} ms", {
       count: recovered,
       segments: toLoad.length,
@@ -307,17 +373,69 @@ export class KvStore implements EnSyncStore {
   }
 
   /**
-   * Appends events; resolves once the commit holding them is durable.
+   * Appends events: each gets its idem (naming its segment and slot) and block at once and is ready
+   * for delivery at once; the promise resolves once the commit holding it is durable.
    *
    * @param events The events, one per recipient.
    * @returns The stored events with idem and block.
    */
   append(events: NewEvent[]): Promise<StoredEvent[]> {
     if (this.#q.closed) return Promise.reject(new EnSyncStoreError("The KV store is closed"));
+    const stored: StoredEvent[] = [];
+    const items: { event: StoredEvent; loc: { seg: number; slot: number } }[] = [];
+    for (const ev of events) {
+      const estimate = ev.payload.length + ev.metadata.length + (ev.payloadMetadata?.length ?? 0) +
+        ev.app.length + ev.name.length + ev.sender.length + 120;
+      const seg = this.#segmentWithRoom(estimate);
+      const slot = seg.count++;
+      const block = this.#q.nextBlock(ev.app, ev.name);
+      this.#dirtyBlocks.set(`${ev.app}\n${ev.name}`, { app: ev.app, name: ev.name });
+      const event: StoredEvent = {
+        ...ev,
+        idem: `${toBase62(seg.id)}.${toBase62(slot)}.${randomBase62(6)}`,
+        block,
+      };
+      const json = tupleJson(event);
+      seg.pending!.json.push(json);
+      seg.pending!.bytes += json.length + 1;
+      seg.live++;
+      stored.push(event);
+      items.push({ event, loc: { seg: seg.id, slot } });
+    }
     const { promise, resolve, reject } = Promise.withResolvers<StoredEvent[]>();
-    this.#batch.appends.push({ events, resolve, reject });
+    this.#batch.waiters.push({ resolve: () => resolve(stored), reject });
+    // Deliverable now; the publisher's reply waits for the commit.
+    this.#q.admit(items);
     this.#scheduleFlush();
     return promise;
+  }
+
+  /** The segment being filled, or a new one when it has no room for `bytes` more. */
+  #segmentWithRoom(bytes: number): Segment {
+    let seg = this.#filling;
+    if (
+      seg !== undefined &&
+      (seg.count >= MAX_SLOTS || (seg.count > 0 && seg.pending!.bytes + bytes > SEGMENT_BYTES))
+    ) {
+      this.#batch.segments.push(seg);
+      seg = undefined;
+    }
+    if (seg === undefined) {
+      seg = {
+        id: ++this.#lastSegment,
+        states: new Uint8Array(MAX_SLOTS),
+        count: 0,
+        due: new Map(),
+        parts: 1,
+        createdAt: Date.now(),
+        live: 0,
+        dirty: false,
+        pending: { json: [], bytes: 2 },
+      };
+      this.#segments.set(seg.id, seg);
+      this.#filling = seg;
+    }
+    return seg;
   }
 
   #scheduleFlush(): void {
@@ -326,9 +444,17 @@ export class KvStore implements EnSyncStore {
       // Let the commands of this tick join the first commit.
       await Promise.resolve();
       while (!this.#batchEmpty()) {
+        if (this.#filling !== undefined) {
+          this.#batch.segments.push(this.#filling);
+          this.#filling = undefined;
+        }
         const batch = this.#batch;
         this.#batch = emptyBatch();
-        await this.#commit(batch);
+        const ok = await this.#commit(batch);
+        if (!ok) {
+          if (this.#closing) break;
+          await new Promise((r) => setTimeout(r, 500));
+        }
       }
       this.#flushing = undefined;
     })();
@@ -336,150 +462,101 @@ export class KvStore implements EnSyncStore {
 
   #batchEmpty(): boolean {
     const b = this.#batch;
-    return b.appends.length === 0 && b.dirty.size === 0 && b.discards.length === 0 &&
-      b.waiters.length === 0;
+    return this.#filling === undefined && b.segments.length === 0 && b.dirty.size === 0 &&
+      b.discards.length === 0 && b.waiters.length === 0;
   }
 
-  async #commit(batch: Batch): Promise<void> {
+  /** Writes one batch; on failure everything stays queued for the next commit. */
+  async #commit(batch: Batch): Promise<boolean> {
     const now = Date.now();
     const retention = this.#q.options.retentionMs;
-    const mutations: { key: Deno.KvKey; value: unknown; bytes: number; expireIn?: number }[] = [];
-    // 1. Pack new events into segments.
-    const stored: StoredEvent[][] = [];
-    const newSegments: { seg: Segment; events: StoredEvent[] }[] = [];
-    let current: { seg: Segment; events: StoredEvent[]; json: string[]; bytes: number } | undefined;
-    const closeSegment = (): void => {
-      if (current === undefined) return;
-      const bytes = new TextEncoder().encode(`[${current.json.join(",")}]`);
-      const parts = Math.max(1, Math.ceil(bytes.length / PART_BYTES));
-      current.seg.parts = parts;
-      for (let p = 0; p < parts; p++) {
-        const chunk = bytes.subarray(p * PART_BYTES, (p + 1) * PART_BYTES);
-        mutations.push({
-          key: this.#key("seg", current.seg.id, p),
-          value: chunk,
-          bytes: chunk.length + 64,
-          expireIn: retention,
-        });
-      }
-      newSegments.push({ seg: current.seg, events: current.events });
-      current = undefined;
-    };
-    const openSegment = (): NonNullable<typeof current> => ({
-      seg: {
-        id: ++this.#lastSegment,
-        states: new Uint8Array(0),
-        due: new Map(),
-        parts: 1,
-        createdAt: now,
-        live: 0,
-        dirty: true,
-      },
-      events: [],
-      json: [],
-      bytes: 2,
-    });
-    for (const { events } of batch.appends) {
-      const out: StoredEvent[] = [];
-      for (const ev of events) {
-        const estimate = ev.payload.length + ev.metadata.length +
-          (ev.payloadMetadata?.length ?? 0) +
-          ev.app.length + ev.name.length + ev.sender.length + 120;
-        if (current !== undefined && current.bytes + estimate > SEGMENT_BYTES) closeSegment();
-        current ??= openSegment();
-        const block = this.#q.nextBlock(ev.app, ev.name);
-        this.#dirtyBlocks.set(`${ev.app}\n${ev.name}`, { app: ev.app, name: ev.name });
-        const slot = current.events.length;
-        const idem = `${toBase62(current.seg.id)}.${toBase62(slot)}.${randomBase62(6)}`;
-        const storedEvent: StoredEvent = { ...ev, idem, block };
-        const json = JSON.stringify(toTuple(storedEvent));
-        current.events.push(storedEvent);
-        current.json.push(json);
-        current.bytes += json.length + 1;
-        out.push(storedEvent);
-      }
-      stored.push(out);
-    }
-    closeSegment();
-    // 2. Counters first (with the data), then state values, then discard records.
-    const head: typeof mutations = [];
-    if (newSegments.length > 0) {
+    type Mutation = { key: Deno.KvKey; value: unknown; bytes: number; expireIn?: number };
+    const head: Mutation[] = [];
+    const data: Mutation[] = [];
+    const states: Mutation[] = [];
+    const tail: Mutation[] = [];
+    if (batch.segments.length > 0) {
       head.push({ key: this.#key("meta", "segment"), value: this.#lastSegment, bytes: 64 });
     }
-    for (const { app, name } of this.#dirtyBlocks.values()) {
+    const blocks = [...this.#dirtyBlocks.values()];
+    this.#dirtyBlocks.clear();
+    for (const { app, name } of blocks) {
       head.push({
         key: this.#key("blk", app, name),
         value: this.#q.queue(app, name).lastBlock,
         bytes: 64 + app.length + name.length,
       });
     }
-    this.#dirtyBlocks.clear();
-    const states: typeof mutations = [];
-    for (const { seg, events } of newSegments) {
-      seg.states = new Uint8Array(events.length);
-      seg.live = events.length;
+    const inBatch = new Set(batch.segments);
+    for (const seg of batch.segments) {
+      const bytes = new TextEncoder().encode(`[${seg.pending!.json.join(",")}]`);
+      seg.parts = Math.max(1, Math.ceil(bytes.length / PART_BYTES));
+      for (let p = 0; p < seg.parts; p++) {
+        const chunk = bytes.subarray(p * PART_BYTES, (p + 1) * PART_BYTES);
+        data.push({
+          key: this.#key("seg", seg.id, p),
+          value: chunk,
+          bytes: chunk.length + 64,
+          expireIn: Math.max(1, seg.createdAt + retention - now),
+        });
+      }
       seg.dirty = false;
       states.push(this.#stateMutation(seg, now));
     }
     for (const seg of batch.dirty) {
+      if (inBatch.has(seg)) continue;
       seg.dirty = false;
       states.push(this.#stateMutation(seg, now));
     }
-    const tail: typeof mutations = [];
-    for (let i = 0; i < batch.discards.length; i++) {
-      for (const d of batch.discards[i]!) {
-        tail.push({
-          key: this.#key("x", batch.discardApps[i]!, d.discardedAt, d.idem),
-          value: d,
-          bytes: 256 + d.reason.length,
-          expireIn: retention,
-        });
-      }
+    for (const { app, record } of batch.discards) {
+      tail.push({
+        key: this.#key("x", app, record.discardedAt, record.idem),
+        value: record,
+        bytes: 256 + record.reason.length,
+        expireIn: retention,
+      });
     }
-    const all = [...head, ...mutations, ...states, ...tail];
-    try {
-      let atomic = this.#db.atomic();
-      let count = 0;
-      let bytes = 0;
-      for (const m of all) {
-        if (count > 0 && (count + 1 > ATOMIC_MUTATIONS || bytes + m.bytes > ATOMIC_BYTES)) {
-          await this.#commitAtomic(atomic);
-          atomic = this.#db.atomic();
-          count = 0;
-          bytes = 0;
-        }
-        atomic.set(m.key, m.value, m.expireIn === undefined ? undefined : { expireIn: m.expireIn });
-        count++;
-        bytes += m.bytes;
+    // Segment data before the state values that make it visible to recovery.
+    const all = [...head, ...data, ...states, ...tail];
+    // Split into atomic operations within Deno KV's limits.
+    const groups: KvSet[][] = [];
+    let group: KvSet[] = [];
+    let bytes = 0;
+    for (const m of all) {
+      if (
+        group.length > 0 && (group.length + 1 > ATOMIC_MUTATIONS || bytes + m.bytes > ATOMIC_BYTES)
+      ) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
       }
-      if (count > 0) await this.#commitAtomic(atomic);
+      group.push([m.key, m.value, m.expireIn ?? 0]);
+      bytes += m.bytes;
+    }
+    if (group.length > 0) groups.push(group);
+    try {
+      if (this.#writer === undefined) throw new EnSyncStoreError("The KV store is not open");
+      await this.#writer.write(groups);
     } catch (err) {
       const error = err instanceof EnSyncStoreError ? err : new EnSyncStoreError(
         `Cannot write to Deno KV: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err },
       );
-      log.error("{error}", { error: error.message });
-      // State changes stay in memory; mark them dirty so a later commit retries.
+      log.error("{error}; retrying with the next commit", { error: error.message });
+      // Keep everything for the next attempt; the waiters hear of the failure now.
+      this.#batch.segments.unshift(...batch.segments);
       for (const seg of batch.dirty) this.#markDirty(seg);
-      for (const a of batch.appends) a.reject(error);
+      for (const seg of batch.segments) seg.dirty = true;
+      this.#batch.discards.unshift(...batch.discards);
+      for (const b of blocks) this.#dirtyBlocks.set(`${b.app}\n${b.name}`, b);
       for (const w of batch.waiters) w.reject(error);
-      return;
+      return false;
     }
-    // 3. Durable: make the new events ready and answer the waiters.
-    for (const { seg } of newSegments) this.#segments.set(seg.id, seg);
-    const items: { event: StoredEvent }[] = [];
-    for (const out of stored) for (const event of out) items.push({ event });
-    this.#q.admit(items);
-    for (let i = 0; i < batch.appends.length; i++) batch.appends[i]!.resolve(stored[i]!);
+    for (const seg of batch.segments) delete seg.pending;
     for (const w of batch.waiters) w.resolve();
-    for (const seg of batch.dirty) {
-      if (seg.live === 0 && !seg.dirty) this.#segments.delete(seg.id);
-    }
-  }
-
-  async #commitAtomic(atomic: Deno.AtomicOperation): Promise<void> {
-    const result = await atomic.commit();
-    if (!result.ok) throw new EnSyncStoreError("Cannot commit to Deno KV: the commit was refused");
+    for (const seg of batch.segments) this.#dropIfSettled(seg);
+    for (const seg of batch.dirty) this.#dropIfSettled(seg);
+    return true;
   }
 
   #stateMutation(
@@ -490,8 +567,8 @@ export class KvStore implements EnSyncStore {
     for (const [slot, at] of seg.due) d[slot] = at;
     return {
       key: this.#key("st", seg.id),
-      value: { s: seg.states.slice(), d, p: seg.parts, c: seg.createdAt },
-      bytes: 128 + seg.states.length + seg.due.size * 24,
+      value: { s: seg.states.slice(0, seg.count), d, p: seg.parts, c: seg.createdAt },
+      bytes: 128 + seg.count + seg.due.size * 24,
       expireIn: Math.max(1, seg.createdAt + this.#q.options.retentionMs - now),
     };
   }
@@ -518,6 +595,7 @@ export class KvStore implements EnSyncStore {
       seg = {
         id: at.seg,
         states: st.s,
+        count: st.s.length,
         due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
         parts: st.p,
         createdAt: st.c,
@@ -526,11 +604,16 @@ export class KvStore implements EnSyncStore {
       };
       this.#segments.set(seg.id, seg);
     }
-    return at.slot < seg.states.length ? { seg, slot: at.slot } : undefined;
+    return at.slot < seg.count ? { seg, slot: at.slot } : undefined;
+  }
+
+  /** The segment and slot of an entry (cached on it by `append` and recovery). */
+  #locate(entry: Entry): { seg: number; slot: number } | undefined {
+    return (entry.loc as { seg: number; slot: number } | undefined) ?? parseIdem(entry.event.idem);
   }
 
   #persist(entry: Entry, outcome?: Settlement): Promise<void> {
-    const at = parseIdem(entry.event.idem);
+    const at = this.#locate(entry);
     const seg = at === undefined ? undefined : this.#segments.get(at.seg);
     if (seg === undefined || at === undefined) {
       // A requeued event whose segment left memory: load it, then apply.
@@ -558,25 +641,34 @@ export class KvStore implements EnSyncStore {
     else seg.due.delete(at.slot);
     this.#markDirty(seg);
     if (outcome?.kind === "discard") {
-      this.#batch.discards.push([{
-        idem: entry.event.idem,
-        name: entry.event.name,
-        block: entry.event.block,
-        sender: entry.event.sender,
-        reason: outcome.reason,
-        discardedAt: Date.now(),
-      }]);
-      this.#batch.discardApps.push(entry.event.app);
+      this.#batch.discards.push({
+        app: entry.event.app,
+        record: {
+          idem: entry.event.idem,
+          name: entry.event.name,
+          block: entry.event.block,
+          sender: entry.event.sender,
+          reason: outcome.reason,
+          discardedAt: Date.now(),
+        },
+      });
     }
     return this.#waitForCommit();
   }
 
   #onExpired(entry: Entry): void {
-    const at = parseIdem(entry.event.idem);
+    const at = this.#locate(entry);
     const seg = at === undefined ? undefined : this.#segments.get(at.seg);
     if (seg === undefined) return;
     seg.live--;
-    if (seg.live <= 0 && !seg.dirty) this.#segments.delete(seg.id);
+    this.#dropIfSettled(seg);
+  }
+
+  /** Forgets a segment with nothing live and nothing left to write (lookups read it back). */
+  #dropIfSettled(seg: Segment): void {
+    if (seg.live <= 0 && !seg.dirty && seg.pending === undefined && seg !== this.#filling) {
+      this.#segments.delete(seg.id);
+    }
   }
 
   async #loadSettled(idem: string): Promise<EventRecord | undefined> {
@@ -584,9 +676,15 @@ export class KvStore implements EnSyncStore {
     if (found === undefined) return undefined;
     const { seg, slot } = found;
     if (seg.createdAt < Date.now() - this.#q.options.retentionMs) return undefined;
-    const events = await this.#readSegment(seg.id, seg.parts);
-    if (seg.live === 0 && !seg.dirty) this.#segments.delete(seg.id);
-    const event = events?.[slot];
+    let event: StoredEvent | undefined;
+    if (seg.pending !== undefined) {
+      // Not written yet: read it from the pending JSON.
+      const json = seg.pending.json[slot];
+      event = json === undefined ? undefined : fromTuple(JSON.parse(json));
+    } else {
+      event = (await this.#readSegment(seg.id, seg.parts))?.[slot];
+      this.#dropIfSettled(seg);
+    }
     if (event === undefined || event.idem !== idem) return undefined;
     const code = seg.states[slot]!;
     const due = seg.due.get(slot);
@@ -684,14 +782,19 @@ export class KvStore implements EnSyncStore {
 
   /** Flushes pending writes, then closes the database when this store opened it. */
   async close(): Promise<void> {
-    if (this.#q.closed) return;
+    if (this.#q.closed || this.#closing) return;
+    this.#closing = true;
     if (this.#kv !== undefined) {
-      while (this.#flushing !== undefined || !this.#batchEmpty()) {
+      // Flush what is pending (a few attempts if the database fails).
+      for (let i = 0; i < 5 && (this.#flushing !== undefined || !this.#batchEmpty()); i++) {
         if (this.#flushing === undefined) this.#scheduleFlush();
         await this.#flushing;
       }
+      if (!this.#batchEmpty()) log.error("Closing the KV store with unwritten changes");
     }
     await this.#q.close();
+    await this.#writer?.close().catch(() => {});
+    this.#writer = undefined;
     if (this.#ownsKv) this.#kv?.close();
     this.#kv = undefined;
   }

@@ -1,0 +1,261 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task bench:ensync`: the EnSync engine with its default durable store (Deno KV) against NATS
+ * JetStream (file storage, explicit acks), 1 KiB payloads, three workloads:
+ *
+ * (a) publish rate with persistence (pipelined, each PUB answered once durable);
+ * (b) publish → deliver → ack throughput to 10 subscribing apps (one subscriber each);
+ * (c) publish-to-delivery p50/p99 at a fixed 5 000 msg/s spread over the 10 apps.
+ *
+ * The engine runs in its own process (`bench/ensync/engine.ts`); the clients speak the raw
+ * WebSocket dialect from this process. EnSync payloads are 1 KiB JSON encrypted once for each
+ * recipient (the wire carries the ~2 KB base64 envelope); JetStream messages are 1 KiB raw.
+ * Prints a table, then one JSON line last.
+ *
+ * Environment: `ENSYNC_BENCH_SCALE` (default 1) scales message counts; `NATS_URL` (default
+ * 127.0.0.1:4222).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { encryptPayload, generateKeyPair } from "../lib/ensync/crypto.ts";
+import { type EnSyncApp, writeEnSyncConfig } from "../servers/ensync/mod.ts";
+import { closeConn, openConn, Publisher, Subscriber } from "./ensync/_ensync_clients.ts";
+import { runJetStream } from "./ensync/_jetstream.ts";
+
+const SCALE = Number(Deno.env.get("ENSYNC_BENCH_SCALE") ?? "1") || 1;
+const NATS = Deno.env.get("NATS_URL") ?? "127.0.0.1:4222";
+const APPS = 10;
+/** Competing clients per app: EnSync has one event in flight per client and subscription. */
+const CLIENTS_PER_APP = Number(Deno.env.get("ENSYNC_BENCH_CLIENTS") ?? "4") || 4;
+const PUBLISH_COUNT = Math.round(30_000 * SCALE);
+const PER_APP = Math.round(4_000 * SCALE);
+const WINDOW = 1_000;
+const RATE = 5_000;
+const LATENCY_SECONDS = Math.max(2, Math.round(5 * SCALE));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, i)]!;
+}
+
+function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** CPU time (user + system) of a process in ms, from /proc (Linux; read with `cat`, since Deno
+ * wants --allow-all for /proc). */
+function cpuMs(pid: number): number {
+  try {
+    const out = new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).outputSync();
+    const stat = new TextDecoder().decode(out.stdout);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startEngine(
+  config: string,
+  kv: string,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-P=bench",
+      ...(Deno.env.get("ENSYNC_BENCH_ENGINE_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      "--config",
+      `${ROOT}deno.json`,
+      `${ROOT}bench/ensync/engine.ts`,
+      config,
+      kv,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("The engine process exited before it was ready");
+    buf += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  const { ws } = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+  return {
+    url: ws,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function benchEnSync(dir: string) {
+  const keys = Array.from({ length: APPS + 2 }, () => generateKeyPair());
+  const apps: EnSyncApp[] = keys.map((k, i) => ({
+    name: i === 0 ? "publisher" : i === 1 ? "sink" : `app${i - 2}`,
+    accessKey: `bench-access-key-${i}`,
+    appId: k.publicKey,
+    send: ["*"],
+    receive: ["*"],
+  }));
+  const [pubApp, sinkApp, ...subApps] = apps as [EnSyncApp, EnSyncApp, ...EnSyncApp[]];
+  const configPath = `${dir}/ensync.yaml`;
+  await writeEnSyncConfig(configPath, { apps, grpcStreams: "auto" });
+  const body = { data: "x".repeat(1024 - 11) }; // JSON.stringify(body) is 1 KiB
+  const payloadFor = new Map(apps.map((a) => [a.appId, encryptPayload(body, a.appId)]));
+  const meta = '{"persist":true,"headers":{}}';
+
+  const engine = await startEngine(configPath, `${dir}/ensync.kv`);
+  try {
+    // (a) publish rate with persistence.
+    const pubConn = await openConn(engine.url, pubApp.accessKey);
+    const pub = new Publisher(pubConn, WINDOW);
+    const sinkPayload = payloadFor.get(sinkApp.appId)!;
+    for (let i = 0; i < 2_000; i++) {
+      await pub.publish("bench/warmup", sinkApp.appId, sinkPayload, meta);
+    }
+    await pub.drain();
+    let t0 = performance.now();
+    for (let i = 0; i < PUBLISH_COUNT; i++) {
+      await pub.publish("bench/a", sinkApp.appId, sinkPayload, meta);
+    }
+    await pub.drain();
+    const publishMps = PUBLISH_COUNT / ((performance.now() - t0) / 1000);
+    if (pub.failures > 0) throw new Error(`publish failures: ${pub.failures} (${pub.lastFailure})`);
+
+    // (b) publish -> deliver -> ack, 10 apps with CLIENTS_PER_APP competing clients each.
+    const subs = await Promise.all(
+      subApps.flatMap((a) =>
+        Array.from(
+          { length: CLIENTS_PER_APP },
+          async () => new Subscriber(await openConn(engine.url, a.accessKey)),
+        )
+      ),
+    );
+    for (const s of subs) s.subscribe("bench/b");
+    await sleep(300);
+    const total = APPS * PER_APP;
+    const cpu0 = [cpuMs(engine.pid), cpuMs(Deno.pid)];
+    t0 = performance.now();
+    for (let i = 0; i < total; i++) {
+      const to = subApps[i % APPS]!;
+      await pub.publish("bench/b", to.appId, payloadFor.get(to.appId)!, meta);
+    }
+    const received = () => subs.reduce((n, s) => n + s.received, 0);
+    const acked = () => subs.reduce((n, s) => n + s.acks, 0);
+    while (received() < total) await sleep(1);
+    // Durable acks: wait for every ACK's reply (sent once the ack is committed).
+    while (acked() < total) await sleep(1);
+    const elapsedB = performance.now() - t0;
+    const deliverAckMps = total / (elapsedB / 1000);
+    if (Deno.env.get("ENSYNC_BENCH_CPU")) {
+      console.log(
+        `  (b) cpu: engine ${Math.round((cpuMs(engine.pid) - cpu0[0]!) / elapsedB * 100)}%, ` +
+          `clients ${Math.round((cpuMs(Deno.pid) - cpu0[1]!) / elapsedB * 100)}% of one core`,
+      );
+    }
+    await pub.drain();
+
+    // (c) latency at a fixed rate over the 10 apps.
+    const lat: number[] = [];
+    const latSubs = await Promise.all(
+      subApps.map(async (a) =>
+        new Subscriber(await openConn(engine.url, a.accessKey), (json, now) => {
+          const m = /"t":"([0-9.]+)"/.exec(json);
+          if (m) lat.push(now - Number(m[1]));
+        })
+      ),
+    );
+    for (const s of latSubs) s.subscribe("bench/c");
+    await sleep(300);
+    const n = RATE * LATENCY_SECONDS;
+    const start = performance.now();
+    for (let i = 0; i < n;) {
+      const due = Math.floor(((performance.now() - start) / 1000) * RATE);
+      for (; i < Math.min(due, n); i++) {
+        const to = subApps[i % APPS]!;
+        await pub.publish(
+          "bench/c",
+          to.appId,
+          payloadFor.get(to.appId)!,
+          `{"persist":true,"headers":{"t":"${performance.now()}"}}`,
+        );
+      }
+      await sleep(1);
+    }
+    await pub.drain();
+    const deadline = performance.now() + 10_000;
+    while (lat.length < n && performance.now() < deadline) await sleep(10);
+    lat.sort((a, b) => a - b);
+    for (const s of [...subs, ...latSubs]) await closeConn(s.conn);
+    await closeConn(pubConn);
+    return {
+      publishMps,
+      deliverAckMps,
+      p50Ms: percentile(lat, 50),
+      p99Ms: percentile(lat, 99),
+      latencySamples: lat.length,
+    };
+  } finally {
+    await engine.stop();
+  }
+}
+
+const dir = await Deno.makeTempDir({ prefix: "syft_bench_ensync_" });
+try {
+  console.log(
+    `EnSync engine (Deno KV) vs NATS JetStream (file storage, explicit acks): 1 KiB payloads, ` +
+      `${APPS} apps, publish ${PUBLISH_COUNT}, deliver+ack ${
+        APPS * PER_APP
+      }, ${RATE} msg/s for ${LATENCY_SECONDS} s`,
+  );
+  const ours = await benchEnSync(dir);
+  const payload = new Uint8Array(1024);
+  const peer = await runJetStream({
+    servers: NATS,
+    payload,
+    publishCount: PUBLISH_COUNT,
+    apps: APPS,
+    perApp: PER_APP,
+    window: WINDOW,
+    rate: RATE,
+    latencySeconds: LATENCY_SECONDS,
+    percentile,
+  });
+  const rows: [string, string, string][] = [
+    ["(a) publish msg/s (durable)", `${round(ours.publishMps)}`, `${round(peer.publishMps)}`],
+    [
+      `(b) deliver+ack msg/s (${APPS} apps)`,
+      `${round(ours.deliverAckMps)}`,
+      `${round(peer.deliverAckMps)}`,
+    ],
+    [`(c) p50 ms at ${RATE}/s`, `${round(ours.p50Ms, 3)}`, `${round(peer.p50Ms, 3)}`],
+    [`(c) p99 ms at ${RATE}/s`, `${round(ours.p99Ms, 3)}`, `${round(peer.p99Ms, 3)}`],
+  ];
+  console.log(`${"workload".padEnd(34)}${"ensync".padStart(12)}${"jetstream".padStart(12)}`);
+  for (const [k, a, b] of rows) console.log(`${k.padEnd(34)}${a.padStart(12)}${b.padStart(12)}`);
+  console.log(JSON.stringify({
+    "publish_mps": round(ours.publishMps),
+    "deliver_ack_mps": round(ours.deliverAckMps),
+    "p50_ms": round(ours.p50Ms, 3),
+    "p99_ms": round(ours.p99Ms, 3),
+    "jetstream_publish_mps": round(peer.publishMps),
+    "jetstream_deliver_ack_mps": round(peer.deliverAckMps),
+    "jetstream_p50_ms": round(peer.p50Ms, 3),
+    "jetstream_p99_ms": round(peer.p99Ms, 3),
+    "ratio_vs_jetstream": round(ours.deliverAckMps / peer.deliverAckMps, 3),
+  }));
+} finally {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
