@@ -84,6 +84,23 @@ function wrap<E extends EnSyncError>(
   return new ErrorClass(`${message}${detail}`, { cause, ...(code ? { code } : {}) });
 }
 
+/** Decrypts a record into the event handed to handlers. */
+function toEvent(record: WireRecord, decryptor: EnvelopeDecryptor): EnSyncEvent {
+  const payload = decryptor.openPayload(record.payload);
+  const internal = record.metadata.$internal as { loggedAt?: unknown } | undefined;
+  const timestamp = record.loggedAt ||
+    (typeof internal?.loggedAt === "number" ? internal.loggedAt : 0) || Date.now();
+  return {
+    idem: record.idem,
+    block: record.block,
+    eventName: record.name,
+    payload,
+    timestamp,
+    metadata: record.metadata,
+    sender: record.sender,
+  };
+}
+
 /** A subscription's handler: return (or resolve) when the event is processed. */
 export type EventHandler<T = unknown> = (event: EnSyncEvent<T>) => void | Promise<void>;
 
@@ -475,6 +492,48 @@ export class EnSyncClient {
     return sub;
   }
 
+  /**
+   * Fetches a stored event by id (acknowledged or not, within retention) and returns it decrypted,
+   * without subscribing: nothing else is pulled into this client.
+   *
+   * @param idem The event id.
+   * @param eventName The event's name.
+   * @param options The secret key to decrypt with (default: the client's `appSecretKey`).
+   * @returns The event.
+   * @throws {EnSyncGenericError} `NOT_FOUND` (or the engine's code), `MISSING_SECRET_KEY`,
+   *   `DECRYPTION_FAILED`.
+   */
+  async replay<T = unknown>(
+    idem: string,
+    eventName: string,
+    options: { appSecretKey?: string } = {},
+  ): Promise<EnSyncEvent<T>> {
+    checkEventName(eventName, EnSyncGenericError);
+    const secret = options.appSecretKey ?? this.#options.appSecretKey;
+    if (!secret) {
+      throw new EnSyncGenericError(`Replaying ${idem} needs an appSecretKey to decrypt it`, {
+        code: "MISSING_SECRET_KEY",
+      });
+    }
+    let decryptor: EnvelopeDecryptor;
+    try {
+      decryptor = new EnvelopeDecryptor(secret, { cacheSize: 0 });
+    } catch (err) {
+      throw wrap(EnSyncGenericError, "The appSecretKey is invalid", err);
+    }
+    let record: WireRecord;
+    try {
+      record = await this._call((s) => s.replay(idem, eventName));
+    } catch (err) {
+      throw wrap(EnSyncGenericError, `Replay of ${idem} failed`, err);
+    }
+    try {
+      return toEvent(record, decryptor) as EnSyncEvent<T>;
+    } catch (err) {
+      throw wrap(EnSyncGenericError, `Cannot decrypt the replayed event ${idem}`, err);
+    }
+  }
+
   /** @internal Drops a subscription from routing. */
   _forget(sub: Subscription): void {
     if (this.#subs.get(sub.eventName) === sub) this.#subs.delete(sub.eventName);
@@ -609,19 +668,7 @@ export class Subscription implements AsyncIterable<EnSyncEvent> {
   }
 
   #event(record: WireRecord): EnSyncEvent {
-    const payload = this.#decryptor.openPayload(record.payload);
-    const internal = record.metadata.$internal as { loggedAt?: unknown } | undefined;
-    const timestamp = record.loggedAt ||
-      (typeof internal?.loggedAt === "number" ? internal.loggedAt : 0) || Date.now();
-    return {
-      idem: record.idem,
-      block: record.block,
-      eventName: record.name,
-      payload,
-      timestamp,
-      metadata: record.metadata,
-      sender: record.sender,
-    };
+    return toEvent(record, this.#decryptor);
   }
 
   async #pump(): Promise<void> {

@@ -210,6 +210,31 @@ for (const t of TRANSPORTS) {
     await assert.rejects(sub.replay("no-such-idem"), EnSyncGenericError);
   });
 
+  Deno.test(`[${t}] client.replay() fetches an event without subscribing`, async () => {
+    await using fx = await startFixture();
+    const { a, b } = fx.apps;
+    const pub = await fx.client(t, a);
+    const [first] = await pub.publish("audit/trail", [b.publicKey], { n: 1 });
+    await pub.publish("audit/trail", [b.publicKey], { n: 2 });
+    const reader = await fx.client(t, b);
+    const replayed = await reader.replay(first!, "audit/trail");
+    assert.deepEqual([replayed.idem, replayed.eventName, replayed.payload], [first, "audit/trail", {
+      n: 1,
+    }]);
+    // nothing was pulled into the reader: a subscriber still gets both events, in order
+    const seen = new Collector(await (await fx.client(t, b)).subscribe("audit/trail"));
+    assert.deepEqual((await seen.waitFor(2)).map((e) => e.payload), [{ n: 1 }, { n: 2 }]);
+    await assert.rejects(
+      reader.replay(first!, "audit/trail", { appSecretKey: a.secretKey }),
+      (e) => e instanceof EnSyncGenericError && e.code === "DECRYPTION_FAILED",
+    );
+    const nokey = await fx.client(t, b, { appSecretKey: "" });
+    await assert.rejects(
+      nokey.replay(first!, "audit/trail"),
+      (e) => e instanceof EnSyncGenericError && e.code === "MISSING_SECRET_KEY",
+    );
+  });
+
   Deno.test(`[${t}] pause() holds deliveries for this client until continue()`, async () => {
     await using fx = await startFixture();
     const { a, b } = fx.apps;
