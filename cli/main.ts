@@ -22,6 +22,7 @@ import { upCommand } from "./up.ts";
 import { proxyCommand } from "./proxy.ts";
 import { hubCommand } from "./hub.ts";
 import { initCommand, rpcCommand, watchCommand } from "./rpc.ts";
+import { ensyncCommand } from "./ensync.ts";
 
 function applyToAll(
   cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
@@ -64,6 +65,7 @@ function buildProgram(): CommandUnknownOpts {
   program.addCommand(initCommand());
   program.addCommand(rpcCommand());
   program.addCommand(watchCommand());
+  program.addCommand(ensyncCommand());
 
   program.addHelpText(
     "after",

@@ -15,6 +15,7 @@ import { type GlobalOptions, UsageError, waitForShutdownSignal } from "./_common
 import { PROXY_UP_SERVICE } from "./proxy.ts";
 import { HUB_UP_SERVICE } from "./hub.ts";
 import { RPC_ECHO_UP_SERVICE } from "./rpc.ts";
+import { ENSYNC_UP_SERVICE } from "./ensync.ts";
 
 const log = getLogger(["cli", "up"]);
 
@@ -23,6 +24,7 @@ export const UP_SERVICES: UpService[] = [
   RPC_ECHO_UP_SERVICE,
   PROXY_UP_SERVICE,
   HUB_UP_SERVICE,
+  ENSYNC_UP_SERVICE,
 ];
 
 const STOP_TIMEOUT_MS = 5_000;

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { isMap, isSeq, parse, parseDocument } from "yaml";
+import { Document, isMap, isSeq, parse, parseDocument, YAMLSeq } from "yaml";
 import { z } from "zod";
 import { writeFileAtomic } from "../../lib/_fs.ts";
 import { SyftError } from "../../lib/errors.ts";
@@ -223,9 +223,10 @@ const HEADER =
  * ```
  */
 export async function writeEnSyncConfig(path: string, config: EnSyncConfig): Promise<void> {
-  const doc = parseDocument("{}");
-  doc.set("apps", config.apps.map(appToYaml));
-  doc.set("grpc_streams", config.grpcStreams);
+  const doc = new Document({
+    apps: config.apps.map(appToYaml),
+    "grpc_streams": config.grpcStreams,
+  });
   await writeFileAtomic(path, HEADER + doc.toString(), { mode: 0o600, createDir: true });
 }
 
@@ -268,8 +269,17 @@ export async function addEnSyncApp(path: string, app: EnSyncApp): Promise<EnSync
   if (!isMap(doc.contents)) doc = parseDocument(HEADER + "apps: []\n");
   const apps = doc.get("apps");
   const node = doc.createNode(appToYaml(app));
-  if (isSeq(apps)) apps.add(node);
-  else doc.set("apps", doc.createNode([appToYaml(app)]));
+  // One block mapping per app, with its pattern lists inline.
+  node.flow = false;
+  for (const item of node.items) if (isSeq(item.value)) item.value.flow = true;
+  if (isSeq(apps)) {
+    if (apps.items.length === 0) apps.flow = false;
+    apps.add(node);
+  } else {
+    const seq = new YAMLSeq<unknown>();
+    seq.add(node);
+    doc.set("apps", seq);
+  }
   const updated = doc.toString();
   const after = parseEnSyncConfig(updated, path);
   if (after.apps.length !== before.apps.length + 1) {
