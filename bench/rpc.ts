@@ -26,6 +26,7 @@ const CONCURRENT_S = Number(Deno.env.get("BENCH_RPC_SECONDS") ?? 5);
 const BURST = Number(Deno.env.get("BENCH_RPC_BURST") ?? 10_000);
 const POLL_CALLS = Number(Deno.env.get("BENCH_RPC_POLL_CALLS") ?? 40);
 const EMAIL = "bench@example.com";
+const CACHE = Deno.env.get("BENCH_RPC_CACHE") === "1";
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -133,7 +134,12 @@ try {
   let seq = 0;
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (performance.now() < end) {
-      const res = await client.call(url, { method: "POST", body: { n: seq++ }, timeout: "30s" });
+      const res = await client.call(url, {
+        method: "POST",
+        body: { n: seq++ },
+        timeout: "30s",
+        cache: CACHE,
+      });
       if (performance.now() >= warmEnd) {
         measuring = true;
         if (res.statusCode === 200) done++;

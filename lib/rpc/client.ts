@@ -600,6 +600,7 @@ export class RpcClient implements AsyncDisposable {
   #dirs = new Map<string, string>();
   #consuming = new Map<string, Promise<void>>();
   #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   /**
@@ -753,7 +754,7 @@ export class RpcClient implements AsyncDisposable {
       });
     }
     const future = new SyftFuture(this, { id, dir, request, fresh: true });
-    this.#futures.set(key, future);
+    this.#track(key, future);
     try {
       await commitFile(tmp, path, bytes);
     } catch (err) {
@@ -764,6 +765,33 @@ export class RpcClient implements AsyncDisposable {
       });
     }
     return future;
+  }
+
+  #track(key: string, future: SyftFuture): void {
+    this.#futures.set(key, future);
+    if (this.#sweepTimer === undefined && !this.#closed) {
+      this.#sweepTimer = setInterval(() => this.#sweep(), 60_000);
+      Deno.unrefTimer(this.#sweepTimer);
+    }
+  }
+
+  /**
+   * Forgets futures nobody waits for whose request expired over a minute ago (they can still be
+   * resolved by whoever holds them), so a long-lived client does not grow without bound.
+   */
+  #sweep(): void {
+    const cutoff = Temporal.Now.instant().subtract({ minutes: 1 });
+    for (const [key, f] of this.#futures) {
+      if (
+        !f._waited && f.expires !== undefined && Temporal.Instant.compare(f.expires, cutoff) < 0
+      ) {
+        this.#futures.delete(key);
+      }
+    }
+    if (this.#futures.size === 0) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+    }
   }
 
   /** The local directory of a URL (cached: many requests go to the same few endpoints). */
@@ -808,7 +836,7 @@ export class RpcClient implements AsyncDisposable {
     }
     const key = dir + sep + id;
     const future = this.#futures.get(key) ?? new SyftFuture(this, { id, dir, request: old });
-    this.#futures.set(key, future);
+    this.#track(key, future);
     return future;
   }
 
@@ -915,7 +943,7 @@ export class RpcClient implements AsyncDisposable {
     if (url !== undefined) init.url = url;
     if (expires !== undefined) init.expires = expires;
     const future = new SyftFuture(this, init);
-    this.#futures.set(key, future);
+    this.#track(key, future);
     return future;
   }
 
@@ -956,6 +984,7 @@ export class RpcClient implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#pollTimer);
+    clearInterval(this.#sweepTimer);
     for (const { lease } of this.#leases.values()) lease.release();
     this.#leases.clear();
     const err = new SyftError("The RPC client was closed", { code: "RPC_CLOSED" });

@@ -7,6 +7,9 @@
  */
 import { RpcProtocolError } from "./errors.ts";
 
+const CANONICAL_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00$/;
+/** Instants parsed from, or formatted to, canonical text: formatting them again is a lookup. */
+const FORMATTED = new WeakMap<Temporal.Instant, string>();
 const TS_RE =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
@@ -79,6 +82,14 @@ export function toInstant(
  * ```
  */
 export function parseTimestamp(text: string, field = "timestamp"): Temporal.Instant {
+  // Fast path: what Python and syft write (`YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`).
+  if (CANONICAL_RE.test(text)) {
+    try {
+      const instant = Temporal.Instant.from(text);
+      if (!text.endsWith(".000000+00:00")) FORMATTED.set(instant, text);
+      return instant;
+    } catch { /* not a real date: the slow path names the problem */ }
+  }
   const m = TS_RE.exec(text);
   if (m === null) {
     throw new RpcProtocolError(
@@ -135,6 +146,10 @@ export function parseTimestamp(text: string, field = "timestamp"): Temporal.Inst
  * ```
  */
 export function formatTimestamp(instant: Temporal.Instant, sep = "T"): string {
+  if (sep === "T") {
+    const known = FORMATTED.get(instant);
+    if (known !== undefined) return known;
+  }
   const micros = instant.epochNanoseconds / 1000n;
   let ms = micros / 1000n;
   let frac = micros % 1_000_000n;
@@ -144,7 +159,9 @@ export function formatTimestamp(instant: Temporal.Instant, sep = "T"): string {
   const date = iso.slice(0, iso.indexOf("T"));
   const time = iso.slice(iso.indexOf("T") + 1, iso.indexOf("T") + 9);
   const fraction = frac === 0n ? "" : "." + frac.toString().padStart(6, "0");
-  return `${date}${sep}${time}${fraction}+00:00`;
+  const text = `${date}${sep}${time}${fraction}+00:00`;
+  if (sep === "T") FORMATTED.set(instant, text);
+  return text;
 }
 
 const DURATION_RE = /(\d+(?:\.\d+)?)\s*(ms|[dhms])/gy;

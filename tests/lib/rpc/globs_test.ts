@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  expandGlob,
+  type FsEventSource,
+  GlobWatcher,
+  listPendingRequests,
+  SyftBoxWorkspace,
+  type WatchEvent,
+} from "../../../lib/rpc/mod.ts";
+import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
+
+Deno.test("expandGlob() fills placeholders and anchors patterns like syft-event", () => {
+  const values = { email: "me+x@example.com", appDataDir: "/d/me+x@example.com/app_data/app" };
+  assert.equal(expandGlob("{datasite}/**/*.json", values), "**/me\\+x\\@example.com/**/*.json");
+  assert.equal(expandGlob("**/*.request", values), "**/*.request");
+  assert.equal(
+    expandGlob("{app_data}/*.txt", values),
+    "/d/me\\+x\\@example.com/app_data/app/*.txt",
+  );
+});
+
+Deno.test("GlobWatcher reports what changed while events were lost, after an overflow", async () => {
+  await using ws = await tempWorkspace();
+  const workspace = new SyftBoxWorkspace({ dataDir: ws.path, email: "me@example.com" });
+  await workspace.ensure();
+  const dir = join(workspace.myDatasite, "data");
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "keep.json"), "{}");
+  await Deno.writeTextFile(join(dir, "change.json"), "{}");
+  await Deno.writeTextFile(join(dir, "drop.json"), "{}");
+  let push: ((e: Deno.FsEvent) => void) | undefined;
+  const source = (): FsEventSource => {
+    const queue: Deno.FsEvent[] = [];
+    let wake: (() => void) | undefined;
+    let closed = false;
+    push = (e) => {
+      queue.push(e);
+      wake?.();
+    };
+    return {
+      close() {
+        closed = true;
+        wake?.();
+      },
+      async *[Symbol.asyncIterator]() {
+        while (!closed) {
+          if (queue.length > 0) yield queue.shift()!;
+          else await new Promise<void>((r) => (wake = r));
+        }
+      },
+    };
+  };
+  const events: WatchEvent[] = [];
+  const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => void events.push(e), {
+    events: ["create", "modify", "remove"],
+    watcher: { source, reconcileMs: 0 },
+  });
+  await watcher.start();
+  assert.equal(watcher.matches(join(dir, "x.json")), true);
+  assert.equal(watcher.matches(join(dir, "x.txt")), false);
+  await new Promise((r) => setTimeout(r, 100)); // the initial inventory
+  // Changes the (scripted) watcher never reports:
+  await new Promise((r) => setTimeout(r, 20));
+  await Deno.writeTextFile(join(dir, "change.json"), '{"v":2}');
+  await Deno.writeTextFile(join(dir, "new.json"), "{}");
+  await Deno.remove(join(dir, "drop.json"));
+  push!({ kind: "any", paths: [workspace.datasitesDir], flag: "rescan" });
+  await waitFor(() => events.length >= 3);
+  await new Promise((r) => setTimeout(r, 100));
+  const seen = events.map((e) => `${e.kind} ${e.path.slice(dir.length + 1)} ${e.origin}`).sort();
+  assert.deepEqual(seen, [
+    "create new.json scan",
+    "modify change.json scan",
+    "remove drop.json scan",
+  ]);
+  watcher.stop();
+  assert.throws(() => new GlobWatcher(workspace, [], () => {}), /no glob pattern/);
+});
+
+Deno.test("listPendingRequests() lists requests without responses in both layouts", async () => {
+  await using ws = await tempWorkspace();
+  const workspace = new SyftBoxWorkspace({ dataDir: ws.path, email: "me@example.com" });
+  const ep = join(workspace.appRpcDir("app"), "ep");
+  await Deno.mkdir(join(ep, "a@example.com"), { recursive: true });
+  const answered = crypto.randomUUID();
+  const waiting = crypto.randomUUID();
+  const legacy = crypto.randomUUID();
+  await Deno.writeTextFile(join(ep, "a@example.com", `${answered}.request`), "{}");
+  await Deno.writeTextFile(join(ep, "a@example.com", `${answered}.response`), "{}");
+  await Deno.writeTextFile(
+    join(ep, "a@example.com", `${waiting}.request`),
+    JSON.stringify({
+      id: waiting,
+      sender: "a@example.com",
+      url: "syft://me@example.com/app_data/app/rpc/ep",
+      method: "POST",
+      created: "2025-01-01T00:00:00+00:00",
+      expires: "2025-01-02T00:00:00+00:00",
+    }),
+  );
+  await Deno.writeTextFile(join(ep, `${legacy}.request`), "garbage");
+  await Deno.writeTextFile(join(ep, "a@example.com", "x.syftrejected.request"), "");
+  const list = await listPendingRequests(workspace);
+  assert.deepEqual(
+    list.map((p) => [p.id, p.endpoint, p.folder, p.expired, p.error !== undefined]),
+    [
+      [waiting, "/ep", "a@example.com", true, false],
+      [legacy, "/ep", "", false, true],
+    ],
+  );
+  assert.equal(list[0]!.method, "POST");
+  assert.deepEqual(await listPendingRequests(workspace, { app: "other" }), []);
+});
