@@ -7,14 +7,12 @@
 import { join } from "node:path";
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import {
-  decryptPayload,
   EnSyncEngine,
   type EnSyncEvent,
   EnSyncWebSocketEngine,
   generateKeyPair,
 } from "../lib/ensync/mod.ts";
 import type { EnSyncClient } from "../lib/ensync/client.ts";
-import type { WireRecord } from "../lib/ensync/protocol.ts";
 import { exists } from "../lib/_fs.ts";
 import { resolveSyftHome } from "../lib/home.ts";
 import { getLogger } from "../lib/_log.ts";
@@ -587,16 +585,7 @@ Examples:
       }
       const client = await connect(opts.url, opts.key, opts.secret);
       try {
-        const record: WireRecord = await client._call((s) => s.replay(idem, opts.event));
-        printJson({
-          idem: record.idem,
-          block: record.block,
-          eventName: record.name,
-          payload: decryptPayload(record.payload, opts.secret),
-          timestamp: record.loggedAt,
-          metadata: record.metadata,
-          sender: record.sender,
-        });
+        printJson(eventLine(await client.replay(idem, opts.event)));
       } finally {
         await client.close({ closeEngine: true });
       }
