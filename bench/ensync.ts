@@ -3,16 +3,22 @@
  * `deno task bench:ensync`: the EnSync engine with its default durable store (Deno KV) against NATS
  * JetStream (file storage, explicit acks), 1 KiB payloads, three workloads:
  *
- * (a) publish rate with persistence (pipelined, each PUB answered once durable);
- * (b) publish → deliver → ack throughput to 10 subscribing apps (one subscriber each);
- * (c) publish-to-delivery p50/p99 at a fixed 5 000 msg/s spread over the 10 apps.
+ * (a) publish rate with persistence (pipelined, window 1000; a PUB is answered once its group
+ *     commit is durable);
+ * (b) publish → deliver → ack throughput to 10 subscribing apps, measured until every ACK was
+ *     answered (durable); each app runs 4 competing clients, since EnSync keeps one event in flight
+ *     per client and subscription (JetStream: one pull consumer per app, its default 1000 in flight);
+ * (c) publish-to-delivery p50/p99 at a fixed 5 000 msg/s spread over the 10 apps (one client or
+ *     consumer each).
  *
  * The engine runs in its own process (`bench/ensync/engine.ts`); the clients speak the raw
- * WebSocket dialect from this process. EnSync payloads are 1 KiB JSON encrypted once for each
- * recipient (the wire carries the ~2 KB base64 envelope); JetStream messages are 1 KiB raw.
- * Prints a table, then one JSON line last.
+ * WebSocket dialect (npm `ws`) from this process. EnSync payloads are 1 KiB JSON encrypted once
+ * for each recipient (the wire carries the ~2 KB base64 envelope); JetStream messages are 1 KiB.
+ * Both run `ROUNDS` times, alternating, and each figure is the median of its rounds (the machines
+ * this runs on are shared). Prints a table, then one JSON line last.
  *
- * Environment: `ENSYNC_BENCH_SCALE` (default 1) scales message counts; `NATS_URL` (default
+ * Environment: `ENSYNC_BENCH_SCALE` (default 1) scales message counts; `ENSYNC_BENCH_ROUNDS`
+ * (default 3); `ENSYNC_BENCH_CLIENTS` (default 4) clients per app in (b); `NATS_URL` (default
  * 127.0.0.1:4222).
  *
  * @module
@@ -21,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { encryptPayload, generateKeyPair } from "../lib/ensync/crypto.ts";
 import { type EnSyncApp, writeEnSyncConfig } from "../servers/ensync/mod.ts";
 import { closeConn, openConn, Publisher, Subscriber } from "./ensync/_ensync_clients.ts";
-import { runJetStream } from "./ensync/_jetstream.ts";
+import { type JetStreamFigures, runJetStream } from "./ensync/_jetstream.ts";
 
 const SCALE = Number(Deno.env.get("ENSYNC_BENCH_SCALE") ?? "1") || 1;
 const NATS = Deno.env.get("NATS_URL") ?? "127.0.0.1:4222";
@@ -33,12 +39,19 @@ const PER_APP = Math.round(4_000 * SCALE);
 const WINDOW = 1_000;
 const RATE = 5_000;
 const LATENCY_SECONDS = Math.max(2, Math.round(5 * SCALE));
+const ROUNDS = Math.max(1, Number(Deno.env.get("ENSYNC_BENCH_ROUNDS") ?? "3") || 3);
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
   return sorted[Math.max(0, i)]!;
+}
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function round(n: number, digits = 0): number {
@@ -216,23 +229,53 @@ const dir = await Deno.makeTempDir({ prefix: "syft_bench_ensync_" });
 try {
   console.log(
     `EnSync engine (Deno KV) vs NATS JetStream (file storage, explicit acks): 1 KiB payloads, ` +
-      `${APPS} apps, publish ${PUBLISH_COUNT}, deliver+ack ${
+      `${APPS} apps (${CLIENTS_PER_APP} clients each in b), publish ${PUBLISH_COUNT}, deliver+ack ${
         APPS * PER_APP
-      }, ${RATE} msg/s for ${LATENCY_SECONDS} s`,
+      }, ${RATE} msg/s for ${LATENCY_SECONDS} s; median of ${ROUNDS} rounds`,
   );
-  const ours = await benchEnSync(dir);
-  const payload = new Uint8Array(1024);
-  const peer = await runJetStream({
-    servers: NATS,
-    payload,
-    publishCount: PUBLISH_COUNT,
-    apps: APPS,
-    perApp: PER_APP,
-    window: WINDOW,
-    rate: RATE,
-    latencySeconds: LATENCY_SECONDS,
-    percentile,
-  });
+  const runsOurs: Awaited<ReturnType<typeof benchEnSync>>[] = [];
+  const runsPeer: JetStreamFigures[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    const roundDir = `${dir}/round${r}`;
+    await Deno.mkdir(roundDir);
+    const o = await benchEnSync(roundDir);
+    const p = await runJetStream({
+      servers: NATS,
+      payload: new Uint8Array(1024),
+      publishCount: PUBLISH_COUNT,
+      apps: APPS,
+      perApp: PER_APP,
+      window: WINDOW,
+      rate: RATE,
+      latencySeconds: LATENCY_SECONDS,
+      percentile,
+    });
+    console.log(
+      `  round ${r}: ensync ${round(o.publishMps)} / ${round(o.deliverAckMps)} msg/s, ` +
+        `p50 ${round(o.p50Ms, 3)} p99 ${round(o.p99Ms, 3)} ms; jetstream ${
+          round(p.publishMps)
+        } / ` +
+        `${round(p.deliverAckMps)} msg/s, p50 ${round(p.p50Ms, 3)} p99 ${round(p.p99Ms, 3)} ms`,
+    );
+    runsOurs.push(o);
+    runsPeer.push(p);
+  }
+  const pick = <T extends Record<K, number>, K extends keyof T>(runs: T[], key: K): number =>
+    median(runs.map((x) => x[key]));
+  const ours = {
+    publishMps: pick(runsOurs, "publishMps"),
+    deliverAckMps: pick(runsOurs, "deliverAckMps"),
+    p50Ms: pick(runsOurs, "p50Ms"),
+    p99Ms: pick(runsOurs, "p99Ms"),
+  };
+  const peer = {
+    publishMps: pick(runsPeer, "publishMps"),
+    deliverAckMps: pick(runsPeer, "deliverAckMps"),
+    p50Ms: pick(runsPeer, "p50Ms"),
+    p99Ms: pick(runsPeer, "p99Ms"),
+  };
+  // The ratio is the median of the per-round ratios (each round runs both back to back).
+  const ratio = median(runsOurs.map((o, i) => o.deliverAckMps / runsPeer[i]!.deliverAckMps));
   const rows: [string, string, string][] = [
     ["(a) publish msg/s (durable)", `${round(ours.publishMps)}`, `${round(peer.publishMps)}`],
     [
@@ -254,7 +297,9 @@ try {
     "jetstream_deliver_ack_mps": round(peer.deliverAckMps),
     "jetstream_p50_ms": round(peer.p50Ms, 3),
     "jetstream_p99_ms": round(peer.p99Ms, 3),
-    "ratio_vs_jetstream": round(ours.deliverAckMps / peer.deliverAckMps, 3),
+    "ratio_vs_jetstream": round(ratio, 3),
+    "rounds": ROUNDS,
+    "scale": SCALE,
   }));
 } finally {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
