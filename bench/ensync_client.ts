@@ -149,6 +149,9 @@ async function installSdk(): Promise<{ dir: string } | { error: string }> {
   return { dir };
 }
 
+/** Stops every subscriber process still running (on failure). */
+const runners = new Set<() => Promise<void>>();
+
 interface RunnerResult {
   received: number;
   lastAt: number;
@@ -182,6 +185,13 @@ async function startRunner(
       stderr: "inherit",
     });
   const child = command.spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+    await child.status;
+  };
+  runners.add(stop);
   const out = lines(child);
   await out.next("READY", 60_000);
   return {
@@ -189,10 +199,8 @@ async function startRunner(
       return JSON.parse(await out.next("RESULT", timeoutMs)) as RunnerResult;
     },
     async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* exited */ }
-      await child.status;
+      runners.delete(stop);
+      await stop();
     },
   };
 }
@@ -355,6 +363,7 @@ try {
     results[`${prefix}_p99_ms`] = rc.p99 === null ? null : round(rc.p99, 3);
   }
 } finally {
+  await Promise.all([...runners].map((stop) => stop()));
   await Promise.all(engines.map((e) => e.close()));
   await engine.stop();
   await Deno.remove(work, { recursive: true }).catch(() => {});
