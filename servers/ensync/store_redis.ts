@@ -269,7 +269,11 @@ export class RedisStore implements EnSyncStore {
       maxRetriesPerRequest: 3,
       enableAutoPipelining: true,
     });
-    redis.on("error", (err) => log.warn("Redis: {error}", { error: String(err) }));
+    let lastError = "";
+    redis.on("error", (err) => {
+      lastError = err instanceof Error ? err.message : String(err);
+      log.warn("Redis: {error}", { error: lastError });
+    });
     const scripts: [string, number, string][] = [
       ["APPEND", 5, APPEND],
       ["CLAIM", 3, CLAIM],
@@ -285,7 +289,17 @@ export class RedisStore implements EnSyncStore {
       const fn = (redis as unknown as Record<string, Script>)[cmd]!;
       this.#scripts[name] = (...args) => fn.apply(redis, args);
     }
-    await this.#call("connect", () => redis.connect());
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw new EnSyncStoreError(
+        `Cannot connect to Redis at ${this.description.slice(6)}: ${
+          lastError || (err instanceof Error ? err.message : String(err))
+        }`,
+        { cause: err },
+      );
+    }
     this.#redis = redis;
     const sub = redis.duplicate();
     sub.on("error", (err) => log.warn("Redis pub/sub: {error}", { error: String(err) }));

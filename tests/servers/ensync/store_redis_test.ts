@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RedisStore } from "../../../servers/ensync/mod.ts";
+import { EnSyncStoreError, RedisStore } from "../../../servers/ensync/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { ackFrame, connected, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
 
@@ -167,4 +167,17 @@ redisTest("RedisStore: unacked events survive an engine restart", async (r) => {
   assert.equal(rec.id, held);
   assert.equal(rec.block, 2);
   assert.ok(await c.noRecord(200));
+});
+
+Deno.test("RedisStore: an unreachable Redis fails open() with one clear error", async () => {
+  const store = new RedisStore("redis://127.0.0.1:1");
+  await assert.rejects(
+    () => store.open({ retentionMs: 60_000, ackTimeoutMs: 30_000 }),
+    (err: unknown) => {
+      assert.ok(err instanceof EnSyncStoreError);
+      assert.match(err.message, /^Cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/);
+      return true;
+    },
+  );
+  await store.close();
 });

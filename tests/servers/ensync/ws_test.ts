@@ -191,6 +191,10 @@ Deno.test("ws: another client's id fails with CLIENT_NOT_FOUND; invalid metadata
     /^-FAIL:INVALID_METADATA;/,
   );
   assert.match(await c.request(pubFrame(c, "a/*", a.appId, P)), /^-FAIL:INVALID_EVENT_NAME;/);
+  assert.match(
+    await c.request(pubFrame(c, "a/b", a.appId, 'not base64 "at all"')),
+    /^-FAIL:INVALID_PAYLOAD;/,
+  );
   assert.match(await c.request(pubFrame(c, "", a.appId, P)), /^-FAIL:MISSING_PARAMETERS;/);
   assert.match(await c.request(pubFrame(c, "a/b", "bm9ib2R5", P)), /^-FAIL:NOT_FOUND;/);
 });
