@@ -24,7 +24,15 @@ import { randomBase62 } from "./_ids.ts";
 
 const log = getLogger(["ensync", "broker"]);
 
-/** The shortest and longest defer delays (1 s and 24 h). */
+/**
+ * The shortest and longest defer delays (1 s and 24 h).
+ *
+ * @example
+ * ```ts
+ * import { DEFER_LIMITS_MS } from "@syft/syft/ensync/engine";
+ * console.log(DEFER_LIMITS_MS.max / 3_600_000); // 24
+ * ```
+ */
 export const DEFER_LIMITS_MS: { min: number; max: number } = { min: 1_000, max: 86_400_000 };
 
 /**
@@ -61,7 +69,16 @@ export interface SessionSink {
   deliver(sub: Subscription, event: StoredEvent): void;
 }
 
-/** A connected client (one per WebSocket connection or gRPC `Connect`). */
+/**
+ * A connected client (one per WebSocket connection or gRPC `Connect`); made by
+ * {@linkcode Broker.connect}.
+ *
+ * @example
+ * ```ts ignore
+ * const session = broker.connect("shop-access-key", { deliver: (sub, event) => {} });
+ * console.log(session.id, session.appName);
+ * ```
+ */
 export class Session {
   /** The client id. */
   readonly id: string;
@@ -96,7 +113,16 @@ export class Session {
   }
 }
 
-/** One subscription of a session: a name or pattern, with at most one event in flight. */
+/**
+ * One subscription of a session: a name or pattern, with at most one event in flight; made by
+ * {@linkcode Broker.subscribe}.
+ *
+ * @example
+ * ```ts ignore
+ * const sub = await broker.subscribe(session, "orders/*");
+ * console.log(sub.wildcard, sub.inflight?.event.idem);
+ * ```
+ */
 export class Subscription {
   /** The session. */
   readonly session: Session;

@@ -42,7 +42,24 @@ export interface ReplayInfo {
   wasAcknowledged: boolean;
 }
 
-/** Returns the event's metadata JSON with `$internal.replay_info` merged in. */
+/**
+ * Returns the event's metadata JSON with `$internal.replay_info` merged in.
+ *
+ * @param metadata The stored metadata JSON.
+ * @param info The replay info.
+ * @returns The new metadata JSON.
+ *
+ * @example
+ * ```ts
+ * import { metadataWithReplayInfo } from "@syft/syft/ensync/engine";
+ * const meta = metadataWithReplayInfo('{"persist":true}', {
+ *   isReplayed: true,
+ *   replayTimestamp: 0,
+ *   wasAcknowledged: true,
+ * });
+ * console.log(JSON.parse(meta).$internal.replay_info.wasAcknowledged); // true
+ * ```
+ */
 export function metadataWithReplayInfo(metadata: string, info: ReplayInfo): string {
   let meta: Record<string, unknown> = {};
   try {
@@ -149,7 +166,19 @@ export function grpcMessage(event: StoredEvent, metadata?: string): GrpcStreamMe
   };
 }
 
-/** Adds `$internal.loggedAt` to metadata JSON (for gRPC deliveries). */
+/**
+ * Adds `$internal.loggedAt` to metadata JSON (for gRPC deliveries, which have no timestamp field).
+ *
+ * @param metadata The metadata JSON (an object).
+ * @param loggedAt When the engine logged the event (ms).
+ * @returns The new metadata JSON.
+ *
+ * @example
+ * ```ts
+ * import { withLoggedAt } from "@syft/syft/ensync/engine";
+ * console.log(withLoggedAt("{}", 5)); // {"$internal":{"loggedAt":5}}
+ * ```
+ */
 export function withLoggedAt(metadata: string, loggedAt: number): string {
   // Fast path for the common object shape: splice before the closing brace.
   const text = metadata.trimEnd();

@@ -23,7 +23,15 @@ import { acceptEnSyncWebSocket } from "./ws.ts";
 
 const log = getLogger(["ensync", "server"]);
 
-/** The engine's default ports. */
+/**
+ * The engine's default ports: 8082 for WebSocket, 50051 for gRPC.
+ *
+ * @example
+ * ```ts
+ * import { ENSYNC_DEFAULT_PORTS } from "@syft/syft/ensync/engine";
+ * console.log(ENSYNC_DEFAULT_PORTS.ws, ENSYNC_DEFAULT_PORTS.grpc); // 8082 50051
+ * ```
+ */
 export const ENSYNC_DEFAULT_PORTS: { ws: number; grpc: number } = { ws: 8082, grpc: 50051 };
 
 /** Options of {@linkcode startEnSyncServer}. */

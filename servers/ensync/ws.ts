@@ -17,7 +17,15 @@ const log = getLogger(["ensync", "ws"]);
 /** How long after a `+PASS:SUBSCRIBED` the first delivery of that subscription waits (ms). */
 const SUBSCRIBE_GRACE_MS = 20;
 
-/** The largest command frame accepted (characters). */
+/**
+ * The largest command frame accepted (characters); larger ones get `-FAIL:PAYLOAD_TOO_LARGE`.
+ *
+ * @example
+ * ```ts
+ * import { MAX_FRAME_CHARS } from "@syft/syft/ensync/engine";
+ * console.log(MAX_FRAME_CHARS / 1024 / 1024); // 16
+ * ```
+ */
 export const MAX_FRAME_CHARS = 16 * 1024 * 1024;
 
 type Reply = string | Promise<string>;
