@@ -349,15 +349,17 @@ Deno.test("ws: DEFER redelivers after the delay and not before; the delay must b
   const reply = await c.request(defer(1_000));
   const m = /^\+PASS:DEFERRED;IDEM=([^;]+);DELIVERY_TIME=(\d+)$/.exec(reply);
   assert.ok(m, reply);
-  assert.ok(Math.abs(Number(m[2]) - (t0 + 1_000)) < 200);
+  const due = Number(m[2]);
+  assert.ok(due >= t0 + 1_000 && due <= Date.now() + 1_000, `DELIVERY_TIME ${due - t0} ms ahead`);
   // The next event comes at once; the deferred one after ~1 s.
   const other = await c.record();
   assert.notEqual(other.id, rec.id);
   await c.request(ackFrame(c, other));
-  const back = await c.record(3_000);
+  const back = await c.record(8_000);
   const waited = Date.now() - t0;
   assert.equal(back.id, rec.id);
-  assert.ok(waited >= 950 && waited < 2_500, `deferred for ${waited} ms`);
+  // Not before the delay (the upper bound only catches a lost timer, not a slow machine).
+  assert.ok(waited >= 950 && waited < 10_000, `deferred for ${waited} ms`);
 });
 
 Deno.test("ws: DISCARD removes an event for good and keeps it for inspection", async () => {
