@@ -16,7 +16,8 @@ if (!config || !kvPath) {
 }
 const engine = await startEnSyncServer({
   config,
-  store: new KvStore(kvPath),
+  // ENSYNC_BENCH_INLINE_KV=1 commits on the engine's thread instead of the writer thread.
+  store: new KvStore(kvPath, { writerThread: Deno.env.get("ENSYNC_BENCH_INLINE_KV") !== "1" }),
   wsPort: 0,
   grpcPort: false,
 });
