@@ -13,29 +13,35 @@
  *
  * (a) echo: 100 connections x 8 events in flight, 20-byte payloads: replies per second.
  * (b) fan-out: one publisher and 1,000 receivers in one room; the relay sends each event to the
- *     1,000 receivers (not back to the publisher): deliveries per second with 8 events in flight;
+ *     1,000 receivers (not back to the publisher): deliveries per second with 64 events in flight
+ *     (enough to saturate each server: with fewer, the slower round trip of a system caps it);
  *     then publish-to-receive latency at 1 event per second (each of the 1,000 clients receives
  *     1 msg/s): p50 / p99.
- * (c) memory: server RSS growth per idle connection with 2,000 connections (after a full GC).
+ *     The limit runs too: a bare Deno relay (sockets in a `Set`, each frame forwarded as is).
+ * (c) memory: server RSS growth per idle connection with 2,000 connections (after a full GC),
+ *     for the relay hub, Socket.IO and bare Deno sockets.
  *
  * The last line is one JSON object: echo_mps, raw_deno_echo_mps, fanout_dps,
  * socketio_fanout_dps, ratio_fanout_vs_socketio, fanout_p99_ms, kb_per_conn, and more.
  *
- * Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 5), BENCH_LATENCY_SECONDS
+ * Environment: BENCH_ROUNDS (default 4), BENCH_SECONDS (default 5), BENCH_LATENCY_SECONDS
  * (default 10).
  *
  * @module
  */
 import { join } from "node:path";
 
-const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
+const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 4);
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const LATENCY_SECONDS = Number(Deno.env.get("BENCH_LATENCY_SECONDS") ?? 10);
 const DIR = new URL("./hub/", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const CLK_TCK = 100;
+/** Events in flight during the fan-out throughput run: enough to keep every server busy. */
+const FANOUT_WINDOW = 64;
 
 type System = "raw" | "syft" | "socketio";
+type FanSystem = "raw" | "syft" | "socketio";
 
 interface Server {
   pid: number;
@@ -87,7 +93,7 @@ async function startServer(
         CONFIG,
         "--v8-flags=--expose-gc",
         join(DIR, "server.ts"),
-        system === "raw" ? "raw" : mode,
+        system === "raw" ? (mode === "echo" ? "raw" : "rawrelay") : mode,
       ],
       stdout: "piped",
       stderr: "inherit",
@@ -213,12 +219,12 @@ async function echoRound(
   }
 }
 
-async function fanoutRound(system: System, nodeDir: string): Promise<number> {
+async function fanoutRound(system: FanSystem, nodeDir: string): Promise<number> {
   const server = await startServer(system, "relay", nodeDir);
   try {
     const r = await runClient(
       system,
-      ["fanout", server.wsUrl, "1000", "8", "1", String(SECONDS)],
+      ["fanout", server.wsUrl, "1000", String(FANOUT_WINDOW), "1", String(SECONDS)],
       nodeDir,
     );
     return r.dps!;
@@ -227,7 +233,10 @@ async function fanoutRound(system: System, nodeDir: string): Promise<number> {
   }
 }
 
-async function latencyRun(system: System, nodeDir: string): Promise<Record<string, number>> {
+async function latencyRun(
+  system: FanSystem,
+  nodeDir: string,
+): Promise<Record<string, number>> {
   const server = await startServer(system, "relay", nodeDir);
   try {
     return await runClient(
@@ -297,11 +306,11 @@ try {
     }
   }
   // (b) fan-out throughput
-  const fanout: Record<"syft" | "socketio", number[]> = { syft: [], socketio: [] };
+  const fanout: Record<FanSystem, number[]> = { raw: [], syft: [], socketio: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    const order: ("syft" | "socketio")[] = round % 2 === 0
-      ? ["syft", "socketio"]
-      : ["socketio", "syft"];
+    const order: FanSystem[] = round % 2 === 0
+      ? ["raw", "syft", "socketio"]
+      : ["syft", "raw", "socketio"];
     for (const system of order) {
       const dps = await fanoutRound(system, nodeDir);
       fanout[system].push(dps);
@@ -309,11 +318,10 @@ try {
     }
   }
   // (b) fan-out latency at a fixed rate
-  const latency: Record<"syft" | "socketio", Record<string, number>> = {
-    syft: await latencyRun("syft", nodeDir),
-    socketio: await latencyRun("socketio", nodeDir),
-  };
-  for (const [system, r] of Object.entries(latency)) {
+  const latency = {} as Record<FanSystem, Record<string, number>>;
+  for (const system of ["raw", "syft", "socketio"] as const) {
+    const r = await latencyRun(system, nodeDir);
+    latency[system] = r;
     log(
       `latency ${system.padEnd(8)} 1000 clients x 1 msg/s: p50 ${r.p50_ms!.toFixed(2)} ms, p99 ${
         r.p99_ms!.toFixed(2)
@@ -322,19 +330,21 @@ try {
   }
   // (c) memory per idle connection
   const memory = {
+    raw: await memoryRun("raw", nodeDir),
     syft: await memoryRun("syft", nodeDir),
     socketio: await memoryRun("socketio", nodeDir),
   };
   log(
-    `memory syft ${memory.syft.toFixed(1)} KB/conn, socketio ${
-      memory.socketio.toFixed(1)
-    } KB/conn (2000 idle connections)`,
+    `memory raw ${memory.raw.toFixed(1)} KB/conn, syft ${
+      memory.syft.toFixed(1)
+    } KB/conn, socketio ${memory.socketio.toFixed(1)} KB/conn (2000 idle connections)`,
   );
 
   const echoMps = best(echo.syft.map((r) => r.mps));
   const rawMps = best(echo.raw.map((r) => r.mps));
   const sioEchoMps = best(echo.socketio.map((r) => r.mps));
   const fanoutDps = best(fanout.syft);
+  const rawFanoutDps = best(fanout.raw);
   const sioFanoutDps = best(fanout.socketio);
   const minUs = (s: System) => Math.min(...echo[s].map((r) => r.usPerMsg));
   const result = {
@@ -346,10 +356,14 @@ try {
     "ratio_fanout_vs_socketio": round3(fanoutDps / sioFanoutDps),
     "fanout_p99_ms": round3(latency.syft.p99_ms!),
     "fanout_p50_ms": round3(latency.syft.p50_ms!),
+    "ratio_echo_cpu_vs_raw": round3(minUs("raw") / minUs("syft")),
+    "raw_deno_fanout_dps": Math.round(rawFanoutDps),
+    "raw_deno_fanout_p99_ms": round3(latency.raw.p99_ms!),
     "kb_per_conn": round1(memory.syft),
     "socketio_echo_mps": Math.round(sioEchoMps),
     "socketio_fanout_p99_ms": round3(latency.socketio.p99_ms!),
     "socketio_kb_per_conn": round1(memory.socketio),
+    "raw_deno_kb_per_conn": round1(memory.raw),
     "echo_server_us_per_msg": round3(minUs("syft")),
     "raw_server_us_per_msg": round3(minUs("raw")),
     "socketio_server_us_per_msg": round3(minUs("socketio")),

@@ -3,6 +3,8 @@
  * Benchmark servers for `bench/hub.ts`, one per process:
  *
  * - `raw`: the limit, a bare `Deno.upgradeWebSocket` that echoes every text frame back;
+ * - `rawrelay`: the fan-out limit, bare `Deno.upgradeWebSocket` sockets in a `Set`, each text frame
+ *   sent as is to every other socket;
  * - `echo`: a `ZapHub` whose `echo` handler sends the event back to its sender;
  * - `relay`: the relay hub of `servers/hub` (lobby, rooms, exclude sender).
  *
@@ -29,6 +31,18 @@ if (mode === "raw") {
     socket.onmessage = (e) => socket.send(e.data);
     return response;
   };
+} else if (mode === "rawrelay") {
+  const all = new Set<WebSocket>();
+  handler = (req) => {
+    if (req.headers.get("upgrade") !== "websocket") return new Response("raw", { status: 426 });
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onopen = () => all.add(socket);
+    socket.onclose = () => all.delete(socket);
+    socket.onmessage = (e) => {
+      for (const other of all) if (other !== socket) other.send(e.data);
+    };
+    return response;
+  };
 } else if (mode === "echo") {
   const register = new EventRegister().on("echo", ({ connection, payload, headers }) => {
     connection.send("echo", payload, headers);
@@ -37,7 +51,7 @@ if (mode === "raw") {
 } else if (mode === "relay") {
   handler = createHubApp().app.fetch;
 } else {
-  console.error("usage: server.ts raw|echo|relay");
+  console.error("usage: server.ts raw|rawrelay|echo|relay");
   Deno.exit(2);
 }
 
