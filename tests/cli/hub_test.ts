@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runSyft, spawnSyft } from "../_helpers/cli.ts";
-import { waitFor } from "../_helpers/workspace.ts";
+import { tempWorkspace, waitFor } from "../_helpers/workspace.ts";
+import { rawPeer } from "../lib/hub/_helpers.ts";
 
 async function status(httpUrl: string): Promise<{ rooms: Record<string, number> }> {
   return await (await fetch(`${httpUrl}/`)).json();
@@ -129,4 +130,18 @@ Deno.test("syft hub serve refuses a port in use with one clear line", async () =
   } finally {
     blocker.close();
   }
+});
+
+Deno.test("syft up starts the relay hub and stops it cleanly", async () => {
+  await using ws = await tempWorkspace();
+  await using up = spawnSyft(["--json", "up", "--any-port"], { env: { SYFT_HOME: ws.path } });
+  const report = JSON.parse(await up.waitForLine(/"event":"up"/));
+  const hub = report.services.find((s: { name: string }) => s.name === "hub");
+  assert.ok(hub, `no hub service in ${JSON.stringify(report.services)}`);
+  assert.match(hub.where, /^ws:\/\/127\.0\.0\.1:\d+\/ws$/);
+  const peer = await rawPeer(hub.where);
+  peer.send('{"eventName":"$join","payload":{"room":"ops"}}');
+  assert.equal(await peer.next(), '{"eventName":"$joined","payload":{"room":"ops"},"headers":{}}');
+  assert.equal((await up.stop("SIGINT")).code, 0);
+  assert.equal((await peer.closed).code, 1001);
 });
