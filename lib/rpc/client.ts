@@ -111,6 +111,19 @@ export interface SyftFutureRecord {
 
 const DEFAULT_WAIT_MS = 300_000;
 
+const EXPIRY_CACHE = new Map<string, number>();
+
+function expiryMs(expiry: string | number | undefined): number {
+  if (typeof expiry === "number") return parseDuration(expiry, "expiry");
+  const key = expiry ?? "15m";
+  let ms = EXPIRY_CACHE.get(key);
+  if (ms === undefined) {
+    ms = parseDuration(key, "expiry");
+    if (EXPIRY_CACHE.size < 64) EXPIRY_CACHE.set(key, ms);
+  }
+  return ms;
+}
+
 function timeoutOf(options: WaitOptions): number {
   if (options.timeout === undefined) return DEFAULT_WAIT_MS;
   if (options.timeout === Infinity) return Infinity;
@@ -171,8 +184,9 @@ export class SyftFuture {
     this.#client = client;
     this.id = init.id;
     this.dir = init.dir;
-    this.requestPath = join(init.dir, `${init.id}.request`);
-    this.responsePath = join(init.dir, `${init.id}.response`);
+    // Plain concatenation: `dir` is already normalised (path.join costs on this hot path).
+    this.requestPath = `${init.dir}${sep}${init.id}.request`;
+    this.responsePath = `${init.dir}${sep}${init.id}.response`;
     this.#request = init.request;
     this.#url = init.request?.url ?? init.url;
     this.#expires = init.request?.expires ?? init.expires;
@@ -598,6 +612,7 @@ export class RpcClient implements AsyncDisposable {
   #covered = new Set<string>();
   #leasing = new Map<string, Promise<void>>();
   #dirs = new Map<string, string>();
+  #watchedUrls = new Set<string>();
   #consuming = new Map<string, Promise<void>>();
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -678,9 +693,9 @@ export class RpcClient implements AsyncDisposable {
     const headers = { ...(options.headers ?? {}) };
     const method = options.method ?? "GET";
     const created = nowInstant();
-    const expires = created.add({
-      milliseconds: Math.round(parseDuration(options.expiry ?? "15m", "expiry")),
-    });
+    const expires = Temporal.Instant.fromEpochNanoseconds(
+      created.epochNanoseconds + BigInt(Math.round(expiryMs(options.expiry))) * 1_000_000n,
+    );
     const cache = options.id === undefined && (options.cache ?? true);
     const sender = this.workspace.email;
     const id = options.id ??
@@ -730,7 +745,7 @@ export class RpcClient implements AsyncDisposable {
     // A response for this id is being consumed: let its files go first.
     const consuming = this.#consuming.get(key);
     if (consuming !== undefined) await consuming;
-    await this.#watch(request.url);
+    if (!this.#watchedUrls.has(request.url.href)) await this.#watch(request.url);
     const path = dir + sep + id + ".request";
     const bytes = request.toBytes();
     let tmp: string;
@@ -1044,6 +1059,8 @@ export class RpcClient implements AsyncDisposable {
       ? local
       : join(this.workspace.datasitesDir, url.host, "app_data", ...app.split("/"), "rpc");
     await this.#watchDir(dir);
+    if (this.#watchedUrls.size >= 1024) this.#watchedUrls.clear();
+    this.#watchedUrls.add(url.href);
   }
 
   async #watchDir(dir: string): Promise<void> {

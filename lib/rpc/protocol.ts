@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { TRUSTED } from "./_trusted.ts";
 import { RpcProtocolError, RpcStatusError } from "./errors.ts";
 import { formatTimestamp, nowInstant, parseTimestamp, toInstant } from "./time.ts";
 import { SyftBoxURL } from "./url.ts";
@@ -115,7 +116,7 @@ export const SYSTEM_SENDER = "system@syftbox.localhost";
 /** How long a message lives when no expiry is given (syft-rpc's model default: one day). */
 export const DEFAULT_MESSAGE_EXPIRY_MS = 86_400_000;
 
-const TRUSTED: unique symbol = Symbol("trusted");
+const CANONICAL_UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const UUID_RE = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -135,6 +136,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function canonicalUuid(text: string): string | undefined {
+  if (CANONICAL_UUID_RE.test(text)) return text;
   if (!UUID_RE.test(text)) return undefined;
   const hex = text.replaceAll("-", "").toLowerCase();
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
@@ -365,7 +367,7 @@ function fieldUrl(obj: Record<string, unknown>): SyftBoxURL {
     );
   }
   try {
-    return new SyftBoxURL(v);
+    return SyftBoxURL.parse(v);
   } catch (err) {
     throw new RpcProtocolError("url", `Invalid url: ${(err as Error).message}`, { cause: err });
   }

@@ -12,12 +12,14 @@ import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
 import { pathExists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
 import { resolveWorkspace, type SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
+import { TRUSTED } from "./_trusted.ts";
 import {
   canonicalUuid,
   SYFT_STATUS_CODES,
   type SyftMethod,
   SyftRequest,
   SyftResponse,
+  type SyftResponseInit,
   toBodyBytes,
 } from "./protocol.ts";
 import {
@@ -30,7 +32,7 @@ import {
   type StandardSchemaV1,
 } from "./schema.ts";
 import { GlobWatcher, type WatchEvent, type WatchEventKind } from "./globs.ts";
-import { parseDuration } from "./time.ts";
+import { nowInstant, parseDuration } from "./time.ts";
 import { isValidEmail, type SyftBoxURL } from "./url.ts";
 import {
   acquireWatcher,
@@ -43,6 +45,11 @@ import {
 
 const log = getLogger(["rpc", "server"]);
 const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
+function textBytes(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
 
 /** The body of a 500 reply in production mode (syft-event's text). */
 export const INTERNAL_ERROR_MESSAGE = "Internal server error. Please try again later.";
@@ -350,6 +357,7 @@ export class SyftEvents implements AsyncDisposable {
   #forgottenUpTo = -1n;
   /** Requests that had a response when a scan listed their directory. */
   #answeredOnDisk = new Set<string>();
+  #urlDirs = new Map<string, string>();
   #unreadable = new Map<string, { first: number; timer?: ReturnType<typeof setTimeout> }>();
   #scanning: Promise<void> | undefined;
   #rescanAgain = false;
@@ -847,11 +855,15 @@ export class SyftEvents implements AsyncDisposable {
     // The response goes next to the request; refuse requests whose URL or sender disagree with
     // the location (syft-event would write the response elsewhere, even outside the app).
     const endpointDir = dirname(dirname(path));
-    let urlDir: string;
-    try {
-      urlDir = request.url.toLocalPath(this.workspace.datasitesDir);
-    } catch {
-      urlDir = "";
+    let urlDir = this.#urlDirs.get(request.url.href);
+    if (urlDir === undefined) {
+      try {
+        urlDir = request.url.toLocalPath(this.workspace.datasitesDir);
+      } catch {
+        urlDir = "";
+      }
+      if (this.#urlDirs.size >= 1024) this.#urlDirs.clear();
+      this.#urlDirs.set(request.url.href, urlDir);
     }
     if (urlDir !== endpointDir || where.senderDir !== request.sender) {
       await this.#writeLoadError(
@@ -956,15 +968,20 @@ export class SyftEvents implements AsyncDisposable {
   }
 
   async #answer(request: SyftRequest, route: Route, path: string): Promise<SyftResponse> {
+    // Replies are built from a decoded request and validated values: skip re-validation.
     const base = {
+      [TRUSTED]: true,
       id: request.id,
       sender: this.workspace.email,
       url: request.url,
       expires: request.expires,
-    };
+      created: nowInstant(),
+      headers: {},
+      body: null,
+    } as SyftResponseInit;
     if (request.isExpired()) {
       this.stats.expired++;
-      return new SyftResponse({ ...base, body: "Request expired", statusCode: 419 });
+      return new SyftResponse({ ...base, body: textBytes("Request expired"), statusCode: 419 });
     }
     let input: unknown;
     const raw = request.body;
@@ -978,7 +995,9 @@ export class SyftEvents implements AsyncDisposable {
           this.stats.badRequests++;
           return new SyftResponse({
             ...base,
-            body: `Invalid request schema: the body is not JSON (${(err as Error).message})`,
+            body: textBytes(
+              `Invalid request schema: the body is not JSON (${(err as Error).message})`,
+            ),
             statusCode: 400,
           });
         }
@@ -988,7 +1007,7 @@ export class SyftEvents implements AsyncDisposable {
         this.stats.badRequests++;
         return new SyftResponse({
           ...base,
-          body: `Invalid request schema: ${formatIssues(result.issues)}`,
+          body: textBytes(`Invalid request schema: ${formatIssues(result.issues)}`),
           statusCode: 400,
         });
       }
@@ -1029,7 +1048,7 @@ export class SyftEvents implements AsyncDisposable {
         const e = err instanceof Error ? err : new Error(String(err));
         return new SyftResponse({
           ...base,
-          body: JSON.stringify(
+          body: textBytes(JSON.stringify(
             {
               "error_type": e.name,
               "error_message": e.message,
@@ -1038,12 +1057,16 @@ export class SyftEvents implements AsyncDisposable {
             },
             null,
             2,
-          ),
+          )),
           headers: { "Content-Type": "application/json" },
           statusCode: 500,
         });
       }
-      return new SyftResponse({ ...base, body: INTERNAL_ERROR_MESSAGE, statusCode: 500 });
+      return new SyftResponse({
+        ...base,
+        body: textBytes(INTERNAL_ERROR_MESSAGE),
+        statusCode: 500,
+      });
     }
   }
 

@@ -150,15 +150,15 @@ export function formatTimestamp(instant: Temporal.Instant, sep = "T"): string {
     const known = FORMATTED.get(instant);
     if (known !== undefined) return known;
   }
-  const micros = instant.epochNanoseconds / 1000n;
-  let ms = micros / 1000n;
-  let frac = micros % 1_000_000n;
-  if (frac < 0n) frac += 1_000_000n;
-  if (micros < 0n && micros % 1000n !== 0n) ms -= 1n;
-  const iso = new Date(Number(ms)).toISOString();
-  const date = iso.slice(0, iso.indexOf("T"));
-  const time = iso.slice(iso.indexOf("T") + 1, iso.indexOf("T") + 9);
-  const fraction = frac === 0n ? "" : "." + frac.toString().padStart(6, "0");
+  // Microseconds since the epoch fit a double exactly until the year 2255.
+  const micros = Number(instant.epochNanoseconds / 1000n);
+  const ms = Math.floor(micros / 1000);
+  const frac = micros - Math.floor(micros / 1_000_000) * 1_000_000;
+  const iso = new Date(ms).toISOString();
+  const t = iso.indexOf("T");
+  const date = iso.slice(0, t);
+  const time = iso.slice(t + 1, t + 9);
+  const fraction = frac === 0 ? "" : "." + String(frac).padStart(6, "0");
   const text = `${date}${sep}${time}${fraction}+00:00`;
   if (sep === "T") FORMATTED.set(instant, text);
   return text;

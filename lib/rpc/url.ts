@@ -15,6 +15,8 @@ const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
 // deno-lint-ignore no-control-regex
 const BAD_PATH_RE = /[\x00-\x1f\x7f\\]|%(?:2e|2f|5c|00)/i;
 
+const PARSED = new Map<string, SyftBoxURL>();
+
 /**
  * Returns whether `email` is an e-mail address SyftBox accepts as a datasite name (the domain must
  * contain a dot: `bob@localhost` is refused, as in Python).
@@ -122,7 +124,15 @@ export class SyftBoxURL {
    * ```
    */
   static parse(url: string | SyftBoxURL): SyftBoxURL {
-    return url instanceof SyftBoxURL ? url : new SyftBoxURL(url);
+    if (url instanceof SyftBoxURL) return url;
+    // URLs are immutable, and programs talk to a few endpoints many times: reuse parsed ones.
+    let parsed = PARSED.get(url);
+    if (parsed === undefined) {
+      parsed = new SyftBoxURL(url);
+      if (PARSED.size >= 4096) PARSED.clear();
+      PARSED.set(url, parsed);
+    }
+    return parsed;
   }
 
   /**
