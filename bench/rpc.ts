@@ -10,7 +10,9 @@
  *       requests answered twice;
  *   (d) the peer: a client that polls every 100 ms as syft-rpc does, against the same server;
  *   (e) the limit: bare `Deno.watchFs` write-to-event latency.
- * The last line is one JSON object with the figures.
+ * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
+ * workspace lives; default the system temp dir), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
+ * BENCH_RPC_BURST (10000), BENCH_RPC_POLL_CALLS (40), BENCH_RPC_CACHE=1 (cache-mode ids in (b)).
  *
  * @module
  */
@@ -38,7 +40,10 @@ function round(x: number, digits = 3): number {
 }
 
 async function bareWatchLatency(samples: number): Promise<number> {
-  const base = await Deno.makeTempDir({ prefix: "syft_bench_watch_" });
+  const base = await Deno.makeTempDir({
+    prefix: "syft_bench_watch_",
+    ...(BASE === undefined ? {} : { dir: BASE }),
+  });
   const dir = join(base, "watched");
   await Deno.mkdir(dir);
   const watcher = Deno.watchFs(dir);
@@ -68,7 +73,12 @@ async function bareWatchLatency(samples: number): Promise<number> {
   return percentile(lat, 0.5);
 }
 
-const dataDir = await Deno.makeTempDir({ prefix: "syft_bench_rpc_" });
+// BENCH_RPC_DIR picks the file system (default: the system temp dir, /tmp).
+const BASE = Deno.env.get("BENCH_RPC_DIR");
+const dataDir = await Deno.makeTempDir({
+  prefix: "syft_bench_rpc_",
+  ...(BASE === undefined ? {} : { dir: BASE }),
+});
 const workspace = { dataDir, email: EMAIL };
 const server = new Deno.Command(Deno.execPath(), {
   args: [
@@ -219,6 +229,8 @@ try {
     "burst_rescans": rescans,
     "watchfs_p50_ms": round(watchP50),
     "calls": SEQUENTIAL,
+    "cache": CACHE,
+    "fs_dir": BASE ?? "(system temp dir)",
   };
   console.log(
     `round trip p50 ${result.rtt_p50_ms} ms, p99 ${result.rtt_p99_ms} ms (bare watchFs ${result.watchfs_p50_ms} ms); ` +

@@ -11,7 +11,7 @@ import { ensureDir, writeFileAtomic } from "../_fs.ts";
 import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
 import { pathExists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
-import { resolveWorkspace, type SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
+import { resolveWorkspace, SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
 import { TRUSTED } from "./_trusted.ts";
 import {
   canonicalUuid,
@@ -379,8 +379,10 @@ export class SyftEvents implements AsyncDisposable {
     this.appName = appName;
     this.#options = options;
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 32));
-    if (options.workspace !== undefined && typeof options.workspace !== "string") {
-      void resolveWorkspace(options.workspace).then((ws) => this.#setWorkspace(ws), () => {});
+    // A workspace given as an object is known at once (so `url()` works before `start()`).
+    if (options.workspace instanceof SyftBoxWorkspace) this.#setWorkspace(options.workspace);
+    else if (options.workspace !== undefined && typeof options.workspace !== "string") {
+      this.#setWorkspace(new SyftBoxWorkspace(options.workspace));
     }
   }
 
