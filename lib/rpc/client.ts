@@ -23,7 +23,8 @@ import {
   SyftResponse,
   toBodyBytes,
 } from "./protocol.ts";
-import { formatTimestamp, nowInstant, parseDuration, toInstant } from "./time.ts";
+import { formatTimestamp, parseDuration, toInstant } from "./time.ts";
+import { nowMicros } from "./_micros.ts";
 import { SyftBoxURL } from "./url.ts";
 import {
   acquireWatcher,
@@ -692,10 +693,10 @@ export class RpcClient implements AsyncDisposable {
     const body = toBodyBytes(options.body);
     const headers = { ...(options.headers ?? {}) };
     const method = options.method ?? "GET";
-    const created = nowInstant();
-    const expires = Temporal.Instant.fromEpochNanoseconds(
-      created.epochNanoseconds + BigInt(Math.round(expiryMs(options.expiry))) * 1_000_000n,
-    );
+    // Epoch milliseconds with microsecond fractions (the codec keeps microseconds).
+    const createdUs = nowMicros();
+    const created = createdUs / 1000;
+    const expires = (createdUs + Math.round(expiryMs(options.expiry) * 1000)) / 1000;
     const cache = options.id === undefined && (options.cache ?? true);
     const sender = this.workspace.email;
     const id = options.id ??

@@ -9,7 +9,14 @@
 import { createHash } from "node:crypto";
 import { TRUSTED } from "./_trusted.ts";
 import { RpcProtocolError, RpcStatusError } from "./errors.ts";
-import { formatTimestamp, nowInstant, parseTimestamp, toInstant } from "./time.ts";
+import {
+  formatMicros,
+  instantOfMicros,
+  microsOf,
+  microsOfInstant,
+  nowMicros,
+  parseMicros,
+} from "./_micros.ts";
 import { SyftBoxURL } from "./url.ts";
 
 /** The methods a request may carry (upper case, as `SyftMethod` in syft-rpc). */
@@ -218,6 +225,13 @@ export function toBodyBytes(value: BodyValue): Uint8Array | null {
   return encoder.encode(json);
 }
 
+/** Trusted construction (internal): times as epoch microseconds. */
+interface TrustedInit {
+  [TRUSTED]?: true;
+  createdUs: number;
+  expiresUs: number;
+}
+
 /** What every message carries (the fields shared by requests and responses). */
 export interface SyftMessageInit {
   /** Lower-case UUID; a random uuid4 when omitted. */
@@ -230,10 +244,10 @@ export interface SyftMessageInit {
   body?: BodyValue;
   /** String headers. */
   headers?: Record<string, string>;
-  /** Creation time; now when omitted. */
-  created?: Date | Temporal.Instant | string;
-  /** Expiry time; `created` + 1 day when omitted. */
-  expires?: Date | Temporal.Instant | string;
+  /** Creation time (or epoch milliseconds, fractions kept to the microsecond); now when omitted. */
+  created?: Date | Temporal.Instant | string | number;
+  /** Expiry time (same forms); `created` + 1 day when omitted. */
+  expires?: Date | Temporal.Instant | string | number;
 }
 
 /** The fields of a request. */
@@ -325,17 +339,13 @@ function parseJsonObject(input: string | Uint8Array, kind: string): Record<strin
   return raw as Record<string, unknown>;
 }
 
-function fieldTime(
-  obj: Record<string, unknown>,
-  key: string,
-  fallback: () => Temporal.Instant,
-): Temporal.Instant {
+function fieldTime(obj: Record<string, unknown>, key: string, fallback: () => number): number {
   const v = obj[key];
   if (v === undefined || v === null) return fallback();
   if (typeof v !== "string") {
     throw new RpcProtocolError(key, `Invalid ${key}: expected a timestamp string`);
   }
-  return parseTimestamp(v, key);
+  return parseMicros(v, key);
 }
 
 function fieldBody(obj: Record<string, unknown>): Uint8Array | null {
@@ -394,10 +404,12 @@ export abstract class SyftMessage {
   readonly body: Uint8Array | null;
   /** String headers, in insertion order. */
   readonly headers: Record<string, string>;
-  /** Creation time (microsecond precision). */
-  readonly created: Temporal.Instant;
-  /** Expiry time (microsecond precision). */
-  readonly expires: Temporal.Instant;
+  /** Creation time in epoch microseconds (what the file carries). */
+  readonly createdMicros: number;
+  /** Expiry time in epoch microseconds. */
+  readonly expiresMicros: number;
+  #created: Temporal.Instant | undefined;
+  #expires: Temporal.Instant | undefined;
 
   /**
    * Validates and stores the shared fields.
@@ -405,15 +417,16 @@ export abstract class SyftMessage {
    * @param init The fields.
    */
   constructor(init: SyftMessageInit) {
-    if ((init as { [TRUSTED]?: true })[TRUSTED]) {
-      // Built by fromJSON from fields it has already validated.
+    const trusted = init as unknown as TrustedInit;
+    if (trusted[TRUSTED]) {
+      // Built from fields that have already been validated (decoding, replies).
       this.id = init.id!;
       this.sender = init.sender;
       this.url = init.url as SyftBoxURL;
       this.body = init.body as Uint8Array | null;
       this.headers = init.headers!;
-      this.created = init.created as Temporal.Instant;
-      this.expires = init.expires as Temporal.Instant;
+      this.createdMicros = trusted.createdUs;
+      this.expiresMicros = trusted.expiresUs;
       return;
     }
     if (init.id === undefined) this.id = crypto.randomUUID();
@@ -435,10 +448,20 @@ export abstract class SyftMessage {
     }
     this.body = toBodyBytes(init.body);
     this.headers = checkHeaders(init.headers ?? {});
-    this.created = init.created === undefined ? nowInstant() : toInstant(init.created, "created");
-    this.expires = init.expires === undefined
-      ? this.created.add({ milliseconds: DEFAULT_MESSAGE_EXPIRY_MS })
-      : toInstant(init.expires, "expires");
+    this.createdMicros = init.created === undefined ? nowMicros() : microsOf(init.created, "created");
+    this.expiresMicros = init.expires === undefined
+      ? this.createdMicros + DEFAULT_MESSAGE_EXPIRY_MS * 1000
+      : microsOf(init.expires, "expires");
+  }
+
+  /** Creation time (microsecond precision). */
+  get created(): Temporal.Instant {
+    return this.#created ??= instantOfMicros(this.createdMicros);
+  }
+
+  /** Expiry time (microsecond precision). */
+  get expires(): Temporal.Instant {
+    return this.#expires ??= instantOfMicros(this.expiresMicros);
   }
 
   /** The body as UTF-8 text (`""` when there is none). */
@@ -460,8 +483,8 @@ export abstract class SyftMessage {
    *
    * @param now The time to compare with (default: now).
    */
-  isExpired(now: Temporal.Instant = Temporal.Now.instant()): boolean {
-    return Temporal.Instant.compare(now, this.expires) > 0;
+  isExpired(now?: Temporal.Instant): boolean {
+    return (now === undefined ? Date.now() * 1000 : microsOfInstant(now)) > this.expiresMicros;
   }
 
   /** The JSON of the shared fields, in wire order (subclasses append theirs). */
@@ -470,7 +493,7 @@ export abstract class SyftMessage {
       JSON.stringify(this.url.href)
     },"body":${this.body === null ? "null" : `"${encodeBody(this.body)}"`},"headers":${
       JSON.stringify(this.headers)
-    },"created":"${formatTimestamp(this.created)}","expires":"${formatTimestamp(this.expires)}"`;
+    },"created":"${formatMicros(this.createdMicros)}","expires":"${formatMicros(this.expiresMicros)}"`;
   }
 
   /** The file text: compact JSON, no trailing newline. */
@@ -571,7 +594,7 @@ export class SyftRequest extends SyftMessage {
    */
   static fromJSON(obj: Record<string, unknown>, options: DecodeOptions = {}): SyftRequest {
     const id = checkId(obj.id, options.fileId);
-    const created = fieldTime(obj, "created", nowInstant);
+    const created = fieldTime(obj, "created", nowMicros);
     const method = obj.method ?? "GET";
     if (typeof method !== "string" || !SYFT_METHODS.includes(method as SyftMethod)) {
       throw new RpcProtocolError(
@@ -586,12 +609,8 @@ export class SyftRequest extends SyftMessage {
       url: fieldUrl(obj),
       body: fieldBody(obj),
       headers: checkHeaders(obj.headers),
-      created,
-      expires: fieldTime(
-        obj,
-        "expires",
-        () => created.add({ milliseconds: DEFAULT_MESSAGE_EXPIRY_MS }),
-      ),
+      createdUs: created,
+      expiresUs: fieldTime(obj, "expires", () => created + DEFAULT_MESSAGE_EXPIRY_MS * 1000),
       method: method as SyftMethod,
     } as SyftRequestInit);
   }
@@ -748,7 +767,7 @@ export class SyftResponse extends SyftMessage {
    */
   static fromJSON(obj: Record<string, unknown>, options: DecodeOptions = {}): SyftResponse {
     const id = checkId(obj.id, options.fileId);
-    const created = fieldTime(obj, "created", nowInstant);
+    const created = fieldTime(obj, "created", nowMicros);
     const code = obj.status_code ?? 200;
     if (typeof code !== "number" || !SYFT_STATUS_CODES.has(code)) {
       throw new RpcProtocolError(
@@ -763,12 +782,8 @@ export class SyftResponse extends SyftMessage {
       url: fieldUrl(obj),
       body: fieldBody(obj),
       headers: checkHeaders(obj.headers),
-      created,
-      expires: fieldTime(
-        obj,
-        "expires",
-        () => created.add({ milliseconds: DEFAULT_MESSAGE_EXPIRY_MS }),
-      ),
+      createdUs: created,
+      expiresUs: fieldTime(obj, "expires", () => created + DEFAULT_MESSAGE_EXPIRY_MS * 1000),
       statusCode: code,
     } as SyftResponseInit);
   }

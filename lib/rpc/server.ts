@@ -32,7 +32,8 @@ import {
   type StandardSchemaV1,
 } from "./schema.ts";
 import { GlobWatcher, type WatchEvent, type WatchEventKind } from "./globs.ts";
-import { nowInstant, parseDuration } from "./time.ts";
+import { parseDuration } from "./time.ts";
+import { nowMicros } from "./_micros.ts";
 import { isValidEmail, type SyftBoxURL } from "./url.ts";
 import {
   acquireWatcher,
@@ -976,11 +977,11 @@ export class SyftEvents implements AsyncDisposable {
       id: request.id,
       sender: this.workspace.email,
       url: request.url,
-      expires: request.expires,
-      created: nowInstant(),
+      createdUs: nowMicros(),
+      expiresUs: request.expiresMicros,
       headers: {},
       body: null,
-    } as SyftResponseInit;
+    } as unknown as SyftResponseInit;
     if (request.isExpired()) {
       this.stats.expired++;
       return new SyftResponse({ ...base, body: textBytes("Request expired"), statusCode: 419 });

@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { RpcProtocolError } from "./errors.ts";
-
-const CANONICAL_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00$/;
-/** Instants parsed from, or formatted to, canonical text: formatting them again is a lookup. */
-const FORMATTED = new WeakMap<Temporal.Instant, string>();
-const TS_RE =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+import {
+  formatMicros,
+  instantOfMicros,
+  microsOf,
+  microsOfInstant,
+  nowMicros,
+  parseMicros,
+} from "./_micros.ts";
 
 /**
  * Returns the current time truncated to microseconds (the precision SyftBox files carry).
@@ -25,7 +26,7 @@ const TS_RE =
  * ```
  */
 export function nowInstant(): Temporal.Instant {
-  return Temporal.Now.instant().round({ smallestUnit: "microsecond", roundingMode: "floor" });
+  return instantOfMicros(nowMicros());
 }
 
 /**
@@ -47,20 +48,8 @@ export function toInstant(
   value: Date | Temporal.Instant | number | string,
   field = "timestamp",
 ): Temporal.Instant {
-  if (typeof value === "string") return parseTimestamp(value, field);
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) {
-      throw new RpcProtocolError(field, `Invalid ${field}: ${value} is not a finite time`);
-    }
-    return Temporal.Instant.fromEpochNanoseconds(BigInt(Math.trunc(value * 1000)) * 1000n);
-  }
-  if (value instanceof Date) {
-    const ms = value.getTime();
-    if (Number.isNaN(ms)) throw new RpcProtocolError(field, `Invalid ${field}: invalid Date`);
-    return Temporal.Instant.fromEpochNanoseconds(BigInt(ms) * 1_000_000n);
-  }
-  const ns = value.epochNanoseconds;
-  return ns % 1000n === 0n ? value : Temporal.Instant.fromEpochNanoseconds(ns - (ns % 1000n));
+  if (value instanceof Temporal.Instant && value.epochNanoseconds % 1000n === 0n) return value;
+  return instantOfMicros(microsOf(value, field));
 }
 
 /**
@@ -82,52 +71,7 @@ export function toInstant(
  * ```
  */
 export function parseTimestamp(text: string, field = "timestamp"): Temporal.Instant {
-  // Fast path: what Python and syft write (`YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`).
-  if (CANONICAL_RE.test(text)) {
-    try {
-      const instant = Temporal.Instant.from(text);
-      if (!text.endsWith(".000000+00:00")) FORMATTED.set(instant, text);
-      return instant;
-    } catch { /* not a real date: the slow path names the problem */ }
-  }
-  const m = TS_RE.exec(text);
-  if (m === null) {
-    throw new RpcProtocolError(
-      field,
-      `Invalid ${field}: ${JSON.stringify(text)} is not an ISO 8601 timestamp`,
-    );
-  }
-  const [, y, mo, d, h, mi, s, frac, tz] = m;
-  if (tz === undefined) {
-    throw new RpcProtocolError(
-      field,
-      `Invalid ${field}: ${JSON.stringify(text)} has no timezone offset (naive timestamps break ` +
-        "expiry checks)",
-    );
-  }
-  const year = Number(y);
-  const month = Number(mo);
-  const day = Number(d);
-  const hour = Number(h);
-  const minute = Number(mi);
-  const second = Number(s ?? "0");
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  const check = new Date(ms);
-  if (
-    Number.isNaN(ms) || check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 ||
-    check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59
-  ) {
-    throw new RpcProtocolError(field, `Invalid ${field}: ${JSON.stringify(text)} is not a date`);
-  }
-  const micros = frac === undefined ? 0 : Number(frac.padEnd(6, "0").slice(0, 6));
-  let offsetMin = 0;
-  if (tz !== "Z" && tz !== "z") {
-    const sign = tz[0] === "-" ? -1 : 1;
-    const digits = tz.slice(1).replace(":", "");
-    offsetMin = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || "0"));
-  }
-  const epochMicros = BigInt(ms - offsetMin * 60_000) * 1000n + BigInt(micros);
-  return Temporal.Instant.fromEpochNanoseconds(epochMicros * 1000n);
+  return instantOfMicros(parseMicros(text, field));
 }
 
 /**
@@ -146,22 +90,7 @@ export function parseTimestamp(text: string, field = "timestamp"): Temporal.Inst
  * ```
  */
 export function formatTimestamp(instant: Temporal.Instant, sep = "T"): string {
-  if (sep === "T") {
-    const known = FORMATTED.get(instant);
-    if (known !== undefined) return known;
-  }
-  // Microseconds since the epoch fit a double exactly until the year 2255.
-  const micros = Number(instant.epochNanoseconds / 1000n);
-  const ms = Math.floor(micros / 1000);
-  const frac = micros - Math.floor(micros / 1_000_000) * 1_000_000;
-  const iso = new Date(ms).toISOString();
-  const t = iso.indexOf("T");
-  const date = iso.slice(0, t);
-  const time = iso.slice(t + 1, t + 9);
-  const fraction = frac === 0 ? "" : "." + String(frac).padStart(6, "0");
-  const text = `${date}${sep}${time}${fraction}+00:00`;
-  if (sep === "T") FORMATTED.set(instant, text);
-  return text;
+  return formatMicros(microsOfInstant(instant), sep);
 }
 
 const DURATION_RE = /(\d+(?:\.\d+)?)\s*(ms|[dhms])/gy;
