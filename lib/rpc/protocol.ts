@@ -448,7 +448,9 @@ export abstract class SyftMessage {
     }
     this.body = toBodyBytes(init.body);
     this.headers = checkHeaders(init.headers ?? {});
-    this.createdMicros = init.created === undefined ? nowMicros() : microsOf(init.created, "created");
+    this.createdMicros = init.created === undefined
+      ? nowMicros()
+      : microsOf(init.created, "created");
     this.expiresMicros = init.expires === undefined
       ? this.createdMicros + DEFAULT_MESSAGE_EXPIRY_MS * 1000
       : microsOf(init.expires, "expires");
@@ -493,7 +495,9 @@ export abstract class SyftMessage {
       JSON.stringify(this.url.href)
     },"body":${this.body === null ? "null" : `"${encodeBody(this.body)}"`},"headers":${
       JSON.stringify(this.headers)
-    },"created":"${formatMicros(this.createdMicros)}","expires":"${formatMicros(this.expiresMicros)}"`;
+    },"created":"${formatMicros(this.createdMicros)}","expires":"${
+      formatMicros(this.expiresMicros)
+    }"`;
   }
 
   /** The file text: compact JSON, no trailing newline. */

@@ -821,7 +821,7 @@ export class SyftEvents implements AsyncDisposable {
   }
 
   async #process(path: string): Promise<void> {
-    const name = basename(path);
+    const name = path.slice(path.lastIndexOf(sep) + 1);
     const stem = name.slice(0, -".request".length);
     const id = canonicalUuid(stem);
     if (id === undefined) return; // rejection markers and other names are not requests

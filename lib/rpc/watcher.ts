@@ -16,11 +16,13 @@
  *
  * @module
  */
-import { basename, join, resolve, sep } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { ensureDir, isTempName } from "../_fs.ts";
 import { getLogger } from "../_log.ts";
 
 const log = getLogger(["rpc", "watcher"]);
+/** What `isTempName` looks for (atomic-write temp files: never delivered). */
+const TEMP_MARK = ".syft.tmp.";
 
 /** A stream of raw file-system events (`Deno.watchFs` or a synthetic source in tests). */
 export interface FsEventSource extends AsyncIterable<Deno.FsEvent> {
@@ -323,7 +325,7 @@ export class FileWatcher {
   }
 
   #ignored(path: string): boolean {
-    return isTempName(basename(path)) || !path.startsWith(this.root);
+    return !path.startsWith(this.root) || path.includes(TEMP_MARK, path.lastIndexOf(sep));
   }
 
   #looksLikeFile(path: string): boolean {
