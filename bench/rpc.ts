@@ -9,7 +9,9 @@
  *   (c) 10,000 request files dropped at once: seconds until all are answered, requests lost,
  *       requests answered twice;
  *   (d) the peer: a client that polls every 100 ms as syft-rpc does, against the same server;
- *   (e) the limit: bare `Deno.watchFs` write-to-event latency.
+ *   (e) the limits: bare `Deno.watchFs` write-to-event latency, and the requests per second at 64
+ *       in flight of a protocol-free file round trip (write, rename, watch, copy back, read, delete)
+ *       on the same file system, which bounds (b) on this machine.
  * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
@@ -74,6 +76,77 @@ async function bareWatchLatency(samples: number): Promise<number> {
   return percentile(lat, 0.5);
 }
 
+/** 64 in flight through bare files (no protocol): the limit of this machine and file system. */
+async function bareFilesRps(seconds: number): Promise<number> {
+  const base = await Deno.makeTempDir({
+    prefix: "syft_bench_bare_",
+    ...(BASE === undefined ? {} : { dir: BASE }),
+  });
+  const dir = join(base, "files");
+  const tmp = join(base, "tmp");
+  await Deno.mkdir(dir);
+  await Deno.mkdir(tmp);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      BASE?.startsWith("/dev/") ? "-A" : "-P=bench",
+      "--config",
+      join(ROOT, "deno.json"),
+      join(ROOT, "bench/rpc/raw_server.ts"),
+      dir,
+      tmp,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  await lines.read();
+  const watcher = Deno.watchFs(dir);
+  const waiting = new Map<string, () => void>();
+  const loop = (async () => {
+    for await (const ev of watcher) {
+      if (ev.kind !== "access" && ev.kind !== "rename") continue;
+      const p = ev.paths[ev.paths.length - 1]!;
+      const wake = waiting.get(p);
+      if (wake !== undefined) {
+        waiting.delete(p);
+        wake();
+      }
+    }
+  })();
+  const data = new TextEncoder().encode("x".repeat(330));
+  let k = 0;
+  const once = async (): Promise<void> => {
+    const id = `${k++}`;
+    const request = join(dir, `${id}.request`);
+    const response = join(dir, `${id}.response`);
+    const answered = new Promise<void>((r) => waiting.set(response, r));
+    const staged = join(tmp, `c${id}`);
+    await Deno.writeFile(staged, data);
+    await Deno.rename(staged, request);
+    await answered;
+    await Deno.readFile(response);
+    await Promise.all([Deno.remove(request), Deno.remove(response)]);
+  };
+  let done = 0;
+  const warmEnd = performance.now() + 1000;
+  const end = warmEnd + seconds * 1000;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (performance.now() < end) {
+      await once();
+      if (performance.now() >= warmEnd) done++;
+    }
+  }));
+  watcher.close();
+  await loop;
+  child.kill("SIGTERM");
+  await child.status;
+  await lines.cancel().catch(() => {});
+  await Deno.remove(base, { recursive: true }).catch(() => {});
+  return done / seconds;
+}
+
 // BENCH_RPC_DIR picks the file system (default: the system temp dir, /tmp).
 const BASE = Deno.env.get("BENCH_RPC_DIR");
 const dataDir = await Deno.makeTempDir({
@@ -120,6 +193,8 @@ try {
 
   console.log("(e) bare Deno.watchFs write-to-event latency ...");
   const watchP50 = await bareWatchLatency(1000);
+  console.log(`(e) bare files, 64 in flight for ${CONCURRENT_S} s (no protocol) ...`);
+  const bareRps = await bareFilesRps(CONCURRENT_S);
 
   await using client = await RpcClient.open({ workspace });
   const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
@@ -230,13 +305,14 @@ try {
     "burst_drop_s": round(dropS, 2),
     "burst_rescans": rescans,
     "watchfs_p50_ms": round(watchP50),
+    "bare_files_rps_64": Math.round(bareRps),
     "calls": SEQUENTIAL,
     "cache": CACHE,
     "fs_dir": BASE ?? "(system temp dir)",
   };
   console.log(
     `round trip p50 ${result.rtt_p50_ms} ms, p99 ${result.rtt_p99_ms} ms (bare watchFs ${result.watchfs_p50_ms} ms); ` +
-      `${result.rps_64} req/s at 64 in flight; burst of ${BURST}: ${result.burst_s} s, ` +
+      `${result.rps_64} req/s at 64 in flight (bare files ${result.bare_files_rps_64}); burst of ${BURST}: ${result.burst_s} s, ` +
       `${lost} lost, ${duplicates} answered twice; poll peer p50 ${result.poll_peer_rtt_p50_ms} ms ` +
       `(x${result.ratio_vs_poll})`,
   );
