@@ -26,6 +26,8 @@ export interface RunningService {
   where: string;
   /** Extra human-readable detail, such as the app name. */
   detail?: string;
+  /** Commands a user can paste to try the service (printed under "Try:"). */
+  hints?: string[];
   /** Stops the service and releases its resources. */
   stop(): Promise<void>;
 }

@@ -326,6 +326,10 @@ export const HUB_UP_SERVICE: UpService = {
     return {
       where: running.wsUrl,
       detail: `publish ${running.url}/publish, metrics ${running.url}/metrics`,
+      hints: [
+        `deno task syft hub listen ${running.wsUrl}`,
+        `deno task syft hub send ${running.wsUrl} chat '"hello"'`,
+      ],
       stop: () => running.shutdown(),
     };
   },

@@ -112,6 +112,7 @@ export function upCommand(): CommandUnknownOpts {
             name,
             where: running.where,
             ...(running.detail === undefined ? {} : { detail: running.detail }),
+            ...(running.hints === undefined ? {} : { hints: running.hints }),
           })),
         };
         if (globals.json) printJson({ event: "up", ...report });
@@ -129,7 +130,11 @@ export function upCommand(): CommandUnknownOpts {
           ];
           const width = Math.max(...rows.map(([k]) => k.length));
           for (const [k, v] of rows) print(`  ${k.padEnd(width)}  ${v}`);
-          if (started.length === 0) print("  (no servers yet: only the workspace and state run)");
+          const hints = started.flatMap(({ running }) => running.hints ?? []);
+          if (hints.length > 0) {
+            print("Try:");
+            for (const hint of hints) print(`  ${hint}`);
+          }
           print("Press Ctrl-C to stop.");
         }
         const signal = await shutdown;
