@@ -219,15 +219,20 @@ async function echoRound(
   }
 }
 
-async function fanoutRound(system: FanSystem, nodeDir: string): Promise<number> {
+async function fanoutRound(
+  system: FanSystem,
+  nodeDir: string,
+): Promise<{ dps: number; usPerDelivery: number }> {
   const server = await startServer(system, "relay", nodeDir);
   try {
+    const before = await cpuTicks(server.pid);
     const r = await runClient(
       system,
       ["fanout", server.wsUrl, "1000", String(FANOUT_WINDOW), "1", String(SECONDS)],
       nodeDir,
     );
-    return r.dps!;
+    const ticks = (await cpuTicks(server.pid)) - before;
+    return { dps: r.dps!, usPerDelivery: (ticks / CLK_TCK) * 1e6 / r.total! };
   } finally {
     await server.stop();
   }
@@ -307,14 +312,20 @@ try {
   }
   // (b) fan-out throughput
   const fanout: Record<FanSystem, number[]> = { raw: [], syft: [], socketio: [] };
+  const fanoutUs: Record<FanSystem, number[]> = { raw: [], syft: [], socketio: [] };
   for (let round = 0; round < ROUNDS; round++) {
     const order: FanSystem[] = round % 2 === 0
       ? ["raw", "syft", "socketio"]
       : ["syft", "raw", "socketio"];
     for (const system of order) {
-      const dps = await fanoutRound(system, nodeDir);
+      const { dps, usPerDelivery } = await fanoutRound(system, nodeDir);
       fanout[system].push(dps);
-      log(`fanout round ${round + 1} ${system.padEnd(8)} ${Math.round(dps)} deliveries/s`);
+      fanoutUs[system].push(usPerDelivery);
+      log(
+        `fanout round ${round + 1} ${system.padEnd(8)} ${Math.round(dps)} deliveries/s, server ${
+          usPerDelivery.toFixed(2)
+        } us CPU/delivery`,
+      );
     }
   }
   // (b) fan-out latency at a fixed rate
@@ -347,6 +358,7 @@ try {
   const rawFanoutDps = best(fanout.raw);
   const sioFanoutDps = best(fanout.socketio);
   const minUs = (s: System) => Math.min(...echo[s].map((r) => r.usPerMsg));
+  const minFanUs = (s: FanSystem) => Math.min(...fanoutUs[s]);
   const result = {
     "echo_mps": Math.round(echoMps),
     "raw_deno_echo_mps": Math.round(rawMps),
@@ -367,6 +379,10 @@ try {
     "echo_server_us_per_msg": round3(minUs("syft")),
     "raw_server_us_per_msg": round3(minUs("raw")),
     "socketio_server_us_per_msg": round3(minUs("socketio")),
+    "fanout_server_us_per_delivery": round3(minFanUs("syft")),
+    "raw_fanout_server_us_per_delivery": round3(minFanUs("raw")),
+    "socketio_fanout_server_us_per_delivery": round3(minFanUs("socketio")),
+    "ratio_fanout_cpu_vs_socketio": round3(minFanUs("socketio") / minFanUs("syft")),
     "rounds": ROUNDS,
     "load_average_at_start": load,
   };

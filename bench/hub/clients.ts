@@ -105,6 +105,7 @@ if (mode === "echo") {
     let seq = 0;
     let measuring = false;
     let counted = 0;
+    let all = 0;
     const publish = (): void => {
       got[seq % RING] = 0;
       publisher.send(frameOf("f", `${seq++}|0`));
@@ -112,6 +113,7 @@ if (mode === "echo") {
     for (const ws of sockets) {
       ws.onmessage = (e) => {
         const [s] = parsePayload(e.data as string);
+        all++;
         if (measuring) counted++;
         if (++got[s % RING]! === receivers) publish();
       };
@@ -124,7 +126,9 @@ if (mode === "echo") {
     measuring = false;
     const elapsed = (performance.now() - t0) / 1000;
     deliveries = counted;
-    console.log(JSON.stringify({ deliveries, seconds: elapsed, dps: deliveries / elapsed }));
+    console.log(
+      JSON.stringify({ deliveries, total: all, seconds: elapsed, dps: deliveries / elapsed }),
+    );
   } else {
     const rate = num(1, 1);
     const seconds = num(2, 10);

@@ -73,6 +73,7 @@ if (mode === "echo") {
     let seq = 0;
     let measuring = false;
     let counted = 0;
+    let all = 0;
     const publish = () => {
       got[seq % RING] = 0;
       publisher.emit("f", `${seq++}|0`);
@@ -80,6 +81,7 @@ if (mode === "echo") {
     for (const s of sockets) {
       s.on("f", (p) => {
         const n = Number(p.slice(0, p.indexOf("|")));
+        all++;
         if (measuring) counted++;
         if (++got[n % RING] === receivers) publish();
       });
@@ -91,7 +93,9 @@ if (mode === "echo") {
     await sleep(seconds * 1000);
     measuring = false;
     const elapsed = (performance.now() - t0) / 1000;
-    console.log(JSON.stringify({ deliveries: counted, seconds: elapsed, dps: counted / elapsed }));
+    console.log(
+      JSON.stringify({ deliveries: counted, total: all, seconds: elapsed, dps: counted / elapsed }),
+    );
   } else {
     const [rate, seconds] = [num(1, 1), num(2, 10)];
     const samples = new Float64Array(receivers * Math.ceil(rate * seconds + 2));
