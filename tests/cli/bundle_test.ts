@@ -22,10 +22,10 @@ Deno.test("deno bundle builds a single-file syft that runs offline", async () =>
   const out = `${ws.path}/syft.js`;
   const bundled = await deno(["bundle", "-q", "--platform=deno", "--output", out, "cli/main.ts"]);
   assert.equal(bundled.code, 0, bundled.stderr);
-  const version = await deno(["run", "-q", "-P=cli", out, "--version"]);
+  const version = await deno(["run", "-q", "-P=cli", "--config", "deno.json", out, "--version"]);
   assert.equal(version.code, 0, version.stderr);
   assert.equal(version.stdout.trim(), VERSION);
-  const help = await deno(["run", "-q", "-P=cli", out, "--help"]);
+  const help = await deno(["run", "-q", "-P=cli", "--config", "deno.json", out, "--help"]);
   assert.equal(help.code, 0, help.stderr);
   for (const group of ["up", "rpc", "proxy", "hub", "ensync"]) {
     assert.match(help.stdout, new RegExp(`^\\s+${group}\\b`, "m"), `bundle help lacks ${group}`);
