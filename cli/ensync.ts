@@ -20,9 +20,13 @@ import {
   addEnSyncApp,
   ENSYNC_DEFAULT_PORTS,
   type EnSyncConfig,
+  type EnSyncServer,
+  type EnSyncServerOptions,
   type GrpcStreamMode,
+  type GrpcWorkerCommand,
   loadEnSyncConfig,
   openEnSyncStore,
+  runEnSyncGrpcWorker,
   startEnSyncServer,
   writeEnSyncConfig,
 } from "../servers/ensync/mod.ts";
@@ -195,6 +199,87 @@ function eventLine(e: EnSyncEvent): Record<string, unknown> {
   };
 }
 
+function runGranted(command: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "run", command }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * How this process starts another `syft` running `ensync grpc-worker`: the compiled binary
+ * itself, or `deno run` of the same main module with only env and net (to `host`) permissions.
+ * Returns why not when `run` is not granted for it.
+ */
+function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand | string {
+  const tail = [
+    ...(logLevel === undefined ? [] : ["--log-level", logLevel]),
+    "ensync",
+    "grpc-worker",
+  ];
+  if (Deno.build.standalone) {
+    const self = Deno.execPath();
+    return runGranted(self) ? { command: self, args: tail } : `no run permission for ${self}`;
+  }
+  const command = [Deno.execPath(), "deno"].find(runGranted);
+  if (command === undefined) return "no run permission for deno (--allow-run=deno)";
+  return {
+    command,
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-env",
+      `--allow-net=${host.includes(":") ? `[${host}]` : host}`,
+      Deno.mainModule,
+      ...tail,
+    ],
+  };
+}
+
+const WORKER_FAILED_RE = /gRPC worker (ended|did not listen)/;
+
+/**
+ * Starts the engine with gRPC in a worker process (so that a gRPC client cannot abort the engine,
+ * denoland/deno#36788), or in this process, with a warning, when no worker can be started.
+ */
+async function startEngine(
+  options: EnSyncServerOptions,
+  isolate: { inProcess: boolean; logLevel?: string },
+): Promise<EnSyncServer> {
+  if (isolate.inProcess || options.grpcPort === false) return await startEnSyncServer(options);
+  const warn = (why: string): void =>
+    log.warn(
+      "gRPC runs in the engine's process ({why}): a gRPC client that closes a connection after " +
+        "many calls can abort it (Deno 2.9, denoland/deno#36788)",
+      { why },
+    );
+  const worker = grpcWorkerCommand(options.host ?? "127.0.0.1", isolate.logLevel);
+  if (typeof worker === "string") {
+    warn(worker);
+    return await startEnSyncServer(options);
+  }
+  try {
+    return await startEnSyncServer({ ...options, grpcWorker: worker });
+  } catch (err) {
+    if (!(err instanceof Error) || !WORKER_FAILED_RE.test(err.message)) throw err;
+    warn(err.message);
+    return await startEnSyncServer(options);
+  }
+}
+
+function workerCommand(): CommandUnknownOpts {
+  return new Command("grpc-worker")
+    .description(
+      "internal: the gRPC front end process of the engine (talks JSON lines on stdin/stdout)",
+    )
+    .action(async () => {
+      await runEnSyncGrpcWorker();
+      Deno.exit(0);
+    });
+}
+
 function serveCommand(): CommandUnknownOpts {
   return new Command("serve")
     .description(
@@ -237,6 +322,10 @@ function serveCommand(): CommandUnknownOpts {
         "gRPC subscription streams (overrides the config's grpc_streams)",
       ).choices(["auto", "multiplexed", "per-subscription"] as const),
     )
+    .option(
+      "--grpc-in-process",
+      "serve gRPC in the engine's process instead of a worker process (no crash isolation)",
+    )
     .addHelpText(
       "after",
       `
@@ -247,6 +336,11 @@ $ENSYNC_CONFIG or <SYFT_HOME>/ensync.yaml (created empty on first run; add apps 
 Endpoints: ws://HOST:WS_PORT/message (Node, Python SDKs) and ws://HOST:WS_PORT/ (Go SDK),
 grpc://HOST:GRPC_PORT (ensync.EnSyncService), GET /health, GET /discarded (Authorization:
 Bearer <access key>) on the WebSocket port.
+
+gRPC is served by a worker process (started with deno, so it needs --allow-run=deno): Deno 2.9
+can abort a process when a gRPC client closes a connection that carried many calls. When the
+worker dies, a new one serves the same port at once; client ids, subscriptions and events live in
+the engine (GET /health counts the restarts).
 
 Examples:
   syft ensync app add shop --send 'orders/*' --receive 'payments/*'
@@ -264,7 +358,7 @@ Examples:
         ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),
       });
       const shutdown = waitForShutdownSignal();
-      const engine = await startEnSyncServer({
+      const engine = await startEngine({
         config: path,
         store,
         host: opts.host,
@@ -275,11 +369,15 @@ Examples:
         ...(opts.grpcStreams === undefined
           ? {}
           : { grpcStreams: opts.grpcStreams as GrpcStreamMode }),
+      }, {
+        inProcess: opts.grpcInProcess === true,
+        ...(globals.logLevel === undefined ? {} : { logLevel: globals.logLevel }),
       });
       const info = {
         event: "listening",
         ws: `${engine.wsUrl}/message`,
         grpc: engine.grpcUrl,
+        grpcProcess: engine.grpcWorker === undefined ? "engine" : "worker",
         store: store.description,
         config: path,
         apps: config.apps.map((a) => a.name),
@@ -288,7 +386,11 @@ Examples:
       else {
         print(`syft ensync engine listening`);
         print(`  websocket  ${info.ws}  (also ${engine.wsUrl}/)`);
-        print(`  grpc       ${info.grpc}`);
+        print(
+          `  grpc       ${info.grpc}${
+            engine.grpcWorker === undefined ? "" : `  (worker process ${engine.grpcWorker.pid})`
+          }`,
+        );
         print(`  store      ${info.store}`);
         print(`  config     ${path}${created ? " (new)" : ""}`);
         print(
@@ -606,6 +708,7 @@ export function ensyncCommand(): CommandUnknownOpts {
     .addCommand(publishCommand())
     .addCommand(subscribeCommand())
     .addCommand(replayCommand())
+    .addCommand(workerCommand(), { hidden: true })
     .addHelpText(
       "after",
       `
@@ -626,16 +729,18 @@ export const ENSYNC_UP_SERVICE: UpService = {
     const path = join(ctx.home.root, "ensync.yaml");
     await ensureConfig(path);
     const store = openEnSyncStore(`kv:${join(ctx.home.root, "state", "ensync.kv")}`);
-    const engine = await startEnSyncServer({
+    const engine = await startEngine({
       config: path,
       store,
       host: ctx.host,
       wsPort: ctx.anyPort ? 0 : ENSYNC_DEFAULT_PORTS.ws,
       grpcPort: ctx.anyPort ? 0 : ENSYNC_DEFAULT_PORTS.grpc,
-    });
+    }, { inProcess: false });
     return {
       where: `${engine.wsUrl}/message`,
-      detail: `grpc ${engine.grpcUrl}, apps in ${path}`,
+      detail: `grpc ${engine.grpcUrl}${
+        engine.grpcWorker === undefined ? "" : " (worker process)"
+      }, apps in ${path}`,
       stop: () => engine.close(),
     };
   },

@@ -33,6 +33,7 @@ export { SyftError, type SyftErrorOptions } from "../../lib/errors.ts";
 export * from "./broker.ts";
 export * from "./config.ts";
 export * from "./grpc.ts";
+export * from "./grpc_worker.ts";
 export * from "./protocol.ts";
 export * from "./server.ts";
 export * from "./store.ts";

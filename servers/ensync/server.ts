@@ -17,6 +17,8 @@ import {
   loadEnSyncConfig,
 } from "./config.ts";
 import { EnSyncGrpcService } from "./grpc.ts";
+import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
+import { GrpcWorkerSupervisor } from "./_grpc_supervisor.ts";
 import type { EnSyncStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
 import { acceptEnSyncWebSocket } from "./ws.ts";
@@ -54,6 +56,13 @@ export interface EnSyncServerOptions {
   grpcStreams?: GrpcStreamMode;
   /** A gRPC client id with no call and no open stream for this long ends (default 90 000 ms). */
   grpcSessionTimeoutMs?: number;
+  /**
+   * Runs the gRPC front end (HTTP/2) in a worker process started with this command, which calls
+   * `runEnSyncGrpcWorker()`; a worker that dies is replaced on the same port at once. Without it
+   * gRPC runs in this process, where Deno 2.9.6 can abort the whole process when a client closes
+   * a connection that carried many calls (denoland/deno#36788).
+   */
+  grpcWorker?: GrpcWorkerCommand;
   /** Stops the engine when aborted. */
   signal?: AbortSignal;
 }
@@ -70,6 +79,8 @@ export interface EnSyncServer extends AsyncDisposable {
   grpcPort: number;
   /** The delivery core. */
   broker: Broker;
+  /** The gRPC worker process (`undefined` when gRPC runs in this process or is disabled). */
+  readonly grpcWorker: GrpcWorkerStatus | undefined;
   /** Re-reads the configuration file (when started with a path). */
   reload(): Promise<void>;
   /** Stops accepting, disconnects clients, flushes and closes the store. */
@@ -99,6 +110,9 @@ export class EnSyncServerError extends SyftError {
     this.name = "EnSyncServerError";
   }
 }
+
+/** The largest gRPC message either way (16 MiB). */
+const MAX_GRPC_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -172,7 +186,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
           log.error("HTTP error: {error}", { error: String(err) });
           return new Response("Internal error", { status: 500 });
         },
-      }, (request) => handleHttp(broker, request, sockets));
+      }, (request) => handleHttp(broker, request, sockets, () => grpcHealth()));
       const addr = await listening;
       wsPort = addr.port;
       wsUrl = `ws://${hostPort(host, wsPort)}`;
@@ -193,11 +207,8 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   let grpcPort = 0;
   let grpcUrl: string | undefined;
   let grpcService: EnSyncGrpcService | undefined;
+  let supervisor: GrpcWorkerSupervisor | undefined;
   if (options.grpcPort !== false) {
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
-      "grpc.max_send_message_length": 16 * 1024 * 1024,
-    });
     const forced = options.grpcStreams;
     grpcService = new EnSyncGrpcService(broker, {
       streams: () => forced ?? broker.registry.config.grpcStreams,
@@ -205,35 +216,60 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
         ? {}
         : { sessionTimeoutMs: options.grpcSessionTimeoutMs }),
     });
-    grpcService.addTo(server);
-    const target = hostPort(host, options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc);
-    try {
-      grpcPort = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(
-          target,
-          grpc.ServerCredentials.createInsecure(),
-          (err, port) => err ? reject(err) : resolve(port),
-        )
-      );
-    } catch (err) {
-      server.forceShutdown();
-      await fail(err, `gRPC server on ${target}`);
-    }
-    grpcUrl = `grpc://${hostPort(host, grpcPort)}`;
     const service = grpcService;
-    cleanups.push(async () => {
-      await service.close();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2_000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
+    const target = hostPort(host, options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc);
+    if (options.grpcWorker !== undefined) {
+      const worker = new GrpcWorkerSupervisor(options.grpcWorker, {
+        host,
+        port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
+        maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
+      });
+      service.addTo(worker);
+      try {
+        grpcPort = await worker.start();
+      } catch (err) {
+        await service.close();
+        await fail(err, `gRPC server on ${target}`);
+      }
+      supervisor = worker;
+      cleanups.push(async () => {
+        await service.close();
+        await worker.close();
+      });
+    } else {
+      const server = new grpc.Server({
+        "grpc.max_receive_message_length": MAX_GRPC_MESSAGE_BYTES,
+        "grpc.max_send_message_length": MAX_GRPC_MESSAGE_BYTES,
+      });
+      service.addTo(server);
+      try {
+        grpcPort = await new Promise<number>((resolve, reject) =>
+          server.bindAsync(
+            target,
+            grpc.ServerCredentials.createInsecure(),
+            (err, port) => err ? reject(err) : resolve(port),
+          )
+        );
+      } catch (err) {
+        server.forceShutdown();
+        await service.close();
+        await fail(err, `gRPC server on ${target}`);
+      }
+      cleanups.push(async () => {
+        await service.close();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 2_000);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
         });
       });
-    });
+    }
+    grpcUrl = `grpc://${hostPort(host, grpcPort)}`;
   }
 
   // Config reload.
@@ -254,6 +290,11 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     cleanups.push(() => watcher.close());
   }
 
+  const grpcHealth = (): Record<string, unknown> =>
+    supervisor !== undefined
+      ? { ...supervisor.status }
+      : { process: options.grpcPort === false ? "off" : "engine" };
+
   const { promise: finished, resolve: done } = Promise.withResolvers<void>();
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -271,9 +312,10 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     return closing;
   };
   options.signal?.addEventListener("abort", () => void close(), { once: true });
-  log.info("EnSync engine: ws {ws}, grpc {grpc}, store {store}", {
+  log.info("EnSync engine: ws {ws}, grpc {grpc} in {grpcProcess}, store {store}", {
     ws: wsUrl ?? "off",
     grpc: grpcUrl ?? "off",
+    grpcProcess: supervisor === undefined ? "this process" : `worker ${supervisor.status.pid}`,
     store: store.description,
   });
   return {
@@ -282,6 +324,9 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     wsPort,
     grpcPort,
     broker,
+    get grpcWorker(): GrpcWorkerStatus | undefined {
+      return supervisor?.status;
+    },
     reload,
     close,
     finished,
@@ -293,13 +338,19 @@ async function handleHttp(
   broker: Broker,
   request: Request,
   sockets: Set<WebSocket>,
+  grpcHealth: () => Record<string, unknown>,
 ): Promise<Response> {
   if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
     return acceptEnSyncWebSocket(broker, request, { sockets });
   }
   const url = new URL(request.url);
   if (request.method === "GET" && url.pathname === "/health") {
-    return json({ status: "ok", sessions: broker.sessionCount, store: broker.store.description });
+    return json({
+      status: "ok",
+      sessions: broker.sessionCount,
+      store: broker.store.description,
+      grpc: grpcHealth(),
+    });
   }
   if (request.method === "GET" && url.pathname === "/discarded") {
     const app = broker.registry.byAccessKey(bearer(request));

@@ -10,8 +10,30 @@ import {
   type EnSyncConfig,
   type EnSyncServer,
   type EnSyncServerOptions,
+  type GrpcWorkerCommand,
   startEnSyncServer,
 } from "../../../servers/ensync/mod.ts";
+
+/** A gRPC worker process as the engine tests start it: `_grpc_worker_main.ts` under `deno run`. */
+export const TEST_GRPC_WORKER: GrpcWorkerCommand = {
+  command: Deno.execPath(),
+  args: [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-env",
+    "--allow-net=127.0.0.1",
+    "--config",
+    new URL("../../../deno.json", import.meta.url).pathname,
+    new URL("./_grpc_worker_main.ts", import.meta.url).href,
+  ],
+};
+
+/** Both ways of serving gRPC: in the engine's process and in a worker process. */
+export const GRPC_FRONT_ENDS: { label: string; options: Partial<EnSyncServerOptions> }[] = [
+  { label: "", options: {} },
+  { label: " [gRPC worker process]", options: { grpcWorker: TEST_GRPC_WORKER } },
+];
 
 /** An app with its secret key. */
 export interface TestApp extends EnSyncApp {

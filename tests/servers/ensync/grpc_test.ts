@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { decryptPayload, encryptPayload } from "../../../lib/ensync/crypto.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
-import { connected, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
+import { connected, GRPC_FRONT_ENDS, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
 
 type Dialect = "message" | "event";
 
@@ -146,300 +146,314 @@ function collect(stream: grpc.ClientReadableStream<Any>) {
 for (const d of ["message", "event"] as const) {
   const n = names(d);
   const agent = d === "event" ? "grpc-python/1.66.0 grpc-c/43.0.0 (linux; chttp2)" : undefined;
-  Deno.test(`grpc (${d} method names${agent ? ", python agent" : ""}): connect, publish, subscribe, ack, defer, discard, replay, pause, continue`, async () => {
-    const a = testApp("a");
-    const b = testApp("b", [], ["orders/*"]);
-    await using engine = await startTestEngine([a, b]);
-    const pubC = await rawGrpc(engine.grpcUrl!, d, agent);
-    const subC = await rawGrpc(engine.grpcUrl!, d, agent);
-    const streams: grpc.ClientReadableStream<Any>[] = [];
-    try {
-      const bad = await pubC.call("Connect", { access_key: "nope" });
-      assert.equal(bad.success, false);
-      assert.match(bad.error_message, /^CLIENT_NOT_FOUND: /);
-      const p = await pubC.call("Connect", { access_key: a.accessKey });
-      assert.equal(p.success, true);
-      assert.equal(p.client_hash, a.appId.replace(/=+$/, ""));
-      const s = await subC.call("Connect", { access_key: b.accessKey });
-      assert.equal(
-        s.server_config.subscription_streams,
-        agent ? "per-subscription" : "multiplexed",
-      );
-      assert.deepEqual(await subC.call("Heartbeat", { client_id: s.client_id }), { success: true });
-      assert.deepEqual(await subC.call("Heartbeat", { client_id: "nope" }), { success: false });
+  for (const fe of GRPC_FRONT_ENDS) {
+    Deno.test(`grpc (${d} method names${agent ? ", python agent" : ""}): connect, publish, subscribe, ack, defer, discard, replay, pause, continue${fe.label}`, async () => {
+      const a = testApp("a");
+      const b = testApp("b", [], ["orders/*"]);
+      await using engine = await startTestEngine([a, b], fe.options);
+      const pubC = await rawGrpc(engine.grpcUrl!, d, agent);
+      const subC = await rawGrpc(engine.grpcUrl!, d, agent);
+      const streams: grpc.ClientReadableStream<Any>[] = [];
+      try {
+        const bad = await pubC.call("Connect", { access_key: "nope" });
+        assert.equal(bad.success, false);
+        assert.match(bad.error_message, /^CLIENT_NOT_FOUND: /);
+        const p = await pubC.call("Connect", { access_key: a.accessKey });
+        assert.equal(p.success, true);
+        assert.equal(p.client_hash, a.appId.replace(/=+$/, ""));
+        const s = await subC.call("Connect", { access_key: b.accessKey });
+        assert.equal(
+          s.server_config.subscription_streams,
+          agent ? "per-subscription" : "multiplexed",
+        );
+        assert.deepEqual(await subC.call("Heartbeat", { client_id: s.client_id }), {
+          success: true,
+        });
+        assert.deepEqual(await subC.call("Heartbeat", { client_id: "nope" }), { success: false });
 
-      const stream = subC.subscribe({ client_id: s.client_id, [n.name]: "orders/*" });
-      streams.push(stream);
-      const got = collect(stream);
-      const payload = encryptPayload({ id: 1 }, b.appId);
-      const pub = await pubC.call(n.publish, {
-        client_id: p.client_id,
-        [n.name]: "orders/created",
-        payload,
-        delivery_to: b.appId,
-        metadata: JSON.stringify({ persist: true, headers: { h: "1" } }),
-        payload_metadata: JSON.stringify({ byte_size: 8, skeleton: { id: "number" } }),
-      });
-      assert.equal(pub.success, true, pub.error_message);
-      const m1 = await got.next();
-      assert.equal(m1[n.idem], pub[n.idem]);
-      assert.equal(m1[n.name], "orders/created");
-      assert.equal(m1.partition_block, "1");
-      assert.equal(m1.sender, a.appId);
-      assert.equal(m1.payload, payload);
-      assert.deepEqual(decryptPayload(m1.payload, b.secretKey), { id: 1 });
-      const meta = JSON.parse(m1.metadata);
-      assert.deepEqual(meta.headers, { h: "1" });
-      assert.equal(typeof meta.$internal.loggedAt, "number");
+        const stream = subC.subscribe({ client_id: s.client_id, [n.name]: "orders/*" });
+        streams.push(stream);
+        const got = collect(stream);
+        const payload = encryptPayload({ id: 1 }, b.appId);
+        const pub = await pubC.call(n.publish, {
+          client_id: p.client_id,
+          [n.name]: "orders/created",
+          payload,
+          delivery_to: b.appId,
+          metadata: JSON.stringify({ persist: true, headers: { h: "1" } }),
+          payload_metadata: JSON.stringify({ byte_size: 8, skeleton: { id: "number" } }),
+        });
+        assert.equal(pub.success, true, pub.error_message);
+        const m1 = await got.next();
+        assert.equal(m1[n.idem], pub[n.idem]);
+        assert.equal(m1[n.name], "orders/created");
+        assert.equal(m1.partition_block, "1");
+        assert.equal(m1.sender, a.appId);
+        assert.equal(m1.payload, payload);
+        assert.deepEqual(decryptPayload(m1.payload, b.secretKey), { id: 1 });
+        const meta = JSON.parse(m1.metadata);
+        assert.deepEqual(meta.headers, { h: "1" });
+        assert.equal(typeof meta.$internal.loggedAt, "number");
 
-      // Permission and argument failures come back as success:false with a code.
-      const denied = await subC.call(n.publish, {
-        client_id: s.client_id,
-        [n.name]: "orders/created",
-        payload,
-        delivery_to: a.appId,
-        metadata: "{}",
-      });
-      assert.equal(denied.success, false);
-      assert.match(
-        denied.error_message,
-        /^PERMISSION_DENIED: App "b" cannot send "orders\/created"/,
-      );
-
-      // Defer (1 s), then the second event arrives at once.
-      await pubC.call(n.publish, {
-        client_id: p.client_id,
-        [n.name]: "orders/paid",
-        payload,
-        delivery_to: b.appId,
-        metadata: "{}",
-      });
-      const badDefer = await subC.call(n.defer, {
-        client_id: s.client_id,
-        [n.idem]: m1[n.idem],
-        delay_ms: 10,
-        priority: 0,
-        reason: "",
-      });
-      assert.equal(badDefer.success, false);
-      assert.match(badDefer.message, /^INVALID_DELAY: /);
-      const t0 = Date.now();
-      const deferred = await subC.call(n.defer, {
-        client_id: s.client_id,
-        [n.idem]: m1[n.idem],
-        delay_ms: 1000,
-        priority: 0,
-        reason: "later",
-      });
-      assert.equal(deferred.success, true);
-      const due = Number(deferred.delivery_time);
-      assert.ok(due >= t0 + 1000 && due <= Date.now() + 1000, `delivery_time ${due - t0} ms ahead`);
-      const m2 = await got.next();
-      assert.equal(m2[n.name], "orders/paid");
-      assert.equal(
-        (await subC.call(n.discard, {
+        // Permission and argument failures come back as success:false with a code.
+        const denied = await subC.call(n.publish, {
           client_id: s.client_id,
-          [n.idem]: m2[n.idem],
-          reason: "",
-        })).success,
-        true,
-      );
-      const m1again = await got.next(8_000);
-      assert.equal(m1again[n.idem], m1[n.idem]);
-      assert.ok(Date.now() - t0 >= 950);
-      const ack = await subC.call(n.ack, {
-        client_id: s.client_id,
-        [n.idem]: m1again[n.idem],
-        [n.name]: m1again[n.name],
-        partition_block: m1again.partition_block,
-      });
-      assert.equal(ack.success, true, ack.message);
-
-      // Replay: the exact key set Node and Go read.
-      const replay = await subC.call(n.replay, { client_id: s.client_id, [n.idem]: m1[n.idem] });
-      assert.equal(replay.success, true);
-      const data = JSON.parse(replay[n.data]);
-      assert.deepEqual(Object.keys(data).sort(), [
-        "message_idem",
-        "message_name",
-        "metadata",
-        "partition_block",
-        "payload",
-        "sender",
-      ]);
-      assert.equal(data.message_idem, m1[n.idem]);
-      assert.equal(typeof data.metadata, "string");
-      assert.equal(JSON.parse(data.metadata).$internal.replay_info.wasAcknowledged, true);
-
-      // Pause / continue.
-      assert.equal(
-        (await subC.call(n.pause, { client_id: s.client_id, [n.name]: "orders/*", reason: "x" }))
-          .success,
-        true,
-      );
-      const again = await subC.call(n.pause, {
-        client_id: s.client_id,
-        [n.name]: "orders/*",
-        reason: "",
-      });
-      assert.match(again.message, /^ALREADY_PAUSED: /);
-      await pubC.call(n.publish, {
-        client_id: p.client_id,
-        [n.name]: "orders/created",
-        payload,
-        delivery_to: b.appId,
-        metadata: "{}",
-      });
-      assert.ok(await got.none(200));
-      assert.equal(
-        (await subC.call(n.cont, { client_id: s.client_id, [n.name]: "orders/*" })).success,
-        true,
-      );
-      const m3 = await got.next();
-      assert.equal(m3.partition_block, "2");
-      const unsub = await subC.call("Unsubscribe", {
-        client_id: s.client_id,
-        [n.name]: "orders/*",
-      });
-      assert.equal(unsub.success, true);
-      const unknown = await subC.call(n.ack, {
-        client_id: "nope",
-        [n.idem]: "x",
-        partition_block: 1,
-      });
-      assert.match(unknown.message, /^CLIENT_NOT_FOUND: /);
-    } finally {
-      for (const s of streams) s.cancel();
-      pubC.close();
-      subC.close();
-    }
-  });
-}
-
-Deno.test("grpc: per-subscription streams carry only their subscription; multiplexed mode sends all on the first stream", async () => {
-  const a = testApp("a");
-  await using engine = await startTestEngine([a]);
-  const clients: RawGrpc[] = [];
-  const streams: grpc.ClientReadableStream<Any>[] = [];
-  try {
-    for (
-      const [agent, mode] of [["grpc-go/1.70.0", "per-subscription"], [
-        undefined,
-        "multiplexed",
-      ]] as const
-    ) {
-      const c = await rawGrpc(engine.grpcUrl!, "message", agent);
-      clients.push(c);
-      const conn = await c.call("Connect", { access_key: a.accessKey });
-      assert.equal(conn.server_config.subscription_streams, mode);
-      const sx = c.subscribe({ client_id: conn.client_id, message_name: `${mode}/x` });
-      const sy = c.subscribe({ client_id: conn.client_id, message_name: `${mode}/y` });
-      streams.push(sx, sy);
-      const gx = collect(sx);
-      const gy = collect(sy);
-      await new Promise((r) => setTimeout(r, 100));
-      for (const name of [`${mode}/x`, `${mode}/y`]) {
-        const r = await c.call("PublishMessage", {
-          client_id: conn.client_id,
-          message_name: name,
-          payload: "e30=",
+          [n.name]: "orders/created",
+          payload,
           delivery_to: a.appId,
           metadata: "{}",
         });
-        assert.equal(r.success, true);
+        assert.equal(denied.success, false);
+        assert.match(
+          denied.error_message,
+          /^PERMISSION_DENIED: App "b" cannot send "orders\/created"/,
+        );
+
+        // Defer (1 s), then the second event arrives at once.
+        await pubC.call(n.publish, {
+          client_id: p.client_id,
+          [n.name]: "orders/paid",
+          payload,
+          delivery_to: b.appId,
+          metadata: "{}",
+        });
+        const badDefer = await subC.call(n.defer, {
+          client_id: s.client_id,
+          [n.idem]: m1[n.idem],
+          delay_ms: 10,
+          priority: 0,
+          reason: "",
+        });
+        assert.equal(badDefer.success, false);
+        assert.match(badDefer.message, /^INVALID_DELAY: /);
+        const t0 = Date.now();
+        const deferred = await subC.call(n.defer, {
+          client_id: s.client_id,
+          [n.idem]: m1[n.idem],
+          delay_ms: 1000,
+          priority: 0,
+          reason: "later",
+        });
+        assert.equal(deferred.success, true);
+        const due = Number(deferred.delivery_time);
+        assert.ok(
+          due >= t0 + 1000 && due <= Date.now() + 1000,
+          `delivery_time ${due - t0} ms ahead`,
+        );
+        const m2 = await got.next();
+        assert.equal(m2[n.name], "orders/paid");
+        assert.equal(
+          (await subC.call(n.discard, {
+            client_id: s.client_id,
+            [n.idem]: m2[n.idem],
+            reason: "",
+          })).success,
+          true,
+        );
+        const m1again = await got.next(8_000);
+        assert.equal(m1again[n.idem], m1[n.idem]);
+        assert.ok(Date.now() - t0 >= 950);
+        const ack = await subC.call(n.ack, {
+          client_id: s.client_id,
+          [n.idem]: m1again[n.idem],
+          [n.name]: m1again[n.name],
+          partition_block: m1again.partition_block,
+        });
+        assert.equal(ack.success, true, ack.message);
+
+        // Replay: the exact key set Node and Go read.
+        const replay = await subC.call(n.replay, { client_id: s.client_id, [n.idem]: m1[n.idem] });
+        assert.equal(replay.success, true);
+        const data = JSON.parse(replay[n.data]);
+        assert.deepEqual(Object.keys(data).sort(), [
+          "message_idem",
+          "message_name",
+          "metadata",
+          "partition_block",
+          "payload",
+          "sender",
+        ]);
+        assert.equal(data.message_idem, m1[n.idem]);
+        assert.equal(typeof data.metadata, "string");
+        assert.equal(JSON.parse(data.metadata).$internal.replay_info.wasAcknowledged, true);
+
+        // Pause / continue.
+        assert.equal(
+          (await subC.call(n.pause, { client_id: s.client_id, [n.name]: "orders/*", reason: "x" }))
+            .success,
+          true,
+        );
+        const again = await subC.call(n.pause, {
+          client_id: s.client_id,
+          [n.name]: "orders/*",
+          reason: "",
+        });
+        assert.match(again.message, /^ALREADY_PAUSED: /);
+        await pubC.call(n.publish, {
+          client_id: p.client_id,
+          [n.name]: "orders/created",
+          payload,
+          delivery_to: b.appId,
+          metadata: "{}",
+        });
+        assert.ok(await got.none(200));
+        assert.equal(
+          (await subC.call(n.cont, { client_id: s.client_id, [n.name]: "orders/*" })).success,
+          true,
+        );
+        const m3 = await got.next();
+        assert.equal(m3.partition_block, "2");
+        const unsub = await subC.call("Unsubscribe", {
+          client_id: s.client_id,
+          [n.name]: "orders/*",
+        });
+        assert.equal(unsub.success, true);
+        const unknown = await subC.call(n.ack, {
+          client_id: "nope",
+          [n.idem]: "x",
+          partition_block: 1,
+        });
+        assert.match(unknown.message, /^CLIENT_NOT_FOUND: /);
+      } finally {
+        for (const s of streams) s.cancel();
+        pubC.close();
+        subC.close();
       }
-      if (mode === "per-subscription") {
-        assert.equal((await gx.next()).message_name, `${mode}/x`);
-        assert.equal((await gy.next()).message_name, `${mode}/y`);
-      } else {
-        const names = [(await gx.next()).message_name];
-        const second = await gx.next();
-        names.push(second.message_name);
-        assert.deepEqual(names.sort(), [`${mode}/x`, `${mode}/y`]);
-        assert.ok(await gy.none(100));
+    });
+  }
+}
+
+for (const fe of GRPC_FRONT_ENDS) {
+  Deno.test(`grpc: per-subscription streams carry only their subscription; multiplexed mode sends all on the first stream${fe.label}`, async () => {
+    const a = testApp("a");
+    await using engine = await startTestEngine([a], fe.options);
+    const clients: RawGrpc[] = [];
+    const streams: grpc.ClientReadableStream<Any>[] = [];
+    try {
+      for (
+        const [agent, mode] of [["grpc-go/1.70.0", "per-subscription"], [
+          undefined,
+          "multiplexed",
+        ]] as const
+      ) {
+        const c = await rawGrpc(engine.grpcUrl!, "message", agent);
+        clients.push(c);
+        const conn = await c.call("Connect", { access_key: a.accessKey });
+        assert.equal(conn.server_config.subscription_streams, mode);
+        const sx = c.subscribe({ client_id: conn.client_id, message_name: `${mode}/x` });
+        const sy = c.subscribe({ client_id: conn.client_id, message_name: `${mode}/y` });
+        streams.push(sx, sy);
+        const gx = collect(sx);
+        const gy = collect(sy);
+        await new Promise((r) => setTimeout(r, 100));
+        for (const name of [`${mode}/x`, `${mode}/y`]) {
+          const r = await c.call("PublishMessage", {
+            client_id: conn.client_id,
+            message_name: name,
+            payload: "e30=",
+            delivery_to: a.appId,
+            metadata: "{}",
+          });
+          assert.equal(r.success, true);
+        }
+        if (mode === "per-subscription") {
+          assert.equal((await gx.next()).message_name, `${mode}/x`);
+          assert.equal((await gy.next()).message_name, `${mode}/y`);
+        } else {
+          const names = [(await gx.next()).message_name];
+          const second = await gx.next();
+          names.push(second.message_name);
+          assert.deepEqual(names.sort(), [`${mode}/x`, `${mode}/y`]);
+          assert.ok(await gy.none(100));
+        }
       }
+    } finally {
+      for (const s of streams) s.cancel();
+      for (const c of clients) c.close();
     }
-  } finally {
-    for (const s of streams) s.cancel();
-    for (const c of clients) c.close();
-  }
-});
+  });
 
-Deno.test("grpc: the grpc_streams config forces a mode", async () => {
-  const a = testApp("a");
-  await using engine = await startTestEngine([a], { grpcStreams: "per-subscription" });
-  const c = await rawGrpc(engine.grpcUrl!, "message");
-  try {
-    const conn = await c.call("Connect", { access_key: a.accessKey });
-    assert.equal(conn.server_config.subscription_streams, "per-subscription");
-  } finally {
-    c.close();
-  }
-});
-
-Deno.test("grpc: a cancelled stream's in-flight event is redelivered; an idle client id expires", async () => {
-  const a = testApp("a");
-  await using engine = await startTestEngine([a], { grpcSessionTimeoutMs: 300 });
-  const c = await rawGrpc(engine.grpcUrl!, "message", "grpc-go/1.70.0");
-  try {
-    const conn = await c.call("Connect", { access_key: a.accessKey });
-    const s1 = c.subscribe({ client_id: conn.client_id, message_name: "t/x" });
-    const g1 = collect(s1);
-    await c.call("PublishMessage", {
-      client_id: conn.client_id,
-      message_name: "t/x",
-      payload: "e30=",
-      delivery_to: a.appId,
-      metadata: "{}",
+  Deno.test(`grpc: the grpc_streams config forces a mode${fe.label}`, async () => {
+    const a = testApp("a");
+    await using engine = await startTestEngine([a], {
+      ...fe.options,
+      grpcStreams: "per-subscription",
     });
-    const m = await g1.next();
-    s1.cancel();
-    const s2 = c.subscribe({ client_id: conn.client_id, message_name: "t/x" });
-    const g2 = collect(s2);
-    assert.equal((await g2.next()).message_idem, m.message_idem);
-    s2.cancel();
-    // No stream, no call: the client id ends after the session timeout.
-    await new Promise((r) => setTimeout(r, 1_500));
-    assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), { success: false });
-    const s3 = c.subscribe({ client_id: conn.client_id, message_name: "t/x" });
-    const g3 = collect(s3);
-    await new Promise<void>((resolve) => s3.on("error", () => resolve()));
-    assert.equal(g3.error?.message.includes("CLIENT_NOT_FOUND"), true);
-  } finally {
-    c.close();
-  }
-});
+    const c = await rawGrpc(engine.grpcUrl!, "message");
+    try {
+      const conn = await c.call("Connect", { access_key: a.accessKey });
+      assert.equal(conn.server_config.subscription_streams, "per-subscription");
+    } finally {
+      c.close();
+    }
+  });
 
-Deno.test("grpc and WebSocket clients exchange events both ways", async () => {
-  const a = testApp("a");
-  const b = testApp("b");
-  await using engine = await startTestEngine([a, b]);
-  const g = await rawGrpc(engine.grpcUrl!, "message");
-  await using w = await connected(engine, b);
-  try {
-    const conn = await g.call("Connect", { access_key: a.accessKey });
-    const stream = g.subscribe({ client_id: conn.client_id, message_name: "to/a" });
-    const got = collect(stream);
-    await w.request(`SUB;CLIENT_ID=:${w.clientId};EVENT_NAME=:to/b`);
-    const r = await g.call("PublishMessage", {
-      client_id: conn.client_id,
-      message_name: "to/b",
-      payload: encryptPayload({ from: "grpc" }, b.appId),
-      delivery_to: b.appId,
-      metadata: '{"persist":true,"headers":{}}',
-    });
-    assert.equal(r.success, true);
-    const rec = await w.record();
-    assert.equal(rec.id, r.message_idem);
-    assert.deepEqual(decryptPayload(rec.payload as string, b.secretKey), { from: "grpc" });
-    assert.match(
-      await w.request(pubFrame(w, "to/a", a.appId, encryptPayload({ from: "ws" }, a.appId))),
-      /^\+PASS:/,
-    );
-    const m = await got.next();
-    assert.deepEqual(decryptPayload(m.payload, a.secretKey), { from: "ws" });
-    stream.cancel();
-  } finally {
-    g.close();
-  }
-});
+  Deno.test(`grpc: a cancelled stream's in-flight event is redelivered; an idle client id expires${fe.label}`, async () => {
+    const a = testApp("a");
+    await using engine = await startTestEngine([a], { ...fe.options, grpcSessionTimeoutMs: 300 });
+    const c = await rawGrpc(engine.grpcUrl!, "message", "grpc-go/1.70.0");
+    try {
+      const conn = await c.call("Connect", { access_key: a.accessKey });
+      const s1 = c.subscribe({ client_id: conn.client_id, message_name: "t/x" });
+      const g1 = collect(s1);
+      await c.call("PublishMessage", {
+        client_id: conn.client_id,
+        message_name: "t/x",
+        payload: "e30=",
+        delivery_to: a.appId,
+        metadata: "{}",
+      });
+      const m = await g1.next();
+      s1.cancel();
+      const s2 = c.subscribe({ client_id: conn.client_id, message_name: "t/x" });
+      const g2 = collect(s2);
+      assert.equal((await g2.next()).message_idem, m.message_idem);
+      s2.cancel();
+      // No stream, no call: the client id ends after the session timeout.
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
+        success: false,
+      });
+      const s3 = c.subscribe({ client_id: conn.client_id, message_name: "t/x" });
+      const g3 = collect(s3);
+      await new Promise<void>((resolve) => s3.on("error", () => resolve()));
+      assert.equal(g3.error?.message.includes("CLIENT_NOT_FOUND"), true);
+    } finally {
+      c.close();
+    }
+  });
+
+  Deno.test(`grpc and WebSocket clients exchange events both ways${fe.label}`, async () => {
+    const a = testApp("a");
+    const b = testApp("b");
+    await using engine = await startTestEngine([a, b], fe.options);
+    const g = await rawGrpc(engine.grpcUrl!, "message");
+    await using w = await connected(engine, b);
+    try {
+      const conn = await g.call("Connect", { access_key: a.accessKey });
+      const stream = g.subscribe({ client_id: conn.client_id, message_name: "to/a" });
+      const got = collect(stream);
+      await w.request(`SUB;CLIENT_ID=:${w.clientId};EVENT_NAME=:to/b`);
+      const r = await g.call("PublishMessage", {
+        client_id: conn.client_id,
+        message_name: "to/b",
+        payload: encryptPayload({ from: "grpc" }, b.appId),
+        delivery_to: b.appId,
+        metadata: '{"persist":true,"headers":{}}',
+      });
+      assert.equal(r.success, true);
+      const rec = await w.record();
+      assert.equal(rec.id, r.message_idem);
+      assert.deepEqual(decryptPayload(rec.payload as string, b.secretKey), { from: "grpc" });
+      assert.match(
+        await w.request(pubFrame(w, "to/a", a.appId, encryptPayload({ from: "ws" }, a.appId))),
+        /^\+PASS:/,
+      );
+      const m = await got.next();
+      assert.deepEqual(decryptPayload(m.payload, a.secretKey), { from: "ws" });
+      stream.cancel();
+    } finally {
+      g.close();
+    }
+  });
+}

@@ -1,0 +1,391 @@
+/**
+ * The engine side of the gRPC worker process (see `grpc_worker.ts`): starts the worker, hands each
+ * call it forwards to the {@linkcode EnSyncGrpcService} handlers through stand-ins for grpc-js's
+ * call objects, and starts a new worker on the same port at once when one dies.
+ *
+ * @module
+ */
+import { EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { getLogger } from "../../lib/_log.ts";
+import { type FromWorker, LineWriter, readLines, type ToWorker } from "./_grpc_ipc.ts";
+import type { GrpcServiceRegistry } from "./grpc.ts";
+import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
+
+const log = getLogger(["ensync", "grpc-worker"]);
+
+/** How long a worker may take to bind. */
+const START_TIMEOUT_MS = 30_000;
+/** A worker that dies sooner than this after starting counts as a quick failure (backoff). */
+const STABLE_AFTER_MS = 10_000;
+/** The longest pause between restarts. */
+const MAX_BACKOFF_MS = 10_000;
+/** How long `stop` gives open calls before the worker is killed. */
+const STOP_GRACE_MS = 1_500;
+
+type Send = (m: ToWorker) => void;
+
+/** Stands in for grpc-js's `ServerWritableStream` on the engine side of the pipe. */
+class RemoteStream extends EventEmitter {
+  readonly request: unknown;
+  readonly metadata: grpc.Metadata;
+  cancelled = false;
+  writableEnded = false;
+  readonly #id: number;
+  readonly #send: Send;
+  readonly #done: () => void;
+
+  constructor(id: number, request: unknown, metadata: grpc.Metadata, send: Send, done: () => void) {
+    super();
+    this.#id = id;
+    this.request = request;
+    this.metadata = metadata;
+    this.#send = send;
+    this.#done = done;
+  }
+
+  getPeer(): string {
+    return "grpc-worker";
+  }
+
+  sendMetadata(_metadata: grpc.Metadata): void {
+    if (!this.cancelled && !this.writableEnded) this.#send({ t: "meta", id: this.#id });
+  }
+
+  write(msg: unknown): boolean {
+    if (this.cancelled || this.writableEnded) return false;
+    this.#send({ t: "write", id: this.#id, msg });
+    return true;
+  }
+
+  end(): void {
+    if (this.writableEnded) return;
+    this.writableEnded = true;
+    if (!this.cancelled) this.#send({ t: "end", id: this.#id });
+    this.#finish("finish");
+  }
+
+  /** grpc-js ends a stream with an error status when `error` is emitted on it. */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === "error") {
+      if (!this.cancelled && !this.writableEnded) {
+        this.writableEnded = true;
+        const status = args[0] as { code?: number; details?: string } | undefined;
+        this.#send({
+          t: "fail",
+          id: this.#id,
+          code: status?.code ?? grpc.status.INTERNAL,
+          details: status?.details ?? "",
+        });
+        this.#finish(undefined);
+      }
+      if (this.listenerCount("error") === 0) return false;
+    }
+    return super.emit(event, ...args);
+  }
+
+  /** The client cancelled it, or the worker carrying it died. */
+  gone(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.#finish("cancelled");
+  }
+
+  #finish(event: "finish" | "cancelled" | undefined): void {
+    this.#done();
+    queueMicrotask(() => {
+      if (event !== undefined) super.emit(event);
+      super.emit("close");
+    });
+  }
+}
+
+/** One worker process and the calls it carries. */
+class Worker {
+  readonly child: Deno.ChildProcess;
+  readonly startedAt = Date.now();
+  readonly streams = new Map<number, RemoteStream>();
+  readonly listening: Promise<number>;
+  readonly ended: Promise<Deno.CommandStatus>;
+  dead = false;
+  readonly #out: LineWriter<ToWorker>;
+
+  constructor(
+    command: GrpcWorkerCommand,
+    start: Extract<ToWorker, { t: "start" }>,
+    onMessage: (worker: Worker, m: FromWorker) => void,
+  ) {
+    this.child = new Deno.Command(command.command, {
+      args: command.args,
+      ...(command.env === undefined ? {} : { env: command.env }),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#out = new LineWriter<ToWorker>(this.child.stdin);
+    const bound = Promise.withResolvers<number>();
+    this.listening = bound.promise;
+    this.listening.catch(() => {});
+    const reading = readLines<FromWorker>(this.child.stdout, (m) => {
+      if (m.t === "listening") bound.resolve(m.port);
+      else if (m.t === "bind-error") bound.reject(new Error(m.message));
+      else onMessage(this, m);
+    }, (problem) => log.error("gRPC worker {pid}: {problem}", { pid: this.child.pid, problem }));
+    this.ended = Promise.all([this.child.status, reading]).then(([status]) => {
+      this.dead = true;
+      bound.reject(new Error(`the gRPC worker ended (${describeExit(status)}) before it listened`));
+      for (const s of [...this.streams.values()]) s.gone();
+      return status;
+    });
+    this.send(start);
+  }
+
+  send(m: ToWorker): void {
+    if (!this.dead) this.#out.send(m);
+  }
+
+  async stop(): Promise<void> {
+    this.send({ t: "stop" });
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, STOP_GRACE_MS + 1_500);
+    try {
+      await this.ended;
+    } finally {
+      clearTimeout(timer);
+      await this.#out.close();
+    }
+  }
+
+  kill(): void {
+    try {
+      this.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+}
+
+function describeExit(status: Deno.CommandStatus): string {
+  return status.signal ? `signal ${status.signal}` : `exit status ${status.code}`;
+}
+
+function metadataOf(md: Record<string, string>): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(md)) {
+    try {
+      metadata.set(k, v);
+    } catch { /* a key grpc-js refuses */ }
+  }
+  return metadata;
+}
+
+/**
+ * Runs the gRPC front end in a worker process: register the service on it (`addTo(supervisor)`),
+ * then `start()`. A worker that dies is replaced on the same port: at once after a stable run,
+ * then with a backoff from 250 ms up to 10 s while new workers keep dying within 10 s.
+ */
+export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
+  readonly #command: GrpcWorkerCommand;
+  readonly #host: string;
+  #port: number;
+  readonly #maxMessageBytes: number;
+  #impl: Record<string, (...args: unknown[]) => void> = {};
+  #worker: Worker | undefined;
+  #state: GrpcWorkerStatus["state"] = "starting";
+  #restarts = 0;
+  #quickFailures = 0;
+  #lastExit: string | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closing = false;
+
+  constructor(
+    command: GrpcWorkerCommand,
+    options: { host: string; port: number; maxMessageBytes: number },
+  ) {
+    this.#command = command;
+    this.#host = options.host;
+    this.#port = options.port;
+    this.#maxMessageBytes = options.maxMessageBytes;
+  }
+
+  /** GrpcServiceRegistry: keeps the handlers the worker's calls go to. */
+  addService(_service: unknown, implementation: unknown): void {
+    this.#impl = {
+      ...this.#impl,
+      ...(implementation as Record<string, (...args: unknown[]) => void>),
+    };
+  }
+
+  /** The worker's state for `/health`. */
+  get status(): GrpcWorkerStatus {
+    return {
+      process: "worker",
+      state: this.#state,
+      pid: this.#worker?.dead === false ? this.#worker.child.pid : undefined,
+      restarts: this.#restarts,
+      lastExit: this.#lastExit,
+    };
+  }
+
+  /** Starts the first worker and returns the bound port. */
+  async start(): Promise<number> {
+    const worker = this.#spawn();
+    try {
+      this.#port = await this.#listening(worker);
+    } catch (err) {
+      worker.kill();
+      await worker.ended;
+      this.#state = "stopped";
+      throw err;
+    }
+    this.#state = "running";
+    this.#watch(worker);
+    log.debug("gRPC worker {pid} serving on port {port}", {
+      pid: worker.child.pid,
+      port: this.#port,
+    });
+    return this.#port;
+  }
+
+  /** Stops the worker (open calls get a grace period) and stops replacing it. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#state = "stopped";
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    await this.#worker?.stop();
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(
+      this.#command,
+      { t: "start", host: this.#host, port: this.#port, maxMessageBytes: this.#maxMessageBytes },
+      (w, m) => this.#onMessage(w, m),
+    );
+    this.#worker = worker;
+    return worker;
+  }
+
+  async #listening(worker: Worker): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        worker.listening,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the gRPC worker did not listen within ${START_TIMEOUT_MS} ms`)),
+            START_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #watch(worker: Worker): void {
+    worker.ended.then((status) => {
+      if (this.#closing || this.#worker !== worker) return;
+      this.#lastExit = describeExit(status);
+      this.#restarts++;
+      const uptime = Date.now() - worker.startedAt;
+      this.#quickFailures = uptime < STABLE_AFTER_MS ? this.#quickFailures + 1 : 0;
+      log.error(
+        "The gRPC worker (pid {pid}) died ({exit}) after {uptime} ms; restarting it (restart {n})",
+        { pid: worker.child.pid, exit: this.#lastExit, uptime, n: this.#restarts },
+      );
+      this.#scheduleRestart();
+    });
+  }
+
+  #scheduleRestart(): void {
+    this.#state = "restarting";
+    const delay = this.#quickFailures <= 1
+      ? 0
+      : Math.min(250 * 2 ** (this.#quickFailures - 2), MAX_BACKOFF_MS);
+    this.#timer = setTimeout(() => void this.#restart(), delay);
+  }
+
+  async #restart(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#closing) return;
+    const worker = this.#spawn();
+    try {
+      await this.#listening(worker);
+    } catch (err) {
+      worker.kill();
+      await worker.ended;
+      if (this.#closing) return;
+      this.#quickFailures++;
+      log.error("Cannot restart the gRPC worker: {error}; trying again", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      this.#scheduleRestart();
+      return;
+    }
+    if (this.#closing) {
+      await worker.stop();
+      return;
+    }
+    this.#state = "running";
+    this.#watch(worker);
+    log.info("The gRPC worker is back (pid {pid}) on port {port}", {
+      pid: worker.child.pid,
+      port: this.#port,
+    });
+  }
+
+  #onMessage(worker: Worker, m: FromWorker): void {
+    if (m.t === "gone") {
+      worker.streams.get(m.id)?.gone();
+      return;
+    }
+    if (m.t !== "call" && m.t !== "open") return;
+    const handler = this.#impl[m.m];
+    const id = m.id;
+    if (handler === undefined) {
+      const details = `Method ${m.m} is not implemented`;
+      if (m.t === "call") {
+        worker.send({ t: "reply", id, err: { code: grpc.status.UNIMPLEMENTED, details } });
+      } else worker.send({ t: "fail", id, code: grpc.status.UNIMPLEMENTED, details });
+      return;
+    }
+    const metadata = metadataOf(m.md);
+    if (m.t === "open") {
+      const stream = new RemoteStream(
+        id,
+        m.req,
+        metadata,
+        (msg) => worker.send(msg),
+        () => worker.streams.delete(id),
+      );
+      worker.streams.set(id, stream);
+      handler(stream);
+      return;
+    }
+    let answered = false;
+    const callback = (err: grpc.ServiceError | null, res?: unknown): void => {
+      if (answered) return;
+      answered = true;
+      if (err) {
+        worker.send({
+          t: "reply",
+          id,
+          err: { code: err.code ?? grpc.status.INTERNAL, details: err.details ?? err.message },
+        });
+      } else worker.send({ t: "reply", id, res });
+    };
+    const call = { request: m.req, metadata, cancelled: false, getPeer: () => "grpc-worker" };
+    try {
+      handler(call, callback);
+    } catch (err) {
+      callback({
+        name: "Error",
+        message: String(err),
+        code: grpc.status.INTERNAL,
+        details: err instanceof Error ? err.message : String(err),
+        metadata: new grpc.Metadata(),
+      });
+    }
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The engine's gRPC front end as a separate process.
+ *
+ * Deno 2.9's `node:http2` can abort the whole process inside nghttp2 when a client closes an
+ * HTTP/2 connection that carried many calls (denoland/deno#36788): no JavaScript can catch it. So
+ * `syft ensync serve` and `syft up` keep HTTP/2 out of the engine's process: a worker process runs
+ * the gRPC server and forwards every call over a pipe (JSON lines on its stdin and stdout) to the
+ * engine, which answers it with the same {@linkcode EnSyncGrpcService} as in-process. The worker
+ * holds no state; when it dies the engine starts a new one on the same port at once, and every
+ * client id, subscription and event stays in the engine (an event in flight on a stream that died
+ * is redelivered, as after any lost stream).
+ *
+ * {@linkcode runEnSyncGrpcWorker} is the worker side; the engine starts it through
+ * `EnSyncServerOptions.grpcWorker`, a command that runs it.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { ensyncServiceDefinition } from "../../lib/ensync/_proto.ts";
+import { getLogger } from "../../lib/_log.ts";
+import { type FromWorker, LineWriter, readLines, type ToWorker } from "./_grpc_ipc.ts";
+
+const log = getLogger(["ensync", "grpc-worker"]);
+
+/**
+ * How the engine starts its gRPC worker process: a command whose process calls
+ * {@linkcode runEnSyncGrpcWorker} with its stdin and stdout (the CLI's is
+ * `syft ensync grpc-worker`).
+ *
+ * @example A script of your own as the worker
+ * ```ts
+ * import type { GrpcWorkerCommand } from "@syft/syft/ensync/engine";
+ * // worker.ts contains: await runEnSyncGrpcWorker();
+ * const worker: GrpcWorkerCommand = {
+ *   command: Deno.execPath(),
+ *   args: ["run", "--allow-env", "--allow-net=127.0.0.1", "worker.ts"],
+ * };
+ * console.log(worker.command);
+ * ```
+ */
+export interface GrpcWorkerCommand {
+  /** The program (`Deno.execPath()`, `deno`, a compiled binary). */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+  /** Extra environment variables (the engine's environment is inherited). */
+  env?: Record<string, string>;
+}
+
+/**
+ * The state of the gRPC worker process, as `EnSyncServer.grpcWorker` and `GET /health` report it.
+ *
+ * @example
+ * ```ts
+ * import type { GrpcWorkerStatus } from "@syft/syft/ensync/engine";
+ * const status: GrpcWorkerStatus = {
+ *   process: "worker",
+ *   state: "running",
+ *   pid: 4242,
+ *   restarts: 1,
+ *   lastExit: "signal SIGABRT",
+ * };
+ * console.log(status.restarts);
+ * ```
+ */
+export interface GrpcWorkerStatus {
+  /** Where gRPC runs. */
+  process: "worker";
+  /** `running`, `restarting` (between a death and the next bind) or `stopped`. */
+  state: "starting" | "running" | "restarting" | "stopped";
+  /** The current worker's process id. */
+  pid: number | undefined;
+  /** How many times a worker died and was replaced. */
+  restarts: number;
+  /** How the last worker ended, such as `signal SIGABRT` (none yet: `undefined`). */
+  lastExit: string | undefined;
+}
+
+/** Options of {@linkcode runEnSyncGrpcWorker}. */
+export interface EnSyncGrpcWorkerOptions {
+  /** Where the engine's messages come from (default: stdin). */
+  input?: ReadableStream<Uint8Array>;
+  /** Where the worker's messages go (default: stdout, which nothing else may write to). */
+  output?: WritableStream<Uint8Array>;
+  /** How long `stop` waits for open calls before closing connections (default 1 500 ms). */
+  graceMs?: number;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function stringMetadata(md: grpc.Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === "string") out[k] = v;
+  return out;
+}
+
+/**
+ * Runs the gRPC worker: waits for the engine's `start` (address and limits), binds, forwards each
+ * call to the engine and relays its answers, until the engine says `stop` (open calls get a grace
+ * period) or its end of the pipe closes (the engine is gone: everything is closed at once).
+ * SIGINT and SIGTERM are ignored meanwhile, because a terminal's Ctrl-C reaches the whole process
+ * group and the engine stops the worker itself.
+ *
+ * @param options The pipe (default stdin and stdout) and the stop grace period.
+ * @returns When the worker has stopped; the caller then exits.
+ *
+ * @example The whole worker script
+ * ```ts ignore
+ * import { runEnSyncGrpcWorker } from "@syft/syft/ensync/engine";
+ * await runEnSyncGrpcWorker();
+ * Deno.exit(0);
+ * ```
+ */
+export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {}): Promise<void> {
+  const out = new LineWriter<FromWorker>(options.output ?? Deno.stdout.writable);
+  const graceMs = options.graceMs ?? 1_500;
+  const definition = ensyncServiceDefinition();
+  const unary = new Map<number, grpc.sendUnaryData<unknown>>();
+  const streams = new Map<number, grpc.ServerWritableStream<unknown, unknown>>();
+  let nextId = 1;
+  let server: grpc.Server | undefined;
+  const stopped = Promise.withResolvers<void>();
+
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    if (method.responseStream) {
+      implementation[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const id = nextId++;
+        streams.set(id, call);
+        const gone = (): void => {
+          if (streams.delete(id)) out.send({ t: "gone", id });
+        };
+        call.on("cancelled", gone);
+        call.on("close", gone);
+        call.on("error", gone);
+        out.send({ t: "open", id, m: name, req: call.request, md: stringMetadata(call.metadata) });
+      };
+    } else {
+      implementation[name] = (
+        call: grpc.ServerUnaryCall<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
+        const id = nextId++;
+        unary.set(id, callback);
+        out.send({ t: "call", id, m: name, req: call.request, md: stringMetadata(call.metadata) });
+      };
+    }
+  }
+
+  const start = (host: string, port: number, maxMessageBytes: number): void => {
+    const s = new grpc.Server({
+      "grpc.max_receive_message_length": maxMessageBytes,
+      "grpc.max_send_message_length": maxMessageBytes,
+    });
+    s.addService(definition, implementation);
+    const target = hostPort(host, port);
+    s.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) {
+        s.forceShutdown();
+        out.send({ t: "bind-error", message: `Cannot bind ${target}: ${err.message}` });
+        return;
+      }
+      server = s;
+      log.debug("gRPC worker {pid} serving on {target}", { pid: Deno.pid, target });
+      out.send({ t: "listening", port: bound });
+    });
+  };
+
+  const stop = (graceful: boolean): void => {
+    const s = server;
+    server = undefined;
+    if (s === undefined) {
+      stopped.resolve();
+      return;
+    }
+    if (!graceful) {
+      s.forceShutdown();
+      stopped.resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      s.forceShutdown();
+      stopped.resolve();
+    }, graceMs);
+    s.tryShutdown(() => {
+      clearTimeout(timer);
+      stopped.resolve();
+    });
+  };
+
+  const onMessage = (m: ToWorker): void => {
+    switch (m.t) {
+      case "start":
+        start(m.host, m.port, m.maxMessageBytes);
+        break;
+      case "reply": {
+        const callback = unary.get(m.id);
+        if (callback === undefined) return;
+        unary.delete(m.id);
+        if (m.err) callback(m.err, null);
+        else callback(null, m.res);
+        break;
+      }
+      case "meta":
+        streams.get(m.id)?.sendMetadata(new grpc.Metadata());
+        break;
+      case "write":
+        streams.get(m.id)?.write(m.msg);
+        break;
+      case "end": {
+        const call = streams.get(m.id);
+        streams.delete(m.id);
+        if (call !== undefined && !call.writableEnded) call.end();
+        break;
+      }
+      case "fail": {
+        const call = streams.get(m.id);
+        streams.delete(m.id);
+        call?.emit("error", { code: m.code, details: m.details });
+        break;
+      }
+      case "stop":
+        stop(true);
+        break;
+    }
+  };
+
+  const ignore = (): void => {};
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, ignore);
+  try {
+    await Promise.race([
+      readLines<ToWorker>(
+        options.input ?? Deno.stdin.readable,
+        onMessage,
+        (problem) => log.error("gRPC worker: skipped a message: {problem}", { problem }),
+      ).then(() => stop(false)),
+      stopped.promise,
+    ]);
+    await stopped.promise;
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, ignore);
+    await out.close();
+  }
+}
