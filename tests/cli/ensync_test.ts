@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { publicKeyFromSecretKey } from "../../lib/ensync/crypto.ts";
 import { runSyft, spawnSyft, type SyftProcess } from "../_helpers/cli.ts";
 import { tempWorkspace } from "../_helpers/workspace.ts";
+import { grpcCrashScenario, health } from "../servers/ensync/_crash.ts";
 
 interface AppKeys {
   name: string;
@@ -358,4 +359,71 @@ Deno.test("syft up starts the EnSync engine with a new config in the workspace",
   assert.equal((await health.json()).status, "ok");
   assert.equal((await proc.stop("SIGINT")).code, 0);
   assert.ok((await Deno.stat(`${home}/state/ensync.kv`)).isFile);
+});
+
+Deno.test("syft ensync serve keeps serving when a gRPC client's GOAWAY aborts the gRPC worker (denoland/deno#36788)", async () => {
+  await using ws = await tempWorkspace();
+  const config = `${ws.path}/ensync.yaml`;
+  const shop = await addApp(ws.path, config, "shop", "--send", "orders/*");
+  const billing = await addApp(ws.path, config, "billing", "--receive", "orders/*");
+  const engine = await serve(ws.path, config, "--store", `kv:${ws.path}/ensync.kv`);
+  await using _ = engine.proc;
+  await grpcCrashScenario(engine, shop, billing);
+  const h = await health(engine);
+  assert.equal(h.status, "ok");
+  assert.equal(h.grpc.state, "running");
+  assert.ok(h.grpc.restarts >= 1);
+  assert.match(h.grpc.lastExit, /^signal SIG(ABRT|SEGV)$|^exit status 13[49]$/);
+  const { code, stderr } = await engine.proc.stop("SIGINT");
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /The gRPC worker \(pid \d+\) died \("[^"]+"\) after \d+ ms; restarting it/);
+  assert.match(stderr, /The gRPC worker is back \(pid \d+\) on port \d+/);
+});
+
+Deno.test("syft up keeps every service up when a gRPC client's GOAWAY aborts the EnSync gRPC worker", async () => {
+  await using ws = await tempWorkspace();
+  const home = `${ws.path}/home`;
+  await Deno.mkdir(home);
+  const config = `${home}/ensync.yaml`;
+  const shop = await addApp(home, config, "shop", "--send", "orders/*");
+  const billing = await addApp(home, config, "billing", "--receive", "orders/*");
+  await using proc = spawnSyft(["--json", "up", "--any-port"], { env: { SYFT_HOME: home } });
+  const report = JSON.parse(await proc.waitForLine(/"event":"up"/, 30_000));
+  const service = (name: string) => {
+    const s = report.services.find((s: { name: string }) => s.name === name);
+    assert.ok(s, `${name} in ${JSON.stringify(report.services)}`);
+    return s as { where: string; detail: string };
+  };
+  const ensync = service("ensync");
+  const engine = {
+    ws: ensync.where.replace(/\/message$/, ""),
+    grpc: /grpc (grpc:\/\/\S+)/.exec(ensync.detail)![1]!.replace(/,$/, ""),
+  };
+  await grpcCrashScenario(engine, shop, billing);
+  assert.ok((await health(engine)).grpc.restarts >= 1);
+
+  // The other services of the stack still answer: the proxy round trip through the file-RPC echo
+  // app, and the hub.
+  const proxy = service("proxy").where.replace(/\/$/, "");
+  const res = await fetch(`${proxy}/rpc/send`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      app_name: "echo",
+      func_name: "echo",
+      destination: report.email,
+      params: { hi: 1 },
+    }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(body.status, "completed", JSON.stringify(body));
+  assert.deepEqual(body.result, { hi: 1 });
+  const metrics = /metrics (\S+)/.exec(service("hub").detail)![1]!;
+  const hub = await fetch(metrics);
+  await hub.body?.cancel();
+  assert.equal(hub.status, 200);
+
+  assert.equal((await proc.stop("SIGINT")).code, 0);
+  assert.match(proc.lines.at(-1)!, /"event":"stopped"/);
 });

@@ -1,0 +1,86 @@
+/**
+ * The gRPC worker process (`grpcWorker`): a raw @grpc/grpc-js client's crashing sequence
+ * (denoland/deno#36788) kills only the worker; the engine starts a new one on the same port, and
+ * client ids, subscriptions and events (KV and Redis stores) carry on. Also: start-up failures are
+ * clear errors, and close() stops the worker.
+ */
+import assert from "node:assert/strict";
+import { EnSyncServerError, KvStore, RedisStore } from "../../../servers/ensync/mod.ts";
+import { redisTest } from "../../_helpers/redis.ts";
+import { tempWorkspace } from "../../_helpers/workspace.ts";
+import { grpcCrashScenario, health } from "./_crash.ts";
+import { startTestEngine, TEST_GRPC_WORKER, testApp } from "./_helpers.ts";
+
+Deno.test("startEnSyncServer({ grpcWorker }) survives the crashing gRPC sequence; KV store", async () => {
+  await using ws = await tempWorkspace();
+  const shop = testApp("shop", ["orders/*"], []);
+  const billing = testApp("billing", [], ["orders/*"]);
+  await using engine = await startTestEngine([shop, billing], {
+    store: new KvStore(`${ws.path}/ensync.kv`),
+    grpcWorker: TEST_GRPC_WORKER,
+  });
+  const first = engine.grpcWorker!;
+  assert.equal(first.state, "running");
+  assert.equal(first.restarts, 0);
+  await grpcCrashScenario({ ws: engine.wsUrl!, grpc: engine.grpcUrl! }, shop, billing);
+  const now = engine.grpcWorker!;
+  assert.ok(now.restarts >= 1);
+  assert.notEqual(now.pid, first.pid);
+  assert.deepEqual((await health({ ws: engine.wsUrl!, grpc: engine.grpcUrl! })).grpc, now);
+});
+
+redisTest(
+  "startEnSyncServer({ grpcWorker }) survives the crashing gRPC sequence; Redis store",
+  async (r) => {
+    const shop = testApp("shop", ["orders/*"], []);
+    const billing = testApp("billing", [], ["orders/*"]);
+    await using engine = await startTestEngine([shop, billing], {
+      store: new RedisStore(r.url, { prefix: r.prefix }),
+      grpcWorker: TEST_GRPC_WORKER,
+    });
+    await grpcCrashScenario({ ws: engine.wsUrl!, grpc: engine.grpcUrl! }, shop, billing);
+    assert.ok(engine.grpcWorker!.restarts >= 1);
+  },
+);
+
+Deno.test("startEnSyncServer({ grpcWorker }) fails clearly when the worker cannot start or bind", async () => {
+  const a = testApp("a");
+  await assert.rejects(
+    startTestEngine([a], {
+      grpcWorker: { command: Deno.execPath(), args: ["eval", "Deno.exit(3)"] },
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof EnSyncServerError);
+      assert.match(
+        err.message,
+        /^Cannot start the EnSync gRPC server on 127\.0\.0\.1:0: the gRPC worker ended \(exit status 3\) before it listened$/,
+      );
+      return true;
+    },
+  );
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  await assert.rejects(
+    startTestEngine([a], { grpcPort: port, grpcWorker: TEST_GRPC_WORKER }),
+    (err: unknown) => {
+      assert.ok(err instanceof EnSyncServerError);
+      assert.match(
+        err.message,
+        new RegExp(`^Cannot start the EnSync gRPC server on 127\\.0\\.0\\.1:${port}: `),
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("EnSyncServer.close() stops the gRPC worker and frees its port", async () => {
+  const a = testApp("a");
+  const engine = await startTestEngine([a], { grpcWorker: TEST_GRPC_WORKER });
+  const port = engine.grpcPort;
+  assert.equal(engine.grpcWorker?.state, "running");
+  await engine.close();
+  assert.equal(engine.grpcWorker?.state, "stopped");
+  assert.equal(engine.grpcWorker?.pid, undefined);
+  using listener = Deno.listen({ hostname: "127.0.0.1", port });
+  assert.equal((listener.addr as Deno.NetAddr).port, port);
+});
