@@ -41,4 +41,6 @@ async function channel(): Promise<number> {
 const answered = await Promise.all(Array.from({ length: channels }, channel));
 // Give the GOAWAYs time to leave before this process ends.
 await new Promise((r) => setTimeout(r, 300));
-console.log(`done ${answered.reduce((a, b) => a + b, 0)}`);
+Deno.stdout.writeSync(
+  new TextEncoder().encode(`done ${answered.reduce((a, b) => a + b, 0)}\n`),
+);
