@@ -741,6 +741,10 @@ export const ENSYNC_UP_SERVICE: UpService = {
       detail: `grpc ${engine.grpcUrl}${
         engine.grpcWorker === undefined ? "" : " (worker process)"
       }, apps in ${path}`,
+      hints: [
+        `deno task syft --config ${path} ensync app add demo`,
+        `curl -s ${engine.wsUrl?.replace(/^ws/, "http")}/health`,
+      ],
       stop: () => engine.close(),
     };
   },

@@ -81,6 +81,20 @@ interface Segment {
   pending?: { json: string[]; bytes: number };
 }
 
+/** A stored segment's state as read back (its events stay in KV until needed). */
+function segmentOf(id: number, st: SegmentState): Segment {
+  return {
+    id,
+    states: st.s,
+    count: st.s.length,
+    due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
+    parts: st.p,
+    createdAt: st.c,
+    live: 0,
+    dirty: false,
+  };
+}
+
 /** The compact stored form of one event. */
 interface EventTuple {
   i: string;
@@ -304,16 +318,7 @@ export class KvStore implements EnSyncStore {
           log.warn("Segment {id} has no data; its events are lost", { id });
           continue;
         }
-        const seg: Segment = {
-          id,
-          states: st.s,
-          count: st.s.length,
-          due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
-          parts: st.p,
-          createdAt: st.c,
-          live: 0,
-          dirty: false,
-        };
+        const seg = segmentOf(id, st);
         const items: {
           event: StoredEvent;
           state: "ready" | "deferred";
@@ -592,16 +597,7 @@ export class KvStore implements EnSyncStore {
     if (seg === undefined) {
       const st = (await this.#db.get<SegmentState>(this.#key("st", at.seg))).value;
       if (st === null) return undefined;
-      seg = {
-        id: at.seg,
-        states: st.s,
-        count: st.s.length,
-        due: new Map(Object.entries(st.d ?? {}).map(([k, v]) => [Number(k), v])),
-        parts: st.p,
-        createdAt: st.c,
-        live: 0,
-        dirty: false,
-      };
+      seg = segmentOf(at.seg, st);
       this.#segments.set(seg.id, seg);
     }
     return at.slot < seg.count ? { seg, slot: at.slot } : undefined;
