@@ -107,10 +107,13 @@ export async function readLines<T>(
   let rest = "";
   try {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      // Only the new text can hold a line end (a large message spans many chunks).
+      let from = rest.length;
       rest += chunk;
       let start = 0;
       let nl: number;
-      while ((nl = rest.indexOf("\n", start)) >= 0) {
+      while ((nl = rest.indexOf("\n", from)) >= 0) {
+        from = nl + 1;
         const line = rest.slice(start, nl);
         start = nl + 1;
         if (line.length === 0) continue;

@@ -5,6 +5,8 @@
  * clear errors, and close() stops the worker.
  */
 import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { ensyncClientConstructor } from "../../../lib/ensync/_proto.ts";
 import { EnSyncServerError, KvStore, RedisStore } from "../../../servers/ensync/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
@@ -83,4 +85,47 @@ Deno.test("EnSyncServer.close() stops the gRPC worker and frees its port", async
   assert.equal(engine.grpcWorker?.pid, undefined);
   using listener = Deno.listen({ hostname: "127.0.0.1", port });
   assert.equal((listener.addr as Deno.NetAddr).port, port);
+});
+
+Deno.test("the gRPC worker carries large messages both ways (3 MiB payload)", async () => {
+  const a = testApp("a");
+  await using engine = await startTestEngine([a], { grpcWorker: TEST_GRPC_WORKER });
+  const Client = ensyncClientConstructor();
+  // deno-lint-ignore no-explicit-any
+  type Any = any;
+  const c = new Client(
+    engine.grpcUrl!.replace("grpc://", ""),
+    grpc.credentials.createInsecure(),
+  ) as Any;
+  const call = (m: string, req: unknown): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) =>
+      c[m](
+        req,
+        (err: Error | null, res: Record<string, unknown>) => err ? reject(err) : resolve(res),
+      )
+    );
+  try {
+    const conn = await call("Connect", { access_key: a.accessKey });
+    const payload = btoa("p".repeat(3 * 1024 * 1024)).slice(0, 3 * 1024 * 1024);
+    const stream = c.Subscribe({ client_id: conn.client_id, message_name: "big/x" });
+    const got = new Promise<Record<string, unknown>>((resolve, reject) => {
+      stream.on("data", resolve);
+      stream.on("error", reject);
+    });
+    const pub = await call("PublishMessage", {
+      client_id: conn.client_id,
+      message_name: "big/x",
+      payload,
+      delivery_to: a.appId,
+      metadata: "{}",
+    });
+    assert.equal(pub.success, true, String(pub.error_message));
+    const m = await got;
+    assert.equal(m.message_idem, pub.message_idem);
+    assert.equal((m.payload as string).length, payload.length);
+    assert.equal(m.payload, payload);
+    stream.cancel();
+  } finally {
+    c.close();
+  }
 });
