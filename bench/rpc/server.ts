@@ -10,6 +10,7 @@
  */
 import { TextLineStream } from "../../lib/rpc/_lines.ts";
 import { createEchoApp } from "../../lib/rpc/mod.ts";
+import { recyclerFor } from "../../lib/rpc/_recycle.ts";
 
 const [dataDir, email] = Deno.args;
 if (!dataDir || !email) {
@@ -26,7 +27,12 @@ const stop = new AbortController();
   );
   for await (const line of lines) {
     if (line.trim() === "stats") {
-      console.log(JSON.stringify({ ...app.stats, inFlight: app.inFlight, queued: app.queued }));
+      console.log(JSON.stringify({
+        ...app.stats,
+        inFlight: app.inFlight,
+        queued: app.queued,
+        files: recyclerFor(app.workspace.tmpDir).stats,
+      }));
     }
   }
   stop.abort();

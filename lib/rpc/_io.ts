@@ -1,20 +1,14 @@
 /**
- * Small async file helpers for the hot path: atomic writes staged outside the watched tree, reads
- * and removals that treat a missing file as a normal outcome.
+ * Small async file helpers for the hot path: atomic writes staged outside the watched tree (in
+ * recycled temp files when available, see `_recycle.ts`), reads and removals that treat a missing
+ * file as a normal outcome.
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { exists as nodeExists } from "node:fs";
 import { ensureDir } from "../_fs.ts";
-
-let counter = 0;
-const PID = Deno.pid;
-
-function tempName(path: string): string {
-  // Never ends in .request/.response; the `.syft.tmp.` marker makes watchers skip it.
-  return `.${basename(path)}.syft.tmp.${PID}-${(counter++).toString(36)}`;
-}
+import { recyclerFor, tempName } from "./_recycle.ts";
 
 function isCrossDevice(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -22,25 +16,36 @@ function isCrossDevice(err: unknown): boolean {
 }
 
 /**
- * Writes `data` to a temp file in `tmpDir` (created on demand) and returns its path: the first
- * half of an atomic write, see {@linkcode commitFile}.
+ * Writes `data` to a temp file in `tmpDir` (created on demand; a recycled file when one is
+ * available) and returns its path: the first half of an atomic write, see {@linkcode commitFile}.
  */
-export async function stageFile(path: string, data: Uint8Array, tmpDir: string): Promise<string> {
-  const tmp = join(tmpDir, tempName(path));
-  try {
-    await Deno.writeFile(tmp, data);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-    await ensureDir(tmpDir);
-    await Deno.writeFile(tmp, data);
-  }
-  return tmp;
+export function stageFile(path: string, data: Uint8Array, tmpDir: string): Promise<string> {
+  return recyclerFor(tmpDir).stage(path, data);
+}
+
+/**
+ * Removes a consumed file (moved into the recycle directory of `tmpDir` when it can be reused,
+ * else deleted); a missing file is not an error. Returns whether it existed. Options: `trusted`,
+ * this library wrote the file (a request it sent), so it need not be checked for being a symlink;
+ * `share`, give it to other processes (a consumed response: servers reuse those).
+ */
+export function discardFile(
+  path: string,
+  tmpDir: string,
+  options: { trusted?: boolean; share?: boolean } = {},
+): Promise<boolean> {
+  return recyclerFor(tmpDir).discard(path, options);
+}
+
+/** A consumed file may now be in the recycle directory of `tmpDir` under `name`. */
+export function hintRecycled(name: string, tmpDir: string): void {
+  recyclerFor(tmpDir).hint(name);
 }
 
 /**
  * Renames a staged temp file into place (creating the target directory on demand). When the
- * temp dir is on another file system, the bytes are staged again beside the target. The temp file
- * is removed on failure.
+ * temp dir is on another file system, or the staged file vanished (a recycled file deleted as
+ * stale), the bytes are written again beside the target. The temp file is removed on failure.
  */
 export async function commitFile(tmp: string, path: string, data: Uint8Array): Promise<void> {
   let staged = tmp;
@@ -50,7 +55,14 @@ export async function commitFile(tmp: string, path: string, data: Uint8Array): P
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         await ensureDir(dirname(path));
-        await Deno.rename(staged, path);
+        try {
+          await Deno.rename(staged, path);
+        } catch (again) {
+          if (!(again instanceof Deno.errors.NotFound) || (await pathExists(staged))) throw again;
+          staged = join(dirname(path), tempName(path));
+          await Deno.writeFile(staged, data);
+          await Deno.rename(staged, path);
+        }
       } else if (isCrossDevice(err)) {
         await Deno.remove(staged).catch(() => {});
         staged = join(dirname(path), tempName(path));

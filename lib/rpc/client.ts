@@ -11,7 +11,14 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join, sep } from "node:path";
 import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
-import { commitFile, pathExists as exists, readOrNull, removeQuiet, stageFile } from "./_io.ts";
+import {
+  commitFile,
+  discardFile,
+  pathExists as exists,
+  readOrNull,
+  removeQuiet,
+  stageFile,
+} from "./_io.ts";
 import { resolveWorkspace, type SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
 import { RpcProtocolError, RpcTimeoutError } from "./errors.ts";
 import {
@@ -169,6 +176,8 @@ export class SyftFuture {
   #hint = false;
   #lastCheck = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This client wrote the request file. */
+  #sent = false;
 
   /** @internal Use {@linkcode RpcClient.send} or {@linkcode RpcClient.attach}. */
   constructor(
@@ -192,7 +201,10 @@ export class SyftFuture {
     this.#url = init.request?.url ?? init.url;
     this.#expires = init.request?.expires ?? init.expires;
     // A request this client has just written cannot have a response yet: skip the first look.
-    if (init.fresh) this.#lastCheck = performance.now();
+    if (init.fresh) {
+      this.#lastCheck = performance.now();
+      this.#sent = true;
+    }
     this.#settled.promise.catch(() => {});
   }
 
@@ -404,7 +416,10 @@ export class SyftFuture {
       this.#expires !== undefined &&
       Temporal.Instant.compare(Temporal.Now.instant(), this.#expires) > 0
     ) {
-      await Promise.all([removeQuiet(this.requestPath), removeQuiet(this.responsePath)]);
+      await Promise.all([
+        this.#client._discard(this.requestPath, { trusted: this.#sent }),
+        this.#client._discard(this.responsePath, { share: true }),
+      ]);
       return SyftResponse.system(
         419,
         `Request with ${this.id} expired on ${formatTimestamp(this.#expires, " ")}`,
@@ -469,7 +484,10 @@ export class SyftFuture {
     // while the caller gets the response; a new send of the same id waits for it.
     this.#client._consuming(
       this,
-      Promise.all([removeQuiet(this.requestPath), removeQuiet(this.responsePath)]),
+      Promise.all([
+        this.#client._discard(this.requestPath, { trusted: this.#sent }),
+        this.#client._discard(this.responsePath, { share: true }),
+      ]),
     );
     return response;
   }
@@ -758,7 +776,7 @@ export class RpcClient implements AsyncDisposable {
           stageFile(path, bytes, this.workspace.tmpDir),
         ]);
         if (reused !== undefined) {
-          await removeQuiet(staged);
+          await discardFile(staged, this.workspace.tmpDir, { trusted: true });
           return reused;
         }
         tmp = staged;
@@ -819,6 +837,11 @@ export class RpcClient implements AsyncDisposable {
       this.#dirs.set(url.href, dir);
     }
     return dir;
+  }
+
+  /** @internal Removes a consumed file (recycled for later writes when possible). */
+  _discard(path: string, options: { trusted?: boolean; share?: boolean }): Promise<boolean> {
+    return discardFile(path, this.workspace.tmpDir, options);
   }
 
   /** @internal Resolves when the consumed files of `future` are deleted. */

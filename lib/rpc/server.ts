@@ -10,7 +10,7 @@ import { basename, dirname, join, sep } from "node:path";
 import { ensureDir, writeFileAtomic } from "../_fs.ts";
 import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
-import { pathExists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
+import { hintRecycled, pathExists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
 import { resolveWorkspace, SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
 import { TRUSTED } from "./_trusted.ts";
 import {
@@ -690,7 +690,14 @@ export class SyftEvents implements AsyncDisposable {
 
   #onChange(change: FileChange): void {
     const p = change.path;
-    if (!p.endsWith(".request")) return;
+    if (!p.endsWith(".request")) {
+      // A client consumed a response: it may be in the recycle directory now, for our next write.
+      if (change.kind === "remove" && p.endsWith(".response")) {
+        const name = p.slice(p.lastIndexOf(sep) + 1);
+        if (name.length === 45) hintRecycled(name, this.workspace.tmpDir);
+      }
+      return;
+    }
     if (change.kind === "remove") {
       this.#forgetUnreadable(p);
       this.#answeredOnDisk.delete(p);

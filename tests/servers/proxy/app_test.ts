@@ -1,6 +1,7 @@
 // deno-lint-ignore-file camelcase -- the proxy APIs are snake_case JSON
 import assert from "node:assert/strict";
 import { wireBodyValue } from "../../../lib/proxy/_body.ts";
+import { waitFor } from "../../_helpers/workspace.ts";
 import { appFixture, ME } from "./_fixture.ts";
 
 const SEND = { app_name: "echo", func_name: "echo", destination: ME };
@@ -57,9 +58,9 @@ Deno.test("POST /rpc/send blocking returns the echo app's answer", async () => {
     status_code: 200,
   });
   assert.match(res.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
-  // Both files were consumed.
+  // Both files are consumed (their removal finishes just after the answer).
   const dir = `${fx.dataDir}/datasites/${ME}/app_data/echo/rpc/echo/${ME}`;
-  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), []);
+  await waitFor(() => [...Deno.readDirSync(dir)].length === 0, { what: `${dir} emptied` });
 });
 
 Deno.test("POST /rpc/send non-blocking returns pending; /rpc/status long-polls to completion", async () => {
