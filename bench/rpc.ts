@@ -10,8 +10,11 @@
  *       requests answered twice;
  *   (d) the peer: a client that polls every 100 ms as syft-rpc does, against the same server;
  *   (e) the limits: bare `Deno.watchFs` write-to-event latency, and the requests per second at 64
- *       in flight of a protocol-free file round trip (write, rename, watch, copy back, read, delete)
- *       on the same file system, which bounds (b) on this machine.
+ *       in flight of a protocol-free file round trip (write, rename, watch, copy back, read,
+ *       remove) on the same file system and paths, which bounds (b) on this machine: once with
+ *       lib/rpc's file handling (recycled temp files: `bare_files_rps_64`), and once creating and
+ *       deleting a file per write (`bare_churn_files_rps_64`, run last: its deletions slow file
+ *       creation for a minute on ext4 without a journal).
  * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
@@ -23,6 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TextLineStream } from "../lib/rpc/_lines.ts";
 import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
+import { FileRecycler } from "../lib/rpc/_recycle.ts";
 import { pollCall } from "./rpc/poll_client.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -76,15 +80,20 @@ async function bareWatchLatency(samples: number): Promise<number> {
   return percentile(lat, 0.5);
 }
 
-/** 64 in flight through bare files (no protocol): the limit of this machine and file system. */
-async function bareFilesRps(seconds: number): Promise<number> {
+/**
+ * 64 in flight through bare files (no protocol): the limit of this machine and file system, on
+ * the same paths as the RPC files (`datasites/<owner>/app_data/echo/rpc/echo/<sender>/`). In
+ * `recycled` mode the files are written and removed the way lib/rpc does (reused temp files); in
+ * `churn` mode every write creates a new file and every consumed file is deleted.
+ */
+async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promise<number> {
   const base = await Deno.makeTempDir({
     prefix: "syft_bench_bare_",
     ...(BASE === undefined ? {} : { dir: BASE }),
   });
-  const dir = join(base, "files");
-  const tmp = join(base, "tmp");
-  await Deno.mkdir(dir);
+  const dir = join(base, "datasites", EMAIL, "app_data", "echo", "rpc", "echo", EMAIL);
+  const tmp = join(base, ".syft-tmp");
+  await Deno.mkdir(dir, { recursive: true });
   await Deno.mkdir(tmp);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -96,12 +105,14 @@ async function bareFilesRps(seconds: number): Promise<number> {
       join(ROOT, "bench/rpc/raw_server.ts"),
       dir,
       tmp,
+      mode,
     ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   await lines.read();
+  const recycler = new FileRecycler(tmp, { enabled: mode === "recycled" });
   const watcher = Deno.watchFs(dir);
   const waiting = new Map<string, () => void>();
   const loop = (async () => {
@@ -116,18 +127,18 @@ async function bareFilesRps(seconds: number): Promise<number> {
     }
   })();
   const data = new TextEncoder().encode("x".repeat(330));
-  let k = 0;
   const once = async (): Promise<void> => {
-    const id = `${k++}`;
+    const id = crypto.randomUUID();
     const request = join(dir, `${id}.request`);
     const response = join(dir, `${id}.response`);
     const answered = new Promise<void>((r) => waiting.set(response, r));
-    const staged = join(tmp, `c${id}`);
-    await Deno.writeFile(staged, data);
-    await Deno.rename(staged, request);
+    await Deno.rename(await recycler.stage(request, data), request);
     await answered;
     await Deno.readFile(response);
-    await Promise.all([Deno.remove(request), Deno.remove(response)]);
+    await Promise.all([
+      recycler.discard(request, { trusted: true }),
+      recycler.discard(response, { share: true }),
+    ]);
   };
   let done = 0;
   const warmEnd = performance.now() + 1000;
@@ -194,7 +205,7 @@ try {
   console.log("(e) bare Deno.watchFs write-to-event latency ...");
   const watchP50 = await bareWatchLatency(1000);
   console.log(`(e) bare files, 64 in flight for ${CONCURRENT_S} s (no protocol) ...`);
-  const bareRps = await bareFilesRps(CONCURRENT_S);
+  const bareRps = await bareFilesRps(CONCURRENT_S, "recycled");
 
   await using client = await RpcClient.open({ workspace });
   const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
@@ -293,6 +304,11 @@ try {
   pollLat.sort((a, b) => a - b);
   const pollP50 = percentile(pollLat, 0.5);
 
+  // Last, because deleting files slows file creation for a minute afterwards on ext4 without a
+  // journal (it will not reuse recently deleted inodes), which would bias the phases above.
+  console.log(`(e) bare files with create/delete churn, 64 in flight for ${CONCURRENT_S} s ...`);
+  const churnRps = await bareFilesRps(CONCURRENT_S, "churn");
+
   const result = {
     "rtt_p50_ms": round(p50),
     "rtt_p99_ms": round(p99),
@@ -306,6 +322,8 @@ try {
     "burst_rescans": rescans,
     "watchfs_p50_ms": round(watchP50),
     "bare_files_rps_64": Math.round(bareRps),
+    "ratio_vs_bare_files": round(rps / bareRps, 2),
+    "bare_churn_files_rps_64": Math.round(churnRps),
     "calls": SEQUENTIAL,
     "cache": CACHE,
     "fs_dir": BASE ?? "(system temp dir)",

@@ -4,28 +4,37 @@
  * `Deno.watchFs`, with no protocol at all. On each `.request` that is closed or renamed into place
  * it copies the bytes to `<id>.response` (temp file + rename). Prints `ready` once watching.
  *
- * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir>
+ * Modes: `recycled` writes the way lib/rpc does (reused temp files from `<tmp>/recycle`, with the
+ * client's consumed responses learnt from remove events); `churn` creates a new temp file for
+ * every response (and the client deletes what it consumed).
+ *
+ * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir> <recycled|churn>
  *
  * @module
  */
-const [dir, tmpDir] = Deno.args;
-if (!dir || !tmpDir) {
-  console.error("usage: raw_server.ts <dir> <tmp_dir>");
+import { FileRecycler } from "../../lib/rpc/_recycle.ts";
+
+const [dir, tmpDir, mode] = Deno.args;
+if (!dir || !tmpDir || (mode !== "recycled" && mode !== "churn")) {
+  console.error("usage: raw_server.ts <dir> <tmp_dir> <recycled|churn>");
   Deno.exit(2);
 }
+const recycler = new FileRecycler(tmpDir, { enabled: mode === "recycled" });
 const watcher = Deno.watchFs(dir);
-const seen = new Set<string>();
-let n = 0;
 console.log("ready");
 for await (const event of watcher) {
+  if (event.kind === "remove") {
+    const path = event.paths[0]!;
+    if (path.endsWith(".response")) recycler.hint(path.slice(path.lastIndexOf("/") + 1));
+    continue;
+  }
   if (event.kind !== "access" && event.kind !== "rename") continue;
+  // Requests are renamed into place: one event each, no de-duplication needed.
   const path = event.paths[event.paths.length - 1]!;
-  if (!path.endsWith(".request") || seen.has(path)) continue;
-  seen.add(path);
-  const tmp = `${tmpDir}/r${n++}`;
+  if (!path.endsWith(".request")) continue;
   (async () => {
     const data = await Deno.readFile(path);
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path.slice(0, -".request".length) + ".response");
-  })().catch(() => {}).finally(() => setTimeout(() => seen.delete(path), 1000));
+    const response = path.slice(0, -".request".length) + ".response";
+    await Deno.rename(await recycler.stage(response, data), response);
+  })().catch(() => {});
 }
