@@ -9,6 +9,11 @@
  * Stores: {@linkcode KvStore} (Deno KV, default), {@linkcode RedisStore} (several engines share
  * one state) and {@linkcode MemoryStore}.
  *
+ * gRPC runs in the calling process unless `grpcWorker` starts it in a worker process (see
+ * {@linkcode runEnSyncGrpcWorker}): Deno 2.9.6 can abort a process when a gRPC client closes a
+ * connection that carried many calls (denoland/deno#36788), and then only the worker dies and is
+ * replaced. `syft ensync serve` and `syft up` use a worker.
+ *
  * @example Start an engine with one app pair
  * ```ts
  * import { startEnSyncServer } from "@syft/syft/ensync/engine";
