@@ -238,7 +238,8 @@ function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand |
   };
 }
 
-const WORKER_FAILED_RE = /gRPC worker (ended|did not listen)/;
+/** A worker that could not bind fails like an in-process server would; anything else falls back. */
+const BIND_FAILED_RE = /: Cannot bind /;
 
 /**
  * Starts the engine with gRPC in a worker process (so that a gRPC client cannot abort the engine,
@@ -263,7 +264,7 @@ async function startEngine(
   try {
     return await startEnSyncServer({ ...options, grpcWorker: worker });
   } catch (err) {
-    if (!(err instanceof Error) || !WORKER_FAILED_RE.test(err.message)) throw err;
+    if (!(err instanceof Error) || BIND_FAILED_RE.test(err.message)) throw err;
     warn(err.message);
     return await startEnSyncServer(options);
   }

@@ -230,7 +230,18 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
 
   /** Starts the first worker and returns the bound port. */
   async start(): Promise<number> {
-    const worker = this.#spawn();
+    let worker: Worker;
+    try {
+      worker = this.#spawn();
+    } catch (err) {
+      this.#state = "stopped";
+      throw new Error(
+        `Cannot start the gRPC worker (${this.#command.command}): ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+        { cause: err },
+      );
+    }
     try {
       this.#port = await this.#listening(worker);
     } catch (err) {
@@ -309,12 +320,13 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
   async #restart(): Promise<void> {
     this.#timer = undefined;
     if (this.#closing) return;
-    const worker = this.#spawn();
+    let worker: Worker | undefined;
     try {
+      worker = this.#spawn();
       await this.#listening(worker);
     } catch (err) {
-      worker.kill();
-      await worker.ended;
+      worker?.kill();
+      await worker?.ended;
       if (this.#closing) return;
       this.#quickFailures++;
       log.error("Cannot restart the gRPC worker: {error}; trying again", {

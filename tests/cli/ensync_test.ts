@@ -427,3 +427,52 @@ Deno.test("syft up keeps every service up when a gRPC client's GOAWAY aborts the
   assert.equal((await proc.stop("SIGINT")).code, 0);
   assert.match(proc.lines.at(-1)!, /"event":"stopped"/);
 });
+
+Deno.test("syft ensync serve without run permission serves gRPC in its own process and warns", async () => {
+  await using ws = await tempWorkspace();
+  const root = new URL("../../", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-R",
+      "-W",
+      "-N",
+      "-E",
+      "--config",
+      `${root}deno.json`,
+      `${root}cli/main.ts`,
+      "--json",
+      "ensync",
+      "serve",
+      "--ws-port",
+      "0",
+      "--grpc-port",
+      "0",
+      "--store",
+      "memory",
+    ],
+    env: { SYFT_HOME: ws.path, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  child.kill("SIGINT");
+  await reader.cancel();
+  assert.equal((await child.status).code, 0);
+  const info = JSON.parse(out.slice(0, out.indexOf("\n")));
+  assert.equal(info.grpcProcess, "engine");
+  assert.match(info.grpc, /^grpc:\/\/127\.0\.0\.1:\d+$/);
+  assert.match(
+    await stderr,
+    /gRPC runs in the engine's process \("no run permission for deno \(--allow-run=deno\)"\)/,
+  );
+});
