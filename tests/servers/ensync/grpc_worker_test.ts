@@ -9,9 +9,12 @@ import * as grpc from "@grpc/grpc-js";
 import { ensyncClientConstructor } from "../../../lib/ensync/_proto.ts";
 import { EnSyncServerError, KvStore, RedisStore } from "../../../servers/ensync/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
-import { tempWorkspace } from "../../_helpers/workspace.ts";
+import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { grpcCrashScenario, health } from "./_crash.ts";
 import { startTestEngine, TEST_GRPC_WORKER, testApp } from "./_helpers.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
 
 Deno.test("startEnSyncServer({ grpcWorker }) survives the crashing gRPC sequence; KV store", async () => {
   await using ws = await tempWorkspace();
@@ -91,8 +94,6 @@ Deno.test("the gRPC worker carries large messages both ways (3 MiB payload)", as
   const a = testApp("a");
   await using engine = await startTestEngine([a], { grpcWorker: TEST_GRPC_WORKER });
   const Client = ensyncClientConstructor();
-  // deno-lint-ignore no-explicit-any
-  type Any = any;
   const c = new Client(
     engine.grpcUrl!.replace("grpc://", ""),
     grpc.credentials.createInsecure(),
@@ -127,5 +128,44 @@ Deno.test("the gRPC worker carries large messages both ways (3 MiB payload)", as
     stream.cancel();
   } finally {
     c.close();
+  }
+});
+
+Deno.test("a gRPC worker that dies is replaced, again and again; client ids outlive it", async () => {
+  const a = testApp("a");
+  await using engine = await startTestEngine([a], { grpcWorker: TEST_GRPC_WORKER });
+  const connect = (): Any =>
+    new (ensyncClientConstructor())(
+      engine.grpcUrl!.replace("grpc://", ""),
+      grpc.credentials.createInsecure(),
+      { "grpc.channel_id": crypto.randomUUID() },
+    );
+  const call = (c: Any, m: string, req: unknown): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) =>
+      c[m](
+        req,
+        (err: Error | null, res: Record<string, unknown>) => err ? reject(err) : resolve(res),
+      )
+    );
+  const first = connect();
+  const conn = await call(first, "Connect", { access_key: a.accessKey });
+  first.close();
+  for (let n = 1; n <= 3; n++) {
+    const pid = engine.grpcWorker!.pid!;
+    Deno.kill(pid, "SIGKILL");
+    await waitFor(
+      () => engine.grpcWorker!.restarts === n && engine.grpcWorker!.state === "running",
+      { timeoutMs: 15_000, what: `restart ${n}` },
+    );
+    assert.notEqual(engine.grpcWorker!.pid, pid);
+    assert.equal(engine.grpcWorker!.lastExit, "signal SIGKILL");
+    const c = connect();
+    try {
+      assert.deepEqual(await call(c, "Heartbeat", { client_id: conn.client_id }), {
+        success: true,
+      });
+    } finally {
+      c.close();
+    }
   }
 });
