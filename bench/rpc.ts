@@ -12,9 +12,10 @@
  *   (e) the limits: bare `Deno.watchFs` write-to-event latency, and the requests per second at 64
  *       in flight of a protocol-free file round trip (write, rename, watch, copy back, read,
  *       remove) on the same file system and paths, which bounds (b) on this machine: once with
- *       lib/rpc's file handling (recycled temp files: `bare_files_rps_64`), and once creating and
- *       deleting a file per write (`bare_churn_files_rps_64`, run last: its deletions slow file
- *       creation for a minute on ext4 without a journal).
+ *       lib/rpc's file handling (recycled temp files, synchronous metadata ops:
+ *       `bare_files_rps_64`), and once creating and deleting a file per write with async ops only
+ *       (`bare_churn_files_rps_64`, run last: its deletions slow file creation for a minute on ext4
+ *       without a journal).
  * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
@@ -27,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { TextLineStream } from "../lib/rpc/_lines.ts";
 import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
 import { FileRecycler } from "../lib/rpc/_recycle.ts";
+import * as fast from "../lib/rpc/_fastfs.ts";
 import { pollCall } from "./rpc/poll_client.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -113,6 +115,7 @@ async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promis
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   await lines.read();
   const recycler = new FileRecycler(tmp, { enabled: mode === "recycled" });
+  fast.forceSyncOps(mode === "recycled" ? undefined : false);
   const watcher = Deno.watchFs(dir);
   const waiting = new Map<string, () => void>();
   const loop = (async () => {
@@ -132,9 +135,9 @@ async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promis
     const request = join(dir, `${id}.request`);
     const response = join(dir, `${id}.response`);
     const answered = new Promise<void>((r) => waiting.set(response, r));
-    await Deno.rename(await recycler.stage(request, data), request);
+    await fast.rename(await recycler.stage(request, data), request);
     await answered;
-    await Deno.readFile(response);
+    await fast.readFile(response);
     await Promise.all([
       recycler.discard(request, { trusted: true }),
       recycler.discard(response, { share: true }),
@@ -151,6 +154,7 @@ async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promis
   }));
   watcher.close();
   await loop;
+  fast.forceSyncOps(undefined);
   child.kill("SIGTERM");
   await child.status;
   await lines.cancel().catch(() => {});

@@ -4,15 +4,17 @@
  * `Deno.watchFs`, with no protocol at all. On each `.request` that is closed or renamed into place
  * it copies the bytes to `<id>.response` (temp file + rename). Prints `ready` once watching.
  *
- * Modes: `recycled` writes the way lib/rpc does (reused temp files from `<tmp>/recycle`, with the
- * client's consumed responses learnt from remove events); `churn` creates a new temp file for
- * every response (and the client deletes what it consumed).
+ * Modes: `recycled` handles files the way lib/rpc does (reused temp files from `<tmp>/recycle`,
+ * with the client's consumed responses learnt from remove events, and lib/rpc's synchronous
+ * metadata ops); `churn` creates a new temp file for every response (and the client deletes what
+ * it consumed) with async ops only.
  *
  * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir> <recycled|churn>
  *
  * @module
  */
 import { FileRecycler } from "../../lib/rpc/_recycle.ts";
+import * as fast from "../../lib/rpc/_fastfs.ts";
 
 const [dir, tmpDir, mode] = Deno.args;
 if (!dir || !tmpDir || (mode !== "recycled" && mode !== "churn")) {
@@ -20,6 +22,7 @@ if (!dir || !tmpDir || (mode !== "recycled" && mode !== "churn")) {
   Deno.exit(2);
 }
 const recycler = new FileRecycler(tmpDir, { enabled: mode === "recycled" });
+if (mode === "churn") fast.forceSyncOps(false);
 const watcher = Deno.watchFs(dir);
 console.log("ready");
 for await (const event of watcher) {
@@ -33,8 +36,8 @@ for await (const event of watcher) {
   const path = event.paths[event.paths.length - 1]!;
   if (!path.endsWith(".request")) continue;
   (async () => {
-    const data = await Deno.readFile(path);
+    const data = await fast.readFile(path);
     const response = path.slice(0, -".request".length) + ".response";
-    await Deno.rename(await recycler.stage(response, data), response);
+    await fast.rename(await recycler.stage(response, data), response);
   })().catch(() => {});
 }

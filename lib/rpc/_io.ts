@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { exists as nodeExists } from "node:fs";
 import { ensureDir } from "../_fs.ts";
 import { recyclerFor, tempName } from "./_recycle.ts";
+import * as fast from "./_fastfs.ts";
 
 function isCrossDevice(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -51,7 +52,7 @@ export async function commitFile(tmp: string, path: string, data: Uint8Array): P
   let staged = tmp;
   try {
     try {
-      await Deno.rename(staged, path);
+      await fast.rename(staged, path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         await ensureDir(dirname(path));
@@ -89,7 +90,7 @@ export async function writeAtomic(path: string, data: Uint8Array, tmpDir: string
 /** Reads a file, or returns `null` when it does not exist (or is a directory). */
 export async function readOrNull(path: string): Promise<Uint8Array | null> {
   try {
-    return await Deno.readFile(path);
+    return await fast.readFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.IsADirectory) return null;
     throw err;

@@ -33,6 +33,7 @@
  * @module
  */
 import { basename, join } from "node:path";
+import * as fast from "./_fastfs.ts";
 
 /** Files larger than this are deleted instead of recycled. */
 export const MAX_SIZE = 64 * 1024;
@@ -156,7 +157,7 @@ export class FileRecycler {
       let ok = true;
       if (!options.trusted) {
         try {
-          const info = await Deno.lstat(path);
+          const info = await fast.lstat(path);
           ok = info.isFile && info.nlink === 1 && info.size <= MAX_SIZE;
         } catch (err) {
           if (err instanceof Deno.errors.NotFound) return false;
@@ -169,7 +170,7 @@ export class FileRecycler {
         // Private names start with a dot; shared ones keep the file's name (`<id>.response`).
         const name = own ? `.own.${this.#token}-${(this.#seq++).toString(36)}` : basename(path);
         try {
-          await Deno.rename(path, join(this.dir, name));
+          await fast.rename(path, join(this.dir, name));
         } catch (err) {
           if (err instanceof Deno.errors.NotFound) return false;
           // Another file system (EXDEV) or no permission: stop recycling, delete instead.
@@ -219,7 +220,7 @@ export class FileRecycler {
         // directory, so it never waits for a slow create in the staging directory.
         const tmp = join(this.dir, `.claim.${this.#token}-${(this.#seq++).toString(36)}`);
         try {
-          await Deno.rename(join(this.dir, name), tmp);
+          await fast.rename(join(this.dir, name), tmp);
         } catch {
           this.stats.missed++;
           // Hints about files a client deleted instead (Python) or kept: stop trusting them.
@@ -282,7 +283,7 @@ export class FileRecycler {
   async #overwrite(tmp: string, data: Uint8Array): Promise<boolean> {
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(tmp, { write: true });
+      file = await fast.openForWrite(tmp);
     } catch {
       await Deno.remove(tmp).catch(() => {});
       return false;
