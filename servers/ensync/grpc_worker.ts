@@ -82,7 +82,7 @@ export interface EnSyncGrpcWorkerOptions {
   input?: ReadableStream<Uint8Array>;
   /** Where the worker's messages go (default: stdout, which nothing else may write to). */
   output?: WritableStream<Uint8Array>;
-  /** How long `stop` waits for open calls before closing connections (default 1 500 ms). */
+  /** How long `stop` waits for open unary calls (default 1 500 ms). */
   graceMs?: number;
 }
 
@@ -98,13 +98,15 @@ function stringMetadata(md: grpc.Metadata): Record<string, string> {
 
 /**
  * Runs the gRPC worker: waits for the engine's `start` (address and limits), binds, forwards each
- * call to the engine and relays its answers, until the engine says `stop` (open calls get a grace
- * period) or its end of the pipe closes (the engine is gone: everything is closed at once).
- * SIGINT and SIGTERM are ignored meanwhile, because a terminal's Ctrl-C reaches the whole process
- * group and the engine stops the worker itself.
+ * call to the engine and relays its answers, until the engine says `stop` (open unary calls get a
+ * grace period) or its end of the pipe closes (the engine is gone). Then it returns and **the
+ * caller must exit**: the exit closes the client connections. It deliberately sends no HTTP/2
+ * GOAWAY, which would abort Deno gRPC clients whose connection carried many calls
+ * (denoland/deno#36788). SIGINT and SIGTERM are ignored meanwhile, because a terminal's Ctrl-C
+ * reaches the whole process group and the engine stops the worker itself.
  *
  * @param options The pipe (default stdin and stdout) and the stop grace period.
- * @returns When the worker has stopped; the caller then exits.
+ * @returns When the worker is done; the caller then exits.
  *
  * @example The whole worker script
  * ```ts ignore
@@ -168,26 +170,25 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
     });
   };
 
+  // Stopping sends no HTTP/2 GOAWAY (grpc-js's shutdowns do): a Deno gRPC client that receives one
+  // on a connection that carried many calls aborts (denoland/deno#36788). Open unary calls get the
+  // grace period; then the caller exits and the connections just close, which every client treats
+  // as a lost connection.
+  let stopping = false;
   const stop = (graceful: boolean): void => {
-    const s = server;
-    server = undefined;
-    if (s === undefined) {
+    if (!graceful || server === undefined) {
       stopped.resolve();
       return;
     }
-    if (!graceful) {
-      s.forceShutdown();
-      stopped.resolve();
-      return;
-    }
-    const timer = setTimeout(() => {
-      s.forceShutdown();
-      stopped.resolve();
-    }, graceMs);
-    s.tryShutdown(() => {
-      clearTimeout(timer);
-      stopped.resolve();
-    });
+    if (stopping) return;
+    stopping = true;
+    const deadline = Date.now() + graceMs;
+    const check = (): void => {
+      // A last moment for the answers just written to reach the sockets.
+      if (unary.size === 0 || Date.now() >= deadline) setTimeout(() => stopped.resolve(), 50);
+      else setTimeout(check, 10);
+    };
+    check();
   };
 
   const onMessage = (m: ToWorker): void => {

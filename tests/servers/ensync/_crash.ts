@@ -17,6 +17,52 @@ import { pubFrame, rawClient } from "./_helpers.ts";
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CRASHER = `${ROOT}tests/servers/ensync/_grpc_crasher.ts`;
 
+/**
+ * A Deno gRPC client in its own process that made 1 000 calls (10 at a time) on one channel and
+ * keeps it open: the kind of client an HTTP/2 GOAWAY aborts. `release()` lets it close its channel
+ * and exit; it resolves with the exit status and what it printed (`alive` once released).
+ */
+export async function busyDenoClient(grpcUrl: string): Promise<{
+  release(): Promise<{ code: number; stdout: string; stderr: string }>;
+}> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-A",
+      "--config",
+      `${ROOT}deno.json`,
+      CRASHER,
+      grpcUrl,
+      "1000",
+      "10",
+      "1",
+      "hold",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let stdout = "";
+  const reading = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+  })();
+  const deadline = Date.now() + 30_000;
+  while (!stdout.includes("ready\n")) {
+    if (Date.now() > deadline) throw new Error(`the busy client is not ready: ${stdout}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    async release() {
+      await child.stdin.close().catch(() => {});
+      const status = await child.status;
+      await reading;
+      return { code: status.code, stdout, stderr: await stderr };
+    },
+  };
+}
+
 /** The keys of an app. */
 export interface CrashApp {
   accessKey: string;
