@@ -1,42 +1,43 @@
 /**
  * The proxy's file-RPC backend over `lib/rpc`: one `RpcClient`, whose shared watcher resolves
- * every in-flight request (private).
+ * every in-flight request (private). Responses stay on disk until the gateway has stored their
+ * result (`consumeOnRead: false`), so a crash in between loses nothing.
  *
  * @module
  */
+import { join } from "node:path";
 import { RpcClient } from "../rpc/client.ts";
 import { RpcTimeoutError } from "../rpc/errors.ts";
 import type { SyftFuture } from "../rpc/client.ts";
 import { type SyftMethod, SyftRequest, SyftResponse } from "../rpc/protocol.ts";
-import type { RpcBackend, SentRequest } from "./_gateway.ts";
+import { SyftBoxURL } from "../rpc/url.ts";
+import type { OutgoingRequest, PreparedRequest, RpcBackend, SentRequest } from "./_gateway.ts";
 import type { SyftRequestJson, SyftResponseJson } from "./types.ts";
 
 /** How long past its expiry a request is followed before it counts as expired here. */
 const EXPIRY_SLACK_MS = 5_000;
 
-function toWire<T>(message: { toJSON(): Record<string, unknown> }): T {
-  return message.toJSON() as T;
-}
-
-function follow(future: SyftFuture, expires: string): SentRequest["response"] {
-  return async () => {
-    const untilExpiry = Date.parse(expires) - Date.now();
-    const timeout = Math.max(
-      1_000,
-      (Number.isFinite(untilExpiry) ? untilExpiry : 0) +
-        EXPIRY_SLACK_MS,
-    );
-    let response: SyftResponse;
-    try {
-      response = await future.wait({ timeout });
-    } catch (err) {
-      if (!(err instanceof RpcTimeoutError)) throw err;
-      // The watcher and the safety-net poll both missed the expiry: answer as syft-rpc would.
-      response = SyftResponse.system(419, `Request with ${future.id} expired on ${expires}`, {
-        id: future.id,
-      });
-    }
-    return toWire<SyftResponseJson>(response);
+function follow(future: SyftFuture, expires: string): SentRequest {
+  return {
+    async response(): Promise<SyftResponseJson> {
+      const untilExpiry = Date.parse(expires) - Date.now();
+      const timeout = Math.max(
+        1_000,
+        (Number.isFinite(untilExpiry) ? untilExpiry : 0) + EXPIRY_SLACK_MS,
+      );
+      let response: SyftResponse;
+      try {
+        response = await future.wait({ timeout });
+      } catch (err) {
+        if (!(err instanceof RpcTimeoutError)) throw err;
+        // The watcher and the safety-net poll both missed the expiry: answer as syft-rpc would.
+        response = SyftResponse.system(419, `Request with ${future.id} expired on ${expires}`, {
+          id: future.id,
+        });
+      }
+      return response.toJSON() as unknown as SyftResponseJson;
+    },
+    consume: () => future.consume(),
   };
 }
 
@@ -44,13 +45,11 @@ function follow(future: SyftFuture, expires: string): SentRequest["response"] {
 export async function createFileBackend(
   workspace: { email: string; dataDir: string },
 ): Promise<RpcBackend> {
-  const client = await RpcClient.open({ workspace });
+  const client = await RpcClient.open({ workspace, consumeOnRead: false });
   return {
     email: client.email,
     datasitesDir: client.workspace.datasitesDir,
-    async send(req, stored) {
-      // The request (and so its id) exists before the file is written: the store write runs
-      // while the file is written, not after it.
+    prepare(req: OutgoingRequest): PreparedRequest {
       const request = new SyftRequest({
         sender: client.email,
         url: req.url,
@@ -59,19 +58,47 @@ export async function createFileBackend(
         headers: req.headers,
         expires: req.expiresAt,
       });
-      const wire = toWire<SyftRequestJson>(request);
-      const storing = stored(wire).catch(() => {}); // the gateway reports store failures
-      const future = await client.sendRequest(request).finally(() => storing);
-      await storing;
-      return { request: wire, response: follow(future, wire.expires) };
+      const text = request.encode();
+      return {
+        request: JSON.parse(text) as SyftRequestJson,
+        text,
+        async write(): Promise<SentRequest> {
+          const future = await client.sendRequest(request);
+          return follow(future, req.expiresAt.toISOString());
+        },
+      };
     },
-    async attach(request) {
-      const future = await client.attach({
-        url: request.url,
-        id: request.id,
-        sender: request.sender,
-      });
-      return { request, response: follow(future, request.expires) };
+    async recover(requests: SyftRequestJson[]): Promise<(SentRequest | Error)[]> {
+      // Requests may have been accepted (stored) but not written yet when the process stopped:
+      // non-blocking sends write after the store. Rewrite the same bytes when no file of the id
+      // (request, response or rejection marker) is there; attach to the others.
+      const listings = new Map<string, Promise<Set<string>>>();
+      const out: (SentRequest | Error)[] = [];
+      for (const request of requests) {
+        try {
+          const dir = join(
+            SyftBoxURL.parse(request.url).toLocalPath(client.workspace.datasitesDir),
+            request.sender,
+          );
+          let listing = listings.get(dir);
+          if (listing === undefined) listings.set(dir, listing = idsIn(dir));
+          let future: SyftFuture;
+          if ((await listing).has(request.id)) {
+            future = await client.attach({
+              url: request.url,
+              id: request.id,
+              sender: request.sender,
+            });
+          } else {
+            const again = SyftRequest.decode(JSON.stringify(request), { fileId: request.id });
+            future = await client.sendRequest(again);
+          }
+          out.push(follow(future, request.expires));
+        } catch (err) {
+          out.push(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      return out;
     },
     async readSchema(datasite, app) {
       try {
@@ -83,4 +110,13 @@ export async function createFileBackend(
     },
     close: () => client.close(),
   };
+}
+
+/** The ids of the files in `dir` (none when it does not exist). */
+async function idsIn(dir: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  try {
+    for await (const e of Deno.readDir(dir)) ids.add(e.name.slice(0, 36));
+  } catch { /* no directory: no files */ }
+  return ids;
 }

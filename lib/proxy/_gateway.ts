@@ -39,15 +39,26 @@ export interface OutgoingRequest {
   expiresAt: Date;
 }
 
-/** A request the backend has written (or re-attached to). */
-export interface SentRequest {
+/** A request the backend has built but not written yet. */
+export interface PreparedRequest {
   /** The request in wire form. */
   readonly request: SyftRequestJson;
+  /** The file text (compact JSON, the bytes `write()` puts on disk). */
+  readonly text: string;
+  /** Writes the request file and starts following it. */
+  write(): Promise<SentRequest>;
+}
+
+/** A request the backend has written (or re-attached to). */
+export interface SentRequest {
   /**
    * Resolves with the response: the app's, or a synthetic one (403 rejected, 404 vanished, 419
-   * expired). Rejects only when the backend closes.
+   * expired). Rejects only when the backend closes. The response's files stay on disk until
+   * {@linkcode SentRequest.consume}.
    */
   response(): Promise<SyftResponseJson>;
+  /** Deletes the request and response files (once the result is stored). */
+  consume(): Promise<void>;
 }
 
 /** The file-RPC side of the proxy (implemented over `lib/rpc`). */
@@ -57,17 +68,18 @@ export interface RpcBackend {
   /** The datasites directory. */
   readonly datasitesDir: string;
   /**
-   * Writes a new request file. `stored(request)` is called with the request's wire form as soon
-   * as it is known, and may run while the file is written; `send` settles after both.
+   * Builds a request (its id and bytes are known from here on) without writing it.
    *
-   * @throws When the file cannot be written (after `stored` settled, if it was called).
+   * @throws When a field is invalid.
    */
-  send(
-    request: OutgoingRequest,
-    stored: (request: SyftRequestJson) => Promise<void>,
-  ): Promise<SentRequest>;
-  /** Re-attaches to a request an earlier process wrote. */
-  attach(request: SyftRequestJson): Promise<SentRequest>;
+  prepare(request: OutgoingRequest): PreparedRequest;
+  /**
+   * Follows requests an earlier process stored as pending: attaches to those with a file on disk
+   * and writes again (same id, same bytes) those without any (accepted but not written yet).
+   *
+   * @returns One entry per request, in order: the followed request, or why it cannot be.
+   */
+  recover(requests: SyftRequestJson[]): Promise<(SentRequest | Error)[]>;
   /** Reads `rpc.schema.json` of an app on a datasite; `null` when there is none. */
   readSchema(datasite: string, app: string): Promise<unknown | null>;
   /** Stops the shared watcher. */
@@ -88,8 +100,66 @@ export interface ProxyGatewayOptions {
 }
 
 interface InFlight {
+  /** Pending, then finished as soon as the response is known (before the store has it). */
   record: RequestRecord;
-  done: Promise<RequestRecord>;
+  /** Resolves once the response is known (with the pending record if following stops). */
+  result: Promise<RequestRecord>;
+  /** The store write of the pending record (blocking sends do not wait for it up front). */
+  created: Promise<void>;
+}
+
+/** Non-blocking sends whose file is not written yet, at most (then sends wait for room). */
+const MAX_BACKLOG = 1024;
+/** Request files written at once in the background. */
+const WRITE_CONCURRENCY = 64;
+
+/**
+ * Writes request files of accepted (stored) requests in the background, a bounded number at a
+ * time; {@linkcode BackgroundWriter.room} holds new sends back while the backlog is full.
+ */
+class BackgroundWriter {
+  #active = 0;
+  #queue: (() => void)[] = [];
+  #backlog = 0;
+  #roomWaiters: (() => void)[] = [];
+  #drained: (() => void)[] = [];
+
+  write(prepared: PreparedRequest): Promise<SentRequest> {
+    this.#backlog++;
+    return this.#slot().then(() => prepared.write()).finally(() => {
+      this.#active--;
+      this.#queue.shift()?.();
+      this.#backlog--;
+      if (this.#backlog < MAX_BACKLOG) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
+      if (this.#backlog === 0) { for (const wake of this.#drained.splice(0)) wake(); }
+    });
+  }
+
+  #slot(): Promise<void> {
+    if (this.#active < WRITE_CONCURRENCY) {
+      this.#active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) =>
+      this.#queue.push(() => {
+        this.#active++;
+        resolve();
+      })
+    );
+  }
+
+  /** Resolves once every queued write has been done (or has failed). */
+  async drain(): Promise<void> {
+    while (this.#backlog > 0) {
+      await new Promise<void>((resolve) => this.#drained.push(resolve));
+    }
+  }
+
+  /** Resolves when the backlog has room. */
+  room(): Promise<void> {
+    if (this.#backlog < MAX_BACKLOG) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
 }
 
 /** Derives a stable owner id from where responses arrive (e-mail + datasites directory). */
@@ -133,8 +203,11 @@ export class ProxyGateway {
   readonly backend: RpcBackend;
   readonly store: RequestStore;
   #owner: string | undefined;
+  #writer = new BackgroundWriter();
   #listeners: FinishListener[] = [];
   #inflight = new Map<string, InFlight>();
+  /** In-flight requests whose response is not known yet. */
+  #waiting = 0;
   #counts = { total: 0, completed: 0, failed: 0 };
 
   constructor(options: ProxyGatewayOptions) {
@@ -156,110 +229,159 @@ export class ProxyGateway {
 
   /** Request counts of this process. */
   get counts(): { total: number; pending: number; completed: number; failed: number } {
-    return { ...this.#counts, pending: this.#inflight.size };
+    return { ...this.#counts, pending: this.#waiting };
   }
 
   /**
-   * Computes the owner id and re-attaches to the pending requests this instance owns.
+   * Computes the owner id and follows the pending requests this instance owns again (writing the
+   * request files of those accepted but not written yet).
    *
-   * @returns How many requests were re-attached.
+   * @returns How many requests are followed again.
    */
   async start(): Promise<number> {
     this.#owner ??= await ownerId(this.backend.email, this.backend.datasitesDir);
-    const pending = await this.store.listPending(this.#owner);
-    for (const record of pending) {
-      if (this.#inflight.has(record.id)) continue;
-      try {
-        this.#track(record, await this.backend.attach(record.request));
-      } catch (err) {
-        log.warn("Cannot re-attach to request {id}: {error}", { id: record.id, error: err });
+    const pending = (await this.store.listPending(this.#owner)).filter((r) =>
+      !this.#inflight.has(r.id)
+    );
+    const sent = await this.backend.recover(pending.map((r) => r.request));
+    let resumed = 0;
+    pending.forEach((record, i) => {
+      const followed = sent[i]!;
+      if (followed instanceof Error) {
+        log.warn("Cannot re-attach to request {id}: {error}", { id: record.id, error: followed });
+      } else {
+        this.#track(record, Promise.resolve(followed));
+        resumed++;
       }
-    }
-    if (pending.length > 0) {
-      log.info("Re-attached to {count} pending request(s)", { count: pending.length });
-    }
-    return pending.length;
+    });
+    if (resumed > 0) log.info("Re-attached to {count} pending request(s)", { count: resumed });
+    return resumed;
   }
 
   /**
-   * Writes a request file and stores its pending status (both at once), then follows it.
+   * Accepts a request. Non-blocking (`wait: false`): the pending record is stored (durably, for a
+   * durable store) before this returns, and the request file is written just after in the
+   * background (a restart writes it if the process stopped first). Blocking (`wait: true`): the
+   * file is written before this returns (the app can start) while the record is stored; a caller
+   * that ends up answering "pending" must first wait for {@linkcode ProxyGateway.accepted}.
    *
-   * @returns The stored record: `pending`, or `failed` when the file could not be written.
+   * @returns The record: `pending`, or `failed` when the file could not be written.
+   * @throws {StoreError} When a non-blocking send cannot be stored.
    */
-  async send(api: ProxyApi, req: OutgoingRequest): Promise<RequestRecord> {
-    let record: RequestRecord | undefined;
-    let created: Promise<void> | undefined;
-    const stored = (request: SyftRequestJson): Promise<void> => {
-      record = {
-        id: request.id,
-        api,
-        owner: this.owner,
-        app_name: req.appName,
-        func_name: req.funcName,
-        destination: req.destination,
-        status: "pending",
-        status_code: null,
-        error: null,
-        created_at: new Date().toISOString(),
-        completed_at: null,
-        request,
-        response: null,
-      };
-      created = this.store.create(record);
-      return created;
+  async send(
+    api: ProxyApi,
+    req: OutgoingRequest,
+    options: { wait?: boolean } = {},
+  ): Promise<RequestRecord> {
+    const prepared = this.backend.prepare(req);
+    const record: RequestRecord = {
+      id: prepared.request.id,
+      api,
+      owner: this.owner,
+      "app_name": req.appName,
+      "func_name": req.funcName,
+      destination: req.destination,
+      status: "pending",
+      "status_code": null,
+      error: null,
+      "created_at": new Date().toISOString(),
+      "completed_at": null,
+      request: prepared.request,
+      response: null,
     };
     this.#counts.total++;
+    if (!options.wait) {
+      await this.store.create(record);
+      this.#track(record, this.#writer.write(prepared));
+      await this.#writer.room();
+      return record;
+    }
+    const created = this.store.create(record);
     let sent: SentRequest;
     try {
-      sent = await this.backend.send(req, stored);
+      sent = await prepared.write();
     } catch (err) {
       // The store write may have succeeded while the file write failed: record the failure.
-      await created?.catch(() => {});
-      if (record === undefined) throw err;
-      const message = `Cannot write the request file: ${
-        err instanceof Error ? err.message : String(err)
-      }`;
-      log.warn("{message}", { message, id: record.id });
-      const failed = finishedRecord(record, {
-        id: record.id,
-        sender: "system@syftbox.localhost",
-        url: "syft://system@syftbox.localhost",
-        body: new TextEncoder().encode(message).toBase64({ alphabet: "base64url" }),
-        headers: {},
-        created: new Date().toISOString(),
-        expires: record.request.expires,
-        status_code: 500,
-      });
+      await created.catch(() => {});
+      const failed = this.#writeFailed(record, err);
       this.#finished(failed, record);
       return (await this.store.finish(failed).catch(() => null)) ?? failed;
     }
-    const pending = record!;
-    this.#track(pending, sent);
-    // A failed store write is reported (503); the request was written and is still followed.
-    await created;
-    return pending;
+    this.#track(record, Promise.resolve(sent), created);
+    return record;
   }
 
-  #track(record: RequestRecord, sent: SentRequest): void {
-    const done = (async (): Promise<RequestRecord> => {
+  /**
+   * Resolves once the pending record of an in-flight request is stored; rejects (a
+   * {@linkcode StoreError}) when that failed. Resolves at once for other ids.
+   */
+  async accepted(id: string): Promise<void> {
+    await this.#inflight.get(id)?.created;
+  }
+
+  #writeFailed(record: RequestRecord, err: unknown): RequestRecord {
+    const message = `Cannot write the request file: ${
+      err instanceof Error ? err.message : String(err)
+    }`;
+    log.warn("{message}", { message, id: record.id });
+    return finishedRecord(record, {
+      id: record.id,
+      sender: "system@syftbox.localhost",
+      url: "syft://system@syftbox.localhost",
+      body: new TextEncoder().encode(message).toBase64({ alphabet: "base64url" }),
+      headers: {},
+      created: new Date().toISOString(),
+      expires: record.request.expires,
+      status_code: 500,
+    });
+  }
+
+  #track(
+    record: RequestRecord,
+    written: Promise<SentRequest>,
+    created: Promise<void> = Promise.resolve(),
+  ): void {
+    const { promise: result, resolve } = Promise.withResolvers<RequestRecord>();
+    const entry: InFlight = { record, result, created };
+    created.catch(() => {/* reported by accepted() */});
+    let waiting = true;
+    const stopWaiting = (): void => {
+      if (waiting) this.#waiting--;
+      waiting = false;
+    };
+    const finish = async (finished: RequestRecord, sent?: SentRequest): Promise<void> => {
+      // Known from here on (waiters, `get`, metrics), while the store write runs.
+      entry.record = finished;
+      stopWaiting();
+      this.#finished(finished, record);
+      resolve(finished);
       try {
-        const response = await sent.response();
-        const finished = finishedRecord(record, response);
-        let stored: RequestRecord = finished;
-        try {
-          stored = (await this.store.finish(finished)) ?? finished;
-        } catch (err) {
-          log.error("Cannot store the result of {id}: {error}", { id: record.id, error: err });
-        }
-        this.#finished(stored, record);
-        return stored;
-      } finally {
-        this.#inflight.delete(record.id);
+        // The pending record first: a finish of an id the store does not know is dropped.
+        await created.catch(() => {});
+        await this.store.finish(finished);
+        // Stored: the response's files can go (kept on a store failure, for a restart to read).
+        await sent?.consume();
+      } catch (err) {
+        log.error("Cannot store the result of {id}: {error}", { id: record.id, error: err });
       }
-    })();
-    // A rejected `done` (shutdown) is expected; waiters see the pending record instead.
-    done.catch(() => {});
-    this.#inflight.set(record.id, { record, done });
+    };
+    (async () => {
+      let sent: SentRequest;
+      try {
+        sent = await written;
+      } catch (err) {
+        await finish(this.#writeFailed(record, err));
+        return;
+      }
+      await finish(finishedRecord(record, await sent.response()), sent);
+    })().catch(() => {/* the backend closed: the request stays pending in the store */})
+      .finally(() => {
+        stopWaiting();
+        resolve(record);
+        if (this.#inflight.get(record.id) === entry) this.#inflight.delete(record.id);
+      });
+    this.#waiting++;
+    this.#inflight.set(record.id, entry);
   }
 
   #finished(record: RequestRecord, original: RequestRecord): void {
@@ -294,13 +416,13 @@ export class ProxyGateway {
   ): Promise<RequestRecord | null> {
     const inflight = this.#inflight.get(id);
     if (!inflight) return await this.store.waitForFinish(id, timeoutMs, signal);
-    if (timeoutMs <= 0) return inflight.record;
+    if (timeoutMs <= 0 || isFinished(inflight.record)) return inflight.record;
     const { promise: stop, resolve } = Promise.withResolvers<null>();
     const timer = setTimeout(() => resolve(null), timeoutMs);
     const onAbort = (): void => resolve(null);
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const finished = await Promise.race([inflight.done.catch(() => null), stop]);
+      const finished = await Promise.race([inflight.result, stop]);
       if (finished && isFinished(finished)) return finished;
       return this.#inflight.get(id)?.record ?? await this.store.get(id);
     } finally {
@@ -309,11 +431,15 @@ export class ProxyGateway {
     }
   }
 
-  /** Stops following requests (they stay pending in the store) and closes the backend. */
+  /**
+   * Writes the request files of accepted requests, then stops following requests (they stay
+   * pending in the store) and closes the backend.
+   */
   async close(): Promise<void> {
+    await this.#writer.drain();
     // Closing the backend rejects every wait at once (one shared abort signal per request would
     // cost an O(n) listener insertion each: Deno's EventTarget checks for duplicates).
     await this.backend.close();
-    await Promise.allSettled([...this.#inflight.values()].map((f) => f.done));
+    await Promise.allSettled([...this.#inflight.values()].map((f) => f.result));
   }
 }

@@ -131,41 +131,51 @@ export class KvRequestStore implements RequestStore {
     if (this.#closed) return Promise.reject(new StoreError("Cannot write: the store is closed"));
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#queue.push({ mutations, chars, apply, resolve, reject });
-    this.#draining ??= this.#drain().finally(() => this.#draining = null);
+    // Cleared by #drain in the same step that sees the queue empty (a `.finally` callback would
+    // leave a gap in which a write is queued while no drain runs).
+    this.#draining ??= this.#drain();
     return promise;
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      let mutations = 0;
-      let chars = 0;
-      let n = 0;
-      while (n < this.#queue.length) {
-        const p = this.#queue[n]!;
-        if (
-          n > 0 && (mutations + p.mutations > MAX_BATCH_MUTATIONS ||
-            chars + p.chars > MAX_BATCH_CHARS)
-        ) break;
-        mutations += p.mutations;
-        chars += p.chars;
-        n++;
-      }
-      const batch = this.#queue.splice(0, n);
+    // Yield first, so that `#draining` is assigned before this can clear it.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0) await this.#commitBatch();
+    } finally {
+      // In the same step as the last look at the queue: no write can slip in between.
+      this.#draining = null;
+    }
+  }
+
+  /** Commits the writes at the head of the queue that fit in one atomic operation. */
+  async #commitBatch(): Promise<void> {
+    let mutations = 0;
+    let chars = 0;
+    let n = 0;
+    while (n < this.#queue.length) {
+      const p = this.#queue[n]!;
+      if (
+        n > 0 && (mutations + p.mutations > MAX_BATCH_MUTATIONS ||
+          chars + p.chars > MAX_BATCH_CHARS)
+      ) break;
+      mutations += p.mutations;
+      chars += p.chars;
+      n++;
+    }
+    const batch = this.#queue.splice(0, n);
+    try {
       const op = this.#kv.atomic();
       for (const p of batch) p.apply(op);
-      try {
-        const res = await op.commit();
-        if (!res.ok) throw new Error("the atomic commit was rejected");
-        for (const p of batch) p.resolve();
-      } catch (err) {
-        const error = new StoreError(
-          `Cannot write to the KV request store: ${
-            err instanceof Error ? err.message : String(err)
-          }`,
-          { cause: err },
-        );
-        for (const p of batch) p.reject(error);
-      }
+      const res = await op.commit();
+      if (!res.ok) throw new Error("the atomic commit was rejected");
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      const error = new StoreError(
+        `Cannot write to the KV request store: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+      for (const p of batch) p.reject(error);
     }
   }
 

@@ -62,6 +62,12 @@ export interface RpcClientOptions {
    * a half-written one as a 500 at once.
    */
   graceMs?: number;
+  /**
+   * Delete a response's files as soon as it is read, as syft-rpc does (default `true`). With
+   * `false` they stay until {@linkcode SyftFuture.consume} is called: a caller that records the
+   * result somewhere durable first (the HTTP proxy) never loses a response to a crash in between.
+   */
+  consumeOnRead?: boolean;
   /** Options for the watchers this client creates. */
   watcher?: FileWatcherOptions;
 }
@@ -178,6 +184,8 @@ export class SyftFuture {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** This client wrote the request file. */
   #sent = false;
+  /** A response was read whose files are not deleted yet (`consumeOnRead: false`). */
+  #unconsumed = false;
 
   /** @internal Use {@linkcode RpcClient.send} or {@linkcode RpcClient.attach}. */
   constructor(
@@ -482,14 +490,28 @@ export class SyftFuture {
     }
     // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion runs
     // while the caller gets the response; a new send of the same id waits for it.
-    this.#client._consuming(
-      this,
-      Promise.all([
-        this.#client._discard(this.requestPath, { trusted: this.#sent }),
-        this.#client._discard(this.responsePath, { share: true }),
-      ]),
-    );
+    if (this.#client._consumeOnRead) this.#deleteFiles();
+    else this.#unconsumed = true;
     return response;
+  }
+
+  #deleteFiles(): Promise<void> {
+    const deletion = Promise.all([
+      this.#client._discard(this.requestPath, { trusted: this.#sent }),
+      this.#client._discard(this.responsePath, { share: true }),
+    ]);
+    this.#client._consuming(this, deletion);
+    return this.#client._deletion(this);
+  }
+
+  /**
+   * Deletes the request and response files of a response that was read but kept on disk (a
+   * client opened with `consumeOnRead: false`). Does nothing otherwise.
+   */
+  async consume(): Promise<void> {
+    if (!this.#unconsumed) return await this.#client._deletion(this);
+    this.#unconsumed = false;
+    await this.#deleteFiles();
   }
 }
 
@@ -678,6 +700,11 @@ export class RpcClient implements AsyncDisposable {
   /** @internal The response grace period. */
   get _graceMs(): number {
     return this.#options.graceMs ?? 1000;
+  }
+
+  /** @internal Whether read responses are deleted at once. */
+  get _consumeOnRead(): boolean {
+    return this.#options.consumeOnRead ?? true;
   }
 
   /** The futures sent or attached and not resolved yet. */

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createFileBackend } from "../../../lib/proxy/_file_backend.ts";
+import { ProxyGateway } from "../../../lib/proxy/_gateway.ts";
+import { MemoryRequestStore } from "../../../lib/proxy/store.ts";
+import type { RequestRecord } from "../../../lib/proxy/types.ts";
+import { createEchoApp } from "../../../lib/rpc/echo.ts";
+import { RpcClient } from "../../../lib/rpc/client.ts";
+import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
+
+const ME = "me@example.org";
+const URL = `syft://${ME}/app_data/echo/rpc/echo`;
+
+function pendingRecord(request: RequestRecord["request"], owner: string): RequestRecord {
+  return {
+    id: request.id,
+    api: "seed",
+    owner,
+    app_name: "echo",
+    func_name: "echo",
+    destination: ME,
+    status: "pending",
+    status_code: null,
+    error: null,
+    created_at: new Date().toISOString(),
+    completed_at: null,
+    request,
+    response: null,
+  };
+}
+
+function outgoing(body: string) {
+  return {
+    url: URL,
+    destination: ME,
+    appName: "echo",
+    funcName: "echo",
+    method: "POST",
+    body: new TextEncoder().encode(body),
+    headers: {},
+    expiresAt: new Date(Date.now() + 600_000),
+  };
+}
+
+Deno.test("ProxyGateway.start() writes accepted requests that never reached the disk, same bytes, and never resends answered ones", async () => {
+  await using ws = await tempWorkspace();
+  const dataDir = join(ws.path, "data");
+  const workspace = { email: ME, dataDir };
+  const senderDir = join(dataDir, "datasites", ME, "app_data/echo/rpc/echo", ME);
+  const store = new MemoryRequestStore();
+
+  // A first proxy process accepted two requests (stored) and stopped: one before its file was
+  // written, one whose file was written and already answered by the app.
+  const first = await createFileBackend(workspace);
+  const owner = new ProxyGateway({ backend: first, store });
+  await owner.start();
+  const lost = first.prepare(outgoing('"lost"'));
+  await store.create(pendingRecord(lost.request, owner.owner));
+  const answered = first.prepare(outgoing('"answered"'));
+  await store.create(pendingRecord(answered.request, owner.owner));
+  await answered.write();
+  await first.close();
+  const echo = createEchoApp({ workspace, cleanupInterval: 0 });
+  await echo.start();
+  await waitFor(() => Deno.stat(join(senderDir, `${answered.request.id}.response`)).catch(() => 0));
+  await echo.stop();
+  assert.equal(echo.stats.answered, 1);
+  const answeredPath = join(senderDir, `${answered.request.id}.request`);
+  const answeredIno = (await Deno.lstat(answeredPath)).ino;
+
+  // The restarted proxy writes the missing file with the bytes first meant for it. (Results are
+  // held back from the store for a moment, so the files stay to be looked at.)
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const finish = store.finish.bind(store);
+  store.finish = async (record) => {
+    await held;
+    return await finish(record);
+  };
+  const backend = await createFileBackend(workspace);
+  const gateway = new ProxyGateway({ backend, store });
+  try {
+    assert.equal(await gateway.start(), 2);
+    const lostPath = join(senderDir, `${lost.request.id}.request`);
+    assert.equal(await Deno.readTextFile(lostPath), lost.text);
+    assert.equal(JSON.stringify(lost.request), lost.text);
+    // The answered one is not written again; it completes from the response on disk.
+    const done = await gateway.waitFor(answered.request.id, 10_000);
+    assert.equal(done?.status, "completed");
+    assert.equal((await Deno.lstat(answeredPath)).ino, answeredIno);
+    release();
+    // The app answers the rewritten one; nothing is answered twice.
+    await using again = createEchoApp({ workspace, cleanupInterval: 0 });
+    await again.start();
+    const second = await gateway.waitFor(lost.request.id, 10_000);
+    assert.equal(second?.status, "completed");
+    assert.equal(again.stats.answered, 1);
+    // Both results are stored, then the files are consumed.
+    await waitFor(async () => (await store.get(lost.request.id))?.status === "completed");
+    await waitFor(() => [...Deno.readDirSync(senderDir)].length === 0, { what: "consumed files" });
+  } finally {
+    release();
+    await gateway.close();
+    await store.close();
+  }
+});
+
+Deno.test("ProxyGateway keeps a response's files until its result is stored", async () => {
+  await using ws = await tempWorkspace();
+  const dataDir = join(ws.path, "data");
+  const workspace = { email: ME, dataDir };
+  await using echo = createEchoApp({ workspace, cleanupInterval: 0 });
+  await echo.start();
+  const store = new MemoryRequestStore();
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const finish = store.finish.bind(store);
+  store.finish = async (record) => {
+    await held;
+    return await finish(record);
+  };
+  const gateway = new ProxyGateway({ backend: await createFileBackend(workspace), store });
+  await gateway.start();
+  try {
+    const record = await gateway.send("seed", outgoing('"kept"'), { wait: true });
+    const result = await gateway.waitFor(record.id, 10_000);
+    assert.equal(result?.status, "completed");
+    const dir = join(dataDir, "datasites", ME, "app_data/echo/rpc/echo", ME);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      `${record.id}.request`,
+      `${record.id}.response`,
+    ]);
+    release();
+    await waitFor(() => [...Deno.readDirSync(dir)].length === 0, { what: "consumed files" });
+    // A later client of the same workspace sees nothing left behind.
+    await using client = await RpcClient.open({ workspace });
+    assert.equal(client.pending.length, 0);
+  } finally {
+    release();
+    await gateway.close();
+    await store.close();
+  }
+});
+
+Deno.test("ProxyGateway: a blocking send answered before its record is stored still ends stored as completed", async () => {
+  await using ws = await tempWorkspace();
+  const dataDir = join(ws.path, "data");
+  const workspace = { email: ME, dataDir };
+  await using echo = createEchoApp({ workspace, cleanupInterval: 0 });
+  await echo.start();
+  const store = new MemoryRequestStore();
+  // A slow store: the app answers before the pending record is written.
+  const create = store.create.bind(store);
+  store.create = async (record) => {
+    await new Promise((r) => setTimeout(r, 200));
+    await create(record);
+  };
+  const gateway = new ProxyGateway({ backend: await createFileBackend(workspace), store });
+  await gateway.start();
+  try {
+    const record = await gateway.send("seed", outgoing('"slow store"'), { wait: true });
+    const result = await gateway.waitFor(record.id, 10_000);
+    assert.equal(result?.status, "completed");
+    await gateway.accepted(record.id);
+    await waitFor(async () => (await store.get(record.id))?.status === "completed", {
+      what: "the stored result",
+    });
+  } finally {
+    await gateway.close();
+    await store.close();
+  }
+});
