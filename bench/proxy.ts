@@ -7,10 +7,13 @@
  * 1. The limit: a bare `Deno.serve` hello and a bare Hono hello (GET, 32 connections), and a
  *    bare `Deno.serve` that writes each body atomically to a file (POST, 32 connections): the floor
  *    of any server that writes one request file per call.
- * 2. (a) `POST /rpc/send` non-blocking, 32 connections, with the default store (Deno KV in the
+ * 2. The ceiling of the send path: the same proxy app (routes, validation, middleware, gateway,
+ *    memory store) over a backend that writes no file.
+ * 3. (a) `POST /rpc/send` non-blocking, 32 connections, with the default store (Deno KV in the
  *    workspace), plus the memory and Redis stores for comparison. Requests go to an app that is
- *    not running, so only the proxy's send path is measured (store write + request file write).
- * 3. (b) Blocking round trip to lib/rpc's echo app (a separate process) through real files,
+ *    not running, so only the proxy's send path is measured (store write + request file write,
+ *    the file written just after the answer, at most 1,024 behind).
+ * 4. (b) Blocking round trip to lib/rpc's echo app (a separate process) through real files,
  *    16 connections: p50 / p99.
  *
  * The last line is one JSON object: send_rps, raw_deno_rps, ratio_send_vs_raw, blocking_p50_ms,
@@ -176,8 +179,10 @@ const honoRes = await load(tool, `${hono.url}/`, 32);
 await hono.stop();
 report("bare Hono hello (c=32)", honoRes);
 
-const fileDir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
-const rawFile = await spawn("rawfile", fileDir);
+// Every phase's files stay until the end: on ext4 without a journal, deleting files slows file
+// creation for a minute afterwards (it will not reuse recently deleted inodes), which would bias
+// the phases that follow a deletion.
+const cleanup: string[] = [];
 const sendBody = {
   app_name: "sink",
   func_name: "bench",
@@ -185,15 +190,28 @@ const sendBody = {
   params: { hello: "world", n: 42 },
   blocking: false,
 };
-const rawFileRes = await load(tool, `${rawFile.url}/`, 32, sendBody);
-await rawFile.stop();
-await Deno.remove(fileDir, { recursive: true }).catch(() => {});
-report("bare Deno.serve + atomic file write", rawFileRes);
-
 const sends: Record<string, Result> = {};
-for (const store of ["kv", "memory", "redis"]) {
-  const dir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
-  try {
+let rawFileRes: Result;
+let nowriteRes: Result;
+let blocking: Result;
+try {
+  const fileDir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+  cleanup.push(fileDir);
+  const rawFile = await spawn("rawfile", fileDir);
+  rawFileRes = await load(tool, `${rawFile.url}/`, 32, sendBody);
+  await rawFile.stop();
+  report("bare Deno.serve + atomic file write", rawFileRes);
+
+  const nowriteDir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+  cleanup.push(nowriteDir);
+  const nowrite = await spawn("nowrite", nowriteDir);
+  nowriteRes = await load(tool, `${nowrite.url}/rpc/send`, 32, sendBody);
+  await nowrite.stop();
+  report("the same proxy writing nothing", nowriteRes);
+
+  for (const store of ["kv", "memory", "redis"]) {
+    const dir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+    cleanup.push(dir);
     await Deno.mkdir(join(dir, "datasites", ME), { recursive: true });
     let proxy: Proc;
     try {
@@ -208,14 +226,10 @@ for (const store of ["kv", "memory", "redis"]) {
     report(`POST /rpc/send non-blocking, ${store}`, res);
     console.log(`${"".padEnd(34)} ${written} request files written`);
     sends[store] = res;
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-}
 
-const dir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
-let blocking: Result;
-try {
+  const dir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
+  cleanup.push(dir);
   await Deno.mkdir(join(dir, "datasites", ME), { recursive: true });
   const echo = await spawn("echo", dir);
   const proxy = await spawn("proxy", dir, "kv");
@@ -239,7 +253,7 @@ try {
   await echo.stop();
   report("blocking round trip to echo (c=16)", blocking);
 } finally {
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  for (const d of cleanup) await Deno.remove(d, { recursive: true }).catch(() => {});
 }
 
 const send = sends.kv ?? sends.memory!;
@@ -252,11 +266,13 @@ console.log(JSON.stringify({
   ratio_send_vs_raw: round(send.rps / rawRes.rps, 3),
   ratio_send_vs_hono: round(send.rps / honoRes.rps, 3),
   raw_file_rps: Math.round(rawFileRes.rps),
+  nowrite_rps: Math.round(nowriteRes.rps),
+  ratio_nowrite_vs_raw: round(nowriteRes.rps / rawRes.rps, 3),
   ratio_send_vs_raw_file: round(send.rps / rawFileRes.rps, 3),
   send_rps_memory: sends.memory ? Math.round(sends.memory.rps) : null,
   send_rps_redis: sends.redis ? Math.round(sends.redis.rps) : null,
-  blocking_rps: Math.round(blocking!.rps),
-  blocking_p50_ms: round(blocking!.p50Ms, 3),
-  blocking_p99_ms: round(blocking!.p99Ms, 3),
-  errors: send.errors + blocking!.errors,
+  blocking_rps: Math.round(blocking.rps),
+  blocking_p50_ms: round(blocking.p50Ms, 3),
+  blocking_p99_ms: round(blocking.p99Ms, 3),
+  errors: send.errors + blocking.errors,
 }));

@@ -8,13 +8,20 @@
  * - `rawfile <dir>`: a bare `Deno.serve` that only writes each body atomically (temp file +
  *   rename), the floor of any proxy that writes one request file per call;
  * - `proxy <dataDir> <store>`: the syft proxy with its default middleware (no access log);
+ * - `nowrite <dataDir>`: the same Hono app (routes, validation, middleware, gateway, memory store)
+ *   over a backend that writes no file: the ceiling of the send path on this machine;
  * - `echo <dataDir>`: lib/rpc's echo app (`SyftEvents`) answering through real files.
  *
  * @module
  */
 import { Hono } from "hono";
 import { startProxyServer } from "../../lib/proxy/mod.ts";
+import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
+import { MemoryRequestStore } from "../../lib/proxy/store.ts";
+import type { SyftRequestJson } from "../../lib/proxy/types.ts";
 import { createEchoApp } from "../../lib/rpc/echo.ts";
+import { SyftRequest } from "../../lib/rpc/protocol.ts";
+import { createProxyApp } from "../../servers/proxy/app.ts";
 
 const [mode, dataDir, store] = Deno.args;
 const ready = (url: string): void => console.log(`READY ${url}`);
@@ -59,6 +66,40 @@ if (mode === "raw") {
     await server.close();
     Deno.exit(0);
   });
+} else if (mode === "nowrite") {
+  const email = "me@example.org";
+  // Builds each request as the file backend does, but never writes or follows it.
+  const backend: RpcBackend = {
+    email,
+    datasitesDir: `${dataDir}/datasites`,
+    prepare(req) {
+      const request = new SyftRequest({
+        sender: email,
+        url: req.url,
+        method: req.method as "POST",
+        body: req.body,
+        headers: req.headers,
+        expires: req.expiresAt,
+      });
+      const text = request.encode();
+      return {
+        request: JSON.parse(text) as SyftRequestJson,
+        text,
+        write: () =>
+          Promise.resolve({ response: () => new Promise(() => {}), consume: async () => {} }),
+      };
+    },
+    recover: () => Promise.resolve([]),
+    readSchema: () => Promise.resolve(null),
+    close: async () => {},
+  };
+  const gateway = new ProxyGateway({ backend, store: new MemoryRequestStore() });
+  await gateway.start();
+  const { app } = createProxyApp({ gateway, accessLog: false });
+  Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
+    app.fetch,
+  );
 } else if (mode === "echo") {
   const app = createEchoApp({ workspace: { dataDir: dataDir!, email: "me@example.org" } });
   await app.start();
