@@ -396,9 +396,18 @@ export const PROXY_UP_SERVICE: UpService = {
       kv: ctx.kv,
       signal: ctx.signal,
     });
+    const body = JSON.stringify({
+      app_name: "echo",
+      func_name: "echo",
+      destination: ctx.home.email,
+      params: { hi: 1 },
+    });
     return {
       where: server.url,
       detail: `store ${ctx.home.kvPath}${server.resumed ? `, ${server.resumed} resumed` : ""}`,
+      hints: [
+        `curl -s ${server.url}/rpc/send -H 'content-type: application/json' -d '${body}'`,
+      ],
       stop: () => server.close(),
     };
   },

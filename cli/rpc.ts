@@ -460,9 +460,15 @@ export const RPC_ECHO_UP_SERVICE: UpService = {
   async start(ctx) {
     const app = createEchoApp({ workspace: { dataDir: ctx.home.dataDir, email: ctx.home.email } });
     await app.start();
+    const config = ctx.home.configPath.includes(" ")
+      ? `'${ctx.home.configPath}'`
+      : ctx.home.configPath;
     return {
       where: `syft://${ctx.home.email}/app_data/echo/rpc`,
       detail: "file RPC echo app: /echo, /ping",
+      hints: [
+        `deno task syft --config ${config} rpc call syft://${ctx.home.email}/app_data/echo/rpc/ping`,
+      ],
       stop: () => app.stop(),
     };
   },
