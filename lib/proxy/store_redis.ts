@@ -1,11 +1,13 @@
 /**
- * The Redis request store: several proxies behind a load balancer share statuses. Each write is
- * one Lua script call (atomic, one round trip), and ioredis auto-pipelining sends the calls of
- * concurrent requests together. Finishes are published so that a long-poll on any proxy wakes.
+ * The Redis request store: several proxies behind a load balancer share statuses. Writes are group
+ * committed: the creates (and the finishes) made in one turn of the event loop go out together as
+ * one Lua script call (atomic, one round trip) carrying all of them. Finishes are published so
+ * that a long-poll on any proxy wakes.
  *
  * @module
  */
 import { Redis } from "ioredis";
+import { setImmediate } from "node:timers";
 import { StoreError } from "./errors.ts";
 import { DEFAULT_STORE_TTL_MS, type RequestStore, type StoreOptions } from "./store.ts";
 import { isFinished, redactRedisUrl, retentionMs, Waiters } from "./_store_util.ts";
@@ -19,44 +21,103 @@ export interface RedisRequestStoreOptions extends StoreOptions {
   connectTimeoutMs?: number;
 }
 
-// KEYS: req key, pending set. ARGV: status, json, ttl ms, id.
+// Batched: for record i, KEYS[2i-1] = its req key, KEYS[2i] = its owner's pending set;
+// ARGV[4i-3..4i] = status, json, ttl ms, id.
 const CREATE_SCRIPT = `
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[4])
-return 1`;
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * 4
+  redis.call('HSET', KEYS[2 * i - 1], 's', ARGV[a + 1], 'd', ARGV[a + 2])
+  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[a + 3])
+  redis.call('SADD', KEYS[2 * i], ARGV[a + 4])
+end
+return #KEYS / 2`;
 
-// KEYS: req key, pending set. ARGV: status, json, ttl ms, id, channel.
-// Returns {1} when stored, {0, json} when already finished, {} when unknown.
+// Batched like CREATE_SCRIPT, plus ARGV[#ARGV] = the channel. Per record: {1} when stored,
+// {0, json} when already finished, {} when unknown.
 const FINISH_SCRIPT = `
-local s = redis.call('HGET', KEYS[1], 's')
-if not s then
-  redis.call('SREM', KEYS[2], ARGV[4])
-  return {}
+local out = {}
+local channel = ARGV[#ARGV]
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * 4
+  local key = KEYS[2 * i - 1]
+  local s = redis.call('HGET', key, 's')
+  if not s then
+    redis.call('SREM', KEYS[2 * i], ARGV[a + 4])
+    out[i] = {}
+  elseif s ~= 'pending' and s ~= 'processing' then
+    out[i] = {0, redis.call('HGET', key, 'd')}
+  else
+    redis.call('HSET', key, 's', ARGV[a + 1], 'd', ARGV[a + 2])
+    redis.call('PEXPIRE', key, ARGV[a + 3])
+    redis.call('SREM', KEYS[2 * i], ARGV[a + 4])
+    redis.call('PUBLISH', channel, ARGV[a + 4])
+    out[i] = {1}
+  end
 end
-if s ~= 'pending' and s ~= 'processing' then
-  return {0, redis.call('HGET', KEYS[1], 'd')}
-end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('SREM', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[4])
-return {1}`;
+return out`;
 
 type ScriptClient = Redis & {
-  syftProxyCreate(k1: string, k2: string, s: string, d: string, ttl: number, id: string): Promise<
-    number
-  >;
+  syftProxyCreate(numKeys: number, ...args: (string | number)[]): Promise<number>;
   syftProxyFinish(
-    k1: string,
-    k2: string,
-    s: string,
-    d: string,
-    ttl: number,
-    id: string,
-    channel: string,
-  ): Promise<[number, string?] | []>;
+    numKeys: number,
+    ...args: (string | number)[]
+  ): Promise<([number, string?] | [])[]>;
 };
+
+/** Records per script call at most (keeps one call's arguments moderate). */
+const MAX_BATCH = 256;
+
+interface Queued<T> {
+  record: RequestRecord;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Sends the writes queued in one turn of the event loop as one call (group commit). Calls are not
+ * held back while earlier ones are in flight: Redis runs the commands of one connection in order.
+ */
+class Batcher<T> {
+  #queue: Queued<T>[] = [];
+  #scheduled = false;
+  #inflight = new Set<Promise<void>>();
+  #send: (records: RequestRecord[]) => Promise<T[]>;
+
+  constructor(send: (records: RequestRecord[]) => Promise<T[]>) {
+    this.#send = send;
+  }
+
+  add(record: RequestRecord): Promise<T> {
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    this.#queue.push({ record, resolve, reject });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // After the I/O of this turn of the event loop (like ioredis' auto-pipelining).
+      setImmediate(() => this.#flush());
+    }
+    return promise;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      const call = this.#send(batch.map((q) => q.record)).then(
+        (results) => batch.forEach((q, i) => q.resolve(results[i]!)),
+        (err) => batch.forEach((q) => q.reject(err)),
+      ).finally(() => this.#inflight.delete(call));
+      this.#inflight.add(call);
+    }
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  async idle(): Promise<void> {
+    while (this.#scheduled || this.#inflight.size > 0) {
+      if (this.#scheduled) this.#flush();
+      await Promise.all(this.#inflight);
+    }
+  }
+}
 
 /**
  * A request store in Redis, shared by every proxy that uses the same URL and prefix: send on one,
@@ -81,6 +142,8 @@ export class RedisRequestStore implements RequestStore {
   #ttlMs: number;
   #waiters = new Waiters();
   #closed = false;
+  #creates: Batcher<number>;
+  #finishes: Batcher<[number, string?] | []>;
 
   private constructor(redis: Redis, url: string, options: RedisRequestStoreOptions) {
     this.#redis = redis as ScriptClient;
@@ -88,8 +151,30 @@ export class RedisRequestStore implements RequestStore {
     this.#channel = `${this.#prefix}finished`;
     this.#ttlMs = options.ttlMs ?? DEFAULT_STORE_TTL_MS;
     this.description = redactRedisUrl(url);
-    this.#redis.defineCommand("syftProxyCreate", { numberOfKeys: 2, lua: CREATE_SCRIPT });
-    this.#redis.defineCommand("syftProxyFinish", { numberOfKeys: 2, lua: FINISH_SCRIPT });
+    this.#redis.defineCommand("syftProxyCreate", { lua: CREATE_SCRIPT });
+    this.#redis.defineCommand("syftProxyFinish", { lua: FINISH_SCRIPT });
+    this.#creates = new Batcher(async (records) => {
+      const { keys, args } = this.#scriptArgs(records, (r) => retentionMs(r, this.#ttlMs));
+      await this.#redis.syftProxyCreate(keys.length, ...keys, ...args);
+      return records.map(() => 1);
+    });
+    this.#finishes = new Batcher(async (records) => {
+      const { keys, args } = this.#scriptArgs(records, () => this.#ttlMs);
+      return await this.#redis.syftProxyFinish(keys.length, ...keys, ...args, this.#channel);
+    });
+  }
+
+  #scriptArgs(
+    records: RequestRecord[],
+    ttl: (record: RequestRecord) => number,
+  ): { keys: string[]; args: (string | number)[] } {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const r of records) {
+      keys.push(this.#reqKey(r.id), this.#pendingKey(r.owner));
+      args.push(r.status, JSON.stringify(r), Math.ceil(ttl(r)), r.id);
+    }
+    return { keys, args };
   }
 
   /**
@@ -151,17 +236,11 @@ export class RedisRequestStore implements RequestStore {
     );
   }
 
-  /** Stores a new pending request (one script call, pipelined with concurrent ones). */
+  /** Stores a new pending request (group committed: one script call for concurrent ones). */
   async create(record: RequestRecord): Promise<void> {
+    if (this.#closed) throw new StoreError("Cannot write: the store is closed");
     try {
-      await this.#redis.syftProxyCreate(
-        this.#reqKey(record.id),
-        this.#pendingKey(record.owner),
-        record.status,
-        JSON.stringify(record),
-        Math.ceil(retentionMs(record, this.#ttlMs)),
-        record.id,
-      );
+      await this.#creates.add(record);
     } catch (err) {
       throw this.#wrap("store a request", err);
     }
@@ -169,17 +248,10 @@ export class RedisRequestStore implements RequestStore {
 
   /** Stores the finished record if the stored one is still pending; publishes the finish. */
   async finish(record: RequestRecord): Promise<RequestRecord | null> {
+    if (this.#closed) throw new StoreError("Cannot write: the store is closed");
     let res: [number, string?] | [];
     try {
-      res = await this.#redis.syftProxyFinish(
-        this.#reqKey(record.id),
-        this.#pendingKey(record.owner),
-        record.status,
-        JSON.stringify(record),
-        this.#ttlMs,
-        record.id,
-        this.#channel,
-      );
+      res = await this.#finishes.add(record);
     } catch (err) {
       throw this.#wrap("finish a request", err);
     }
@@ -255,6 +327,7 @@ export class RedisRequestStore implements RequestStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([this.#creates.idle(), this.#finishes.idle()]);
     this.#waiters.notifyAll();
     await this.#subscribing?.catch(() => {});
     await Promise.all([

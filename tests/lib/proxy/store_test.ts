@@ -213,6 +213,29 @@ redisTest("RedisRequestStore: a finish on one store wakes a long-poll on another
   }
 });
 
+redisTest(
+  "RedisRequestStore group-commits concurrent writes: within one call the first finish wins",
+  async (r) => {
+    const store = await RedisRequestStore.connect(r.url, { prefix: r.prefix });
+    try {
+      const a = pendingRecord();
+      await store.create(a);
+      const first = finished(a, 200);
+      const [one, two, unknown] = await Promise.all([
+        store.finish(first),
+        store.finish(finished(a, 404)),
+        store.finish(finished(pendingRecord())),
+      ]);
+      assert.deepEqual(one, first);
+      assert.deepEqual(two, first);
+      assert.equal(unknown, null);
+      assert.deepEqual(await store.get(a.id), first);
+    } finally {
+      await store.close();
+    }
+  },
+);
+
 redisTest("RedisRequestStore drops finished entries after the TTL", async (r) => {
   const store = await RedisRequestStore.connect(r.url, { prefix: r.prefix, ttlMs: 50 });
   try {
