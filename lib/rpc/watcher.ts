@@ -23,6 +23,8 @@ import { getLogger } from "../_log.ts";
 const log = getLogger(["rpc", "watcher"]);
 /** What `isTempName` looks for (atomic-write temp files: never delivered). */
 const TEMP_MARK = ".syft.tmp.";
+/** A directory that appears is scanned at once and again after these delays (ms). */
+const RESCAN_NEW_DIR_MS = [50, 500];
 
 /** A stream of raw file-system events (`Deno.watchFs` or a synthetic source in tests). */
 export interface FsEventSource extends AsyncIterable<Deno.FsEvent> {
@@ -138,6 +140,8 @@ export class FileWatcher {
   #reconcileTimer: ReturnType<typeof setInterval> | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Timers of the follow-up scans of new directories. */
+  #timers = new Set<ReturnType<typeof setTimeout>>();
   #source: FsEventSource | undefined;
   #closed = false;
   #started: Promise<void> | undefined;
@@ -218,6 +222,8 @@ export class FileWatcher {
     clearInterval(this.#reconcileTimer);
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     this.#pending.clear();
     this.#gone.clear();
     this.#subs.clear();
@@ -412,13 +418,34 @@ export class FileWatcher {
 
   async #scanNewDir(dir: string): Promise<void> {
     this.stats.dirScans++;
-    try {
-      for await (const file of walkFiles(dir)) {
-        if (this.#closed) return;
-        this.#emit({ kind: "create", path: file, origin: "scan" });
+    const seen = new Set<string>();
+    const scan = async (): Promise<void> => {
+      try {
+        for await (const file of walkFiles(dir)) {
+          if (this.#closed) return;
+          if (seen.has(file)) continue;
+          seen.add(file);
+          this.#emit({ kind: "create", path: file, origin: "scan" });
+        }
+      } catch (err) {
+        log.debug("Cannot scan new directory {dir}: {error}", { dir, error: String(err) });
       }
-    } catch (err) {
-      log.debug("Cannot scan new directory {dir}: {error}", { dir, error: String(err) });
+    };
+    await scan();
+    // notify-rs watches a new directory only after it has delivered the events of the batch that
+    // created it, so a file moved in between (after the scan above, before the watch) raises no
+    // event: look again a little later (measured: 1 in 500 requests written into new sender
+    // folders by another process were otherwise found only by the 30 s reconcile).
+    for (const delay of RESCAN_NEW_DIR_MS) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#timers.delete(timer);
+          resolve();
+        }, delay);
+        this.#timers.add(timer);
+      });
+      if (this.#closed) return;
+      await scan();
     }
   }
 

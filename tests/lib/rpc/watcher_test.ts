@@ -177,6 +177,29 @@ Deno.test("FileWatcher scans a directory that appears and finds files written be
   watcher.close();
 });
 
+Deno.test("FileWatcher looks at a new directory again: a file moved in before its watch exists is found", async () => {
+  await using ws = await tempWorkspace();
+  const src = scripted();
+  const watcher = new FileWatcher(ws.path, { source: src.factory, reconcileMs: 0 });
+  await watcher.start();
+  const { changes } = collect(watcher, ws.path);
+  const dir = join(ws.path, "ep", "new@x.io");
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "1.request"), "{}");
+  src.push({ kind: "create", paths: [dir] });
+  await waitFor(() => changes.length >= 1);
+  // Moved in after the first scan, and no event for it (the watch came too late).
+  await Deno.writeTextFile(join(ws.path, "tmp"), "{}");
+  await Deno.rename(join(ws.path, "tmp"), join(dir, "2.request"));
+  await waitFor(() => changes.some((c) => c.path === join(dir, "2.request")), { timeoutMs: 2000 });
+  // Each file is delivered once by the scans.
+  assert.deepEqual(changes.map((c) => c.path).sort(), [
+    join(dir, "1.request"),
+    join(dir, "2.request"),
+  ]);
+  watcher.close();
+});
+
 Deno.test("FileWatcher only delivers paths inside a subscriber's directory", async () => {
   await using ws = await tempWorkspace();
   const src = scripted();
