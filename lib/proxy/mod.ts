@@ -30,4 +30,4 @@ export {
   type ProxyServerOptions,
   startProxyServer,
 } from "../../servers/proxy/serve.ts";
-export type { RateLimit } from "../../servers/proxy/app.ts";
+export type { ProxyHttpOptions, RateLimit } from "../../servers/proxy/app.ts";

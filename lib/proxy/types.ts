@@ -16,6 +16,36 @@ export type RpcStatusName = "RPC_PENDING" | "RPC_COMPLETED" | "RPC_ERROR" | "RPC
 export type ProxyApi = "seed" | "rpc";
 
 /**
+ * The fields `.request` and `.response` files share, in their JSON wire form.
+ *
+ * @example
+ * ```ts
+ * import type { SyftMessageJson } from "@syft/syft/proxy";
+ * const common: SyftMessageJson = {
+ *   id: "3f2c8f6e-0d6a-4f0e-9a55-1c2b7d9e4a10", sender: "a@b.org",
+ *   url: "syft://c@d.org/app_data/echo/rpc/echo", body: null, headers: {},
+ *   created: "2025-11-05T10:00:00+00:00", expires: "2025-11-05T10:15:00+00:00",
+ * };
+ * ```
+ */
+export interface SyftMessageJson {
+  /** The request id (lower-case UUID, the file stem); a response carries its request's. */
+  id: string;
+  /** The writer's e-mail (the requester, or the responder). */
+  sender: string;
+  /** The endpoint's `syft://` URL. */
+  url: string;
+  /** The body, URL-safe base64 with padding, or `null`. */
+  body: string | null;
+  /** Headers. */
+  headers: Record<string, string>;
+  /** Creation time (ISO 8601 with offset). */
+  created: string;
+  /** Expiry time (ISO 8601 with offset). */
+  expires: string;
+}
+
+/**
  * A `.request` file in its JSON wire form (body as URL-safe base64 or `null`).
  *
  * @example
@@ -28,21 +58,7 @@ export type ProxyApi = "seed" | "rpc";
  * };
  * ```
  */
-export interface SyftRequestJson {
-  /** The request id (lower-case UUID, the file stem). */
-  id: string;
-  /** The requester's e-mail. */
-  sender: string;
-  /** The endpoint's `syft://` URL. */
-  url: string;
-  /** The body, URL-safe base64 with padding, or `null`. */
-  body: string | null;
-  /** Request headers. */
-  headers: Record<string, string>;
-  /** Creation time (ISO 8601 with offset). */
-  created: string;
-  /** Expiry time (ISO 8601 with offset). */
-  expires: string;
+export interface SyftRequestJson extends SyftMessageJson {
   /** The method (`GET`, `POST`, ...). */
   method: string;
 }
@@ -60,21 +76,7 @@ export interface SyftRequestJson {
  * };
  * ```
  */
-export interface SyftResponseJson {
-  /** The id of the request it answers. */
-  id: string;
-  /** The responder's e-mail. */
-  sender: string;
-  /** The endpoint's `syft://` URL. */
-  url: string;
-  /** The body, URL-safe base64 with padding, or `null`. */
-  body: string | null;
-  /** Response headers. */
-  headers: Record<string, string>;
-  /** Creation time. */
-  created: string;
-  /** Expiry time. */
-  expires: string;
+export interface SyftResponseJson extends SyftMessageJson {
   /** The RPC status code. */
   status_code: number;
 }

@@ -383,6 +383,25 @@ function fieldUrl(obj: Record<string, unknown>): SyftBoxURL {
   }
 }
 
+/** The fields every message has, read from its wire object and checked (trusted from here on). */
+function baseFields(
+  obj: Record<string, unknown>,
+  options: DecodeOptions,
+): Record<PropertyKey, unknown> {
+  const id = checkId(obj.id, options.fileId);
+  const created = fieldTime(obj, "created", nowMicros);
+  return {
+    [TRUSTED]: true,
+    id,
+    sender: fieldSender(obj),
+    url: fieldUrl(obj),
+    body: fieldBody(obj),
+    headers: checkHeaders(obj.headers),
+    createdUs: created,
+    expiresUs: fieldTime(obj, "expires", () => created + DEFAULT_MESSAGE_EXPIRY_MS * 1000),
+  };
+}
+
 /**
  * Fields and helpers shared by {@linkcode SyftRequest} and {@linkcode SyftResponse}.
  *
@@ -597,8 +616,7 @@ export class SyftRequest extends SyftMessage {
    * ```
    */
   static fromJSON(obj: Record<string, unknown>, options: DecodeOptions = {}): SyftRequest {
-    const id = checkId(obj.id, options.fileId);
-    const created = fieldTime(obj, "created", nowMicros);
+    const base = baseFields(obj, options);
     const method = obj.method ?? "GET";
     if (typeof method !== "string" || !SYFT_METHODS.includes(method as SyftMethod)) {
       throw new RpcProtocolError(
@@ -606,17 +624,7 @@ export class SyftRequest extends SyftMessage {
         `Invalid method: ${JSON.stringify(method)} is not one of ${SYFT_METHODS.join(", ")}`,
       );
     }
-    return new SyftRequest({
-      [TRUSTED]: true,
-      id,
-      sender: fieldSender(obj),
-      url: fieldUrl(obj),
-      body: fieldBody(obj),
-      headers: checkHeaders(obj.headers),
-      createdUs: created,
-      expiresUs: fieldTime(obj, "expires", () => created + DEFAULT_MESSAGE_EXPIRY_MS * 1000),
-      method: method as SyftMethod,
-    } as SyftRequestInit);
+    return new SyftRequest({ ...base, method } as unknown as SyftRequestInit);
   }
 
   /** The file text: compact JSON in syft-rpc's key order, no trailing newline. */
@@ -770,8 +778,7 @@ export class SyftResponse extends SyftMessage {
    * ```
    */
   static fromJSON(obj: Record<string, unknown>, options: DecodeOptions = {}): SyftResponse {
-    const id = checkId(obj.id, options.fileId);
-    const created = fieldTime(obj, "created", nowMicros);
+    const base = baseFields(obj, options);
     const code = obj.status_code ?? 200;
     if (typeof code !== "number" || !SYFT_STATUS_CODES.has(code)) {
       throw new RpcProtocolError(
@@ -779,17 +786,7 @@ export class SyftResponse extends SyftMessage {
         `Invalid status_code: ${JSON.stringify(code)} is not an HTTP status SyftBox accepts`,
       );
     }
-    return new SyftResponse({
-      [TRUSTED]: true,
-      id,
-      sender: fieldSender(obj),
-      url: fieldUrl(obj),
-      body: fieldBody(obj),
-      headers: checkHeaders(obj.headers),
-      createdUs: created,
-      expiresUs: fieldTime(obj, "expires", () => created + DEFAULT_MESSAGE_EXPIRY_MS * 1000),
-      statusCode: code,
-    } as SyftResponseInit);
+    return new SyftResponse({ ...base, statusCode: code } as unknown as SyftResponseInit);
   }
 
   /**

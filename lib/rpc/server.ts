@@ -183,6 +183,19 @@ function normaliseEndpoint(endpoint: string): string {
   return trimmed;
 }
 
+/** The arguments of either `onRequest` form, checked: `(endpoint, handler)` or with options. */
+function toRoute(
+  endpoint: string,
+  a: EndpointOptions | RequestHandler<unknown, unknown>,
+  b: RequestHandler<unknown, unknown> | undefined,
+): Route {
+  const [options, handler] = typeof a === "function" ? [{}, a] : [a, b];
+  if (typeof handler !== "function") {
+    throw new TypeError(`Invalid handler for ${JSON.stringify(endpoint)}: expected a function`);
+  }
+  return { endpoint: normaliseEndpoint(endpoint), handler, options };
+}
+
 /**
  * A group of endpoints registered elsewhere with {@linkcode SyftEvents.includeRouter}.
  *
@@ -228,11 +241,8 @@ export class EventRouter {
     a: EndpointOptions | RequestHandler<unknown, unknown>,
     b?: RequestHandler<unknown, unknown>,
   ): this {
-    const [options, handler] = typeof a === "function" ? [{}, a] : [a, b];
-    if (typeof handler !== "function") {
-      throw new TypeError(`Invalid handler for ${JSON.stringify(endpoint)}: expected a function`);
-    }
-    this.routes.set(normaliseEndpoint(endpoint), { handler, options });
+    const route = toRoute(endpoint, a, b);
+    this.routes.set(route.endpoint, { handler: route.handler, options: route.options });
     return this;
   }
 }
@@ -464,12 +474,9 @@ export class SyftEvents implements AsyncDisposable {
     a: EndpointOptions | RequestHandler<unknown, unknown>,
     b?: RequestHandler<unknown, unknown>,
   ): this {
-    const [options, handler] = typeof a === "function" ? [{}, a] : [a, b];
-    if (typeof handler !== "function") {
-      throw new TypeError(`Invalid handler for ${JSON.stringify(endpoint)}: expected a function`);
-    }
-    const ep = normaliseEndpoint(endpoint);
-    this.#routes.set(ep, { endpoint: ep, handler, options });
+    const route = toRoute(endpoint, a, b);
+    const ep = route.endpoint;
+    this.#routes.set(ep, route);
     if (this.#started !== undefined && this.#stopping === undefined) {
       void this.#started.then(async () => {
         await this.#initEndpoint(ep);

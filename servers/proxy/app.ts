@@ -52,10 +52,16 @@ export interface RateLimit {
   windowMs: number;
 }
 
-/** Options for {@linkcode createProxyApp}. */
-export interface ProxyAppOptions {
-  /** The gateway that sends requests and tracks them. */
-  gateway: ProxyGateway;
+/**
+ * The HTTP behaviour of a proxy: auth, limits, CORS and the access log.
+ *
+ * @example
+ * ```ts
+ * import type { ProxyHttpOptions } from "@syft/syft/proxy";
+ * const http: ProxyHttpOptions = { apiKey: "s3cret", rateLimit: { limit: 600, windowMs: 60_000 } };
+ * ```
+ */
+export interface ProxyHttpOptions {
   /** Require this key (`X-API-Key` or `Authorization: Bearer`) on all but `/health`. */
   apiKey?: string;
   /** Per-client rate limit (by API key, else by remote address); none when absent. */
@@ -70,6 +76,12 @@ export interface ProxyAppOptions {
   cors?: string[];
   /** Whether to log one line per request (default true). */
   accessLog?: boolean;
+}
+
+/** Options for {@linkcode createProxyApp}. */
+export interface ProxyAppOptions extends ProxyHttpOptions {
+  /** The gateway that sends requests and tracks them. */
+  gateway: ProxyGateway;
   /** Aborted when the server stops: blocking waits and long-polls answer at once. */
   shutdown?: AbortSignal;
 }

@@ -9,15 +9,15 @@ import { createFileBackend } from "../../lib/proxy/_file_backend.ts";
 import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
 import { openRequestStore } from "../../lib/proxy/open_store.ts";
 import type { RequestStore } from "../../lib/proxy/store.ts";
-import { createProxyApp, type RateLimit } from "./app.ts";
+import { createProxyApp, type ProxyHttpOptions } from "./app.ts";
 
 const log = getLogger(["proxy", "server"]);
 
 /** The default port of the proxy. */
 export const DEFAULT_PROXY_PORT = 8000;
 
-/** Options for {@linkcode startProxyServer}. */
-export interface ProxyServerOptions {
+/** Options for {@linkcode startProxyServer} (plus the HTTP ones: auth, limits, CORS, access log). */
+export interface ProxyServerOptions extends ProxyHttpOptions {
   /** Where requests are written and responses arrive: the datasite owner and the SyftBox data dir. */
   workspace: { email: string; dataDir: string };
   /** Bind address (default `127.0.0.1`; `0.0.0.0` exposes the proxy). */
@@ -39,20 +39,6 @@ export interface ProxyServerOptions {
   redisPrefix?: string;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
-  /** Require this key (`X-API-Key` or `Authorization: Bearer`) on all but `/health`. */
-  apiKey?: string;
-  /** Per-client rate limit (by API key, else by remote address); none when absent. */
-  rateLimit?: RateLimit;
-  /** The largest request body in bytes (default 1 MiB); larger bodies get 413. */
-  maxBodyBytes?: number;
-  /** The largest encoded params/body in bytes (default `maxBodyBytes`); larger get 422. */
-  maxParamsBytes?: number;
-  /** The longest blocking wait in seconds (default 300). */
-  maxTimeoutS?: number;
-  /** Allowed CORS origins (`*` for any); no CORS headers when absent. */
-  cors?: string[];
-  /** Whether to log one line per request (default true). */
-  accessLog?: boolean;
 }
 
 /**
@@ -111,17 +97,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     gateway = new ProxyGateway({ backend, store });
     const resumed = await gateway.start();
     const stopping = new AbortController();
-    const { app } = createProxyApp({
-      gateway,
-      shutdown: stopping.signal,
-      ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
-      ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
-      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-      ...(options.maxParamsBytes === undefined ? {} : { maxParamsBytes: options.maxParamsBytes }),
-      ...(options.maxTimeoutS === undefined ? {} : { maxTimeoutS: options.maxTimeoutS }),
-      ...(options.cors === undefined ? {} : { cors: options.cors }),
-      ...(options.accessLog === undefined ? {} : { accessLog: options.accessLog }),
-    });
+    // The HTTP options pass through (the others are ignored by the app).
+    const { app } = createProxyApp({ ...options, gateway, shutdown: stopping.signal });
     const { promise: listening, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
     const server = Deno.serve({
       hostname: options.hostname ?? "127.0.0.1",
