@@ -61,11 +61,12 @@ export function tempName(path: string): string {
   return `.${basename(path)}.syft.tmp.${PID}-${(counter++).toString(36)}`;
 }
 
+/** The mode new files get, when the umask may be read (it needs `--allow-sys=umask`). */
 function defaultMode(): number | undefined {
   try {
     return 0o666 & ~Deno.umask();
   } catch {
-    return undefined;
+    return undefined; // learnt from the first file this process creates
   }
 }
 
@@ -126,7 +127,7 @@ export class FileRecycler {
   constructor(tmpDir: string, options: { enabled?: boolean } = {}) {
     this.tmpDir = tmpDir;
     this.dir = join(tmpDir, "recycle");
-    this.#enabled = !WINDOWS && options.enabled !== false && this.#mode !== undefined;
+    this.#enabled = !WINDOWS && options.enabled !== false;
   }
 
   /** Whether files are recycled. */
@@ -209,7 +210,8 @@ export class FileRecycler {
    * @param data The bytes.
    */
   async stage(path: string, data: Uint8Array): Promise<string> {
-    if (this.#enabled) {
+    // Until the default mode is known (no umask permission), new files are created first.
+    if (this.#enabled && this.#mode !== undefined) {
       while (this.#own.length > 0) {
         const tmp = join(this.dir, this.#own.pop()!);
         if (await this.#overwrite(tmp, data)) return tmp;
@@ -245,6 +247,11 @@ export class FileRecycler {
       await Deno.writeFile(tmp, data);
     }
     this.stats.created++;
+    if (this.#mode === undefined && this.#enabled) {
+      try {
+        this.#mode = (await fast.lstat(tmp)).mode! & 0o7777;
+      } catch { /* learnt from the next one */ }
+    }
     return tmp;
   }
 

@@ -176,3 +176,36 @@ Deno.test("RpcClient and SyftEvents recycle consumed files: nothing is left in t
   const senderDir = join(app.rpcDir, "echo", ws.workspace.email);
   await waitFor(() => [...Deno.readDirSync(senderDir)].length === 0);
 });
+
+Deno.test("FileRecycler recycles under the CLI's permissions (no umask access: the mode is learnt)", async () => {
+  const { root, tmp, data } = await tempDirs();
+  try {
+    const script = join(root, "probe.ts");
+    const recycle = new URL("../../../lib/rpc/_recycle.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { FileRecycler } from ${JSON.stringify(recycle)};
+const r = new FileRecycler(${JSON.stringify(tmp)});
+const enc = new TextEncoder();
+for (let i = 0; i < 3; i++) {
+  const path = ${JSON.stringify(data)} + "/" + i + ".request";
+  await Deno.rename(await r.stage(path, enc.encode("request " + i)), path);
+  await r.discard(path, { trusted: true });
+}
+console.log(JSON.stringify(r.stats));
+`,
+    );
+    const config = new URL("../../../deno.json", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-q", "-P=cli", "--config", config, script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const stats = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(stats.created, 1);
+    assert.equal(stats.reused, 2);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
