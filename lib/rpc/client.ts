@@ -1044,7 +1044,8 @@ export class RpcClient implements AsyncDisposable {
   }
 
   /**
-   * Stops watching and rejects every pending wait. Idempotent.
+   * Stops watching, rejects every pending wait and waits for consumed files to be removed.
+   * Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -1057,7 +1058,8 @@ export class RpcClient implements AsyncDisposable {
     for (const f of this.#futures.values()) f._fail(err);
     this.#futures.clear();
     this.#waited.clear();
-    await Promise.resolve();
+    // Consumed files still being removed: finish that before the caller (a CLI) exits.
+    await Promise.all(this.#consuming.values());
   }
 
   /** Same as {@linkcode RpcClient.close}. */
