@@ -370,36 +370,58 @@ async function handleHttp(
   );
 }
 
-/** Watches the config file's directory and calls `onChange` (debounced) when the file changes. */
-function watchConfig(path: string, onChange: () => Promise<void>): { close(): void } {
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
-  const base = path.slice(path.lastIndexOf("/") + 1);
-  let watcher: Deno.FsWatcher;
-  try {
-    watcher = Deno.watchFs(dir, { recursive: false });
-  } catch (err) {
-    log.warn("Cannot watch {path} for changes: {error}", { path, error: String(err) });
-    return { close() {} };
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  (async () => {
+/** How often the config file is checked for changes. */
+const CONFIG_POLL_MS = 250;
+
+/**
+ * Calls `onChange` when the config file changes: its size, modification time or inode (an editor
+ * that saves by renaming) differ from the last check and then stay the same for one more check, so
+ * a file caught half written is read once it is complete.
+ *
+ * A stat every 250 ms, not a `Deno.watchFs` on the file's directory: that directory often holds
+ * the KV store too (`--store kv:./ensync.kv` next to `./ensync.yaml`), and inotify would wake the
+ * engine on every database write (measured: a tenth of a core under load).
+ */
+function watchConfig(
+  path: string,
+  onChange: () => Promise<void>,
+): { close(): Promise<void> } {
+  const signature = async (): Promise<string> => {
     try {
-      for await (const event of watcher) {
-        if (!event.paths.some((p) => p.endsWith(`/${base}`) || p === base)) continue;
-        if (timer !== undefined) clearTimeout(timer);
-        timer = setTimeout(() => {
-          timer = undefined;
-          void onChange();
-        }, 100);
-      }
-    } catch { /* closed */ }
-  })();
+      const info = await Deno.stat(path);
+      return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+    } catch {
+      return "missing";
+    }
+  };
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let seen: string | undefined; // the signature of the configuration in use
+  let pending: string | undefined; // a new signature waiting one check to settle
+  let running: Promise<void> = Promise.resolve();
+  const check = async (): Promise<void> => {
+    const now = await signature();
+    if (closed) return;
+    if (seen === undefined) seen = now;
+    else if (now !== seen) {
+      if (now === pending) {
+        seen = now;
+        pending = undefined;
+        if (now !== "missing") await onChange();
+      } else pending = now;
+    } else pending = undefined;
+    if (!closed) {
+      timer = setTimeout(() => {
+        running = check();
+      }, CONFIG_POLL_MS);
+    }
+  };
+  running = check();
   return {
-    close() {
+    async close() {
+      closed = true;
       if (timer !== undefined) clearTimeout(timer);
-      try {
-        watcher.close();
-      } catch { /* already closed */ }
+      await running;
     },
   };
 }
