@@ -1,56 +1,8 @@
-// deno-lint-ignore-file camelcase -- records are the snake_case wire shapes
 import assert from "node:assert/strict";
-import { KvRequestStore, type RequestRecord } from "../../../lib/proxy/mod.ts";
+import { KvRequestStore } from "../../../lib/proxy/mod.ts";
 import { openKv } from "../../../lib/kv.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
-
-function pending(owner = "owner-a", body = "e30="): RequestRecord {
-  const id = crypto.randomUUID();
-  const now = new Date();
-  return {
-    id,
-    api: "seed",
-    owner,
-    app_name: "echo",
-    func_name: "echo",
-    destination: "bob@example.org",
-    status: "pending",
-    status_code: null,
-    error: null,
-    created_at: now.toISOString(),
-    completed_at: null,
-    request: {
-      id,
-      sender: "me@example.org",
-      url: "syft://bob@example.org/app_data/echo/rpc/echo",
-      body,
-      headers: {},
-      created: now.toISOString(),
-      expires: new Date(now.getTime() + 60_000).toISOString(),
-      method: "POST",
-    },
-    response: null,
-  };
-}
-
-function done(record: RequestRecord, body = "eyJvayI6dHJ1ZX0="): RequestRecord {
-  return {
-    ...record,
-    status: "completed",
-    status_code: 200,
-    completed_at: new Date().toISOString(),
-    response: {
-      id: record.id,
-      sender: "bob@example.org",
-      url: record.request.url,
-      body,
-      headers: {},
-      created: new Date().toISOString(),
-      expires: record.request.expires,
-      status_code: 200,
-    },
-  };
-}
+import { finished, pendingRecord } from "./_fixtures.ts";
 
 async function logKeys(path: string): Promise<Deno.KvKey[]> {
   const kv = await openKv(path);
@@ -65,12 +17,12 @@ Deno.test("KvRequestStore replays its log: large records over several commits, f
   await using ws = await tempWorkspace();
   const path = `${ws.path}/proxy.kv`;
   let store = await KvRequestStore.open(path);
-  const big = pending("owner-a", "A".repeat(1_500_000)); // 25 parts: three commits
-  const small = Array.from({ length: 50 }, () => pending());
+  const big = pendingRecord({ body: "A".repeat(1_500_000) }); // 25 parts: three commits
+  const small = Array.from({ length: 50 }, () => pendingRecord());
   await Promise.all([store.create(big), ...small.map((r) => store.create(r))]);
-  const bigDone = done(big, "B".repeat(300_000));
+  const bigDone = finished(big, 200, "B".repeat(300_000));
   await store.finish(bigDone);
-  await Promise.all(small.slice(0, 20).map((r) => store.finish(done(r))));
+  await Promise.all(small.slice(0, 20).map((r) => store.finish(finished(r))));
   await store.close();
   store = await KvRequestStore.open(path);
   try {
@@ -88,12 +40,12 @@ Deno.test("KvRequestStore deletes log segments nobody needs any more", async () 
   await using ws = await tempWorkspace();
   const path = `${ws.path}/proxy.kv`;
   const store = await KvRequestStore.open(path, { ttlMs: 200 });
-  const records = Array.from({ length: 40 }, () => pending());
+  const records = Array.from({ length: 40 }, () => pendingRecord());
   // One at a time: each create is its own segment.
   for (const r of records) await store.create(r);
-  for (const r of records) await store.finish(done(r));
+  for (const r of records) await store.finish(finished(r));
   // The create segments are superseded by the finishes and go in a later commit.
-  await store.create(pending("owner-b"));
+  await store.create(pendingRecord({ owner: "owner-b" }));
   await store.close();
   const keys = await logKeys(path);
   assert.ok(keys.length <= 42, `${keys.length} log values left`);
@@ -104,7 +56,7 @@ Deno.test("KvRequestStore deletes log segments nobody needs any more", async () 
   const last = await KvRequestStore.open(path, { ttlMs: 200 });
   try {
     for (const r of records) assert.equal(await last.get(r.id), null);
-    await last.create(pending("owner-c")); // a commit carries the deletions
+    await last.create(pendingRecord({ owner: "owner-c" })); // a commit carries the deletions
   } finally {
     await last.close();
   }
@@ -122,7 +74,7 @@ Deno.test("KvRequestStore ignores and removes a segment whose commit never happe
   const store = await KvRequestStore.open(path);
   try {
     assert.deepEqual(await store.listPending("owner-a"), []);
-    await store.create(pending());
+    await store.create(pendingRecord());
   } finally {
     await store.close();
   }
@@ -133,7 +85,7 @@ Deno.test("KvRequestStore ignores and removes a segment whose commit never happe
 Deno.test("KvRequestStore moves records of the key-per-record layout into its log", async () => {
   await using ws = await tempWorkspace();
   const path = `${ws.path}/proxy.kv`;
-  const a = pending();
+  const a = pendingRecord();
   const kv = await openKv(path);
   await kv.set(["syft-proxy", "req", a.id], {
     s: "pending",
@@ -162,10 +114,10 @@ Deno.test("KvRequestStore moves records of the key-per-record layout into its lo
 Deno.test("KvRequestStore: the first finish wins while its commit is in flight", async () => {
   const store = await KvRequestStore.open(":memory:");
   try {
-    const a = pending();
+    const a = pendingRecord();
     await store.create(a);
-    const first = done(a, "Zmlyc3Q=");
-    const second = { ...done(a, "c2Vjb25k"), status: "failed" as const, status_code: 404 };
+    const first = finished(a, 200, "Zmlyc3Q=");
+    const second = finished(a, 404, "c2Vjb25k");
     const [one, two] = await Promise.all([store.finish(first), store.finish(second)]);
     assert.deepEqual(one, first);
     assert.deepEqual(two, first);

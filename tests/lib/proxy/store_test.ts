@@ -4,62 +4,12 @@ import {
   MemoryRequestStore,
   openRequestStore,
   RedisRequestStore,
-  type RequestRecord,
   type RequestStore,
   StoreError,
 } from "../../../lib/proxy/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
-
-function pendingRecord(overrides: Partial<RequestRecord> = {}): RequestRecord {
-  const id = crypto.randomUUID();
-  const now = new Date();
-  return {
-    id,
-    api: "seed",
-    owner: "owner-a",
-    app_name: "echo",
-    func_name: "echo",
-    destination: "bob@example.org",
-    status: "pending",
-    status_code: null,
-    error: null,
-    created_at: now.toISOString(),
-    completed_at: null,
-    request: {
-      id,
-      sender: "me@example.org",
-      url: "syft://bob@example.org/app_data/echo/rpc/echo",
-      body: "e30=",
-      headers: {},
-      created: now.toISOString(),
-      expires: new Date(now.getTime() + 60_000).toISOString(),
-      method: "POST",
-    },
-    response: null,
-    ...overrides,
-  };
-}
-
-function finished(record: RequestRecord, code = 200, body = "eyJvayI6dHJ1ZX0="): RequestRecord {
-  return {
-    ...record,
-    status: code < 400 ? "completed" : "failed",
-    status_code: code,
-    error: code < 400 ? null : "boom",
-    completed_at: new Date().toISOString(),
-    response: {
-      id: record.id,
-      sender: "bob@example.org",
-      url: record.request.url,
-      body,
-      headers: {},
-      created: new Date().toISOString(),
-      expires: record.request.expires,
-      status_code: code,
-    },
-  };
-}
+import { finished, pendingRecord } from "./_fixtures.ts";
 
 /** The behaviour every store must have. */
 async function contract(store: RequestStore): Promise<void> {

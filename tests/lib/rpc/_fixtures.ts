@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import {
   formatTimestamp,
+  type FsEventSource,
   nowInstant,
   SyftBoxWorkspace,
   SyftResponse,
@@ -99,3 +100,44 @@ export async function fileExists(path: string): Promise<boolean> {
 }
 
 export { waitFor };
+
+/** A watcher event source that reports nothing but what the test pushes. */
+export interface ScriptedEventSource {
+  /** The factory to pass as `watcher.source`. */
+  source: () => FsEventSource;
+  /** Delivers an event to the source the watcher opened last. */
+  push(event: Deno.FsEvent): void;
+}
+
+/** An event source for `watcher: { source }`: files written stay invisible until `push()`. */
+export function scriptedEventSource(): ScriptedEventSource {
+  let push: ((e: Deno.FsEvent) => void) | undefined;
+  const source = (): FsEventSource => {
+    const queue: Deno.FsEvent[] = [];
+    let wake: (() => void) | undefined;
+    let closed = false;
+    push = (e) => {
+      queue.push(e);
+      wake?.();
+    };
+    return {
+      close() {
+        closed = true;
+        wake?.();
+      },
+      async *[Symbol.asyncIterator]() {
+        while (!closed) {
+          if (queue.length > 0) yield queue.shift()!;
+          else await new Promise<void>((r) => (wake = r));
+        }
+      },
+    };
+  };
+  return {
+    source,
+    push(event) {
+      if (push === undefined) throw new Error("The watcher has not opened the source yet");
+      push(event);
+    },
+  };
+}

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   expandGlob,
-  type FsEventSource,
   GlobWatcher,
   listPendingRequests,
   SyftBoxWorkspace,
   type WatchEvent,
 } from "../../../lib/rpc/mod.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
+import { scriptedEventSource } from "./_fixtures.ts";
 
 Deno.test("expandGlob() fills placeholders and anchors patterns like syft-event", () => {
   const values = { email: "me+x@example.com", appDataDir: "/d/me+x@example.com/app_data/app" };
@@ -29,28 +29,7 @@ Deno.test("GlobWatcher reports what changed while events were lost, after an ove
   await Deno.writeTextFile(join(dir, "keep.json"), "{}");
   await Deno.writeTextFile(join(dir, "change.json"), "{}");
   await Deno.writeTextFile(join(dir, "drop.json"), "{}");
-  let push: ((e: Deno.FsEvent) => void) | undefined;
-  const source = (): FsEventSource => {
-    const queue: Deno.FsEvent[] = [];
-    let wake: (() => void) | undefined;
-    let closed = false;
-    push = (e) => {
-      queue.push(e);
-      wake?.();
-    };
-    return {
-      close() {
-        closed = true;
-        wake?.();
-      },
-      async *[Symbol.asyncIterator]() {
-        while (!closed) {
-          if (queue.length > 0) yield queue.shift()!;
-          else await new Promise<void>((r) => (wake = r));
-        }
-      },
-    };
-  };
+  const { source, push } = scriptedEventSource();
   const events: WatchEvent[] = [];
   const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => void events.push(e), {
     events: ["create", "modify", "remove"],
@@ -65,7 +44,7 @@ Deno.test("GlobWatcher reports what changed while events were lost, after an ove
   await Deno.writeTextFile(join(dir, "change.json"), '{"v":2}');
   await Deno.writeTextFile(join(dir, "new.json"), "{}");
   await Deno.remove(join(dir, "drop.json"));
-  push!({ kind: "any", paths: [workspace.datasitesDir], flag: "rescan" });
+  push({ kind: "any", paths: [workspace.datasitesDir], flag: "rescan" });
   await waitFor(() => events.length >= 3);
   await new Promise((r) => setTimeout(r, 100));
   const seen = events.map((e) => `${e.kind} ${e.path.slice(dir.length + 1)} ${e.origin}`).sort();

@@ -5,7 +5,6 @@ import { z } from "zod";
 import {
   createEchoApp,
   EventRouter,
-  type FsEventSource,
   INTERNAL_ERROR_MESSAGE,
   reply,
   RPC_PERMISSIONS_YAML,
@@ -22,6 +21,7 @@ import {
   ME,
   pythonRequest,
   rpcWorkspace,
+  scriptedEventSource,
   senderDir,
   waitFor,
   waitResponse,
@@ -432,28 +432,7 @@ Deno.test("SyftEvents recovers from a watcher overflow by rescanning", async () 
   await using ws = await rpcWorkspace();
   // An event source that delivers nothing but what the test pushes: files written now are invisible
   // until the overflow flag arrives.
-  let push: ((e: Deno.FsEvent) => void) | undefined;
-  const source = (): FsEventSource => {
-    const queue: Deno.FsEvent[] = [];
-    let wake: (() => void) | undefined;
-    let closed = false;
-    push = (e) => {
-      queue.push(e);
-      wake?.();
-    };
-    return {
-      close() {
-        closed = true;
-        wake?.();
-      },
-      async *[Symbol.asyncIterator]() {
-        while (!closed) {
-          if (queue.length > 0) yield queue.shift()!;
-          else await new Promise<void>((r) => (wake = r));
-        }
-      },
-    };
-  };
+  const { source, push } = scriptedEventSource();
   await using box = await startApp(ws, (b) => b.onRequest("/echo", (body) => body), {
     watcher: { source, reconcileMs: 0 },
   });
@@ -466,7 +445,7 @@ Deno.test("SyftEvents recovers from a watcher overflow by rescanning", async () 
   }
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(box.stats.answered, 0);
-  push!({ kind: "any", paths: [box.rpcDir], flag: "rescan" });
+  push({ kind: "any", paths: [box.rpcDir], flag: "rescan" });
   for (const id of ids) assert.equal((await waitResponse(dir, id)).statusCode, 200);
   assert.ok(box.stats.scans >= 2);
 });
