@@ -21,6 +21,30 @@ export interface RedisRequestStoreOptions extends StoreOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * A Redis connection in the shape `hono-rate-limiter`'s `RedisStore` takes (its `client` option),
+ * with the key prefix to give it.
+ */
+export interface RateLimitBackend {
+  /** Loads, runs and adjusts the counters' scripts and keys; Redis failures reject with {@linkcode StoreError}. */
+  client: {
+    /** `SCRIPT LOAD`: the script's SHA-1. */
+    scriptLoad(script: string): Promise<string>;
+    /** `EVALSHA` with the keys and arguments. */
+    evalsha<TArgs extends unknown[], TData = unknown>(
+      sha1: string,
+      keys: string[],
+      args: TArgs,
+    ): Promise<TData>;
+    /** `DECR`. */
+    decr(key: string): Promise<number>;
+    /** `DEL`. */
+    del(key: string): Promise<number>;
+  };
+  /** The key prefix for the counters: the store's prefix followed by `ratelimit:`. */
+  prefix: string;
+}
+
 // Batched: for record i, KEYS[2i-1] = its req key, KEYS[2i] = its owner's pending set;
 // ARGV[4i-3..4i] = status, json, ttl ms, id.
 const CREATE_SCRIPT = `
@@ -321,6 +345,59 @@ export class RedisRequestStore implements RequestStore {
   ): Promise<RequestRecord | null> {
     if (timeoutMs > 0) await this.#subscribe();
     return await this.#waiters.wait(id, timeoutMs, signal, () => this.get(id));
+  }
+
+  /**
+   * The store's Redis connection for `hono-rate-limiter`'s `RedisStore`: proxies that share this
+   * store then share their rate-limit counters too, so a client behind a load balancer gets the
+   * limit once, not once per proxy. `syft proxy serve --store redis://... --rate-limit N/min` does
+   * this.
+   *
+   * @returns The client adapter and the key prefix.
+   *
+   * @example
+   * ```ts ignore
+   * import { RedisRequestStore } from "@syft/syft/proxy";
+   * import { RedisStore } from "hono-rate-limiter";
+   * const store = await RedisRequestStore.connect("redis://127.0.0.1:6379");
+   * const counters = new RedisStore(store.rateLimitBackend());
+   * console.log(counters.prefix); // "syft-proxy:ratelimit:"
+   * await store.close();
+   * ```
+   */
+  rateLimitBackend(): RateLimitBackend {
+    const redis = this.#redis;
+    const guard = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } catch (err) {
+        throw new StoreError(
+          `Cannot ${what} the rate-limit counter in Redis (${this.description}): ${
+            err instanceof Error ? err.message : String(err)
+          }`,
+          { cause: err },
+        );
+      }
+    };
+    return {
+      prefix: `${this.#prefix}ratelimit:`,
+      client: {
+        scriptLoad: (script) =>
+          guard("load the script of", async () => String(await redis.script("LOAD", script))),
+        evalsha: <TArgs extends unknown[], TData = unknown>(
+          sha1: string,
+          keys: string[],
+          args: TArgs,
+        ) =>
+          guard(
+            "update",
+            async () =>
+              await redis.evalsha(sha1, keys.length, ...keys, ...args.map(String)) as TData,
+          ),
+        decr: (key) => guard("decrement", () => redis.decr(key)),
+        del: (key) => guard("reset", () => redis.del(key)),
+      },
+    };
   }
 
   /** Closes both connections and wakes waiters. */

@@ -15,14 +15,16 @@ import { requestId, type RequestIdVariables } from "hono/request-id";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { zValidator } from "@hono/zod-validator";
-import { rateLimiter } from "hono-rate-limiter";
+import { rateLimiter, RedisStore } from "hono-rate-limiter";
 import type { z } from "zod";
+import { createHash } from "node:crypto";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
 import { VERSION } from "../../lib/version.ts";
 import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "../../lib/proxy/_body.ts";
 import { type ProxyGateway, rpcUrlParts } from "../../lib/proxy/_gateway.ts";
 import { StoreError } from "../../lib/proxy/errors.ts";
+import { RedisRequestStore } from "../../lib/proxy/store_redis.ts";
 import type {
   ProxyInfo,
   RequestRecord,
@@ -103,7 +105,8 @@ function errorBody(c: Context<Env>, error: string, message: string, extra: objec
 function clientKey(c: Context<Env>, apiKey: string | undefined): string {
   if (apiKey !== undefined) {
     const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
-    if (presented) return `key:${presented}`;
+    // A digest, not the key: with a Redis store the counter's name is visible in Redis.
+    if (presented) return `key:${createHash("sha256").update(presented).digest("base64url")}`;
   }
   try {
     return `addr:${getConnInfo(c).remote.address ?? "unknown"}`;
@@ -298,7 +301,12 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
   if (options.apiKey !== undefined) app.use(apiKeyAuth(options.apiKey));
   if (options.rateLimit) {
     const apiKey = options.apiKey;
+    // Proxies sharing a Redis request store share their counters as well.
+    const shared = gateway.store instanceof RedisRequestStore
+      ? { store: new RedisStore<Env>(gateway.store.rateLimitBackend()) }
+      : {};
     app.use(rateLimiter<Env>({
+      ...shared,
       windowMs: options.rateLimit.windowMs,
       limit: options.rateLimit.limit,
       standardHeaders: "draft-6",

@@ -195,6 +195,41 @@ redisTest("two proxies sharing Redis: send on one, status (long-poll) on the oth
   assert.match(info.store, /^redis:\/\/127\.0\.0\.1:6379$/);
 });
 
+redisTest("two proxies sharing Redis share the rate limit too", async (r) => {
+  await using ws = await tempWorkspace();
+  const wsp = await workspace(ws.path);
+  await using a = await startProxyServer({
+    workspace: wsp,
+    port: 0,
+    store: r.url,
+    redisPrefix: r.prefix,
+    accessLog: false,
+    rateLimit: { limit: 3, windowMs: 60_000 },
+  });
+  await using b = await startProxyServer({
+    workspace: wsp,
+    port: 0,
+    store: r.url,
+    redisPrefix: r.prefix,
+    accessLog: false,
+    rateLimit: { limit: 3, windowMs: 60_000 },
+  });
+  const statuses: number[] = [];
+  for (const url of [a.url, b.url, a.url, b.url]) {
+    const res = await fetch(`${url}/info`);
+    await res.body?.cancel();
+    statuses.push(res.status);
+  }
+  // The fourth request in the window is over the limit although each proxy saw only two.
+  assert.deepEqual(statuses, [200, 200, 200, 429]);
+  const limited = await fetch(`${a.url}/info`);
+  assert.equal(limited.status, 429);
+  assert.ok(Number(limited.headers.get("retry-after")) > 0);
+  assert.match((await limited.json()).message, /at most 3 per 60 s/);
+  const keys = await r.client.keys(`${r.prefix}ratelimit:*`);
+  assert.equal(keys.length, 1);
+});
+
 Deno.test("ProxyClient calls, polls, broadcasts, batches and maps errors against a real proxy", async () => {
   await using ws = await tempWorkspace();
   const wsp = await workspace(ws.path);
