@@ -120,18 +120,66 @@ export function openForWrite(path: string): Promise<Deno.FsFile> {
   }
 }
 
-/** `Deno.readFile`: synchronous for small files (the size is checked on the open file first). */
-export async function readFile(path: string): Promise<Uint8Array> {
+/** The path is not a regular file (a FIFO, socket, device, directory or symlink): not read. */
+export class NotRegularFileError extends Error {
+  /** What the path is. */
+  readonly kind: "directory" | "symlink" | "special";
+  /**
+   * @param path The path.
+   * @param kind What it is.
+   */
+  constructor(path: string, kind: "directory" | "symlink" | "special") {
+    super(`${path} is not a regular file (${kind})`);
+    this.name = "NotRegularFileError";
+    this.kind = kind;
+  }
+}
+
+/** The file is over the size limit given to {@linkcode readFile}: not read. */
+export class FileTooLargeError extends Error {
+  /** Its size in bytes. */
+  readonly size: number;
+  /**
+   * @param path The path.
+   * @param size Its size.
+   * @param limit The limit.
+   */
+  constructor(path: string, size: number, limit: number) {
+    super(`${path} is ${size} bytes; the limit is ${limit}`);
+    this.name = "FileTooLargeError";
+    this.size = size;
+  }
+}
+
+function checkRegular(path: string, info: Deno.FileInfo, maxBytes: number): void {
+  if (!info.isFile) {
+    throw new NotRegularFileError(
+      path,
+      info.isDirectory ? "directory" : info.isSymlink ? "symlink" : "special",
+    );
+  }
+  if (info.size > maxBytes) throw new FileTooLargeError(path, info.size, maxBytes);
+}
+
+/**
+ * `Deno.readFile` for regular files only: synchronous for small files. The path is `lstat`ed
+ * first, so a symlink is not followed (to `/dev/zero`, say) and a FIFO is never opened (opening one
+ * blocks until a writer comes).
+ */
+export async function readFile(path: string, maxBytes = Infinity): Promise<Uint8Array> {
   if (!useSync()) {
     fastFsStats.async++;
+    checkRegular(path, await Deno.lstat(path), maxBytes);
     return await Deno.readFile(path);
   }
   const t0 = performance.now();
   let bytes: Uint8Array | undefined;
   try {
-    using file = Deno.openSync(path, { read: true });
-    const size = file.statSync().size;
+    const info = Deno.lstatSync(path);
+    checkRegular(path, info, maxBytes);
+    const size = info.size;
     if (size <= SMALL_READ) {
+      using file = Deno.openSync(path, { read: true });
       // One byte more than the size, to see the end of a file that is still growing.
       const buf = new Uint8Array(size + 1);
       let off = 0;

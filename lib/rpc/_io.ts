@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { exists as nodeExists } from "node:fs";
+import { closeSync, constants, exists as nodeExists, openSync } from "node:fs";
 import { ensureDir } from "../_fs.ts";
 import { recyclerFor, tempName } from "./_recycle.ts";
 import * as fast from "./_fastfs.ts";
@@ -87,13 +87,69 @@ export async function writeAtomic(path: string, data: Uint8Array, tmpDir: string
   await commitFile(await stageFile(path, data, tmpDir), path, data);
 }
 
-/** Reads a file, or returns `null` when it does not exist (or is a directory). */
+/**
+ * Reads a file, or returns `null` when it does not exist or is not a regular file (a directory, a
+ * symlink, a FIFO: see {@linkcode fast.readFile}).
+ */
 export async function readOrNull(path: string): Promise<Uint8Array | null> {
+  const read = await readRegular(path);
+  return read instanceof Uint8Array ? read : null;
+}
+
+/**
+ * Reads a regular file of at most `maxBytes`: its bytes, `"missing"`, `"special"` (a FIFO,
+ * socket or device), `"other"` (a directory or symlink), or its size when over the limit.
+ */
+export async function readRegular(
+  path: string,
+  maxBytes = Infinity,
+): Promise<Uint8Array | "missing" | "special" | "other" | { tooLarge: number }> {
   try {
-    return await fast.readFile(path);
+    return await fast.readFile(path, maxBytes);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.IsADirectory) return null;
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return "missing";
+    }
+    if (err instanceof Deno.errors.IsADirectory) return "other";
+    if (err instanceof fast.NotRegularFileError) {
+      return err.kind === "special" ? "special" : "other";
+    }
+    if (err instanceof fast.FileTooLargeError) return { tooLarge: err.size };
     throw err;
+  }
+}
+
+/** Whether a directory entry is a FIFO, socket or device node. */
+export function isSpecialEntry(entry: Deno.DirEntry): boolean {
+  return !entry.isFile && !entry.isDirectory && !entry.isSymlink;
+}
+
+/**
+ * Removes a FIFO, socket or device node from a folder this process owns (an RPC folder, where only
+ * request and response files belong). Deno's file watcher thread opens new files, and opening a FIFO
+ * blocks until a writer comes: one FIFO stalls every watch of the process. Opening it for writing
+ * without blocking releases a thread stuck on it, and the unlink keeps it from being opened again.
+ *
+ * @returns Whether it removed something.
+ */
+export function clearSpecialFile(path: string): boolean {
+  try {
+    const info = Deno.lstatSync(path);
+    if (info.isFile || info.isDirectory || info.isSymlink) return false;
+  } catch {
+    return false;
+  }
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch { /* no reader waits on it (ENXIO), or not a FIFO */ }
+  try {
+    Deno.removeSync(path);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

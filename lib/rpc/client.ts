@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { setLongTimeout } from "../_timers.ts";
 import { createHash } from "node:crypto";
 import { basename, dirname, join, sep } from "node:path";
 import { SyftError } from "../errors.ts";
@@ -126,6 +127,8 @@ export interface SyftFutureRecord {
 const DEFAULT_WAIT_MS = 300_000;
 
 const EXPIRY_CACHE = new Map<string, number>();
+/** 9999-12-31T23:59:59.999Z: an expiry beyond it does not fit Python's `datetime`. */
+const LATEST_PYTHON_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 function expiryMs(expiry: string | number | undefined): number {
   if (typeof expiry === "number") return parseDuration(expiry, "expiry");
@@ -272,7 +275,7 @@ export class SyftFuture {
     options.signal?.throwIfAborted();
     this.#waiters++;
     this.#client._watched(this);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelTimer: (() => void) | undefined;
     let onAbort: (() => void) | undefined;
     try {
       // A response may already be there (attach, cache hit, restart): look once now.
@@ -284,7 +287,10 @@ export class SyftFuture {
       return await new Promise<SyftResponse>((resolve, reject) => {
         this.#settled.promise.then(resolve, reject);
         if (Number.isFinite(timeoutMs)) {
-          timer = setTimeout(() => reject(new RpcTimeoutError(this.id, timeoutMs)), timeoutMs);
+          cancelTimer = setLongTimeout(
+            () => reject(new RpcTimeoutError(this.id, timeoutMs)),
+            timeoutMs,
+          );
         }
         if (options.signal) {
           onAbort = () => reject(options.signal!.reason);
@@ -292,7 +298,7 @@ export class SyftFuture {
         }
       });
     } finally {
-      clearTimeout(timer);
+      cancelTimer?.();
       if (onAbort) options.signal?.removeEventListener("abort", onAbort);
       this.#waiters--;
     }
@@ -742,6 +748,13 @@ export class RpcClient implements AsyncDisposable {
     const createdUs = nowMicros();
     const created = createdUs / 1000;
     const expires = (createdUs + Math.round(expiryMs(options.expiry) * 1000)) / 1000;
+    if (!(expires <= LATEST_PYTHON_DATE_MS)) {
+      throw new RangeError(
+        `Invalid expiry: ${
+          JSON.stringify(options.expiry)
+        } puts the expiry after 9999-12-31, the latest date Python's datetime reads`,
+      );
+    }
     const cache = options.id === undefined && (options.cache ?? true);
     const sender = this.workspace.email;
     const id = options.id ??

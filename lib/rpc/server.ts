@@ -6,11 +6,21 @@
  *
  * @module
  */
+import { MAX_TIMER_MS } from "../_timers.ts";
 import { basename, dirname, join, sep } from "node:path";
 import { ensureDir, writeFileAtomic } from "../_fs.ts";
 import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
-import { hintRecycled, pathExists, readOrNull, removeQuiet, writeAtomic } from "./_io.ts";
+import {
+  clearSpecialFile,
+  hintRecycled,
+  isSpecialEntry,
+  pathExists,
+  readOrNull,
+  readRegular,
+  removeQuiet,
+  writeAtomic,
+} from "./_io.ts";
 import { resolveWorkspace, SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
 import { TRUSTED } from "./_trusted.ts";
 import {
@@ -265,6 +275,11 @@ export interface SyftEventsOptions {
   concurrency?: number;
   /** How long a request that does not parse may take to complete before a 400, in ms (default 1000). */
   graceMs?: number;
+  /**
+   * Larger request files are answered 413 without being read (default 64 MiB). Requests must be
+   * regular files: symlinks are not followed, and FIFOs, sockets and devices are removed.
+   */
+  maxRequestBytes?: number;
   /** Requests older than this are deleted by the periodic cleanup (default `"30d"`). */
   cleanupExpiry?: string | number;
   /** How often the cleanup runs (default `"1h"`; 0 disables it). */
@@ -301,6 +316,8 @@ interface GlobWatch {
   events: WatchEventKind[];
 }
 
+/** The default of {@linkcode SyftEventsOptions.maxRequestBytes}: 64 MiB. */
+const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 const LEGACY_SKIP = new Set(["rpc.schema.json", "syft.pub.yaml", ".syftkeep"]);
 const DONE_LIMIT = 100_000;
 
@@ -586,7 +603,11 @@ export class SyftEvents implements AsyncDisposable {
     if (this.#options.processPending ?? true) await this.#scan("start");
     const interval = parseDuration(this.#options.cleanupInterval ?? "1h", "cleanupInterval");
     if (interval > 0) {
-      this.#cleanupTimer = setInterval(() => void this.cleanup(), interval);
+      // setInterval fires at once for intervals over ~24.8 days: clamp to that.
+      this.#cleanupTimer = setInterval(
+        () => void this.cleanup(),
+        Math.min(interval, MAX_TIMER_MS),
+      );
       Deno.unrefTimer(this.#cleanupTimer);
       const first = setTimeout(() => void this.cleanup(), 1000);
       Deno.unrefTimer(first);
@@ -764,12 +785,15 @@ export class SyftEvents implements AsyncDisposable {
     }
     for (const entry of entries) {
       const path = join(dir, entry.name);
-      if (entry.isFile && entry.name.endsWith(".request") && !LEGACY_SKIP.has(entry.name)) {
+      if (isSpecialEntry(entry)) this.#clearSpecial(path);
+      else if (entry.isFile && entry.name.endsWith(".request") && !LEGACY_SKIP.has(entry.name)) {
         this.#enqueue(path); // legacy flat layout: migrated when processed
       } else if (entry.isDirectory && !childEndpoints.has(entry.name)) {
         let names: string[];
         try {
-          names = (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name);
+          const inner = await Array.fromAsync(Deno.readDir(path));
+          for (const e of inner) if (isSpecialEntry(e)) this.#clearSpecial(join(path, e.name));
+          names = inner.map((e) => e.name);
         } catch {
           continue;
         }
@@ -842,9 +866,23 @@ export class SyftEvents implements AsyncDisposable {
     const where = this.#locate(path);
     if (where === undefined) return;
     const responsePath = path.slice(0, -".request".length) + ".response";
-    const bytes = await readOrNull(path);
-    if (bytes === null) {
+    const bytes = await readRegular(
+      path,
+      this.#options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    );
+    if (!(bytes instanceof Uint8Array)) {
       this.#forgetUnreadable(path);
+      if (bytes === "special") this.#clearSpecial(path);
+      else if (typeof bytes === "object") {
+        await this.#writeLoadError(
+          path,
+          id,
+          `Request file is ${bytes.tooLarge} bytes; the limit is ${
+            this.#options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
+          }`,
+          413,
+        );
+      }
       return;
     }
     let request: SyftRequest;
@@ -946,14 +984,26 @@ export class SyftEvents implements AsyncDisposable {
     entry.timer = setTimeout(() => this.#enqueue(path), grace - age + 5);
   }
 
-  /** Writes a 400 next to the request file, as syft-event's `write_response`. */
-  async #writeLoadError(path: string, id: string, message: string): Promise<void> {
+  /** A FIFO, socket or device in the RPC folder: never a request, and a FIFO stalls the watcher. */
+  #clearSpecial(path: string): void {
+    if (clearSpecialFile(path)) {
+      log.warn(
+        "Removed {path}: a FIFO, socket or device is never a request (and stalls watchers)",
+        {
+          path,
+        },
+      );
+    }
+  }
+
+  /** Writes a 400 (or `status`) next to the request file, as syft-event's `write_response`. */
+  async #writeLoadError(path: string, id: string, message: string, status = 400): Promise<void> {
     const response = new SyftResponse({
       id,
       sender: this.workspace.email,
       url: this.workspace.toSyftUrl(dirname(path)),
       body: message,
-      statusCode: 400,
+      statusCode: status,
     });
     await writeAtomic(
       path.slice(0, -".request".length) + ".response",
@@ -962,7 +1012,7 @@ export class SyftEvents implements AsyncDisposable {
     );
     this.stats.answered++;
     this.stats.badRequests++;
-    log.debug("Answered {path} with 400: {message}", { path, message });
+    log.debug("Answered {path} with {status}: {message}", { path, status, message });
   }
 
   async #migrate(path: string, bytes: Uint8Array, request: SyftRequest): Promise<void> {

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { parseDuration } from "../../lib/rpc/time.ts";
 
 /** E-mail as SyftBox accepts it for a datasite (the domain must contain a dot). */
 export const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
@@ -131,6 +132,17 @@ export function buildSchemas(limits: SchemaLimits) {
     expiry: z.string().regex(
       /^\d+[dhms]$/i,
       'must be a number and one unit (d, h, m, s), such as "15m"',
+    ).refine(
+      (v) => {
+        let ms: number;
+        try {
+          ms = parseDuration(v);
+        } catch {
+          return true; // the format check above reports it
+        }
+        return Date.now() + ms <= Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+      },
+      "puts the expiry after 9999-12-31, the latest date Python's datetime reads",
     )
       .default("15m"),
     cache: z.boolean().default(false),

@@ -98,20 +98,33 @@ export interface ProxyApp {
   metrics: ProxyMetrics;
 }
 
+/** Statuses whose HTTP responses cannot have a body. */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
 function errorBody(c: Context<Env>, error: string, message: string, extra: object = {}) {
   return { error, message, ...extra, request_id: c.get("requestId") };
 }
 
-function clientKey(c: Context<Env>, apiKey: string | undefined): string {
+/**
+ * The rate-limit bucket of a request: the API key when it is the right one, else the client's
+ * address (so wrong keys are throttled per address: the limit runs before the key check).
+ */
+async function clientKey(c: Context<Env>, apiKey: string | undefined): Promise<string> {
   if (apiKey !== undefined) {
     const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
     // A digest, not the key: with a Redis store the counter's name is visible in Redis.
-    if (presented) return `key:${createHash("sha256").update(presented).digest("base64url")}`;
+    if (presented && await timingSafeEqual(presented, apiKey)) {
+      return `key:${createHash("sha256").update(presented).digest("base64url")}`;
+    }
   }
+  return `addr:${clientAddress(c)}`;
+}
+
+function clientAddress(c: Context<Env>): string {
   try {
-    return `addr:${getConnInfo(c).remote.address ?? "unknown"}`;
+    return getConnInfo(c).remote.address ?? "unknown";
   } catch {
-    return "addr:unknown";
+    return "unknown";
   }
 }
 
@@ -152,7 +165,7 @@ function accessLogger(): MiddlewareHandler<Env> {
       status: c.res.status,
       duration_ms: Math.round((performance.now() - start) * 100) / 100,
       request_id: c.get("requestId"),
-      client: clientKey(c, undefined).slice(5),
+      client: clientAddress(c),
     });
   };
 }
@@ -260,7 +273,10 @@ function rpcStatusResponse(
     }
   }
   const code = record.status_code ?? 200;
-  return c.json(body, (code >= 200 && code <= 599 ? code : 200) as ContentfulStatusCode);
+  // The HTTP status mirrors the app's, except where HTTP forbids a body (204, 205, 304): the
+  // answer carries the RPCStatus body, which names the app's status in `response.status_code`.
+  const usable = code >= 200 && code <= 599 && !NULL_BODY_STATUSES.has(code);
+  return c.json(body, (usable ? code : 200) as ContentfulStatusCode);
 }
 
 /**
@@ -298,7 +314,6 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       maxAge: 600,
     }));
   }
-  if (options.apiKey !== undefined) app.use(apiKeyAuth(options.apiKey));
   if (options.rateLimit) {
     const apiKey = options.apiKey;
     // Proxies sharing a Redis request store share their counters as well.
@@ -325,6 +340,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         ),
     }));
   }
+  if (options.apiKey !== undefined) app.use(apiKeyAuth(options.apiKey));
   const tooLarge = (c: Context<Env>): Response =>
     c.json(errorBody(c, "payload_too_large", `Body exceeds ${maxBody} bytes`), 413);
   const chunkedLimit = bodyLimit({ maxSize: maxBody, onError: (c) => tooLarge(c as Context<Env>) });

@@ -279,3 +279,25 @@ Deno.test("readRpcSchema() reads a datasite's rpc.schema.json and names a missin
   );
   await assert.rejects(client.send("syft://bob@example.com/../x"), /leave the datasite/);
 });
+
+Deno.test("SyftFuture.wait() honours timeouts and expiries longer than setTimeout's ~24.8 days", async () => {
+  await using ws = await rpcWorkspace();
+  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const future = await client.send(NOBODY, { cache: false, expiry: "30d" });
+  const abort = new AbortController();
+  const outcome = future.wait({ timeout: "30d", signal: abort.signal }).then(
+    (r) => `resolved ${r.statusCode}`,
+    (err) => `rejected ${err instanceof Error ? err.message : err}`,
+  );
+  const early = await Promise.race([
+    outcome,
+    new Promise((r) => setTimeout(() => r("still waiting"), 300)),
+  ]);
+  assert.equal(early, "still waiting");
+  abort.abort(new Error("done"));
+  assert.equal(await outcome, "rejected done");
+  await assert.rejects(
+    client.send(NOBODY, { cache: false, expiry: "2914000d" }),
+    /after 9999-12-31/,
+  );
+});

@@ -649,3 +649,45 @@ Deno.test("createEchoApp() echoes bodies and answers ping", async () => {
   assert.equal(pong.msg, "pong");
   assert.ok(!Number.isNaN(Date.parse(pong.ts)));
 });
+
+Deno.test("SyftEvents removes FIFOs from its folder, does not follow symlinks, and answers oversized requests 413", async () => {
+  await using ws = await rpcWorkspace();
+  // A short reconcile: a FIFO stalls Deno's watcher thread, so only a scan finds it.
+  await using box = await startApp(ws, (b) => b.onRequest("/echo", (body) => body), {
+    maxRequestBytes: 4096,
+    watcher: { reconcileMs: 300 },
+  });
+  const dir = senderDir(ws.workspace, APP, "echo");
+  await Deno.mkdir(dir, { recursive: true });
+  const fifoRequest = join(dir, `${crypto.randomUUID()}.request`);
+  const fifoOther = join(dir, "notes.fifo");
+  for (const path of [fifoRequest, fifoOther]) {
+    const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.ok(made.success, `mkfifo ${path}`);
+  }
+  // A symlink to an endless device and one to a valid request outside the tree: neither is read.
+  const outside = pythonRequest({ url: urlOf("echo"), body: "outside" });
+  const outsidePath = join(ws.path, `${outside.id}.request`);
+  await Deno.writeTextFile(outsidePath, outside.text);
+  await Deno.symlink(outsidePath, join(dir, `${outside.id}.request`));
+  const zero = crypto.randomUUID();
+  await Deno.symlink("/dev/zero", join(dir, `${zero}.request`));
+  const big = pythonRequest({ url: urlOf("echo"), body: "x".repeat(8192) });
+  await dropRequest(dir, big.id, big.text);
+  // The app keeps serving, and the FIFOs go.
+  const ok = pythonRequest({ url: urlOf("echo"), body: "still here" });
+  await dropRequest(dir, ok.id, ok.text);
+  assert.equal((await waitResponse(dir, ok.id)).text(), "still here");
+  const tooLarge = await waitResponse(dir, big.id);
+  assert.equal(tooLarge.statusCode, 413);
+  assert.match(tooLarge.text(), /bytes; the limit is 4096/);
+  await waitFor(async () => !(await fileExists(fifoRequest)) && !(await fileExists(fifoOther)));
+  // Requests after the FIFOs went are served as they arrive (the watcher is not stuck).
+  const after = pythonRequest({ url: urlOf("echo"), body: "after" });
+  await dropRequest(dir, after.id, after.text);
+  assert.equal((await waitResponse(dir, after.id)).text(), "after");
+  await new Promise((r) => setTimeout(r, 700)); // two more scans
+  assert.equal(await fileExists(join(dir, `${outside.id}.response`)), false);
+  assert.equal(await fileExists(join(dir, `${zero}.response`)), false);
+  assert.ok(box.stats.answered >= 3);
+});

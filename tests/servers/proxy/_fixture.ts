@@ -14,7 +14,10 @@ import { createProxyApp, type ProxyAppOptions } from "../../../servers/proxy/app
 
 export const ME = "me@example.org";
 
-/** The echo app of lib/rpc (`/echo`, `/ping`) plus `/fail` (throws: 500) and `/headers`. */
+/**
+ * The echo app of lib/rpc (`/echo`, `/ping`) plus `/fail` (throws: 500), `/headers` and
+ * `/nocontent` (204).
+ */
 export interface EchoApp extends AsyncDisposable {
   /** The running app. */
   app: SyftEvents;
@@ -28,6 +31,7 @@ export async function startEcho(dataDir: string, owner = ME, app = "echo"): Prom
     throw new Error("boom");
   });
   box.onRequest("/headers", () => reply({ ok: true }, { headers: { "X-Custom": "v" } }));
+  box.onRequest("/nocontent", () => reply(null, { status: 204 }));
   await box.start();
   const close = (): Promise<void> => box.stop();
   return { app: box, close, [Symbol.asyncDispose]: close };

@@ -216,7 +216,13 @@ Deno.test("GET /rpc/schema/{app} reads the datasite's rpc.schema.json", async ()
   const schema = await res.json();
   assert.equal(schema.app_name, "echo");
   assert.equal(schema.datasite, ME);
-  assert.deepEqual(Object.keys(schema.functions).sort(), ["echo", "fail", "headers", "ping"]);
+  assert.deepEqual(Object.keys(schema.functions).sort(), [
+    "echo",
+    "fail",
+    "headers",
+    "nocontent",
+    "ping",
+  ]);
   assert.equal(schema.functions.echo.description, "Returns the request body unchanged");
   assert.equal(schema.functions.fail.description, "Always fails");
   for (const f of Object.values(schema.functions) as Record<string, unknown>[]) {
@@ -340,6 +346,21 @@ Deno.test("the rate limit answers 429 with Retry-After", async () => {
   await health.body?.cancel();
 });
 
+Deno.test("wrong API keys count against the caller's rate limit (no free key guessing)", async () => {
+  await using fx = await appFixture({ apiKey: "right", rateLimit: { limit: 3, windowMs: 60_000 } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await fx.app.request("/", { headers: { "x-api-key": `guess-${i}` } });
+    await res.body?.cancel();
+    statuses.push(res.status);
+  }
+  assert.deepEqual(statuses, [401, 401, 401, 429]);
+  // The right key has its own bucket.
+  const ok = await fx.app.request("/", { headers: { "x-api-key": "right" } });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+});
+
 Deno.test("CORS preflight and headers follow --cors; request ids are echoed", async () => {
   await using fx = await appFixture({ cors: ["http://localhost:5173"], apiKey: "k" });
   const pre = await fx.app.request("/rpc/send", {
@@ -359,4 +380,33 @@ Deno.test("CORS preflight and headers follow --cors; request ids are echoed", as
   const withId = await fx.app.request("/health", { headers: { "x-request-id": "abc-123" } });
   assert.equal(withId.headers.get("x-request-id"), "abc-123");
   await withId.body?.cancel();
+});
+
+Deno.test("POST /rpc: an app's 204 is reported with HTTP 200 (HTTP forbids a 204 body)", async () => {
+  await using fx = await appFixture();
+  const url = `syft://${ME}/app_data/echo/rpc/nocontent`;
+  const res = await fx.post("/rpc?blocking=true", { app_name: "echo", url });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.status, "RPC_COMPLETED");
+  assert.equal(body.response.status_code, 204);
+  const status = await fx.app.request(`/rpc/status/${body.id}`);
+  assert.equal(status.status, 200);
+  assert.equal((await status.json()).response.status_code, 204);
+});
+
+Deno.test("an expiry past what Python's datetime reads is a 422, not a 500", async () => {
+  await using fx = await appFixture();
+  const url = `syft://${ME}/app_data/echo/rpc/echo`;
+  for (const expiry of ["99999999d", "2914000d"]) {
+    const res = await fx.post("/rpc?blocking=true", { app_name: "echo", url, expiry });
+    assert.equal(res.status, 422, expiry);
+    const body = await res.json();
+    assert.deepEqual(body.fields.map((f: { field: string }) => f.field), ["expiry"]);
+    assert.match(body.fields[0].message, /after 9999-12-31/);
+  }
+  // A long but valid expiry (over setTimeout's ~24.8-day limit) is answered, not expired at once.
+  const res = await fx.post("/rpc?blocking=true", { app_name: "echo", url, expiry: "30d" });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).status, "RPC_COMPLETED");
 });

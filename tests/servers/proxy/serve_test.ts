@@ -256,6 +256,7 @@ Deno.test("ProxyClient calls, polls, broadcasts, batches and maps errors against
     "echo",
     "fail",
     "headers",
+    "nocontent",
     "ping",
   ]);
   const out = await client.batch([
