@@ -498,7 +498,57 @@ export function formatFail(code: string, message: string): string {
   return `-FAIL:${code};MESSAGE=${message}`;
 }
 
-const patternCache = new Map<string, RegExp | true>();
+/** A compiled pattern: literal text, `1` for `*` (within a segment), `2` for `**` (anything). */
+type GlobToken = string | 1 | 2;
+const patternCache = new Map<string, GlobToken[] | true>();
+
+function compileGlob(pattern: string): GlobToken[] {
+  const tokens: GlobToken[] = [];
+  pattern.split("**").forEach((part, i) => {
+    if (i > 0) tokens.push(2);
+    part.split("*").forEach((literal, j) => {
+      if (j > 0) tokens.push(1);
+      if (literal !== "") tokens.push(literal);
+    });
+  });
+  return tokens;
+}
+
+/**
+ * Matches in O(tokens x name length): the set of name positions each token can end at, one token
+ * at a time. (A regular expression built from the pattern backtracks exponentially on patterns
+ * such as `a*a*a*a*...c`: one subscription could stall the engine.)
+ */
+function globMatch(tokens: GlobToken[], name: string): boolean {
+  const n = name.length;
+  let reach = new Uint8Array(n + 1);
+  reach[0] = 1;
+  for (const token of tokens) {
+    const next = new Uint8Array(n + 1);
+    let any = false;
+    if (typeof token === "string") {
+      for (let p = 0; p + token.length <= n; p++) {
+        if (reach[p] === 1 && name.startsWith(token, p)) {
+          next[p + token.length] = 1;
+          any = true;
+        }
+      }
+    } else {
+      let on = false;
+      for (let p = 0; p <= n; p++) {
+        if (reach[p] === 1) on = true;
+        if (on) {
+          next[p] = 1;
+          any = true;
+        }
+        if (token === 1 && p < n && name.charCodeAt(p) === 47 /* "/" */) on = false;
+      }
+    }
+    if (!any) return false;
+    reach = next;
+  }
+  return reach[n] === 1;
+}
 
 /**
  * Whether an event name matches a subscription or permission pattern. `*` alone matches every name;
@@ -519,20 +569,15 @@ const patternCache = new Map<string, RegExp | true>();
  */
 export function matchesEventName(pattern: string, name: string): boolean {
   if (pattern === name) return true;
-  let re = patternCache.get(pattern);
-  if (re === undefined) {
-    if (pattern === "*" || pattern === "**") re = true;
+  let compiled = patternCache.get(pattern);
+  if (compiled === undefined) {
+    if (pattern === "*" || pattern === "**") compiled = true;
     else if (!pattern.includes("*")) return false;
-    else {
-      const body = pattern.split("**").map((part) =>
-        part.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*")
-      ).join(".*");
-      re = new RegExp(`^${body}$`);
-    }
+    else compiled = compileGlob(pattern);
     if (patternCache.size > 1000) patternCache.clear();
-    patternCache.set(pattern, re);
+    patternCache.set(pattern, compiled);
   }
-  return re === true || re.test(name);
+  return compiled === true || globMatch(compiled, name);
 }
 
 /** Whether an event name contains a wildcard. */

@@ -171,6 +171,13 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     );
   };
 
+  // Declared before the HTTP server starts: /health may be asked while gRPC is still starting.
+  let supervisor: GrpcWorkerSupervisor | undefined;
+  const grpcHealth = (): Record<string, unknown> =>
+    supervisor !== undefined
+      ? { ...supervisor.status }
+      : { process: options.grpcPort === false ? "off" : "engine" };
+
   // WebSocket (and a little HTTP).
   let wsPort = 0;
   let wsUrl: string | undefined;
@@ -207,7 +214,6 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   let grpcPort = 0;
   let grpcUrl: string | undefined;
   let grpcService: EnSyncGrpcService | undefined;
-  let supervisor: GrpcWorkerSupervisor | undefined;
   if (options.grpcPort !== false) {
     const forced = options.grpcStreams;
     grpcService = new EnSyncGrpcService(broker, {
@@ -289,11 +295,6 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     const watcher = watchConfig(configPath, reload);
     cleanups.push(() => watcher.close());
   }
-
-  const grpcHealth = (): Record<string, unknown> =>
-    supervisor !== undefined
-      ? { ...supervisor.status }
-      : { process: options.grpcPort === false ? "off" : "engine" };
 
   const { promise: finished, resolve: done } = Promise.withResolvers<void>();
   let closing: Promise<void> | undefined;

@@ -28,6 +28,9 @@ const SUBSCRIBE_GRACE_MS = 20;
  */
 export const MAX_FRAME_CHARS = 16 * 1024 * 1024;
 
+/** Replies queued for a client past this many bytes close its connection (1013). */
+const SEND_BUFFER_LIMIT = 4 * MAX_FRAME_CHARS;
+
 type Reply = string | Promise<string>;
 
 /** A reply with an action to run right after it was sent. */
@@ -70,6 +73,14 @@ class WsConnection {
     if (this.#closed || this.#socket.readyState !== WebSocket.OPEN) return;
     try {
       this.#socket.send(frame);
+      // A client that sends commands but does not read its replies (pipelined REPLAYs of large
+      // events, say) would grow the engine's memory without bound: close it instead.
+      if (this.#socket.bufferedAmount > SEND_BUFFER_LIMIT) {
+        log.warn("Closing a client whose unread replies passed {limit} bytes", {
+          limit: SEND_BUFFER_LIMIT,
+        });
+        this.#socket.close(1013, "Send buffer full: read your replies");
+      }
     } catch (err) {
       log.debug("Cannot send: {error}", { error: String(err) });
     }

@@ -18,6 +18,7 @@ import {
   ConnectionRouter,
   encodeFrame,
   EventRegister,
+  LIFECYCLE_EVENTS,
   type RouterAdapter,
   ZapHub,
 } from "../../lib/hub/mod.ts";
@@ -29,6 +30,10 @@ export const LOBBY = "lobby";
 export const DEFAULT_HUB_PATH = "/ws";
 /** Longest room name accepted. */
 export const MAX_ROOM_LENGTH = 200;
+/** Rooms one connection may be in at most (the lobby included). */
+export const MAX_ROOMS_PER_CONNECTION = 100;
+/** Rooms and clients listed by `GET /` at most. */
+const STATUS_LIST_LIMIT = 200;
 
 /** Options of {@linkcode createHubApp}. */
 export interface HubAppOptions {
@@ -126,6 +131,15 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
           `Cannot join: the payload must be {"room": "<name>"} with 1 to ${MAX_ROOM_LENGTH} characters`,
         );
       }
+      if (!connection.rooms.has(room) && connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
+        return replyError(
+          connection,
+          "TOO_MANY_ROOMS",
+          `Cannot join ${
+            JSON.stringify(room)
+          }: a connection may be in ${MAX_ROOMS_PER_CONNECTION} rooms at most; $leave one first`,
+        );
+      }
       router.join(connection, room);
       connection.send("$joined", { room });
     })
@@ -147,6 +161,14 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
           connection,
           "UNKNOWN_EVENT",
           `Cannot handle "${eventName}": names starting with "$" are reserved ($join, $leave)`,
+        );
+      }
+      // Receivers could not tell a relayed `error` from the hub's own: peers may not send these.
+      if ((LIFECYCLE_EVENTS as readonly string[]).includes(eventName)) {
+        return replyError(
+          connection,
+          "RESERVED_EVENT",
+          `Cannot relay "${eventName}": ${LIFECYCLE_EVENTS.join(", ")} are the hub's own events`,
         );
       }
       const room = headers.room ?? LOBBY;
@@ -247,11 +269,16 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
   });
 
   app.get("/", (c) => {
+    // The largest rooms first, at most STATUS_LIST_LIMIT of them (and of clients).
+    const all = [...router.rooms()];
     const rooms: Record<string, number> = {};
-    for (const [room, size] of [...router.rooms()].sort(([a], [b]) => a.localeCompare(b))) {
+    for (
+      const [room, size] of all.sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+        .slice(0, STATUS_LIST_LIMIT)
+    ) {
       rooms[room] = size;
     }
-    const listed = router.all().slice(0, 200);
+    const listed = router.all().slice(0, STATUS_LIST_LIMIT);
     return c.json({
       service: "syft-hub",
       version: VERSION,
@@ -261,6 +288,8 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       connections: hub.connections,
       rooms,
+      roomsTotal: all.length,
+      roomsTruncated: all.length > STATUS_LIST_LIMIT,
       clients: listed.map((conn) => ({ id: conn.id, rooms: [...conn.rooms] })),
       clientsTruncated: router.size > listed.length,
     });
@@ -276,6 +305,12 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
       if (token !== undefined && !tokenMatches(bearer(c.req.raw), token)) {
         counts.publishRefused++;
         return c.json({ error: "Unauthorized: send Authorization: Bearer <token>" }, 401);
+      }
+      // zValidator reads a body of another type as empty: say what is wrong instead.
+      if (!/^application\/(.+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
+        return c.json({
+          error: "Cannot publish: send the event as JSON with Content-Type: application/json",
+        }, 415);
       }
       await next();
     },

@@ -222,4 +222,18 @@ Deno.test("matchesEventName() handles exact names, * within a segment, ** and th
   assert.ok(matchesEventName("*/created", "orders/created"));
   assert.ok(matchesEventName("order*/c", "orders/c"));
   assert.ok(!matchesEventName("a.b/*", "aXb/c"), "regex characters are literal");
+  assert.ok(matchesEventName("a/**/z", "a/b/c/z"));
+  assert.ok(matchesEventName("a/*x*y", "a/1x2y"));
+  assert.ok(!matchesEventName("a/*x*y", "a/1x/y"), "* stays within a segment");
+  assert.ok(matchesEventName("**/end", "x/y/end"));
+  assert.ok(matchesEventName("orders/*", "orders/"), "* matches the empty string");
+});
+
+Deno.test("matchesEventName() stays linear on patterns that make a backtracking regex explode", () => {
+  // A regular expression compiled from this pattern takes longer than the universe's age here.
+  const pattern = "orders/" + "*a".repeat(24) + "c";
+  const name = "orders/" + "a".repeat(400);
+  assert.equal(matchesEventName(pattern, name), false);
+  assert.equal(matchesEventName(pattern, name + "c"), true);
+  assert.equal(matchesEventName("**" + "*a".repeat(24) + "c", name.replaceAll("/", "a")), false);
 });

@@ -126,6 +126,8 @@ export interface TcpPeer extends Disposable {
   conn: Deno.TcpConn;
   /** Reads frames until a close frame arrives; returns its code and the bytes of data before it. */
   readUntilClose(timeoutMs?: number): Promise<{ code: number; reason: string; dataBytes: number }>;
+  /** Reads the next data frame as text (a close frame is an error). */
+  readText(timeoutMs?: number): Promise<string>;
   /** Sends one masked text frame. */
   sendText(text: string): Promise<void>;
 }
@@ -165,28 +167,38 @@ export async function tcpPeer(port: number, path = "/ws", headers = ""): Promise
       buffered = merged;
     }
   };
+  const nextFrame = async (deadline: number): Promise<{ opcode: number; body: Uint8Array }> => {
+    await fill(2, deadline);
+    const opcode = buffered[0]! & 0x0f;
+    let len = buffered[1]! & 0x7f;
+    let offset = 2;
+    if (len === 126) {
+      await fill(4, deadline);
+      len = (buffered[2]! << 8) | buffered[3]!;
+      offset = 4;
+    } else if (len === 127) {
+      await fill(10, deadline);
+      len = Number(new DataView(buffered.buffer, buffered.byteOffset + 2, 8).getBigUint64(0));
+      offset = 10;
+    }
+    await fill(offset + len, deadline);
+    const body = buffered.subarray(offset, offset + len);
+    buffered = buffered.slice(offset + len);
+    return { opcode, body };
+  };
   return {
     conn,
+    async readText(timeoutMs = 10_000) {
+      const { opcode, body } = await nextFrame(Date.now() + timeoutMs);
+      if (opcode === 0x8) throw new Error("Closed instead of a data frame");
+      return new TextDecoder().decode(body);
+    },
     async readUntilClose(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       let dataBytes = 0;
       while (true) {
-        await fill(2, deadline);
-        const opcode = buffered[0]! & 0x0f;
-        let len = buffered[1]! & 0x7f;
-        let offset = 2;
-        if (len === 126) {
-          await fill(4, deadline);
-          len = (buffered[2]! << 8) | buffered[3]!;
-          offset = 4;
-        } else if (len === 127) {
-          await fill(10, deadline);
-          len = Number(new DataView(buffered.buffer, buffered.byteOffset + 2, 8).getBigUint64(0));
-          offset = 10;
-        }
-        await fill(offset + len, deadline);
-        const body = buffered.subarray(offset, offset + len);
-        buffered = buffered.slice(offset + len);
+        const { opcode, body } = await nextFrame(deadline);
+        const len = body.length;
         if (opcode === 0x8) {
           const code = body.length >= 2 ? (body[0]! << 8) | body[1]! : 1005;
           return { code, reason: new TextDecoder().decode(body.subarray(2)), dataBytes };

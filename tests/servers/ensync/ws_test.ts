@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { decryptPayload, encryptPayload } from "../../../lib/ensync/crypto.ts";
 import { addEnSyncApp, startEnSyncServer, writeEnSyncConfig } from "../../../servers/ensync/mod.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
+import { tcpPeer } from "../../lib/hub/_helpers.ts";
 import {
   ackFrame,
   configOf,
@@ -556,4 +557,32 @@ Deno.test("ws: the engine reloads its config file: a new app can connect without
   await Deno.writeTextFile(path, "apps: [oops");
   await new Promise((r) => setTimeout(r, 1_200));
   assert.match(await c.conn(b.accessKey), /^\+PASS:/);
+});
+
+Deno.test("ws: a client that does not read its replies is disconnected, not buffered without bound", async () => {
+  const a = testApp("a");
+  await using engine = await startTestEngine([a]);
+  await using c = await connected(engine, a);
+  await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:big/x`);
+  const payload = encryptPayload({ data: "x".repeat(3_000_000) }, a.appId); // ~4 MB on the wire
+  assert.match(await c.request(pubFrame(c, "big/x", a.appId, payload)), /^\+PASS:/);
+  const rec = await c.record();
+  // A raw peer that pipelines REPLAYs of the big event and never reads.
+  using peer = await tcpPeer(Number(new URL(engine.wsUrl!).port), "/message");
+  await peer.sendText(`CONN;ACCESS_KEY=:${a.accessKey}`);
+  const clientId = /clientId=([^,}]+)/.exec(await peer.readText())?.[1];
+  assert.ok(clientId);
+  for (let i = 0; i < 24; i++) {
+    await peer.sendText(`REPLAY;CLIENT_ID=:${clientId};EVENT_IDEM=:${rec.id};EVENT_NAME=:big/x`);
+  }
+  // The engine closes it once 64 MiB of replies wait: with a 1013 close frame, or (when more of
+  // the peer's frames arrive after that frame went out) Deno drops the socket. Either way the
+  // connection ends; without the limit the peer would get all 24 replies and no close.
+  const ended = await peer.readUntilClose(30_000).then(
+    ({ code, reason }) => `close ${code} ${reason}`,
+    (err: Error) => err.message,
+  );
+  assert.match(ended, /^(close 1013 Send buffer full|Connection closed before a close frame)/);
+  // The engine serves others as before.
+  assert.match(await c.request(ackFrame(c, rec)), /^\+PASS:/);
 });

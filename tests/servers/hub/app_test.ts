@@ -53,6 +53,16 @@ Deno.test("relay hub: refuses sends to rooms the client is not in, bad rooms and
     assert.equal(JSON.parse(await a.next()).payload.code, "INVALID_ROOM");
     a.send('{"eventName":"$kick"}');
     assert.equal(JSON.parse(await a.next()).payload.code, "UNKNOWN_EVENT");
+    // A peer cannot pass itself off as the hub: its `error` (or `connected`) is not relayed.
+    await using b = await rawPeer(hub.wsUrl);
+    await waitFor(() => hub.relay.router.all().length === 2);
+    for (const name of ["error", "connected", "disconnected"]) {
+      a.send(JSON.stringify({ eventName: name, payload: { code: "FAKE" } }));
+      const refused = JSON.parse(await a.next());
+      assert.equal(refused.payload.code, "RESERVED_EVENT", name);
+    }
+    a.send('{"eventName":"hello"}');
+    assert.equal(JSON.parse(await b.next()).eventName, "hello"); // nothing fake came first
     a.send("{broken");
     assert.equal(JSON.parse(await a.next()).payload.code, "INVALID_JSON");
   } finally {
@@ -115,6 +125,13 @@ Deno.test("relay hub: --token is required on upgrade and on /publish", async () 
     });
     assert.equal(res.status, 401);
     await res.body?.cancel();
+    res = await fetch(`${hub.url}/publish`, {
+      method: "POST",
+      headers: { authorization: "Bearer s3cret" },
+      body: JSON.stringify({ eventName: "x" }),
+    });
+    assert.equal(res.status, 415);
+    assert.match((await res.json()).error, /Content-Type: application\/json/);
     res = await fetch(`${hub.url}/publish`, {
       method: "POST",
       headers: { authorization: "Bearer s3cret", "content-type": "application/json" },
@@ -221,3 +238,25 @@ redisTest(
     }
   },
 );
+
+Deno.test("relay hub: a connection may be in 100 rooms at most; GET / lists the largest 200", async () => {
+  const hub = await serveHub({ port: 0 });
+  try {
+    await using a = await rawPeer(hub.wsUrl);
+    for (let i = 1; i < 100; i++) { // the lobby is the first room
+      a.send(JSON.stringify({ eventName: "$join", payload: { room: `r${i}` } }));
+      assert.equal(JSON.parse(await a.next()).eventName, "$joined");
+    }
+    a.send('{"eventName":"$join","payload":{"room":"one-too-many"}}');
+    const refused = JSON.parse(await a.next());
+    assert.equal(refused.payload.code, "TOO_MANY_ROOMS");
+    a.send('{"eventName":"$join","payload":{"room":"r5"}}'); // already in: fine
+    assert.equal(JSON.parse(await a.next()).eventName, "$joined");
+    const status = await (await fetch(`${hub.url}/`)).json();
+    assert.equal(status.roomsTotal, 100);
+    assert.equal(status.roomsTruncated, false);
+    assert.equal(status.clients[0].rooms.length, 100);
+  } finally {
+    await hub.shutdown();
+  }
+});
