@@ -53,14 +53,33 @@ function encodedSize(value: unknown): number {
   return new TextEncoder().encode(JSON.stringify(value)).length;
 }
 
-/** A `syft://` URL with a datasite e-mail host and a safe path. */
-export const syftUrl = z.string({ error: "must be a string" }).refine((s) => {
+const SYFT_URL_MESSAGE =
+  "must be a syft:// URL whose host is an e-mail and whose path has no .. segments";
+
+function isSafeSyftUrl(s: string): boolean {
   const m = /^syft:\/\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/.exec(s);
   if (!m || !EMAIL_RE.test(m[1]!)) return false;
   // deno-lint-ignore no-control-regex
   if (/[\x00-\x1f\x7f\\]|%(?:2e|2f|5c|00)/i.test(m[2] ?? "")) return false;
   return !(m[2] ?? "").split("/").includes("..");
-}, "must be a syft:// URL whose host is an e-mail and whose path has no .. segments");
+}
+
+/** A `syft://` URL with a datasite e-mail host and a safe path. */
+export const syftUrl = z.string({ error: "must be a string" }).refine(
+  isSafeSyftUrl,
+  SYFT_URL_MESSAGE,
+);
+
+/** A syft:// URL naming an app endpoint: a request anywhere else would never be answered. */
+const endpointUrl = z.string({ error: "must be a string" }).superRefine((s, ctx) => {
+  if (!isSafeSyftUrl(s)) ctx.addIssue({ code: "custom", message: SYFT_URL_MESSAGE });
+  else if (!/^syft:\/\/[^/?#]+\/app_data\/[^/?#]+\/rpc\/[^?#]*[^/?#](?:[?#]|$)/.test(s)) {
+    ctx.addIssue({
+      code: "custom",
+      message: "must name an app endpoint: syft://EMAIL/app_data/APP/rpc/ENDPOINT",
+    });
+  }
+});
 
 /** Builds the schemas for the given limits. */
 // deno-lint-ignore explicit-module-boundary-types -- the zod-inferred type is the point
@@ -123,7 +142,7 @@ export function buildSchemas(limits: SchemaLimits) {
 
   const rpcSend = z.object({
     app_name: appName,
-    url: syftUrl,
+    url: endpointUrl,
     body: z.unknown().optional().refine(
       (v) => encodedSize(v) <= limits.maxParamsBytes,
       `must encode to at most ${limits.maxParamsBytes} bytes`,

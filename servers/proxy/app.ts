@@ -464,7 +464,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
   );
 
   app.get("/rpc/status/:id", valid("query", schemas.statusQuery), async (c) => {
-    const id = c.req.param("id");
+    const id = c.req.param("id").toLowerCase(); // ids are lowercase UUIDs; accept any case
     const { wait } = c.req.valid("query");
     const record = /^[0-9a-f-]{36}$/i.test(id)
       ? (wait ? await gateway.waitFor(id, wait * 1000, waitSignal(c)) : await gateway.get(id))

@@ -410,3 +410,22 @@ Deno.test("an expiry past what Python's datetime reads is a 422, not a 500", asy
   assert.equal(res.status, 200);
   assert.equal((await res.json()).status, "RPC_COMPLETED");
 });
+
+Deno.test("POST /rpc refuses a URL that names no app endpoint; status ids match in any case", async () => {
+  await using fx = await appFixture();
+  for (const url of [`syft://${ME}`, `syft://${ME}/app_data/echo/rpc/`, `syft://${ME}/public/x`]) {
+    const res = await fx.post("/rpc", { app_name: "echo", url });
+    assert.equal(res.status, 422, url);
+    const body = await res.json();
+    assert.deepEqual(body.fields.map((f: { field: string }) => f.field), ["url"]);
+    assert.match(body.fields[0].message, /app endpoint/);
+  }
+  const sent = await (await fx.post("/rpc?blocking=true", {
+    app_name: "echo",
+    url: `syft://${ME}/app_data/echo/rpc/echo`,
+    body: { a: 1 },
+  })).json();
+  const upper = await fx.app.request(`/rpc/status/${sent.id.toUpperCase()}`);
+  assert.equal(upper.status, 200);
+  assert.equal((await upper.json()).id, sent.id);
+});
