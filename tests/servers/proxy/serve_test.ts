@@ -198,22 +198,16 @@ redisTest("two proxies sharing Redis: send on one, status (long-poll) on the oth
 redisTest("two proxies sharing Redis share the rate limit too", async (r) => {
   await using ws = await tempWorkspace();
   const wsp = await workspace(ws.path);
-  await using a = await startProxyServer({
+  const options = {
     workspace: wsp,
     port: 0,
     store: r.url,
     redisPrefix: r.prefix,
     accessLog: false,
     rateLimit: { limit: 3, windowMs: 60_000 },
-  });
-  await using b = await startProxyServer({
-    workspace: wsp,
-    port: 0,
-    store: r.url,
-    redisPrefix: r.prefix,
-    accessLog: false,
-    rateLimit: { limit: 3, windowMs: 60_000 },
-  });
+  };
+  await using a = await startProxyServer(options);
+  await using b = await startProxyServer(options);
   const statuses: number[] = [];
   for (const url of [a.url, b.url, a.url, b.url]) {
     const res = await fetch(`${url}/info`);
