@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { warnInProcessGrpc } from "../servers/ensync/_grpc_supervisor.ts";
 import { join } from "node:path";
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import {
@@ -238,9 +239,6 @@ function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand |
   };
 }
 
-/** A worker that could not bind fails like an in-process server would; anything else falls back. */
-const BIND_FAILED_RE = /: Cannot bind /;
-
 /**
  * Starts the engine with gRPC in a worker process (so that a gRPC client cannot abort the engine,
  * denoland/deno#36788), or in this process, with a warning, when no worker can be started.
@@ -250,24 +248,12 @@ async function startEngine(
   isolate: { inProcess: boolean; logLevel?: string },
 ): Promise<EnSyncServer> {
   if (isolate.inProcess || options.grpcPort === false) return await startEnSyncServer(options);
-  const warn = (why: string): void =>
-    log.warn(
-      "gRPC runs in the engine's process ({why}): a gRPC client that closes a connection after " +
-        "many calls can abort it (Deno 2.9, denoland/deno#36788)",
-      { why },
-    );
   const worker = grpcWorkerCommand(options.host ?? "127.0.0.1", isolate.logLevel);
   if (typeof worker === "string") {
-    warn(worker);
+    warnInProcessGrpc(worker);
     return await startEnSyncServer(options);
   }
-  try {
-    return await startEnSyncServer({ ...options, grpcWorker: worker });
-  } catch (err) {
-    if (!(err instanceof Error) || BIND_FAILED_RE.test(err.message)) throw err;
-    warn(err.message);
-    return await startEnSyncServer(options);
-  }
+  return await startEnSyncServer({ ...options, grpcWorker: worker, grpcWorkerFallback: true });
 }
 
 function workerCommand(): CommandUnknownOpts {

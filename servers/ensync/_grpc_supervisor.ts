@@ -12,6 +12,24 @@ import { type FromWorker, LineWriter, readLines, type ToWorker } from "./_grpc_i
 import type { GrpcServiceRegistry } from "./grpc.ts";
 import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
 
+/** Warns that gRPC serves in the engine's process, and why. */
+export function warnInProcessGrpc(why: string): void {
+  log.warn(
+    "gRPC runs in the engine's process ({why}): a gRPC client that closes a connection after " +
+      "many calls can abort it (Deno 2.9, denoland/deno#36788)",
+    { why },
+  );
+}
+
+/** The worker started but could not bind its port: an in-process server could not either. */
+export class GrpcBindError extends Error {
+  /** @param message What failed. */
+  constructor(message: string) {
+    super(message);
+    this.name = "GrpcBindError";
+  }
+}
+
 const log = getLogger(["ensync", "grpc-worker"]);
 
 /** How long a worker may take to bind. */
@@ -128,7 +146,7 @@ class Worker {
     this.listening.catch(() => {});
     const reading = readLines<FromWorker>(this.child.stdout, (m) => {
       if (m.t === "listening") bound.resolve(m.port);
-      else if (m.t === "bind-error") bound.reject(new Error(m.message));
+      else if (m.t === "bind-error") bound.reject(new GrpcBindError(m.message));
       else onMessage(this, m);
     }, (problem) => log.error("gRPC worker {pid}: {problem}", { pid: this.child.pid, problem }));
     this.ended = Promise.all([this.child.status, reading]).then(([status]) => {

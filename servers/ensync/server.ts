@@ -18,7 +18,7 @@ import {
 } from "./config.ts";
 import { EnSyncGrpcService } from "./grpc.ts";
 import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
-import { GrpcWorkerSupervisor } from "./_grpc_supervisor.ts";
+import { GrpcBindError, GrpcWorkerSupervisor, warnInProcessGrpc } from "./_grpc_supervisor.ts";
 import type { EnSyncStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
 import { acceptEnSyncWebSocket } from "./ws.ts";
@@ -63,6 +63,11 @@ export interface EnSyncServerOptions {
    * a connection that carried many calls (denoland/deno#36788).
    */
   grpcWorker?: GrpcWorkerCommand;
+  /**
+   * With `grpcWorker`: when the worker cannot be started (not when its port is taken), serve gRPC
+   * in this process instead, with a warning, rather than failing (`syft ensync serve` does).
+   */
+  grpcWorkerFallback?: boolean;
   /** Stops the engine when aborted. */
   signal?: AbortSignal;
 }
@@ -224,25 +229,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     });
     const service = grpcService;
     const target = hostPort(host, options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc);
-    if (options.grpcWorker !== undefined) {
-      const worker = new GrpcWorkerSupervisor(options.grpcWorker, {
-        host,
-        port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
-        maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
-      });
-      service.addTo(worker);
-      try {
-        grpcPort = await worker.start();
-      } catch (err) {
-        await service.close();
-        await fail(err, `gRPC server on ${target}`);
-      }
-      supervisor = worker;
-      cleanups.push(async () => {
-        await service.close();
-        await worker.close();
-      });
-    } else {
+    const inProcess = async (): Promise<void> => {
       const server = new grpc.Server({
         "grpc.max_receive_message_length": MAX_GRPC_MESSAGE_BYTES,
         "grpc.max_send_message_length": MAX_GRPC_MESSAGE_BYTES,
@@ -274,7 +261,34 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
           });
         });
       });
-    }
+    };
+    if (options.grpcWorker !== undefined) {
+      const worker = new GrpcWorkerSupervisor(options.grpcWorker, {
+        host,
+        port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
+        maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
+      });
+      service.addTo(worker);
+      let started = false;
+      try {
+        grpcPort = await worker.start();
+        started = true;
+      } catch (err) {
+        if (!options.grpcWorkerFallback || err instanceof GrpcBindError) {
+          await service.close();
+          await fail(err, `gRPC server on ${target}`);
+        }
+        warnInProcessGrpc(err instanceof Error ? err.message : String(err));
+        await inProcess();
+      }
+      if (started) {
+        supervisor = worker;
+        cleanups.push(async () => {
+          await service.close();
+          await worker.close();
+        });
+      }
+    } else await inProcess();
     grpcUrl = `grpc://${hostPort(host, grpcPort)}`;
   }
 

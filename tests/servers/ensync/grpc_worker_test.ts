@@ -11,7 +11,8 @@ import { EnSyncServerError, KvStore, RedisStore } from "../../../servers/ensync/
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { grpcCrashScenario, health } from "./_crash.ts";
-import { startTestEngine, TEST_GRPC_WORKER, testApp } from "./_helpers.ts";
+import { encryptPayload } from "../../../lib/ensync/crypto.ts";
+import { connected, pubFrame, startTestEngine, TEST_GRPC_WORKER, testApp } from "./_helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -47,6 +48,24 @@ redisTest(
     assert.ok(engine.grpcWorker!.restarts >= 1);
   },
 );
+
+Deno.test("startEnSyncServer({ grpcWorkerFallback }) serves gRPC in process when the worker cannot start, on a working store", async () => {
+  const a = testApp("a");
+  await using engine = await startTestEngine([a], {
+    grpcWorker: { command: Deno.execPath(), args: ["eval", "Deno.exit(3)"] },
+    grpcWorkerFallback: true,
+  });
+  assert.equal(engine.grpcWorker, undefined);
+  assert.match(engine.grpcUrl!, /^grpc:\/\/127\.0\.0\.1:\d+$/);
+  // The store was opened once and still takes events (a restart would have closed it).
+  await using c = await connected(engine, a);
+  await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:f/x`);
+  assert.match(
+    await c.request(pubFrame(c, "f/x", a.appId, encryptPayload({ ok: 1 }, a.appId))),
+    /^\+PASS:/,
+  );
+  assert.equal((await c.record()).name, "f/x");
+});
 
 Deno.test("startEnSyncServer({ grpcWorker }) fails clearly when the worker cannot start or bind", async () => {
   const a = testApp("a");
