@@ -155,9 +155,7 @@ export class GlobWatcher {
   }
 
   #deliver(change: FileChange): void {
-    if (this.#stopped || !this.#events.has(change.kind) || !this.#match(toPosix(change.path))) {
-      return;
-    }
+    if (this.#stopped || !this.#match(toPosix(change.path))) return;
     const key = `${change.kind}:${change.path}`;
     const now = performance.now();
     const last = this.#recent.get(key);
@@ -169,6 +167,8 @@ export class GlobWatcher {
     // The file's mtime is at most now: a later rescan reports it again only if it changed since.
     if (change.kind === "remove") this.#known.delete(change.path);
     else this.#known.set(change.path, Date.now());
+    // What is known follows every change; only the handler sees just the kinds asked for.
+    if (!this.#events.has(change.kind)) return;
     try {
       const r = this.#handler(change);
       if (r instanceof Promise) {

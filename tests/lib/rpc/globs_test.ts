@@ -20,6 +20,33 @@ Deno.test("expandGlob() fills placeholders and anchors patterns like syft-event"
   );
 });
 
+Deno.test("GlobWatcher without remove events still forgets removed files: a re-created file is a create", async () => {
+  await using ws = await tempWorkspace();
+  const workspace = new SyftBoxWorkspace({ dataDir: ws.path, email: "me@example.com" });
+  await workspace.ensure();
+  const dir = join(workspace.myDatasite, "data");
+  await Deno.mkdir(dir, { recursive: true });
+  const { source, push } = scriptedEventSource();
+  const events: string[] = [];
+  const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => {
+    events.push(`${e.kind} ${e.path.slice(dir.length + 1)}`);
+  }, { watcher: { source, reconcileMs: 0 } }); // default events: create and modify
+  await watcher.start();
+  await new Promise((r) => setTimeout(r, 100)); // the initial inventory
+  const file = join(dir, "x.json");
+  await Deno.writeTextFile(file, "{}");
+  push({ kind: "create", paths: [file] });
+  await waitFor(() => events.length === 1);
+  await Deno.remove(file);
+  push({ kind: "remove", paths: [file] });
+  await new Promise((r) => setTimeout(r, 400)); // past the 250 ms dedupe window
+  await Deno.writeTextFile(file, "{}");
+  push({ kind: "any", paths: [workspace.datasitesDir], flag: "rescan" });
+  await waitFor(() => events.length === 2);
+  assert.deepEqual(events, ["create x.json", "create x.json"]);
+  watcher.stop();
+});
+
 Deno.test("GlobWatcher reports what changed while events were lost, after an overflow", async () => {
   await using ws = await tempWorkspace();
   const workspace = new SyftBoxWorkspace({ dataDir: ws.path, email: "me@example.com" });
