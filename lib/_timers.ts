@@ -16,6 +16,10 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * @returns A function that cancels the timer.
  */
 export function setLongTimeout(fn: () => void, ms: number): () => void {
+  if (ms <= MAX_TIMER_MS) {
+    const once = setTimeout(fn, ms);
+    return () => clearTimeout(once);
+  }
   let timer: ReturnType<typeof setTimeout>;
   const due = Date.now() + ms;
   const arm = (): void => {

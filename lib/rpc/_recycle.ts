@@ -130,16 +130,6 @@ export class FileRecycler {
     this.#enabled = !WINDOWS && options.enabled !== false;
   }
 
-  /** Whether files are recycled. */
-  get enabled(): boolean {
-    return this.#enabled;
-  }
-
-  /** Recycled files this process may use now (private and shared). */
-  get stock(): number {
-    return this.#own.length + this.#shared.length;
-  }
-
   /**
    * Removes a consumed file from where it is: moves it into the recycle directory, or deletes it
    * when it cannot be recycled. A missing file is not an error.
@@ -267,8 +257,8 @@ export class FileRecycler {
   }
 
   /**
-   * Gives this process's private files to the shared part (for other processes), e.g. when a
-   * client closes.
+   * Gives this process's private files to the shared part (for other processes): `RpcClient.close()`
+   * calls it.
    */
   async release(): Promise<void> {
     const own = this.#own.splice(0);

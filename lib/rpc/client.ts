@@ -7,10 +7,11 @@
  *
  * @module
  */
-import { setLongTimeout } from "../_timers.ts";
 import { createHash } from "node:crypto";
 import { basename, dirname, join, sep } from "node:path";
 import { SyftError } from "../errors.ts";
+import { setLongTimeout } from "../_timers.ts";
+import { recyclerFor } from "./_recycle.ts";
 import { getLogger } from "../_log.ts";
 import {
   commitFile,
@@ -1073,6 +1074,8 @@ export class RpcClient implements AsyncDisposable {
     this.#waited.clear();
     // Consumed files still being removed: finish that before the caller (a CLI) exits.
     await Promise.all(this.#consuming.values());
+    // This process's private recycled files go to the shared pool, for the processes that stay.
+    await recyclerFor(this.workspace.tmpDir).release();
   }
 
   /** Same as {@linkcode RpcClient.close}. */

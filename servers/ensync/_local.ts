@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MAX_TIMER_MS } from "../../lib/_timers.ts";
 import type {
   EventRecord,
   EventState,
@@ -137,7 +138,6 @@ class DueHeap {
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How a store built on {@linkcode LocalQueues} makes things durable. */
 export interface LocalHooks {

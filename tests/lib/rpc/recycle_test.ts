@@ -173,6 +173,11 @@ Deno.test("RpcClient and SyftEvents recycle consumed files: nothing is left in t
   }
   assert.ok(recycler.stats.recycled >= 30, `recycled ${recycler.stats.recycled}`);
   assert.ok(recycler.stats.reused >= 20, `reused ${recycler.stats.reused}`);
+  // Closing the client hands this process's private (dot-named) files to the shared pool.
+  await client.close();
+  const names = (await Array.fromAsync(Deno.readDir(recycler.dir))).map((e) => e.name);
+  assert.ok(names.length > 0);
+  assert.deepEqual(names.filter((n) => n.startsWith(".")), []);
   const senderDir = join(app.rpcDir, "echo", ws.workspace.email);
   await waitFor(() => [...Deno.readDirSync(senderDir)].length === 0);
 });
