@@ -81,10 +81,8 @@ if (mode === "raw") {
         headers: req.headers,
         expires: req.expiresAt,
       });
-      const text = request.encode();
       return {
-        request: JSON.parse(text) as SyftRequestJson,
-        text,
+        request: request.toJSON() as unknown as SyftRequestJson,
         write: () =>
           Promise.resolve({ response: () => new Promise(() => {}), consume: async () => {} }),
       };

@@ -58,10 +58,8 @@ export async function createFileBackend(
         headers: req.headers,
         expires: req.expiresAt,
       });
-      const text = request.encode();
       return {
-        request: JSON.parse(text) as SyftRequestJson,
-        text,
+        request: request.toJSON() as unknown as SyftRequestJson,
         async write(): Promise<SentRequest> {
           const future = await client.sendRequest(request);
           return follow(future, req.expiresAt.toISOString());

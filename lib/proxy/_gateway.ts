@@ -43,8 +43,6 @@ export interface OutgoingRequest {
 export interface PreparedRequest {
   /** The request in wire form. */
   readonly request: SyftRequestJson;
-  /** The file text (compact JSON, the bytes `write()` puts on disk). */
-  readonly text: string;
   /** Writes the request file and starts following it. */
   write(): Promise<SentRequest>;
 }

@@ -11,6 +11,30 @@ import { isFinished, retentionMs, Waiters } from "./_store_util.ts";
 export const DEFAULT_STORE_TTL_MS = 3_600_000;
 
 /**
+ * A Redis connection in the shape `hono-rate-limiter`'s `RedisStore` takes (its `client` option),
+ * with the key prefix to give it.
+ */
+export interface RateLimitBackend {
+  /** Loads, runs and adjusts the counters' scripts and keys; Redis failures reject with {@linkcode StoreError}. */
+  client: {
+    /** `SCRIPT LOAD`: the script's SHA-1. */
+    scriptLoad(script: string): Promise<string>;
+    /** `EVALSHA` with the keys and arguments. */
+    evalsha<TArgs extends unknown[], TData = unknown>(
+      sha1: string,
+      keys: string[],
+      args: TArgs,
+    ): Promise<TData>;
+    /** `DECR`. */
+    decr(key: string): Promise<number>;
+    /** `DEL`. */
+    del(key: string): Promise<number>;
+  };
+  /** The key prefix for the counters: the store's prefix followed by `ratelimit:`. */
+  prefix: string;
+}
+
+/**
  * Where the proxy keeps request statuses. Implementations make `create` and `finish` cheap under
  * concurrency (group commit for KV, pipelining for Redis) because they sit on the send path.
  *
@@ -66,6 +90,11 @@ export interface RequestStore {
   waitForFinish(id: string, timeoutMs: number, signal?: AbortSignal): Promise<RequestRecord | null>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /**
+   * Where rate-limit counters shared with every proxy on this store live, for stores that can
+   * share them (Redis); absent when counters stay in each process.
+   */
+  rateLimitBackend?(): RateLimitBackend;
 }
 
 /** Options shared by the store implementations. */

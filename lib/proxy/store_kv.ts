@@ -215,7 +215,7 @@ export class KvRequestStore implements RequestStore {
     for (const { record, expiresAt } of records) {
       if (this.#live.has(record.id)) continue;
       this.#live.set(record.id, { record, expiresAt, seg: -1 });
-      void this.#enqueue(record).catch(() => {});
+      void this.#enqueue(record, expiresAt).catch(() => {});
     }
     for (let i = 0; i < old.length; i += MAX_COMMIT_DELETES) {
       const op = this.#kv.atomic();
@@ -263,10 +263,9 @@ export class KvRequestStore implements RequestStore {
   }
 
   /** Queues a record for the next group commit; resolves when that commit succeeded. */
-  #enqueue(record: RequestRecord): Promise<void> {
+  #enqueue(record: RequestRecord, expiresAt: number): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError("Cannot write: the store is closed"));
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const expiresAt = Date.now() + retentionMs(record, this.#ttlMs);
     this.#queue.push({ record, expiresAt, resolve, reject });
     // Cleared by #drain in the same step that sees the queue empty (a `.finally` callback would
     // leave a gap in which a write is queued while no drain runs).
@@ -374,7 +373,7 @@ export class KvRequestStore implements RequestStore {
     };
     this.#live.set(record.id, live);
     try {
-      await this.#enqueue(record);
+      await this.#enqueue(record, live.expiresAt);
     } catch (err) {
       if (this.#live.get(record.id) === live && live.seg < 0) this.#live.delete(record.id);
       throw err;
@@ -393,7 +392,7 @@ export class KvRequestStore implements RequestStore {
     current.record = record;
     current.expiresAt = Date.now() + retentionMs(record, this.#ttlMs);
     try {
-      await this.#enqueue(record);
+      await this.#enqueue(record, current.expiresAt);
     } catch (err) {
       if (current.record === record) {
         current.record = previous;

@@ -9,7 +9,12 @@
 import { Redis } from "ioredis";
 import { setImmediate } from "node:timers";
 import { StoreError } from "./errors.ts";
-import { DEFAULT_STORE_TTL_MS, type RequestStore, type StoreOptions } from "./store.ts";
+import {
+  DEFAULT_STORE_TTL_MS,
+  type RateLimitBackend,
+  type RequestStore,
+  type StoreOptions,
+} from "./store.ts";
 import { isFinished, redactRedisUrl, retentionMs, Waiters } from "./_store_util.ts";
 import type { RequestRecord } from "./types.ts";
 
@@ -19,30 +24,6 @@ export interface RedisRequestStoreOptions extends StoreOptions {
   prefix?: string;
   /** Milliseconds to wait for the first connection (default 5000). */
   connectTimeoutMs?: number;
-}
-
-/**
- * A Redis connection in the shape `hono-rate-limiter`'s `RedisStore` takes (its `client` option),
- * with the key prefix to give it.
- */
-export interface RateLimitBackend {
-  /** Loads, runs and adjusts the counters' scripts and keys; Redis failures reject with {@linkcode StoreError}. */
-  client: {
-    /** `SCRIPT LOAD`: the script's SHA-1. */
-    scriptLoad(script: string): Promise<string>;
-    /** `EVALSHA` with the keys and arguments. */
-    evalsha<TArgs extends unknown[], TData = unknown>(
-      sha1: string,
-      keys: string[],
-      args: TArgs,
-    ): Promise<TData>;
-    /** `DECR`. */
-    decr(key: string): Promise<number>;
-    /** `DEL`. */
-    del(key: string): Promise<number>;
-  };
-  /** The key prefix for the counters: the store's prefix followed by `ratelimit:`. */
-  prefix: string;
 }
 
 // Batched: for record i, KEYS[2i-1] = its req key, KEYS[2i] = its owner's pending set;
@@ -178,25 +159,23 @@ export class RedisRequestStore implements RequestStore {
     this.#redis.defineCommand("syftProxyCreate", { lua: CREATE_SCRIPT });
     this.#redis.defineCommand("syftProxyFinish", { lua: FINISH_SCRIPT });
     this.#creates = new Batcher(async (records) => {
-      const { keys, args } = this.#scriptArgs(records, (r) => retentionMs(r, this.#ttlMs));
+      const { keys, args } = this.#scriptArgs(records);
       await this.#redis.syftProxyCreate(keys.length, ...keys, ...args);
       return records.map(() => 1);
     });
     this.#finishes = new Batcher(async (records) => {
-      const { keys, args } = this.#scriptArgs(records, () => this.#ttlMs);
+      const { keys, args } = this.#scriptArgs(records);
       return await this.#redis.syftProxyFinish(keys.length, ...keys, ...args, this.#channel);
     });
   }
 
-  #scriptArgs(
-    records: RequestRecord[],
-    ttl: (record: RequestRecord) => number,
-  ): { keys: string[]; args: (string | number)[] } {
+  /** Keys and arguments of the batched scripts; finished records keep the TTL (`retentionMs`). */
+  #scriptArgs(records: RequestRecord[]): { keys: string[]; args: (string | number)[] } {
     const keys: string[] = [];
     const args: (string | number)[] = [];
     for (const r of records) {
       keys.push(this.#reqKey(r.id), this.#pendingKey(r.owner));
-      args.push(r.status, JSON.stringify(r), Math.ceil(ttl(r)), r.id);
+      args.push(r.status, JSON.stringify(r), Math.ceil(retentionMs(r, this.#ttlMs)), r.id);
     }
     return { keys, args };
   }

@@ -119,3 +119,6 @@ export function formatMicros(us: number, sep = "T"): string {
   if (sep === "T") remember(us, text);
   return text;
 }
+
+/** 9999-12-31T23:59:59.999Z: a date beyond it does not fit Python's `datetime`. */
+export const LATEST_PYTHON_DATE_MS: number = Date.UTC(9999, 11, 31, 23, 59, 59, 999);

@@ -33,7 +33,7 @@ import {
   toBodyBytes,
 } from "./protocol.ts";
 import { formatTimestamp, parseDuration, toInstant } from "./time.ts";
-import { nowMicros } from "./_micros.ts";
+import { LATEST_PYTHON_DATE_MS, nowMicros } from "./_micros.ts";
 import { SyftBoxURL } from "./url.ts";
 import {
   acquireWatcher,
@@ -128,8 +128,6 @@ export interface SyftFutureRecord {
 const DEFAULT_WAIT_MS = 300_000;
 
 const EXPIRY_CACHE = new Map<string, number>();
-/** 9999-12-31T23:59:59.999Z: an expiry beyond it does not fit Python's `datetime`. */
-const LATEST_PYTHON_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 function expiryMs(expiry: string | number | undefined): number {
   if (typeof expiry === "number") return parseDuration(expiry, "expiry");

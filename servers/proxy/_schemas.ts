@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 import { parseDuration } from "../../lib/rpc/time.ts";
+import { rpcUrlParts } from "../../lib/proxy/_gateway.ts";
+import { LATEST_PYTHON_DATE_MS } from "../../lib/rpc/_micros.ts";
 
 /** E-mail as SyftBox accepts it for a datasite (the domain must contain a dot). */
 export const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
@@ -64,6 +66,9 @@ function isSafeSyftUrl(s: string): boolean {
   return !(m[2] ?? "").split("/").includes("..");
 }
 
+/** The default request expiry (the real package's default, 15 minutes). */
+export const DEFAULT_EXPIRY_MS = 15 * 60_000;
+
 /** A `syft://` URL with a datasite e-mail host and a safe path. */
 export const syftUrl = z.string({ error: "must be a string" }).refine(
   isSafeSyftUrl,
@@ -73,7 +78,7 @@ export const syftUrl = z.string({ error: "must be a string" }).refine(
 /** A syft:// URL naming an app endpoint: a request anywhere else would never be answered. */
 const endpointUrl = z.string({ error: "must be a string" }).superRefine((s, ctx) => {
   if (!isSafeSyftUrl(s)) ctx.addIssue({ code: "custom", message: SYFT_URL_MESSAGE });
-  else if (!/^syft:\/\/[^/?#]+\/app_data\/[^/?#]+\/rpc\/[^?#]*[^/?#](?:[?#]|$)/.test(s)) {
+  else if (!rpcUrlParts(s).func) {
     ctx.addIssue({
       code: "custom",
       message: "must name an app endpoint: syft://EMAIL/app_data/APP/rpc/ENDPOINT",
@@ -148,22 +153,14 @@ export function buildSchemas(limits: SchemaLimits) {
       `must encode to at most ${limits.maxParamsBytes} bytes`,
     ),
     headers,
+    // Milliseconds once parsed (the handler needs no second parse).
     expiry: z.string().regex(
       /^\d+[dhms]$/i,
       'must be a number and one unit (d, h, m, s), such as "15m"',
-    ).refine(
-      (v) => {
-        let ms: number;
-        try {
-          ms = parseDuration(v);
-        } catch {
-          return true; // the format check above reports it
-        }
-        return Date.now() + ms <= Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-      },
+    ).transform((v) => parseDuration(v)).refine(
+      (ms) => Date.now() + ms <= LATEST_PYTHON_DATE_MS,
       "puts the expiry after 9999-12-31, the latest date Python's datetime reads",
-    )
-      .default("15m"),
+    ).default(DEFAULT_EXPIRY_MS),
     cache: z.boolean().default(false),
     method: method.default("GET"),
   });
@@ -184,14 +181,6 @@ export function buildSchemas(limits: SchemaLimits) {
 
 /** The schemas of one server. */
 export type ProxySchemas = ReturnType<typeof buildSchemas>;
-
-/** Parses a single-unit duration such as `15m` to milliseconds. */
-export function durationMs(value: string): number {
-  const m = /^(\d+)([dhms])$/i.exec(value);
-  if (!m) throw new RangeError(`Cannot parse duration "${value}"`);
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[m[2]!.toLowerCase()]!;
-  return Number(m[1]) * unit;
-}
 
 /** One failing field of a 422 answer. */
 export interface FieldError {

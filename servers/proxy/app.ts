@@ -24,7 +24,6 @@ import { VERSION } from "../../lib/version.ts";
 import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "../../lib/proxy/_body.ts";
 import { type ProxyGateway, rpcUrlParts } from "../../lib/proxy/_gateway.ts";
 import { StoreError } from "../../lib/proxy/errors.ts";
-import { RedisRequestStore } from "../../lib/proxy/store_redis.ts";
 import type {
   ProxyInfo,
   RequestRecord,
@@ -33,7 +32,7 @@ import type {
   StatusResult,
 } from "../../lib/proxy/types.ts";
 import { createMetrics, type ProxyMetrics } from "./_metrics.ts";
-import { buildSchemas, durationMs, fieldErrors } from "./_schemas.ts";
+import { buildSchemas, DEFAULT_EXPIRY_MS, fieldErrors } from "./_schemas.ts";
 
 const accessLog = getLogger(["proxy", "access"]);
 const NEVER = new AbortController().signal;
@@ -43,8 +42,6 @@ const log = getLogger(["proxy", "server"]);
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** The default longest blocking wait, in seconds. */
 export const DEFAULT_MAX_TIMEOUT_S = 300;
-/** The default request expiry of the seed API (the real package's default, 15 minutes). */
-const DEFAULT_EXPIRY_MS = 15 * 60_000;
 
 /** A per-client rate limit: `limit` requests per `windowMs`. */
 export interface RateLimit {
@@ -106,18 +103,20 @@ function errorBody(c: Context<Env>, error: string, message: string, extra: objec
 }
 
 /**
- * The rate-limit bucket of a request: the API key when it is the right one, else the client's
- * address (so wrong keys are throttled per address: the limit runs before the key check).
+ * Checks the API key a request presents, once per request: the rate limit (which runs first, so
+ * that wrong keys count against the caller) and the auth check share the answer.
  */
-async function clientKey(c: Context<Env>, apiKey: string | undefined): Promise<string> {
-  if (apiKey !== undefined) {
-    const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
-    // A digest, not the key: with a Redis store the counter's name is visible in Redis.
-    if (presented && await timingSafeEqual(presented, apiKey)) {
-      return `key:${createHash("sha256").update(presented).digest("base64url")}`;
+function apiKeyChecker(key: string): (c: Context<Env>) => Promise<boolean> {
+  const checked = new WeakMap<Request, Promise<boolean>>();
+  return (c) => {
+    let ok = checked.get(c.req.raw);
+    if (ok === undefined) {
+      const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
+      ok = presented === undefined ? Promise.resolve(false) : timingSafeEqual(presented, key);
+      checked.set(c.req.raw, ok);
     }
-  }
-  return `addr:${clientAddress(c)}`;
+    return ok;
+  };
 }
 
 function clientAddress(c: Context<Env>): string {
@@ -133,11 +132,11 @@ function bearer(header: string | undefined): string | undefined {
   return m?.[1]?.trim();
 }
 
-function apiKeyAuth(key: string): MiddlewareHandler<Env> {
+function apiKeyAuth(keyOk: (c: Context<Env>) => Promise<boolean>): MiddlewareHandler<Env> {
   return async function apiKeyAuth(c, next) {
     if (c.req.path === "/health" || c.req.method === "OPTIONS") return await next();
     const presented = c.req.header("x-api-key") ?? bearer(c.req.header("authorization"));
-    if (presented === undefined || !(await timingSafeEqual(presented, key))) {
+    if (!(await keyOk(c))) {
       c.header("WWW-Authenticate", 'Bearer realm="syft-proxy"');
       return c.json(
         errorBody(
@@ -314,18 +313,22 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       maxAge: 600,
     }));
   }
+  const keyOk = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
   if (options.rateLimit) {
-    const apiKey = options.apiKey;
+    // The bucket of a request with the right key; a digest, not the key: with a Redis store the
+    // counter's name is visible in Redis. Anything else counts against the client's address.
+    const keyBucket = options.apiKey === undefined
+      ? undefined
+      : `key:${createHash("sha256").update(options.apiKey).digest("base64url")}`;
     // Proxies sharing a Redis request store share their counters as well.
-    const shared = gateway.store instanceof RedisRequestStore
-      ? { store: new RedisStore<Env>(gateway.store.rateLimitBackend()) }
-      : {};
+    const backend = gateway.store.rateLimitBackend?.();
     app.use(rateLimiter<Env>({
-      ...shared,
+      ...(backend === undefined ? {} : { store: new RedisStore<Env>(backend) }),
       windowMs: options.rateLimit.windowMs,
       limit: options.rateLimit.limit,
       standardHeaders: "draft-6",
-      keyGenerator: (c) => clientKey(c, apiKey),
+      keyGenerator: async (c) =>
+        keyBucket !== undefined && await keyOk!(c) ? keyBucket : `addr:${clientAddress(c)}`,
       skip: (c) => c.req.path === "/health",
       handler: (c) =>
         c.json(
@@ -340,7 +343,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         ),
     }));
   }
-  if (options.apiKey !== undefined) app.use(apiKeyAuth(options.apiKey));
+  if (keyOk !== undefined) app.use(apiKeyAuth(keyOk));
   const tooLarge = (c: Context<Env>): Response =>
     c.json(errorBody(c, "payload_too_large", `Body exceeds ${maxBody} bytes`), 413);
   const chunkedLimit = bodyLimit({ maxSize: maxBody, onError: (c) => tooLarge(c as Context<Env>) });
@@ -525,12 +528,12 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       const record = await gateway.send("rpc", {
         url: body.url,
         destination: parts.destination,
-        appName: parts.app || body.app_name,
+        appName: parts.app, // the schema made sure the URL names an app endpoint
         funcName: parts.func,
         method: body.method,
         body: rpcBodyToBytes(body.body),
         headers: body.headers,
-        expiresAt: new Date(Date.now() + durationMs(body.expiry)),
+        expiresAt: new Date(Date.now() + body.expiry),
       }, { wait: query.blocking });
       if (!query.blocking || record.status !== "pending") {
         return rpcStatusResponse(c, record, "RPC_COMPLETED");
