@@ -379,10 +379,10 @@ export class SyftEvents implements AsyncDisposable {
   #queued = new Set<string>();
   #inFlight = new Map<string, Promise<void>>();
   #dirty = new Set<string>();
-  /** Requests this process answered: path → creation time (ns). */
-  #done = new Map<string, bigint>();
+  /** Requests this process answered: path → creation time (µs since the epoch). */
+  #done = new Map<string, number>();
   /** The newest creation time dropped from `#done` (older requests are checked on disk). */
-  #forgottenUpTo = -1n;
+  #forgottenUpTo = -1;
   /** Requests that had a response when a scan listed their directory. */
   #answeredOnDisk = new Set<string>();
   #urlDirs = new Map<string, string>();
@@ -897,7 +897,7 @@ export class SyftEvents implements AsyncDisposable {
     // Idempotency without a stat per request: what this process answered is remembered (keyed by
     // path and creation time), and what was already answered when a scan listed the directory is
     // marked. Only those (and requests older than anything forgotten) need a look at the disk.
-    const created = request.created.epochNanoseconds;
+    const created = request.createdMicros; // a number: no Temporal instant on the hot path
     if (this.#done.get(path) === created) return;
     if (this.#answeredOnDisk.has(path) || created <= this.#forgottenUpTo) {
       if (await pathExists(responsePath)) return;
@@ -939,7 +939,7 @@ export class SyftEvents implements AsyncDisposable {
     this.#remember(path, created);
   }
 
-  #remember(path: string, created: bigint): void {
+  #remember(path: string, created: number): void {
     this.#done.delete(path);
     this.#done.set(path, created);
     if (this.#done.size > DONE_LIMIT) {
@@ -1157,7 +1157,7 @@ export class SyftEvents implements AsyncDisposable {
         const bytes = await readOrNull(file);
         if (bytes === null) continue;
         try {
-          created = Number(SyftRequest.decode(bytes).created.epochMilliseconds);
+          created = SyftRequest.decode(bytes).createdMicros / 1000;
         } catch {
           created = (await Deno.stat(file).catch(() => undefined))?.mtime?.getTime();
         }
