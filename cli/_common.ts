@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { InvalidArgumentError } from "@commander-js/extra-typings";
 import { SyftError } from "../lib/errors.ts";
 
 /** The options every command accepts (read them with `cmd.optsWithGlobals()`). */
@@ -65,4 +66,45 @@ export function parseHeaderOptions(values: readonly string[]): Record<string, st
     headers[value.slice(0, at).trim()] = value.slice(at + 1).trim();
   }
   return headers;
+}
+
+/** Commander option parser for repeatable options: collects the values in order. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Commander option parser: a port (0-65535; 0 picks a free one). */
+export function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new InvalidArgumentError(`"${v}" is not a port (0-65535; 0 picks a free one)`);
+  }
+  return n;
+}
+
+/** Commander option parser: a whole number above 0. */
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`"${v}" is not a positive whole number`);
+  }
+  return n;
+}
+
+/** Commander option parser: a whole number, 0 or more. */
+export function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new InvalidArgumentError(`"${v}" is not a whole number >= 0`);
+  }
+  return n;
+}
+
+/** Commander option parser: a number above 0. */
+export function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`"${v}" is not a positive number`);
+  }
+  return n;
 }

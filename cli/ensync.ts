@@ -33,7 +33,15 @@ import {
 } from "../servers/ensync/mod.ts";
 import { print, printErr, printJson } from "./_output.ts";
 import type { UpService } from "./_service.ts";
-import { type GlobalOptions, UsageError, waitForShutdownSignal } from "./_common.ts";
+import {
+  collect,
+  type GlobalOptions,
+  port,
+  positiveInt,
+  UsageError,
+  waitForShutdownSignal,
+} from "./_common.ts";
+import { parseDuration } from "../lib/rpc/time.ts";
 
 const log = getLogger(["cli", "ensync"]);
 
@@ -41,56 +49,22 @@ const DEFAULT_URL = `ws://127.0.0.1:${ENSYNC_DEFAULT_PORTS.ws}`;
 
 // Option parsers throw UsageError (exit status 2) naming the option and the accepted form.
 
-function port(option: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) {
-      throw new UsageError(
-        `Cannot use ${option} "${v}": expected a port (0-65535; 0 picks a free one)`,
-      );
-    }
-    return n;
-  };
-}
-
-function positiveInt(option: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new UsageError(`Cannot use ${option} "${v}": expected a positive whole number`);
-    }
-    return n;
-  };
-}
-
+/** A duration option: lib/rpc's units (500ms, 30s, 5m, 24h, 7d, 1d2h) or a bare number of ms. */
 function duration(option: string): (v: string) => number {
   return (v) => {
     try {
-      return parseDuration(v);
+      const ms = /^\d+$/.test(v.trim()) ? Number(v) : parseDuration(v);
+      if (ms <= 0) throw new RangeError("expected a duration longer than 0");
+      return ms;
     } catch (err) {
-      throw new UsageError(`Cannot use ${option} "${v}": ${(err as Error).message}`);
+      throw new UsageError(
+        `Cannot use ${option} "${v}": ${(err as Error).message} (e.g. 500ms, 30s, 5m, 24h or 7d)`,
+      );
     }
   };
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** Parses `500ms`, `30s`, `5m`, `24h`, `7d` or plain milliseconds. */
-function parseDuration(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
-  if (!m) {
-    throw new TypeError(
-      "expected a duration such as 500ms, 30s, 5m, 24h or 7d (a bare number is ms)",
-    );
-  }
-  const ms = Math.round(Number(m[1]) * UNITS[m[2] ?? "ms"]!);
-  if (ms <= 0) throw new RangeError("expected a duration longer than 0");
-  return ms;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** The EnSync app config: the global `--config`, else `$ENSYNC_CONFIG`, else `<SYFT_HOME>/ensync.yaml`. */
 function configPath(globals: GlobalOptions): string {
@@ -276,13 +250,13 @@ function serveCommand(): CommandUnknownOpts {
     .option(
       "--ws-port <port>",
       "WebSocket port (0 picks a free one)",
-      port("--ws-port"),
+      port,
       ENSYNC_DEFAULT_PORTS.ws,
     )
     .option(
       "--grpc-port <port>",
       "gRPC port (0 picks a free one)",
-      port("--grpc-port"),
+      port,
       ENSYNC_DEFAULT_PORTS.grpc,
     )
     .option(
@@ -562,7 +536,7 @@ function subscribeCommand(): CommandUnknownOpts {
       "--manual-ack",
       "do not ack; read 'ack IDEM BLOCK', 'defer IDEM MS [REASON]', 'discard IDEM [REASON]' lines on stdin",
     )
-    .option("--count <n>", "exit after n events", positiveInt("--count"))
+    .option("--count <n>", "exit after n events", positiveInt)
     .addOption(urlOption())
     .addOption(keyOption())
     .addOption(secretOption())

@@ -3,12 +3,7 @@
  *
  * @module
  */
-import {
-  Command,
-  type CommandUnknownOpts,
-  InvalidArgumentError,
-  Option,
-} from "@commander-js/extra-typings";
+import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { type EventData, ZapClient } from "../lib/hub/mod.ts";
 import { DEFAULT_HUB_PATH } from "../servers/hub/app.ts";
 import { DEFAULT_HUB_PORT, serveHub } from "../servers/hub/main.ts";
@@ -16,41 +11,17 @@ import { getLogger } from "../lib/_log.ts";
 import { print, printErr, printJson } from "./_output.ts";
 import type { UpService } from "./_service.ts";
 import {
+  collect,
   type GlobalOptions,
+  nonNegativeInt,
   parseHeaderOptions,
+  port,
+  positiveInt,
   UsageError,
   waitForShutdownSignal,
 } from "./_common.ts";
 
 const log = getLogger(["cli", "hub"]);
-
-function port(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new InvalidArgumentError(`"${v}" is not a port (0-65535)`);
-  }
-  return n;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`"${v}" is not a positive whole number`);
-  }
-  return n;
-}
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new InvalidArgumentError(`"${v}" is not a whole number >= 0`);
-  }
-  return n;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** Checks a hub URL and adds `?token=` when a token is given. */
 function hubUrl(raw: string, token: string | undefined): string {

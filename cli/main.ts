@@ -105,8 +105,10 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Commander already printed its message (or the help/version text).
-      return err.exitCode;
+      // Commander already printed its message (or the help/version text). A command line it
+      // refused (unknown option or command, an option value its parser rejected) is a usage
+      // error: status 2, as UsageError.
+      return err.exitCode === 1 ? 2 : err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
     printErr(`error: ${message}`);

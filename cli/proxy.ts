@@ -21,7 +21,13 @@ import { DEFAULT_PROXY_PORT, startProxyServer } from "../servers/proxy/serve.ts"
 import { configureLogging, parseLogLevel } from "./_logging.ts";
 import { print, printJson, printResult } from "./_output.ts";
 import type { UpService } from "./_service.ts";
-import { type GlobalOptions, UsageError, waitForShutdownSignal } from "./_common.ts";
+import {
+  type GlobalOptions,
+  port,
+  positiveNumber,
+  UsageError,
+  waitForShutdownSignal,
+} from "./_common.ts";
 
 const DEFAULT_URL = `http://127.0.0.1:${DEFAULT_PROXY_PORT}`;
 
@@ -33,22 +39,6 @@ function wrap<T>(parse: (v: string) => T): (v: string) => T {
       throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
     }
   };
-}
-
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) {
-    throw new InvalidArgumentError(`"${v}" is not a positive number`);
-  }
-  return n;
-}
-
-function port(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new InvalidArgumentError(`"${v}" is not a port (0-65535)`);
-  }
-  return n;
 }
 
 function urlOption(): Option<"--url <url>", undefined, string, undefined, false, undefined> {

@@ -4,15 +4,12 @@
  *
  * @module
  */
-import {
-  Command,
-  type CommandUnknownOpts,
-  InvalidArgumentError,
-} from "@commander-js/extra-typings";
+import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ensureDir } from "../lib/_fs.ts";
 import { SyftError } from "../lib/errors.ts";
+import { defaultEmail, homeDir } from "../lib/home.ts";
 import { getLogger } from "../lib/_log.ts";
 import {
   CONFIG_PATH_ENV,
@@ -37,40 +34,27 @@ import {
 import { print, printJson } from "./_output.ts";
 import type { UpService } from "./_service.ts";
 import {
+  collect,
   type GlobalOptions,
   parseHeaderOptions,
+  positiveNumber,
   UsageError,
   waitForShutdownSignal,
 } from "./_common.ts";
 
 const log = getLogger(["cli", "rpc"]);
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`"${v}" is not a positive number`);
-  }
-  return n;
-}
-
 async function workspaceOf(globals: GlobalOptions): Promise<SyftBoxWorkspace> {
   return await SyftBoxWorkspace.load(globals.config === undefined ? {} : { path: globals.config });
 }
 
-function defaultEmail(): string {
-  const user = (Deno.env.get("USER") ?? Deno.env.get("USERNAME") ?? "you").toLowerCase()
-    .replace(/[^a-z0-9._-]/g, "");
-  return `${user || "you"}@localhost.dev`;
-}
-
-function homeDir(): string {
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
-  if (!home) throw new UsageError("Cannot find the home directory: set HOME or pass --data-dir");
-  return home;
+/** The home directory, or a usage error that says how to do without one. */
+function homeOrHint(): string {
+  try {
+    return homeDir();
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}: set HOME or pass --data-dir`, { cause: err });
+  }
 }
 
 /** Decodes a response body for printing: JSON when it parses, else text. */
@@ -142,7 +126,7 @@ Examples:
           throw new UsageError(`Cannot use server URL "${opts.serverUrl}": not a URL`);
         }
         config = await writeSyftBoxConfig(path, {
-          dataDir: resolve(opts.dataDir ?? join(homeDir(), "SyftBox")),
+          dataDir: resolve(opts.dataDir ?? join(homeOrHint(), "SyftBox")),
           email,
           serverUrl: opts.serverUrl,
         });

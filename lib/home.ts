@@ -74,7 +74,19 @@ export function resolveSyftHome(): string {
   return Deno.env.get("SYFT_HOME") || join(homeDir(), ".syft");
 }
 
-function defaultEmail(): string {
+/**
+ * The e-mail a new workspace gets when none is given: `<user>@localhost.dev` from `USER` or
+ * `USERNAME` (`you@localhost.dev` when neither is set).
+ *
+ * @returns The e-mail.
+ *
+ * @example
+ * ```ts
+ * import { defaultEmail } from "@syft/syft";
+ * console.log(defaultEmail()); // e.g. "ada@localhost.dev"
+ * ```
+ */
+export function defaultEmail(): string {
   const user = (Deno.env.get("USER") ?? Deno.env.get("USERNAME") ?? "you").toLowerCase()
     .replace(/[^a-z0-9._-]/g, "");
   return `${user || "you"}@localhost.dev`;

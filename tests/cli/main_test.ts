@@ -28,7 +28,7 @@ Deno.test("syft help up shows the command's own help", async () => {
 
 Deno.test("syft suggests the closest command for a typo and exits non-zero", async () => {
   const run = await runSyft(["upp"]);
-  assert.notEqual(run.code, 0);
+  assert.equal(run.code, 2); // a usage error
   assert.match(run.stderr, /unknown command 'upp'/);
   assert.match(run.stderr, /Did you mean up\?/);
 });
