@@ -11,10 +11,6 @@ let poolAt = POOL.length;
 
 /** Returns `n` random base62 characters (used in ids); draws from a pooled CSPRNG buffer. */
 export function randomBase62(n: number): string {
-  if (poolAt + n > POOL.length) {
-    crypto.getRandomValues(POOL);
-    poolAt = 0;
-  }
   let out = "";
   // 248 = 4 * 62: rejecting bytes >= 248 keeps the digits uniform.
   for (let i = 0; i < n;) {

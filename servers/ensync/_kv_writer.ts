@@ -47,23 +47,16 @@ export class InlineKvWriter implements KvWriter {
 }
 
 // The worker is created from this source (a blob URL), so it works from bundles and compiled
-// binaries too. It needs nothing but Deno.openKv.
+// binaries too. It needs nothing but Deno.openKv, and commits with the same commitGroups (its
+// transpiled source, which uses nothing outside itself).
 const WORKER_SOURCE = `
 let kv;
 let chain = Promise.resolve();
 async function handle(m) {
   try {
     if (m.op === "open") kv = await Deno.openKv(m.path);
-    else if (m.op === "write") {
-      for (const group of m.atomics) {
-        const atomic = kv.atomic();
-        for (const [key, value, expireIn] of group) {
-          atomic.set(key, value, expireIn > 0 ? { expireIn } : undefined);
-        }
-        const result = await atomic.commit();
-        if (!result.ok) throw new Error("the commit was refused");
-      }
-    } else if (m.op === "close") {
+    else if (m.op === "write") await (${commitGroups})(kv, m.atomics);
+    else if (m.op === "close") {
       kv?.close();
       kv = undefined;
     }

@@ -7,6 +7,7 @@
  */
 import { MAX_TIMER_MS } from "../../lib/_timers.ts";
 import type {
+  DiscardedEvent,
   EventRecord,
   EventState,
   QueueRef,
@@ -135,6 +136,18 @@ class DueHeap {
     items[a]!.heapIndex = a;
     items[b]!.heapIndex = b;
   }
+}
+
+/** The record a store keeps of a discarded event. */
+export function discardedEvent(event: StoredEvent, reason: string): DiscardedEvent {
+  return {
+    idem: event.idem,
+    name: event.name,
+    block: event.block,
+    sender: event.sender,
+    reason,
+    discardedAt: Date.now(),
+  };
 }
 
 const SWEEP_INTERVAL_MS = 60_000;

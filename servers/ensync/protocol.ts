@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { jsonString, quoteBase64 } from "./_json.ts";
 import type { StoredEvent } from "./store.ts";
 
 /** Replaces the characters that would split a reply field. */
@@ -104,21 +105,6 @@ export function recordFrame(
   },"block":${event.block},"loggedAt":${event.loggedAt},"payload":${
     quoteBase64(event.payload)
   },"metadata":${metadata ?? event.metadata},"sender":${jsonString(event.sender)}}`;
-}
-
-const PLAIN_RE = /^[A-Za-z0-9+/=._~:*-]*$/;
-
-/**
- * Quotes a payload without scanning it with a regex: the engine accepts only base64 payloads, so a
- * quote or backslash means it came another way, and then it is escaped.
- */
-function quoteBase64(value: string): string {
-  return value.indexOf('"') < 0 && value.indexOf("\\") < 0 ? `"${value}"` : JSON.stringify(value);
-}
-
-/** A JSON string literal; text that needs no escaping (ids, names, base64) is quoted as is. */
-function jsonString(value: string): string {
-  return PLAIN_RE.test(value) ? `"${value}"` : JSON.stringify(value);
 }
 
 /** A gRPC `MessageStreamResponse` as the engine writes it. */

@@ -20,9 +20,10 @@
  *
  * @module
  */
+import { jsonString, quoteBase64 } from "./_json.ts";
 import { openKv } from "../../lib/kv.ts";
 import { getLogger } from "../../lib/_log.ts";
-import { type Entry, LocalQueues } from "./_local.ts";
+import { discardedEvent, type Entry, LocalQueues } from "./_local.ts";
 import { InlineKvWriter, type KvSet, type KvWriter, WorkerKvWriter } from "./_kv_writer.ts";
 import {
   type DiscardedEvent,
@@ -129,30 +130,19 @@ function emptyBatch(): Batch {
   return { segments: [], dirty: new Set(), discards: [], waiters: [] };
 }
 
-const SAFE_RE = /^[A-Za-z0-9+/=._~-]*$/;
-
-/** A JSON string literal: the text as is when it needs no escaping (ids, base64), else JSON.stringify. */
+/** JSON string literals of app ids, senders and names, which repeat: cached. */
 const quoted = new Map<string, string>();
 
 function str(value: string): string {
-  // App ids, senders and names repeat: cache their JSON form.
   let q = quoted.get(value);
   if (q === undefined) {
-    q = SAFE_RE.test(value) ? `"${value}"` : JSON.stringify(value);
+    q = jsonString(value);
     if (value.length <= 256) {
       if (quoted.size >= 4_096) quoted.clear();
       quoted.set(value, q);
     }
   }
   return q;
-}
-
-/**
- * Quotes a payload: the engine accepts only base64 payloads, so a quote or backslash (the only
- * characters to check cheaply on a large string) means it came another way; then it is escaped.
- */
-function quoteBase64(value: string): string {
-  return value.indexOf('"') < 0 && value.indexOf("\\") < 0 ? `"${value}"` : JSON.stringify(value);
 }
 
 /**
@@ -639,14 +629,7 @@ export class KvStore implements EnSyncStore {
     if (outcome?.kind === "discard") {
       this.#batch.discards.push({
         app: entry.event.app,
-        record: {
-          idem: entry.event.idem,
-          name: entry.event.name,
-          block: entry.event.block,
-          sender: entry.event.sender,
-          reason: outcome.reason,
-          discardedAt: Date.now(),
-        },
+        record: discardedEvent(entry.event, outcome.reason),
       });
     }
     return this.#waitForCommit();

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { LocalQueues } from "./_local.ts";
+import { discardedEvent, LocalQueues } from "./_local.ts";
 import type {
   DiscardedEvent,
   EnSyncStore,
@@ -42,14 +42,7 @@ export class MemoryStore implements EnSyncStore {
     persist: (entry, outcome) => {
       if (outcome?.kind === "discard") {
         const list = this.#discarded.get(entry.event.app) ?? [];
-        list.push({
-          idem: entry.event.idem,
-          name: entry.event.name,
-          block: entry.event.block,
-          sender: entry.event.sender,
-          reason: outcome.reason,
-          discardedAt: Date.now(),
-        });
+        list.push(discardedEvent(entry.event, outcome.reason));
         this.#discarded.set(entry.event.app, list);
       }
       return Promise.resolve();
