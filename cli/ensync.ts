@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { TextLineStream } from "../lib/rpc/_lines.ts";
 import { warnInProcessGrpc } from "../servers/ensync/_grpc_supervisor.ts";
 import { join } from "node:path";
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
@@ -586,8 +587,8 @@ async function readCommands(
   sub: Awaited<ReturnType<EnSyncClient["subscribe"]>>,
   stop: Promise<void>,
 ): Promise<void> {
-  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream())
+    .pipeThrough(new TextLineStream()).getReader();
   let stopped = false;
   stop.then(() => {
     stopped = true;
@@ -595,13 +596,9 @@ async function readCommands(
   });
   while (!stopped) {
     const { value, done } = await lines.read().catch(() => ({ value: undefined, done: true }));
-    if (done) return;
-    buf += value;
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (!line) continue;
+    if (done || value === undefined) return;
+    const line = value.trim();
+    if (line) {
       const [verb, idem, arg, ...rest] = line.split(/\s+/);
       try {
         if (verb === "ack" && idem && arg) {

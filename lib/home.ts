@@ -92,12 +92,6 @@ export function defaultEmail(): string {
   return `${user || "you"}@localhost.dev`;
 }
 
-async function readConfig(path: string): Promise<{ dataDir: string; email: string }> {
-  // The same loader as the file-RPC part (fields, aliases, typed errors naming the field).
-  const config = await loadSyftBoxConfig({ path });
-  return { dataDir: config.dataDir, email: config.email };
-}
-
 /**
  * Creates the syft workspace when it does not exist yet and returns its paths. A new workspace gets
  * `<root>/config.json` (a SyftBox client config: `data_dir`, `email`, `server_url`), the data dir
@@ -118,20 +112,20 @@ async function readConfig(path: string): Promise<{ dataDir: string; email: strin
 export async function ensureSyftHome(options: EnsureSyftHomeOptions = {}): Promise<SyftHome> {
   const root = options.root ?? resolveSyftHome();
   const configPath = options.configPath ?? join(root, "config.json");
-  let created = false;
-  if (!(await exists(configPath))) {
-    if (options.configPath !== undefined) {
-      throw new SyftError(`Cannot use SyftBox config "${configPath}": the file does not exist`, {
-        code: "NO_CONFIG",
-      });
-    }
-    await writeSyftBoxConfig(configPath, {
+  const created = !(await exists(configPath));
+  if (created && options.configPath !== undefined) {
+    throw new SyftError(`Cannot use SyftBox config "${configPath}": the file does not exist`, {
+      code: "NO_CONFIG",
+    });
+  }
+  // A new config is used as written; an existing one goes through the file-RPC part's loader
+  // (fields, aliases, typed errors naming the field).
+  const { dataDir, email } = created
+    ? await writeSyftBoxConfig(configPath, {
       dataDir: join(root, "data"),
       email: options.email ?? defaultEmail(),
-    });
-    created = true;
-  }
-  const { dataDir, email } = await readConfig(configPath);
+    })
+    : await loadSyftBoxConfig({ path: configPath });
   const datasitesDir = join(dataDir, "datasites");
   await ensureDir(join(datasitesDir, email));
   const kvPath = join(root, "state", "syft.kv");
