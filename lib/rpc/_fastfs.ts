@@ -52,8 +52,6 @@ export function syncOpsEnabled(): boolean {
   return true;
 }
 
-const useSync = syncOpsEnabled;
-
 function observe(t0: number): void {
   recordOpTime(performance.now() - t0);
 }
@@ -71,53 +69,38 @@ export function recordOpTime(ms: number): void {
   } else if (++ops >= WINDOW) ops = slow = 0;
 }
 
-/** `Deno.rename`. */
-export function rename(from: string, to: string): Promise<void> {
-  if (!useSync()) {
+/** Runs `sync` (timed) while synchronous ops are on, else `async`; errors reject either way. */
+function either<T>(sync: () => T, async: () => Promise<T>): Promise<T> {
+  if (!syncOpsEnabled()) {
     fastFsStats.async++;
-    return Deno.rename(from, to);
+    return async();
   }
   const t0 = performance.now();
   try {
-    Deno.renameSync(from, to);
-    return Promise.resolve();
+    return Promise.resolve(sync());
   } catch (err) {
     return Promise.reject(err);
   } finally {
     observe(t0);
   }
+}
+
+/** `Deno.rename`. */
+export function rename(from: string, to: string): Promise<void> {
+  return either(() => Deno.renameSync(from, to), () => Deno.rename(from, to));
 }
 
 /** `Deno.lstat`. */
 export function lstat(path: string): Promise<Deno.FileInfo> {
-  if (!useSync()) {
-    fastFsStats.async++;
-    return Deno.lstat(path);
-  }
-  const t0 = performance.now();
-  try {
-    return Promise.resolve(Deno.lstatSync(path));
-  } catch (err) {
-    return Promise.reject(err);
-  } finally {
-    observe(t0);
-  }
+  return either(() => Deno.lstatSync(path), () => Deno.lstat(path));
 }
 
 /** `Deno.open(path, { write: true })` (an existing file, no truncation). */
 export function openForWrite(path: string): Promise<Deno.FsFile> {
-  if (!useSync()) {
-    fastFsStats.async++;
-    return Deno.open(path, { write: true });
-  }
-  const t0 = performance.now();
-  try {
-    return Promise.resolve(Deno.openSync(path, { write: true }));
-  } catch (err) {
-    return Promise.reject(err);
-  } finally {
-    observe(t0);
-  }
+  return either(
+    () => Deno.openSync(path, { write: true }),
+    () => Deno.open(path, { write: true }),
+  );
 }
 
 /** The path is not a regular file (a FIFO, socket, device, directory or symlink): not read. */
@@ -167,7 +150,7 @@ function checkRegular(path: string, info: Deno.FileInfo, maxBytes: number): void
  * blocks until a writer comes).
  */
 export async function readFile(path: string, maxBytes = Infinity): Promise<Uint8Array> {
-  if (!useSync()) {
+  if (!syncOpsEnabled()) {
     fastFsStats.async++;
     checkRegular(path, await Deno.lstat(path), maxBytes);
     return await Deno.readFile(path);
