@@ -136,3 +136,8 @@ export async function readLines<T>(
     // The other side went away: the same as the end of the stream.
   }
 }
+
+/** `host:port`, with an IPv6 host in brackets. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -18,7 +18,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { ensyncServiceDefinition } from "../../lib/ensync/_proto.ts";
 import { getLogger } from "../../lib/_log.ts";
-import { type FromWorker, LineWriter, readLines, type ToWorker } from "./_grpc_ipc.ts";
+import { type FromWorker, hostPort, LineWriter, readLines, type ToWorker } from "./_grpc_ipc.ts";
 
 const log = getLogger(["ensync", "grpc-worker"]);
 
@@ -84,10 +84,6 @@ export interface EnSyncGrpcWorkerOptions {
   output?: WritableStream<Uint8Array>;
   /** How long `stop` waits for open unary calls (default 1 500 ms). */
   graceMs?: number;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function stringMetadata(md: grpc.Metadata): Record<string, string> {

@@ -18,6 +18,7 @@ import {
 } from "./config.ts";
 import { EnSyncGrpcService } from "./grpc.ts";
 import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
+import { hostPort } from "./_grpc_ipc.ts";
 import { GrpcBindError, GrpcWorkerSupervisor, warnInProcessGrpc } from "./_grpc_supervisor.ts";
 import type { EnSyncStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
@@ -118,10 +119,6 @@ export class EnSyncServerError extends SyftError {
 
 /** The largest gRPC message either way (16 MiB). */
 const MAX_GRPC_MESSAGE_BYTES = 16 * 1024 * 1024;
-
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 function bearer(request: Request): string {
   const auth = request.headers.get("authorization") ?? "";
