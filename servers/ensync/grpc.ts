@@ -1,6 +1,8 @@
 /**
  * The gRPC front end: `ensync.EnSyncService` with both method-name sets (`PublishMessage` ... of
- * Node and Go, `PublishEvent` ... of Python) on the same handlers.
+ * Node and Go, `PublishEvent` ... of Python) on the same handlers, except replay: `ReplayMessage`
+ * answers `message_data` as the record JSON Node and Go parse, `ReplayEvent` as the bare base64
+ * envelope the Python SDK decrypts.
  *
  * Subscription streams: the Node SDK opens one `Subscribe` stream and never reads the others
  * ("multiplexed"), while Go and Python read one stream per subscription. The mode is chosen per
@@ -261,24 +263,8 @@ export class EnSyncGrpcService {
         );
         return `Discarded ${req.message_idem}`;
       }),
-      ReplayMessage: this.#unary(async (req: ReplayRequest) => {
-        try {
-          const c = this.#client(req.client_id);
-          const r = await this.#broker.replay(c.session, req.message_idem);
-          const metadata = metadataWithReplayInfo(r.event.metadata, {
-            isReplayed: true,
-            replayTimestamp: r.replayedAt,
-            wasAcknowledged: r.state === "acked",
-          });
-          return {
-            success: true,
-            message: `Replayed ${req.message_idem}`,
-            "message_data": grpcReplayData(r.event, metadata),
-          };
-        } catch (err) {
-          return { success: false, message: failText(err), "message_data": "" };
-        }
-      }),
+      // Node and Go read `message_data` as the record JSON.
+      ReplayMessage: this.#replay((event, metadata) => grpcReplayData(event, metadata)),
       PauseMessages: this.#status((req: PauseRequest) => {
         this.#broker.pause(this.#client(req.client_id).session, req.message_name);
         return Promise.resolve(`Paused ${req.message_name}`);
@@ -289,6 +275,9 @@ export class EnSyncGrpcService {
       }),
     };
     for (const [alias, target] of Object.entries(EVENT_METHOD_ALIASES)) impl[alias] = impl[target]!;
+    // The Python SDK (the only caller of the "Event" names) base64-decodes `event_data` as the
+    // bare envelope, so its method answers with the stored payload itself.
+    impl.ReplayEvent = this.#replay((event) => event.payload);
     server.addService(ensyncServiceDefinition(), impl);
     this.#timer ??= setInterval(() => this.#expire(Date.now()), Math.min(10_000, this.#timeoutMs));
     Deno.unrefTimer(this.#timer);
@@ -345,6 +334,30 @@ export class EnSyncGrpcService {
         (err) => callback({ code: grpc.status.INTERNAL, details: failText(err) }),
       );
     };
+  }
+
+  /** A replay handler answering `message_data` in the form `data` makes of the event. */
+  #replay(
+    data: (event: StoredEvent, metadata: string) => string,
+  ): grpc.handleUnaryCall<ReplayRequest, unknown> {
+    return this.#unary(async (req: ReplayRequest) => {
+      try {
+        const c = this.#client(req.client_id);
+        const r = await this.#broker.replay(c.session, req.message_idem);
+        const metadata = metadataWithReplayInfo(r.event.metadata, {
+          isReplayed: true,
+          replayTimestamp: r.replayedAt,
+          wasAcknowledged: r.state === "acked",
+        });
+        return {
+          success: true,
+          message: `Replayed ${req.message_idem}`,
+          "message_data": data(r.event, metadata),
+        };
+      } catch (err) {
+        return { success: false, message: failText(err), "message_data": "" };
+      }
+    });
   }
 
   #status<Req>(

@@ -261,21 +261,32 @@ for (const d of ["message", "event"] as const) {
         });
         assert.equal(ack.success, true, ack.message);
 
-        // Replay: the exact key set Node and Go read.
         const replay = await subC.call(n.replay, { client_id: s.client_id, [n.idem]: m1[n.idem] });
         assert.equal(replay.success, true);
-        const data = JSON.parse(replay[n.data]);
-        assert.deepEqual(Object.keys(data).sort(), [
-          "message_idem",
-          "message_name",
-          "metadata",
-          "partition_block",
-          "payload",
-          "sender",
-        ]);
-        assert.equal(data.message_idem, m1[n.idem]);
-        assert.equal(typeof data.metadata, "string");
-        assert.equal(JSON.parse(data.metadata).$internal.replay_info.wasAcknowledged, true);
+        if (d === "message") {
+          // ReplayMessage: the exact key set Node and Go read.
+          const data = JSON.parse(replay[n.data]);
+          assert.deepEqual(Object.keys(data).sort(), [
+            "message_idem",
+            "message_name",
+            "metadata",
+            "partition_block",
+            "payload",
+            "sender",
+          ]);
+          assert.equal(data.message_idem, m1[n.idem]);
+          assert.equal(data.payload, payload);
+          assert.equal(typeof data.metadata, "string");
+          assert.equal(JSON.parse(data.metadata).$internal.replay_info.wasAcknowledged, true);
+        } else {
+          // ReplayEvent: the Python SDK base64-decodes event_data as the envelope itself.
+          assert.equal(replay[n.data], payload);
+          assert.deepEqual(decryptPayload(replay[n.data], b.secretKey), { id: 1 });
+        }
+        const missing = await subC.call(n.replay, { client_id: s.client_id, [n.idem]: "nope" });
+        assert.equal(missing.success, false);
+        assert.match(missing.message, /^NOT_FOUND: /);
+        assert.equal(missing[n.data], "");
 
         // Pause / continue.
         assert.equal(
