@@ -83,6 +83,9 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   "UNAVAILABLE": grpc.status.UNAVAILABLE,
 };
 
+/** The status details of the streams ended when the engine stops. */
+const STOPPING = "UNAVAILABLE: The engine is stopping; connect again";
+
 /** One gRPC client id. */
 class GrpcClient {
   readonly session: Session;
@@ -149,9 +152,15 @@ class GrpcClient {
     }
   }
 
+  /**
+   * Ends every stream with UNAVAILABLE, the status of a server going away: the Python SDK
+   * re-subscribes only on UNAVAILABLE, INTERNAL or UNAUTHENTICATED (an OK end leaves it dead), Go
+   * reconnects, and grpc-js reports it as the retryable status it is.
+   */
   endStreams(): void {
     for (const s of this.streams.splice(0)) {
-      if (!s.writableEnded) s.end();
+      if (s.writableEnded || s.cancelled) continue;
+      s.emit("error", { code: grpc.status.UNAVAILABLE, details: STOPPING });
     }
   }
 }
@@ -283,7 +292,7 @@ export class EnSyncGrpcService {
     Deno.unrefTimer(this.#timer);
   }
 
-  /** Ends every client's streams and session. */
+  /** Ends every client's streams (status UNAVAILABLE, so SDKs reconnect) and session. */
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     const all = [...this.#clients.values()];

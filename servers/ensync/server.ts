@@ -117,6 +117,9 @@ export class EnSyncServerError extends SyftError {
   }
 }
 
+/** How long a stop waits for WebSocket clients to answer the close handshake. */
+const WS_CLOSE_GRACE_MS = 1_000;
+
 /** The largest gRPC message either way (16 MiB). */
 const MAX_GRPC_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -200,11 +203,22 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
       wsPort = addr.port;
       wsUrl = `ws://${hostPort(host, wsPort)}`;
       cleanups.push(async () => {
+        const closed: Promise<unknown>[] = [];
         for (const socket of sockets) {
+          closed.push(new Promise((resolve) => socket.addEventListener("close", resolve)));
           try {
-            socket.close(1001, "engine stopping");
+            // 1012 "service restart": come back (the SDKs reconnect on any close; 1001 "going
+            // away" reads as a client leaving a page).
+            socket.close(1012, "engine stopping");
           } catch { /* already closing */ }
         }
+        // The closing handshakes first: shutting the server down sooner replaces them with 1001.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.all(closed),
+          new Promise((resolve) => timer = setTimeout(resolve, WS_CLOSE_GRACE_MS)),
+        ]);
+        clearTimeout(timer);
         await server.shutdown();
       });
     } catch (err) {

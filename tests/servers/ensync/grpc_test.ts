@@ -468,3 +468,38 @@ for (const fe of GRPC_FRONT_ENDS) {
     }
   });
 }
+
+for (const fe of GRPC_FRONT_ENDS) {
+  Deno.test(`grpc: stopping the engine ends Subscribe streams with UNAVAILABLE, the status SDKs reconnect on${fe.label}`, async () => {
+    const a = testApp("a");
+    const engine = await startTestEngine([a], fe.options);
+    // The Python SDK's names and user agent: it re-subscribes only on UNAVAILABLE, INTERNAL or
+    // UNAUTHENTICATED, so an OK end of the stream would leave it dead.
+    const c = await rawGrpc(engine.grpcUrl!, "event", "grpc-python/1.66.0 grpc-c/43.0.0");
+    try {
+      const s = await c.call("Connect", { access_key: a.accessKey });
+      const stream = c.subscribe({ client_id: s.client_id, event_name: "stop/x" });
+      const got = collect(stream);
+      const status = new Promise<{ code: number; details: string }>((resolve) => {
+        stream.on("status", (st: grpc.StatusObject) => resolve(st));
+      });
+      const pub = await c.call("PublishEvent", {
+        client_id: s.client_id,
+        event_name: "stop/x",
+        payload: encryptPayload({ n: 1 }, a.appId),
+        delivery_to: a.appId,
+        metadata: "{}",
+      });
+      assert.equal(pub.success, true, pub.error_message);
+      assert.equal((await got.next()).event_idem, pub.event_idem); // in flight at the stop
+      await engine.close();
+      const st = await status;
+      assert.equal(grpc.status[st.code], "UNAVAILABLE", st.details);
+      assert.match(st.details, /stopping/);
+      assert.equal((got.error as grpc.ServiceError | undefined)?.code, grpc.status.UNAVAILABLE);
+    } finally {
+      c.close();
+      await engine.close();
+    }
+  });
+}

@@ -586,3 +586,20 @@ Deno.test("ws: a client that does not read its replies is disconnected, not buff
   // The engine serves others as before.
   assert.match(await c.request(ackFrame(c, rec)), /^\+PASS:/);
 });
+
+Deno.test("ws: stopping the engine closes clients with 1012 (service restart: come back)", async () => {
+  const a = testApp("a");
+  const engine = await startTestEngine([a]);
+  try {
+    const c = await connected(engine, a);
+    const closed = new Promise<CloseEvent>((resolve) =>
+      c.socket.addEventListener("close", (e) => resolve(e as CloseEvent))
+    );
+    await engine.close();
+    const e = await closed;
+    assert.equal(e.code, 1012);
+    assert.equal(e.reason, "engine stopping");
+  } finally {
+    await engine.close();
+  }
+});
