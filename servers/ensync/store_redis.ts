@@ -9,8 +9,17 @@
  * events by claim time. Deferred events wait in the sorted set `deferred` scored by due time;
  * discarded ones are listed in `x:<app>`. Every state change is one Lua script, so engines never
  * race. Engines learn of new events through the pub/sub channel `notify`, and each engine moves
- * due deferrals and in-flight events older than the ack timeout (such as those of an engine that
- * died) back to their queues.
+ * due deferrals and in-flight events older than the ack timeout back to their queues.
+ *
+ * An engine that dies (a crash, `kill -9`) leaves the events its clients held in flight. Each
+ * engine process names its Redis connections `syft-ensync:<instance>` and records the instance in
+ * every claim, so when it opens, and every 2 s after, an engine asks Redis which instances are
+ * still connected (`CLIENT LIST`) and moves the in-flight events of the others back to the front of
+ * their queues at once: a restarted engine redelivers what its previous process held without
+ * waiting for the ack timeout, and so do the surviving engines of a cluster. The kernel closes a
+ * dead process's sockets, so Redis drops its connections at once; an engine cut off by the network
+ * keeps its connection until TCP notices, and its events come back after the ack timeout, as they
+ * do where `CLIENT LIST` is not allowed.
  *
  * @module
  */
@@ -155,6 +164,38 @@ end
 return moved
 `;
 
+const ORPHANS = `
+local live = {}
+for i = 4, #ARGV do live[ARGV[i]] = true end
+local moved = 0
+local queues = redis.call('SMEMBERS', KEYS[1])
+for _, q in ipairs(queues) do
+  local nl = string.find(q, '\\n', 1, true)
+  local app = string.sub(q, 1, nl - 1)
+  local name = string.sub(q, nl + 1)
+  local fk = ARGV[1] .. 'f:' .. app .. ':' .. name
+  local held = redis.call('ZRANGEBYSCORE', fk, '-inf', ARGV[2])
+  for _, idem in ipairs(held) do
+    local evk = ARGV[1] .. 'ev:' .. idem
+    local f = redis.call('HMGET', evk, 'st', 'c')
+    local slash = f[2] and string.find(f[2], '/', 1, true)
+    if f[1] == 'f' and slash and not live[string.sub(f[2], 1, slash - 1)] then
+      redis.call('ZREM', fk, idem)
+      redis.call('HSET', evk, 'st', 'r')
+      redis.call('LPUSH', ARGV[1] .. 'r:' .. app .. ':' .. name, idem)
+      redis.call('PUBLISH', ARGV[3], q)
+      moved = moved + 1
+    end
+  end
+end
+return moved
+`;
+
+/** The connection name of an engine instance: `syft-ensync:<instance>`. */
+const NAME_PREFIX = "syft-ensync:";
+/** How often in-flight events of engines no longer connected are looked for. */
+const ORPHAN_SCAN_MS = 2_000;
+
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
 const STATES: Record<string, EventState> = {
@@ -216,6 +257,11 @@ export class RedisStore implements EnSyncStore {
   #ticks = 0;
   #closed = false;
   #scripts: Record<string, Script> = {};
+  /** This process's instance id, recorded in its claims and its connections' names. */
+  readonly #instance = randomBase62(12);
+  #lastOrphanScan = 0;
+  /** False once Redis refused `CLIENT LIST` (then only the ack timeout reclaims). */
+  #orphanScan = true;
 
   /**
    * Creates the store (it connects on `open()`).
@@ -268,6 +314,7 @@ export class RedisStore implements EnSyncStore {
       lazyConnect: true,
       maxRetriesPerRequest: 3,
       enableAutoPipelining: true,
+      connectionName: `${NAME_PREFIX}${this.#instance}`,
     });
     let lastError = "";
     redis.on("error", (err) => {
@@ -282,6 +329,7 @@ export class RedisStore implements EnSyncStore {
       ["REQUEUE", 1, REQUEUE],
       ["DUE", 1, DUE],
       ["RECLAIM", 1, RECLAIM],
+      ["ORPHANS", 1, ORPHANS],
     ];
     for (const [name, keys, lua] of scripts) {
       const cmd = `ensync${name}`;
@@ -309,6 +357,8 @@ export class RedisStore implements EnSyncStore {
     });
     await this.#call("subscribe", () => sub.subscribe(this.#channel));
     this.#sub = sub;
+    // What a previous process of this engine (or another dead engine) held is ready again now.
+    await this.#reclaimOrphans(Date.now());
     const every = Math.max(50, Math.min(500, Math.floor(options.ackTimeoutMs / 4)));
     this.#timer = setInterval(() => void this.#tick(), every);
     Deno.unrefTimer(this.#timer);
@@ -329,6 +379,7 @@ export class RedisStore implements EnSyncStore {
         now - this.#options.ackTimeoutMs,
         this.#channel,
       );
+      if (now - this.#lastOrphanScan >= ORPHAN_SCAN_MS) await this.#reclaimOrphans(now);
       // A safety net for lost notifications: every few seconds, tell listeners about every queue.
       if (++this.#ticks % 8 === 0) {
         const all = await this.#db.smembers(`${this.#prefix}allqueues`);
@@ -340,6 +391,51 @@ export class RedisStore implements EnSyncStore {
     } catch (err) {
       if (!this.#closed) log.warn("Redis maintenance failed: {error}", { error: String(err) });
     }
+  }
+
+  /**
+   * Moves the in-flight events of engine instances that have no connection to Redis any more back
+   * to the front of their queues. Only claims made before `now` count, so an engine that connects
+   * after the `CLIENT LIST` snapshot and claims at once is never mistaken for a dead one.
+   */
+  async #reclaimOrphans(now: number): Promise<void> {
+    this.#lastOrphanScan = now;
+    if (!this.#orphanScan) return;
+    let list: string;
+    try {
+      list = String(await this.#db.call("CLIENT", "LIST", "TYPE", "normal"));
+    } catch (err) {
+      this.#orphanScan = false;
+      log.warn(
+        "Redis refused CLIENT LIST ({error}): events held by an engine that died come back " +
+          "after the ack timeout ({ms} ms), not at once",
+        { error: err instanceof Error ? err.message : String(err), ms: this.#options.ackTimeoutMs },
+      );
+      return;
+    }
+    const live = new Set<string>([this.#instance]);
+    for (const m of list.matchAll(/(?:^| )name=syft-ensync:(\S+)/gm)) live.add(m[1]!);
+    try {
+      const moved = await this.#scripts.ORPHANS!(
+        `${this.#prefix}allqueues`,
+        this.#prefix,
+        now,
+        this.#channel,
+        ...live,
+      );
+      if (Number(moved) > 0) {
+        log.info("Redelivering {count} event(s) held by engines that are gone", { count: moved });
+      }
+    } catch (err) {
+      if (!this.#closed) {
+        log.warn("Cannot reclaim events of engines that are gone: {error}", { error: String(err) });
+      }
+    }
+  }
+
+  /** The consumer as stored in a claim: this instance and the client id. */
+  #consumer(consumer: string): string {
+    return `${this.#instance}/${consumer}`;
   }
 
   onReady(listener: ReadyListener): void {
@@ -391,7 +487,7 @@ export class RedisStore implements EnSyncStore {
         this.#q("f", queue),
         this.#prefix,
         Date.now(),
-        consumer,
+        this.#consumer(consumer),
       )) as string[] | null;
     if (!out) return undefined;
     const h = pairs(out);
@@ -405,7 +501,7 @@ export class RedisStore implements EnSyncStore {
         this.#q("r", event),
         this.#prefix,
         event.idem,
-        consumer,
+        this.#consumer(consumer),
         this.#channel,
         `${event.app}\n${event.name}`,
       ));

@@ -111,10 +111,11 @@ redisTest("RedisStore: a deferral set on one engine is delivered by the other", 
 });
 
 redisTest(
-  "RedisStore: events held by an engine that died are redelivered after the ack timeout",
+  "RedisStore: events held by an engine that stopped answering (still connected) are redelivered after the ack timeout",
   async (r) => {
     const a = testApp("a");
-    // A dead engine: a store claimed an event and vanished without releasing it.
+    // A stuck engine: its store claimed an event and never releases it, but its connection to
+    // Redis stays open, so only the ack timeout can tell.
     const dead = new RedisStore(r.url, { prefix: r.prefix });
     await dead.open({ retentionMs: 60_000, ackTimeoutMs: 300 });
     const [event] = await dead.append([{
@@ -129,17 +130,64 @@ redisTest(
     const claimed = await dead.claim({ app: a.appId, name: "crash/x" }, "gone-client");
     assert.equal(claimed?.idem, event!.idem);
     assert.equal((await dead.lookup(event!.idem))?.state, "inflight");
-    await dead.close();
-    await using engine = await startTestEngine([a], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
-      ackTimeoutMs: 300,
+    try {
+      await using engine = await startTestEngine([a], {
+        store: new RedisStore(r.url, { prefix: r.prefix }),
+        ackTimeoutMs: 300,
+      });
+      // Its instance is connected: the start of another engine leaves the claim alone.
+      assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "inflight");
+      await using c = await connected(engine, a);
+      await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:crash/x`);
+      const rec = await c.record(5_000);
+      assert.equal(rec.id, event!.idem);
+      await c.request(ackFrame(c, rec));
+      assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "acked");
+    } finally {
+      await dead.close();
+    }
+  },
+);
+
+redisTest(
+  "RedisStore: events a closed store left in flight are ready as soon as another engine opens; a live engine's are not touched",
+  async (r) => {
+    const a = testApp("a");
+    const queue = { app: a.appId, name: "orphan/x" };
+    const event = (n: number) => ({
+      app: a.appId,
+      name: "orphan/x",
+      payload: btoa(`${n}`),
+      metadata: "{}",
+      sender: a.appId,
+      loggedAt: Date.now(),
+      persist: true,
     });
-    await using c = await connected(engine, a);
-    await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:crash/x`);
-    const rec = await c.record(5_000);
-    assert.equal(rec.id, event!.idem);
-    await c.request(ackFrame(c, rec));
-    assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "acked");
+    const options = { retentionMs: 60_000, ackTimeoutMs: 3_600_000 };
+    const live = new RedisStore(r.url, { prefix: r.prefix });
+    const gone = new RedisStore(r.url, { prefix: r.prefix });
+    await live.open(options);
+    await gone.open(options);
+    try {
+      const [e1, e2] = await live.append([event(1), event(2)]);
+      assert.equal((await live.claim(queue, "client-1"))?.idem, e1!.idem);
+      assert.equal((await gone.claim(queue, "client-2"))?.idem, e2!.idem);
+      await gone.close(); // its connections end without a release
+      const next = new RedisStore(r.url, { prefix: r.prefix });
+      await next.open(options);
+      try {
+        assert.equal((await next.lookup(e2!.idem))?.state, "ready");
+        assert.equal((await next.lookup(e1!.idem))?.state, "inflight");
+        assert.equal((await next.claim(queue, "client-3"))?.idem, e2!.idem);
+        // The live holder still owns its claim: its release puts the event back.
+        await live.release(e1!, "client-1");
+        assert.equal((await next.lookup(e1!.idem))?.state, "ready");
+      } finally {
+        await next.close();
+      }
+    } finally {
+      await live.close();
+    }
   },
 );
 
