@@ -271,6 +271,8 @@ export interface RpcSendRequest {
 export interface ProxyInfo {
   /** Always `"syft-proxy"`. */
   name: string;
+  /** Always `"SyftBox HTTP Proxy"` (the line the real package's `GET /` banner ends with). */
+  description: string;
   /** The syft version. */
   version: string;
   /** Seconds since the server started. */

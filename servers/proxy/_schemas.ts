@@ -66,6 +66,32 @@ function isSafeSyftUrl(s: string): boolean {
   return !(m[2] ?? "").split("/").includes("..");
 }
 
+const TRUE_WORDS = new Set(["1", "on", "t", "true", "y", "yes"]);
+const FALSE_WORDS = new Set(["0", "off", "f", "false", "n", "no"]);
+
+/**
+ * A boolean as pydantic reads one in FastAPI (lax mode): `true`/`false`, 0 and 1, and the words
+ * `true false yes no on off t f y n 1 0` in any case; other values fail with pydantic's types.
+ */
+const laxBool = z.unknown().transform((v, ctx) => {
+  if (typeof v === "boolean") return v;
+  if (v === 0 || v === 1) return v === 1;
+  if (typeof v === "string") {
+    const word = v.toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+  }
+  const parsing = typeof v === "string" || (typeof v === "number" && Number.isInteger(v));
+  ctx.addIssue({
+    code: "custom",
+    message: "must be true or false",
+    params: parsing
+      ? { type: "bool_parsing", msg: "Input should be a valid boolean, unable to interpret input" }
+      : { type: "bool_type", msg: "Input should be a valid boolean" },
+  });
+  return z.NEVER;
+});
+
 /** The default request expiry (the real package's default, 15 minutes). */
 export const DEFAULT_EXPIRY_MS = 15 * 60_000;
 
@@ -161,17 +187,14 @@ export function buildSchemas(limits: SchemaLimits) {
       (ms) => Date.now() + ms <= LATEST_PYTHON_DATE_MS,
       "puts the expiry after 9999-12-31, the latest date Python's datetime reads",
     ).default(DEFAULT_EXPIRY_MS),
-    cache: z.boolean().default(false),
+    cache: laxBool.default(false),
+    // Not in the real package (which always sends GET and ignores the key): an extension.
     method: method.default("GET"),
   });
-
-  const bool = z.enum(["true", "false", "1", "0", "yes", "no"], {
-    error: "must be true or false",
-  }).transform((s) => s === "true" || s === "1" || s === "yes");
   const seconds = z.string().regex(/^\d+(\.\d+)?$/, "must be a number of seconds").transform(Number)
     .pipe(z.number().max(limits.maxTimeoutS, `must be at most ${limits.maxTimeoutS} seconds`));
 
-  const rpcQuery = z.object({ blocking: bool.default(false), timeout: seconds.optional() });
+  const rpcQuery = z.object({ blocking: laxBool.default(false), timeout: seconds.optional() });
   const statusQuery = z.object({ wait: seconds.optional() });
   const schemaQuery = z.object({ datasite: email.optional() });
   const appParam = z.object({ app: appName });

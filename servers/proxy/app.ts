@@ -32,7 +32,8 @@ import type {
   StatusResult,
 } from "../../lib/proxy/types.ts";
 import { createMetrics, type ProxyMetrics } from "./_metrics.ts";
-import { buildSchemas, DEFAULT_EXPIRY_MS, fieldErrors } from "./_schemas.ts";
+import { type DetailItem, detailItems, jsonInvalidItem } from "./_fastapi.ts";
+import { buildSchemas, DEFAULT_EXPIRY_MS, type FieldError, fieldErrors } from "./_schemas.ts";
 
 const accessLog = getLogger(["proxy", "access"]);
 const NEVER = new AbortController().signal;
@@ -98,8 +99,37 @@ export interface ProxyApp {
 /** Statuses whose HTTP responses cannot have a body. */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
-function errorBody(c: Context<Env>, error: string, message: string, extra: object = {}) {
-  return { error, message, ...extra, request_id: c.get("requestId") };
+/**
+ * An error answer: `detail` as FastAPI writes it (the text, or for 422 the list of items), so
+ * clients of the real syft-proxy read it; `error` (a code), `message` and more for everyone else.
+ */
+function errorBody(
+  c: Context<Env>,
+  error: string,
+  message: string,
+  extra: object = {},
+  detail: string | DetailItem[] = message,
+) {
+  return { detail, error, message, ...extra, request_id: c.get("requestId") };
+}
+
+/** A 422 answer naming every failing field, in both forms (`fields` and FastAPI's `detail`). */
+function invalid(
+  c: Context<Env>,
+  what: string,
+  fields: FieldError[],
+  detail: DetailItem[],
+): Response {
+  return c.json(
+    errorBody(
+      c,
+      "validation_failed",
+      `Invalid ${what}: ${fields.map((f) => `${f.field} ${f.message}`).join("; ")}`,
+      { fields },
+      detail,
+    ),
+    422,
+  );
 }
 
 /**
@@ -169,38 +199,121 @@ function accessLogger(): MiddlewareHandler<Env> {
   };
 }
 
-function jsonOnly(): MiddlewareHandler<Env> {
-  return async function jsonOnly(c, next) {
-    const type = c.req.header("content-type") ?? "";
-    if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
-      return c.json(
+const JSON_TYPE_RE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads a JSON body as FastAPI does: a JSON `Content-Type` or none at all; an empty body is a
+ * missing one (`undefined`); text that is not JSON is a 422 `json_invalid` item at Python's
+ * position. Another `Content-Type` is 415 (FastAPI would try to validate the raw bytes and
+ * answer 422). Body-limit errors propagate to the limit middleware.
+ */
+async function readJson(
+  c: Context<Env>,
+): Promise<{ value: unknown; response?: undefined } | { response: Response }> {
+  const type = c.req.header("content-type");
+  if (type !== undefined && type !== "" && !JSON_TYPE_RE.test(type)) {
+    return {
+      response: c.json(
         errorBody(
           c,
           "unsupported_media_type",
-          `Expected Content-Type: application/json, got ${type ? `"${type}"` : "none"}`,
+          `Expected Content-Type: application/json, got "${type}"`,
         ),
         415,
-      );
+      ),
+    };
+  }
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length === 0) return { value: undefined };
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return {
+      response: c.json(
+        // FastAPI's text for a body its JSON decoder cannot even read.
+        errorBody(
+          c,
+          "bad_request",
+          "The body is not UTF-8 text",
+          {},
+          "There was an error parsing the body",
+        ),
+        400,
+      ),
+    };
+  }
+  try {
+    return { value: JSON.parse(text) };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      response: invalid(c, "body", [{ field: "(body)", message: `is not JSON: ${reason}` }], [
+        jsonInvalidItem(text),
+      ]),
+    };
+  }
+}
+
+type Validated<T extends Record<string, z.ZodType>> = {
+  in: { [K in keyof T]: z.input<T[K]> };
+  out: { [K in keyof T]: z.output<T[K]> };
+};
+
+/**
+ * Validates a JSON body (and, for the real package's `POST /rpc`, the query with it: FastAPI
+ * reports the failures of both in one answer, the query's first).
+ */
+function jsonInput<B extends z.ZodType>(
+  body: B,
+): MiddlewareHandler<Env, string, Validated<{ json: B }>>;
+function jsonInput<B extends z.ZodType, Q extends z.ZodType>(
+  body: B,
+  query: Q,
+): MiddlewareHandler<Env, string, Validated<{ json: B; query: Q }>>;
+function jsonInput(body: z.ZodType, query?: z.ZodType): MiddlewareHandler<Env> {
+  return async function jsonInput(c, next) {
+    const fields: FieldError[] = [];
+    const detail: DetailItem[] = [];
+    let q: unknown;
+    if (query !== undefined) {
+      const raw = c.req.query();
+      const parsed = query.safeParse(raw);
+      if (parsed.success) q = parsed.data;
+      else {
+        fields.push(...fieldErrors(parsed.error));
+        detail.push(...detailItems(parsed.error.issues, "query", raw));
+      }
     }
+    const read = await readJson(c);
+    if (read.response !== undefined) {
+      // A body that cannot be read at all is answered alone (FastAPI does the same).
+      return read.response;
+    }
+    const parsed = body.safeParse(read.value);
+    if (!parsed.success) {
+      fields.push(...fieldErrors(parsed.error));
+      detail.push(...detailItems(parsed.error.issues, "body", read.value));
+    }
+    if (fields.length > 0) {
+      return invalid(c, query === undefined ? "body" : "request", fields, detail);
+    }
+    c.req.addValidatedData("json", parsed.data as object);
+    if (query !== undefined) c.req.addValidatedData("query", q as Record<string, string>);
     await next();
   };
 }
 
-/** A zod validator whose failures answer 422 naming every failing field. */
-function valid<T extends "json" | "query" | "param", S extends z.ZodType>(target: T, schema: S) {
+/** A zod validator of the query or path whose failures answer 422 naming every failing field. */
+function valid<T extends "query" | "param", S extends z.ZodType>(target: T, schema: S) {
   return zValidator(target, schema, (result, c) => {
     if (!result.success) {
-      const fields = fieldErrors(result.error);
-      return c.json(
-        errorBody(
-          c as Context<Env>,
-          "validation_failed",
-          `Invalid ${target === "json" ? "body" : target}: ${
-            fields.map((f) => `${f.field} ${f.message}`).join("; ")
-          }`,
-          { fields },
-        ),
-        422,
+      return invalid(
+        c as Context<Env>,
+        target,
+        fieldErrors(result.error),
+        detailItems(result.error.issues, target === "param" ? "path" : "query", result.data),
       );
     }
   });
@@ -383,6 +496,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
 
   const info = (): ProxyInfo => ({
     name: "syft-proxy",
+    description: "SyftBox HTTP Proxy",
     version: VERSION,
     uptime_s: Math.round((Date.now() - startedAt) / 100) / 10,
     store: gateway.store.description,
@@ -413,8 +527,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
   app.post(
     "/rpc/send",
     limitBody,
-    jsonOnly(),
-    valid("json", schemas.send),
+    jsonInput(schemas.send),
     async (c) => {
       const body = c.req.valid("json");
       const url = `syft://${body.destination}/app_data/${body.app_name}/rpc/${body.func_name}`;
@@ -440,8 +553,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
   app.post(
     "/rpc/broadcast",
     limitBody,
-    jsonOnly(),
-    valid("json", schemas.broadcast),
+    jsonInput(schemas.broadcast),
     async (c) => {
       const body = c.req.valid("json");
       const payload = paramsToBody(body.params);
@@ -467,15 +579,16 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
   );
 
   app.get("/rpc/status/:id", valid("query", schemas.statusQuery), async (c) => {
-    const id = c.req.param("id").toLowerCase(); // ids are lowercase UUIDs; accept any case
+    const asked = c.req.param("id");
+    const id = asked.toLowerCase(); // ids are lowercase UUIDs; accept any case
     const { wait } = c.req.valid("query");
     const record = /^[0-9a-f-]{36}$/i.test(id)
       ? (wait ? await gateway.waitFor(id, wait * 1000, waitSignal(c)) : await gateway.get(id))
       : null;
     if (record === null) {
       return c.json(
-        errorBody(c, "not_found", `No request with id "${id}" (unknown or expired)`, {
-          id,
+        errorBody(c, "not_found", `No request with id "${asked}" (unknown or expired)`, {
+          id: asked, // as the real package: the id as asked
           status: "RPC_NOT_FOUND",
           request: null,
           response: null,
@@ -504,6 +617,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       const functions: Record<string, { params: unknown; returns: unknown; description: unknown }> =
         {};
       for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+        if (!key.startsWith("/")) continue; // endpoints are "/name"; anything else is not one
         const v = (value ?? {}) as Record<string, unknown>;
         functions[key.replace(/^\/+/, "")] = {
           params: v.args ?? {},
@@ -511,16 +625,16 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
           description: v.description ?? null,
         };
       }
-      return c.json({ app_name: appName, datasite, functions }, 200);
+      // The file as written, which is what the real package answers (its clients read the
+      // "/endpoint" keys), and the seed's summary beside it under keys no endpoint can have.
+      return c.json({ ...raw, app_name: appName, datasite, functions }, 200);
     },
   );
 
   app.post(
     "/rpc",
-    valid("query", schemas.rpcQuery),
     limitBody,
-    jsonOnly(),
-    valid("json", schemas.rpcSend),
+    jsonInput(schemas.rpcSend, schemas.rpcQuery),
     async (c) => {
       const body = c.req.valid("json");
       const query = c.req.valid("query");

@@ -102,11 +102,19 @@ Deno.test("a blocking send whose wait runs out answers 202 pending", async () =>
   assert.equal((await s.json()).status, "pending");
 });
 
-Deno.test("malformed JSON is 400, a non-JSON type 415, an oversized body 413", async () => {
+Deno.test("malformed JSON is 422 (as FastAPI), a non-JSON type 415, an oversized body 413", async () => {
   await using fx = await appFixture({ maxBodyBytes: 1024 });
   const bad = await fx.post("/rpc/send", "{not json");
-  assert.equal(bad.status, 400);
-  assert.equal((await bad.json()).error, "bad_request");
+  assert.equal(bad.status, 422);
+  const badBody = await bad.json();
+  assert.equal(badBody.error, "validation_failed");
+  assert.deepEqual(badBody.detail, [{
+    type: "json_invalid",
+    loc: ["body", 1],
+    msg: "JSON decode error",
+    input: {},
+    ctx: { error: "Expecting property name enclosed in double quotes" },
+  }]);
   const form = await fx.app.request("/rpc/send", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -284,8 +292,20 @@ Deno.test("POST /rpc (real package API) answers in the RPCStatus shape", async (
     expiry: "1week",
   });
   assert.equal(invalid.status, 422);
-  const f = (await invalid.json()).fields.map((x: { field: string }) => x.field).sort();
-  assert.deepEqual(f, ["blocking"]); // the query is validated before the body is read
+  const inv = await invalid.json();
+  // As FastAPI: the query's failures and the body's in one answer, the query's first.
+  assert.deepEqual(inv.fields.map((x: { field: string }) => x.field), [
+    "blocking",
+    "app_name",
+    "url",
+    "expiry",
+  ]);
+  assert.deepEqual(inv.detail.map((x: { loc: string[] }) => x.loc.join(".")), [
+    "query.blocking",
+    "body.app_name",
+    "body.url",
+    "body.expiry",
+  ]);
 
   const invalidBody = await fx.post("/rpc", {
     app_name: "e",

@@ -60,14 +60,14 @@ Deno.test("startProxyServer() serves every route over real HTTP on port 0", asyn
       202,
     ],
     [
-      "send 400",
+      "send malformed JSON (422, as FastAPI)",
       () =>
         fetch(`${server.url}/rpc/send`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: "{",
         }),
-      400,
+      422,
     ],
     ["send 413", () => post(`${server.url}/rpc/send`, { ...send, params: "x".repeat(5000) }), 413],
     ["send 415", () => fetch(`${server.url}/rpc/send`, { method: "POST", body: "a=1" }), 415],
