@@ -56,6 +56,45 @@ function expectedList(values: readonly unknown[]): string {
     : `${shown.slice(0, -1).join(", ")} or ${shown[shown.length - 1]}`;
 }
 
+/** The item of a value of the wrong type, or of a missing one. */
+function typeItem(
+  issue: IssueLike,
+  where: "body" | "query" | "path",
+  data: unknown,
+  item: (type: string, msg: string, ctx?: Record<string, unknown>) => DetailItem,
+): DetailItem {
+  const input = valueAt(data, issue.path);
+  if (input === undefined) {
+    // pydantic's `input` of a missing field is the object it is missing from.
+    const missing = item("missing", "Field required");
+    return {
+      ...missing,
+      input: issue.path.length > 0 ? valueAt(data, issue.path.slice(0, -1)) : null,
+    };
+  }
+  switch (issue.expected) {
+    case "string":
+      return item("string_type", "Input should be a valid string");
+    case "boolean":
+      return item("bool_type", "Input should be a valid boolean");
+    case "number":
+    case "int":
+      return item("float_type", "Input should be a valid number");
+    case "array":
+      return item("list_type", "Input should be a valid list");
+    case "object":
+    case "record":
+      return issue.path.length === 0 && where === "body"
+        ? item(
+          "model_attributes_type",
+          "Input should be a valid dictionary or object to extract fields from",
+        )
+        : item("dict_type", "Input should be a valid dictionary");
+    default:
+      return item("value_error", `Value error, ${issue.message}`);
+  }
+}
+
 /**
  * Maps zod issues to FastAPI's 422 items. Types pydantic shares with zod keep pydantic's type and
  * message (`missing`, `string_type`, `string_too_short`, `dict_type`, `bool_type`, `enum`, ...);
@@ -81,40 +120,8 @@ export function detailItems(
       return item(String(issue.params.type), String(issue.params.msg ?? issue.message));
     }
     switch (issue.code) {
-      case "invalid_type": {
-        if (input === undefined && path.length > 0) {
-          return {
-            type: "missing",
-            loc,
-            msg: "Field required",
-            input: valueAt(data, issue.path.slice(0, -1)),
-          };
-        }
-        if (input === undefined) {
-          return { type: "missing", loc, msg: "Field required", input: null };
-        }
-        switch (issue.expected) {
-          case "string":
-            return item("string_type", "Input should be a valid string");
-          case "boolean":
-            return item("bool_type", "Input should be a valid boolean");
-          case "number":
-          case "int":
-            return item("float_type", "Input should be a valid number");
-          case "array":
-            return item("list_type", "Input should be a valid list");
-          case "object":
-          case "record":
-            return path.length === 0 && where === "body"
-              ? item(
-                "model_attributes_type",
-                "Input should be a valid dictionary or object to extract fields from",
-              )
-              : item("dict_type", "Input should be a valid dictionary");
-          default:
-            return item("value_error", `Value error, ${issue.message}`);
-        }
-      }
+      case "invalid_type":
+        return typeItem(issue, where, data, item);
       case "too_small":
         if (issue.origin === "string") {
           const n = Number(issue.minimum);

@@ -491,7 +491,11 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     );
   });
   app.notFound((c) =>
-    c.json(errorBody(c, "not_found", `No route ${c.req.method} ${c.req.path}`), 404)
+    c.json(
+      // FastAPI's (Starlette's) text for an unknown route.
+      errorBody(c, "not_found", `No route ${c.req.method} ${c.req.path}`, {}, "Not Found"),
+      404,
+    )
   );
 
   const info = (): ProxyInfo => ({
