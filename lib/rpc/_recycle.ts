@@ -271,11 +271,17 @@ export class FileRecycler {
     }
     const tmp = join(this.tmpDir, tempName(path));
     try {
-      await Deno.writeFile(tmp, data);
+      try {
+        await Deno.writeFile(tmp, data);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+        await Deno.mkdir(this.tmpDir, { recursive: true });
+        await Deno.writeFile(tmp, data);
+      }
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-      await Deno.mkdir(this.tmpDir, { recursive: true });
-      await Deno.writeFile(tmp, data);
+      // A partial file (a full disk) would hold on to the little space there is.
+      await Deno.remove(tmp).catch(() => {});
+      throw err;
     }
     this.stats.created++;
     if (this.#mode === undefined && this.#enabled) {
