@@ -59,7 +59,9 @@ export function pythonTitle(name: string): string {
   let previousCased = false;
   for (const ch of name) {
     const cased = /[\p{Lu}\p{Ll}\p{Lt}]/u.test(ch);
-    out += cased ? (previousCased ? ch.toLowerCase() : ch.toUpperCase()) : ch;
+    // Title case is the upper case's first letter (ß → Ss, as Python; JavaScript has no title case).
+    const [first = "", ...rest] = ch.toUpperCase();
+    out += cased ? (previousCased ? ch.toLowerCase() : first + rest.join("").toLowerCase()) : ch;
     previousCased = cased;
   }
   return out.replaceAll("_", " ").trim();

@@ -565,7 +565,7 @@ export class SyftEvents implements AsyncDisposable {
     return out;
   }
 
-  /** Writes `rpc.schema.json` (2-space indented, as syft-event). */
+  /** Writes `rpc.schema.json` as syft-event does (`json.dumps(schema, indent=2)`: ASCII escapes). */
   async publishSchema(): Promise<void> {
     await writeFileAtomic(
       join(this.rpcDir, "rpc.schema.json"),

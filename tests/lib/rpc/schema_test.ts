@@ -183,6 +183,7 @@ Deno.test("pythonJson() writes what json.dumps(indent=2) writes; pythonTitle() i
   assert.equal(pythonTitle("a1b_c"), "A1B C");
   assert.equal(pythonTitle("_private"), "Private");
   assert.equal(pythonTitle("éte_x"), "Éte X");
+  assert.equal(pythonTitle("ßa"), "Ssa");
 });
 
 Deno.test("RPC_PERMISSIONS_YAML starts with the blank line syft-event writes", () => {
