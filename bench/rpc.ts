@@ -9,6 +9,11 @@
  *   (c) 10,000 request files dropped at once: seconds until all are answered, requests lost,
  *       requests answered twice;
  *   (d) the peer: a client that polls every 100 ms as syft-rpc does, against the same server;
+ *   (f) Python peers, when Debian's /usr/bin/python3 has watchdog: a watchdog-driven Python
+ *       responder (bench/rpc/py_responder.py, shaped as syft-event: one observer thread, plain
+ *       writes) answering sequential calls of our client (p50/p99; goal p50 < 20 ms), beside a
+ *       Python client (bench/rpc/py_client.py: syft-rpc's writes, watchdog-driven wait) against
+ *       the same responder: the Python -> Python figure;
  *   (e) the limits: bare `Deno.watchFs` write-to-event latency, and the requests per second at 64
  *       in flight of a protocol-free file round trip (write, rename, watch, copy back, read,
  *       remove) on the same file system and paths, which bounds (b) on this machine: once with
@@ -19,7 +24,8 @@
  * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
- * BENCH_RPC_BURST (10000), BENCH_RPC_POLL_CALLS (40), BENCH_RPC_CACHE=1 (cache-mode ids in (b)).
+ * BENCH_RPC_BURST (10000), BENCH_RPC_POLL_CALLS (40), BENCH_RPC_PY_CALLS (300),
+ * BENCH_RPC_CACHE=1 (cache-mode ids in (b)).
  *
  * @module
  */
@@ -36,6 +42,8 @@ const SEQUENTIAL = Number(Deno.env.get("BENCH_RPC_CALLS") ?? 2000);
 const CONCURRENT_S = Number(Deno.env.get("BENCH_RPC_SECONDS") ?? 5);
 const BURST = Number(Deno.env.get("BENCH_RPC_BURST") ?? 10_000);
 const POLL_CALLS = Number(Deno.env.get("BENCH_RPC_POLL_CALLS") ?? 40);
+const PY_CALLS = Number(Deno.env.get("BENCH_RPC_PY_CALLS") ?? 300);
+const DEBIAN_PYTHON = "/usr/bin/python3";
 const EMAIL = "bench@example.com";
 const CACHE = Deno.env.get("BENCH_RPC_CACHE") === "1";
 
@@ -160,6 +168,88 @@ async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promis
   await lines.cancel().catch(() => {});
   await Deno.remove(base, { recursive: true }).catch(() => {});
   return done / seconds;
+}
+
+interface PythonFigures {
+  ours: { p50: number; p99: number } | null;
+  python: { p50: number; p99: number } | null;
+  skipped?: string;
+}
+
+/**
+ * (f): our client and a Python client, each making sequential calls to the watchdog-driven Python
+ * responder (bench/rpc/py_responder.py) in the same workspace.
+ */
+async function pythonPeers(dataDir: string, client: RpcClient): Promise<PythonFigures> {
+  const probe = await new Deno.Command(DEBIAN_PYTHON, {
+    args: ["-c", "import watchdog.observers"],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => undefined);
+  if (probe?.success !== true) {
+    const skipped = `${DEBIAN_PYTHON} cannot import watchdog (apt-get install -y python3-watchdog)`;
+    console.log(`(f) skipped: ${skipped}`);
+    return { ours: null, python: null, skipped };
+  }
+  const datasites = join(dataDir, "datasites");
+  const app = "pyecho";
+  const pySender = "pyclient@example.com";
+  const endpoint = join(datasites, EMAIL, "app_data", app, "rpc", "echo");
+  // The sender folders exist before the observer starts (as after a first call).
+  for (const s of [EMAIL, pySender]) await Deno.mkdir(join(endpoint, s), { recursive: true });
+  const responder = new Deno.Command(DEBIAN_PYTHON, {
+    args: [join(ROOT, "bench/rpc/py_responder.py"), datasites, EMAIL, app],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = responder.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+    new TextLineStream(),
+  ).getReader();
+  try {
+    if ((await out.read()).value !== "ready") throw new Error("The Python responder did not start");
+    const url = SyftBoxURL.rpc(EMAIL, app, "echo");
+    const lat: number[] = [];
+    for (let i = 0; i < PY_CALLS + 20; i++) {
+      const t0 = performance.now();
+      const res = await client.call(url, {
+        method: "POST",
+        body: { i },
+        timeout: "10s",
+        cache: false,
+      });
+      const dt = performance.now() - t0;
+      if (res.statusCode !== 200) throw new Error(`Python responder: status ${res.statusCode}`);
+      if (i >= 20) lat.push(dt);
+    }
+    lat.sort((a, b) => a - b);
+    const py = await new Deno.Command(DEBIAN_PYTHON, {
+      args: [
+        join(ROOT, "bench/rpc/py_client.py"),
+        datasites,
+        pySender,
+        EMAIL,
+        app,
+        String(PY_CALLS),
+        "20",
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const pyLines = new TextDecoder().decode(py.stdout).trim().split("\n");
+    const figures = JSON.parse(pyLines[pyLines.length - 1]!);
+    if (!py.success || figures.failures > 0) {
+      throw new Error(`The Python client failed: ${JSON.stringify(figures)}`);
+    }
+    return {
+      ours: { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) },
+      python: { p50: figures.p50_ms, p99: figures.p99_ms },
+    };
+  } finally {
+    await responder.stdin.close().catch(() => {});
+    await responder.status;
+    await out.cancel().catch(() => {});
+  }
 }
 
 // BENCH_RPC_DIR picks the file system (default: the system temp dir, /tmp).
@@ -308,6 +398,9 @@ try {
   pollLat.sort((a, b) => a - b);
   const pollP50 = percentile(pollLat, 0.5);
 
+  console.log(`(f) Python peers (watchdog): ${PY_CALLS} sequential calls each ...`);
+  const py = await pythonPeers(dataDir, client);
+
   // Last, because deleting files slows file creation for a minute afterwards on ext4 without a
   // journal (it will not reuse recently deleted inodes), which would bias the phases above.
   console.log(`(e) bare files with create/delete churn, 64 in flight for ${CONCURRENT_S} s ...`);
@@ -328,6 +421,11 @@ try {
     "bare_files_rps_64": Math.round(bareRps),
     "ratio_vs_bare_files": round(rps / bareRps, 2),
     "bare_churn_files_rps_64": Math.round(churnRps),
+    "py_server_rtt_p50_ms": py.ours === null ? null : round(py.ours.p50),
+    "py_server_rtt_p99_ms": py.ours === null ? null : round(py.ours.p99),
+    "py_py_rtt_p50_ms": py.python === null ? null : round(py.python.p50),
+    "py_py_rtt_p99_ms": py.python === null ? null : round(py.python.p99),
+    "py_calls": py.ours === null ? 0 : PY_CALLS,
     "calls": SEQUENTIAL,
     "cache": CACHE,
     "fs_dir": BASE ?? "(system temp dir)",
@@ -336,7 +434,10 @@ try {
     `round trip p50 ${result.rtt_p50_ms} ms, p99 ${result.rtt_p99_ms} ms (bare watchFs ${result.watchfs_p50_ms} ms); ` +
       `${result.rps_64} req/s at 64 in flight (bare files ${result.bare_files_rps_64}); burst of ${BURST}: ${result.burst_s} s, ` +
       `${lost} lost, ${duplicates} answered twice; poll peer p50 ${result.poll_peer_rtt_p50_ms} ms ` +
-      `(x${result.ratio_vs_poll})`,
+      `(x${result.ratio_vs_poll})` + (py.ours === null
+        ? `; Python peers skipped (${py.skipped})`
+        : `; to the watchdog-driven Python responder p50 ${result.py_server_rtt_p50_ms} ms ` +
+          `(Python client ${result.py_py_rtt_p50_ms} ms)`),
   );
   console.log(JSON.stringify(result));
 } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * The few file operations of the RPC hot path (rename, lstat, open, small reads), run
+ * The few file operations of the RPC hot path (rename, link, unlink, lstat, open, small reads), run
  * synchronously while they stay fast and asynchronously once they do not.
  *
  * Why: an async Deno file op hands the syscall to a blocking thread and wakes the event loop when
@@ -88,6 +88,16 @@ function either<T>(sync: () => T, async: () => Promise<T>): Promise<T> {
 /** `Deno.rename`. */
 export function rename(from: string, to: string): Promise<void> {
   return either(() => Deno.renameSync(from, to), () => Deno.rename(from, to));
+}
+
+/** `Deno.link` (a hard link: `to` names the same file as `from`). */
+export function link(from: string, to: string): Promise<void> {
+  return either(() => Deno.linkSync(from, to), () => Deno.link(from, to));
+}
+
+/** `Deno.remove` of a file (an unlink). */
+export function remove(path: string): Promise<void> {
+  return either(() => Deno.removeSync(path), () => Deno.remove(path));
 }
 
 /** `Deno.lstat`. */

@@ -25,10 +25,11 @@ export function stageFile(path: string, data: Uint8Array, tmpDir: string): Promi
 }
 
 /**
- * Removes a consumed file (moved into the recycle directory of `tmpDir` when it can be reused,
- * else deleted); a missing file is not an error. Returns whether it existed. Options: `trusted`,
- * this library wrote the file (a request it sent), so it need not be checked for being a symlink;
- * `share`, give it to other processes (a consumed response: servers reuse those).
+ * Removes a consumed file (deleted from where it is; kept, hard-linked, in the recycle directory
+ * of `tmpDir` when it can be reused); a missing file is not an error. Returns whether it existed.
+ * Options: `trusted`, this library wrote the file (a request it sent), so it need not be checked
+ * for being a symlink; `share`, give it to other processes (a consumed response: servers reuse
+ * those).
  */
 export function discardFile(
   path: string,

@@ -7,24 +7,32 @@
  * makes every freed block expensive. Under a steady load each create then costs hundreds of
  * microseconds of kernel time and holds the directory lock meanwhile.
  *
- * So consumed files are not deleted but moved (one rename, like the unlink it replaces) into
- * `<tmp>/recycle`, outside the datasites (never synced, never watched), and later writes overwrite
- * one of them in place (no new inode, no block freed or allocated) before renaming it into place as
- * before. Writes stay atomic: readers only ever see the renamed, complete file.
+ * So a consumed file is not freed: before its name is deleted from the datasite, the file gets a
+ * second name (a hard link) in `<tmp>/recycle`, outside the datasites (never synced, never
+ * watched); later writes overwrite one of them in place (no new inode, no block freed or
+ * allocated) before renaming it into place as before. Writes stay atomic: readers only ever see
+ * the renamed, complete file.
+ *
+ * Why a link and an unlink, not one rename out of the tree: files leave a datasite only by
+ * deletion. Other processes watch datasites, and a rename out of a watched tree is an unmatched
+ * IN_MOVED_FROM, which watchdog (every Python SyftBox app) holds for 0.5 s waiting for its
+ * IN_MOVED_TO, delaying every event behind it: a Python server answered our client 500 ms late.
+ * A link is no event in the datasite's directory (only the file's own watch, which nobody sets,
+ * sees its link count change); the unlink is a plain IN_DELETE, delivered at once.
  *
  * Ownership: a client keeps up to {@linkcode OWN_STOCK} of its consumed requests under private dot
  * names (only it touches them) for its next requests; consumed responses (and requests beyond that)
  * go under shared names (`<id>.response`), and any process claims a shared file by renaming it to a
  * private name first, so two writers never share an inode. A server, which writes one response per
- * request and consumes nothing, learns the shared names from the watcher: the client moving
- * `<id>.response` out of the datasite is an event the server sees anyway ({@linkcode hint}); a
+ * request and consumes nothing, learns the shared names from the watcher: the client deleting
+ * `<id>.response` from the datasite is an event the server sees anyway ({@linkcode hint}); a
  * listing of the directory now and then finds the rest.
  *
  * Safety:
  * - Before a file is overwritten, the open file must be a regular file with a single link, the
  *   default mode and at most {@linkcode MAX_SIZE} bytes; a file hard-linked elsewhere (a `cp -al`
  *   backup) is dropped, never written. Files this library did not write (responses) are `lstat`ed
- *   before they are moved, so a symlink is deleted, never followed.
+ *   before they are linked, so a symlink is deleted, never followed.
  * - The directory is created `0700`; the shared part holds at most {@linkcode CAPACITY} files
  *   (listings delete the rest); private files a crashed process left are deleted after an hour.
  * - Anything unexpected (another file system, permissions, Windows) falls back to a plain create or
@@ -32,7 +40,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join, sep } from "node:path";
 import * as fast from "./_fastfs.ts";
 
 /** Files larger than this are deleted instead of recycled. */
@@ -72,7 +80,7 @@ function defaultMode(): number | undefined {
 
 /** Counters of a {@linkcode FileRecycler}. */
 export interface RecyclerStats {
-  /** Consumed files moved into the recycle directory. */
+  /** Consumed files kept in the recycle directory. */
   recycled: number;
   /** Writes that reused a recycled file. */
   reused: number;
@@ -131,8 +139,9 @@ export class FileRecycler {
   }
 
   /**
-   * Removes a consumed file from where it is: moves it into the recycle directory, or deletes it
-   * when it cannot be recycled. A missing file is not an error.
+   * Removes a consumed file from where it is: keeps it in the recycle directory (linked there, then
+   * deleted from where it was), or deletes it when it cannot be recycled. A missing file is not an
+   * error.
    *
    * @param path The file.
    * @param options `trusted`: this library wrote the file (no `lstat` needed); `share`: give it to
@@ -160,14 +169,8 @@ export class FileRecycler {
         if (!own && this.#estimate >= CAPACITY) this.#list(true);
         // Private names start with a dot; shared ones keep the file's name (`<id>.response`).
         const name = own ? `.own.${this.#token}-${(this.#seq++).toString(36)}` : basename(path);
-        try {
-          await fast.rename(path, join(this.dir, name));
-        } catch (err) {
-          if (err instanceof Deno.errors.NotFound) return false;
-          // Another file system (EXDEV) or no permission: stop recycling, delete instead.
-          this.#enabled = false;
-          return await this.#remove(path);
-        }
+        const kept = await this.#keep(path, join(this.dir, name));
+        if (kept !== "kept") return kept === "gone" ? false : await this.#remove(path);
         if (own) this.#own.push(name);
         else {
           this.#shared.push(name);
@@ -179,6 +182,44 @@ export class FileRecycler {
       }
     }
     return await this.#remove(path);
+  }
+
+  /**
+   * Moves `path` to `target` in the recycle directory. A staged temp file (already outside the
+   * datasites) is renamed; anything else is linked, then unlinked (see the module doc: a rename
+   * out of a watched tree delays watchdog's watchers by 0.5 s).
+   */
+  async #keep(path: string, target: string): Promise<"kept" | "gone" | "delete"> {
+    if (path.startsWith(this.tmpDir + sep)) {
+      try {
+        await fast.rename(path, target);
+        return "kept";
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return "gone";
+        this.#enabled = false;
+        return "delete";
+      }
+    }
+    try {
+      await fast.link(path, target);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return "gone";
+      // The shared name is taken (cache-mode ids repeat): delete this one.
+      if (err instanceof Deno.errors.AlreadyExists) return "delete";
+      // Another file system (EXDEV), no hard links there, or not allowed (protected_hardlinks):
+      // stop recycling, delete instead.
+      this.#enabled = false;
+      return "delete";
+    }
+    try {
+      await fast.remove(path);
+      return "kept";
+    } catch (err) {
+      // Deleted by someone else meanwhile, or not deletable: the link is not ours to reuse.
+      await Deno.remove(target).catch(() => {});
+      if (err instanceof Deno.errors.NotFound) return "gone";
+      throw err;
+    }
   }
 
   async #remove(path: string): Promise<boolean> {
@@ -230,11 +271,17 @@ export class FileRecycler {
     }
     const tmp = join(this.tmpDir, tempName(path));
     try {
-      await Deno.writeFile(tmp, data);
+      try {
+        await Deno.writeFile(tmp, data);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+        await Deno.mkdir(this.tmpDir, { recursive: true });
+        await Deno.writeFile(tmp, data);
+      }
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-      await Deno.mkdir(this.tmpDir, { recursive: true });
-      await Deno.writeFile(tmp, data);
+      // A partial file (a full disk) would hold on to the little space there is.
+      await Deno.remove(tmp).catch(() => {});
+      throw err;
     }
     this.stats.created++;
     if (this.#mode === undefined && this.#enabled) {

@@ -631,6 +631,18 @@ export class SyftBulkFuture {
   }
 }
 
+/** The error of a request file that could not be written, with what to do about it. */
+function writeError(path: string, err: unknown): SyftError {
+  const code = (err as { code?: unknown }).code;
+  const hint = code === "ENOSPC" || code === "EDQUOT"
+    ? " (the disk is full: free some space, then send again)"
+    : "";
+  return new SyftError(`Cannot write request ${path}: ${(err as Error).message}${hint}`, {
+    cause: err,
+    code: "RPC_WRITE",
+  });
+}
+
 /**
  * A long-lived RPC client bound to one workspace. It shares one watcher per directory tree across
  * all its futures (and with a {@linkcode SyftEvents} server in the same process), so thousands of
@@ -821,10 +833,7 @@ export class RpcClient implements AsyncDisposable {
         tmp = staged;
       } else tmp = await stageFile(path, bytes, this.workspace.tmpDir);
     } catch (err) {
-      throw new SyftError(`Cannot write request ${path}: ${(err as Error).message}`, {
-        cause: err,
-        code: "RPC_WRITE",
-      });
+      throw writeError(path, err);
     }
     const future = new SyftFuture(this, { id, dir, request, fresh: true });
     this.#track(key, future);
@@ -832,10 +841,7 @@ export class RpcClient implements AsyncDisposable {
       await commitFile(tmp, path, bytes);
     } catch (err) {
       this.#futures.delete(key);
-      throw new SyftError(`Cannot write request ${path}: ${(err as Error).message}`, {
-        cause: err,
-        code: "RPC_WRITE",
-      });
+      throw writeError(path, err);
     }
     return future;
   }

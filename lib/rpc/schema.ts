@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { pydanticModelSchema } from "./_pydantic_schema.ts";
 
 /**
  * A type descriptor as syft-event writes it: a lower-case Python type name (`"str"`, `"int"`,
@@ -25,8 +26,12 @@ export interface EndpointSchema {
   returns: TypeDescriptor;
 }
 
-/** The `syft.pub.yaml` syft-event writes into `app_data/<app>/rpc/` (current format, verbatim). */
-export const RPC_PERMISSIONS_YAML: string = `rules:
+/**
+ * The `syft.pub.yaml` syft-event writes into `app_data/<app>/rpc/` (current format, verbatim: it
+ * starts with a blank line, as Python's copy does).
+ */
+export const RPC_PERMISSIONS_YAML: string = `
+rules:
 - pattern: rpc.schema.json
   access:
     read:
@@ -122,12 +127,13 @@ function def(schema: AnySchema): { type: string } & Record<string, unknown> {
     .def;
 }
 
-function title(schema: AnySchema): string | undefined {
+/** A model's name from its metadata: `id`, else `title` (pydantic's class name). */
+function modelName(schema: AnySchema): string | undefined {
   const meta = z.globalRegistry.get(schema as z.ZodType) as
     | { title?: unknown; id?: unknown }
     | undefined;
-  if (typeof meta?.title === "string") return meta.title;
   if (typeof meta?.id === "string") return meta.id;
+  if (typeof meta?.title === "string") return meta.title;
   return undefined;
 }
 
@@ -156,12 +162,14 @@ function unwrap(schema: AnySchema): { inner: AnySchema; optional: boolean } {
 /**
  * Describes a zod schema as a syft-event type descriptor: strings → `"str"`, integers → `"int"`,
  * other numbers → `"float"`, booleans → `"bool"`, records → `"dict"`, arrays →
- * `{type: "array", items}`, objects → `{type: "model", name, schema: <JSON Schema>}` (the name is
- * the schema's `title` meta, else `fallbackName`), optional/nullable → the inner type, unions →
- * `"union"`, anything else → `"any"`.
+ * `{type: "array", items}`, objects → `{type: "model", name, schema}` where `schema` is the JSON
+ * Schema pydantic's `model_json_schema()` writes for the equivalent model (titles, `$defs`,
+ * `anyOf` for nullable, `"default": null` for optional fields, pydantic's key order) and the name is
+ * the schema's `id` or `title` meta, else `fallbackName`; optional/nullable → the inner type,
+ * unions → `"union"`, anything else → `"any"`.
  *
  * @param schema The zod schema.
- * @param fallbackName The model name when the schema has no `title`.
+ * @param fallbackName The model name when the schema has no `id` or `title`.
  * @returns The descriptor.
  *
  * @example
@@ -169,11 +177,22 @@ function unwrap(schema: AnySchema): { inner: AnySchema; optional: boolean } {
  * import { describeType } from "@syft/syft/rpc";
  * import { z } from "zod";
  * console.log(describeType(z.array(z.number().int()))); // { type: "array", items: "int" }
+ * const user = describeType(z.object({ user_id: z.int() }).meta({ title: "User" }));
+ * // { type: "model", name: "User", schema: { properties: { user_id: { title: "User Id",
+ * //   type: "integer" } }, required: ["user_id"], title: "User", type: "object" } }
  * ```
  */
 export function describeType(
   schema: StandardSchemaV1 | object,
   fallbackName = "Model",
+): TypeDescriptor {
+  return describe(schema, fallbackName);
+}
+
+function describe(
+  schema: StandardSchemaV1 | object,
+  fallbackName: string,
+  forcedName?: string,
 ): TypeDescriptor {
   if (!isZod(schema)) return "any";
   const { inner } = unwrap(schema);
@@ -185,8 +204,8 @@ export function describeType(
       return "str";
     case "number": {
       const checks = (d.checks ?? []) as { _zod?: { def?: { format?: string } } }[];
-      const fmt = checks.map((c) => c._zod?.def?.format).find((f) => f !== undefined);
-      return fmt !== undefined && /int/.test(fmt) ? "int" : "float";
+      const formats = [d.format, ...checks.map((c) => c._zod?.def?.format)];
+      return formats.some((f) => typeof f === "string" && /int/.test(f)) ? "int" : "float";
     }
     case "int":
     case "bigint":
@@ -206,7 +225,7 @@ export function describeType(
     case "array":
       return {
         type: "array",
-        items: describeType((d.element ?? d.valueType) as AnySchema, `${fallbackName}Item`),
+        items: describe((d.element ?? d.valueType) as AnySchema, `${fallbackName}Item`),
       };
     case "tuple":
       return "tuple";
@@ -218,31 +237,20 @@ export function describeType(
       return t === "string" ? "str" : t === "number" ? "float" : t === "boolean" ? "bool" : "any";
     }
     case "union": {
-      const options = (d.options as AnySchema[]).map((o) => describeType(o, fallbackName));
+      const options = (d.options as AnySchema[]).map((o) => describe(o, fallbackName));
       const distinct = new Set(options.map((o) => JSON.stringify(o)));
       return distinct.size === 1 ? options[0]! : "union";
     }
-    case "object":
+    case "object": {
+      const name = forcedName ?? modelName(inner) ?? fallbackName;
       return {
         type: "model",
-        name: title(inner) ?? fallbackName,
-        schema: toJsonSchema(inner, "input"),
+        name,
+        schema: pydanticModelSchema(inner, name, { title: forcedName }),
       };
+    }
     default:
       return "any";
-  }
-}
-
-function toJsonSchema(schema: AnySchema, io: "input" | "output"): Record<string, unknown> {
-  try {
-    const out = z.toJSONSchema(schema as z.ZodType, { io, unrepresentable: "any" }) as Record<
-      string,
-      unknown
-    >;
-    delete out.$schema;
-    return out;
-  } catch {
-    return {};
   }
 }
 
@@ -253,55 +261,67 @@ function pascal(endpoint: string): string {
     .join("");
 }
 
+/** What {@linkcode endpointSchema} describes: the endpoint options that reach `rpc.schema.json`. */
+export interface EndpointSchemaOptions {
+  /** The input (request body) schema. */
+  input?: StandardSchemaV1 | object;
+  /** The output schema. */
+  output?: StandardSchemaV1 | object;
+  /** The endpoint's description. */
+  description?: string;
+  /**
+   * The argument's name (syft-event names it after the handler's parameter, as in
+   * `def add(request: AddRequest)`); default `"body"`.
+   */
+  arg?: string;
+  /**
+   * The input model's name (a pydantic class name): default the input schema's `id` or `title`
+   * meta, else `<Endpoint>Request`.
+   */
+  model?: string;
+  /** The output model's name: default the output schema's `id` or `title`, else `<Endpoint>Response`. */
+  outputModel?: string;
+}
+
 /**
- * Builds one endpoint's entry of `rpc.schema.json`. An object input lists its properties as
- * arguments (required unless optional or defaulted); another input is one argument `body`; no
- * input is one optional `body` of type `"any"`.
+ * Builds one endpoint's entry of `rpc.schema.json` in syft-event's shape: the input is one
+ * argument (named by `arg`, default `"body"`; an object input is a model named by `model`, with
+ * pydantic's JSON Schema), no input is no argument (`{}`), and the output is the `returns` type.
  *
- * @param endpoint The endpoint path (for model names).
- * @param options The input and output schemas and the description.
+ * @param endpoint The endpoint path (for default model names).
+ * @param options The input and output schemas, the description, the argument and model names.
  * @returns The entry.
  *
  * @example
  * ```ts
  * import { endpointSchema } from "@syft/syft/rpc";
  * import { z } from "zod";
- * const entry = endpointSchema("/add", { input: z.object({ a: z.number(), b: z.number() }), output: z.number() });
- * console.log(entry.args.a, entry.returns); // { type: "float", required: true } float
+ * const entry = endpointSchema("/add", {
+ *   input: z.object({ a: z.number(), b: z.number() }),
+ *   output: z.number(),
+ *   arg: "request",
+ *   model: "AddRequest",
+ * });
+ * console.log(entry.args.request?.type); // { type: "model", name: "AddRequest", schema: { ... } }
+ * console.log(entry.returns); // float
  * ```
  */
-export function endpointSchema(
-  endpoint: string,
-  options: {
-    input?: StandardSchemaV1 | object;
-    output?: StandardSchemaV1 | object;
-    description?: string;
-  },
-): EndpointSchema {
+export function endpointSchema(endpoint: string, options: EndpointSchemaOptions): EndpointSchema {
   const base = pascal(endpoint) || "Root";
   const args: EndpointSchema["args"] = {};
-  if (options.input === undefined) {
-    args.body = { type: "any", required: false };
-  } else if (!isZod(options.input)) {
-    args.body = { type: "any", required: true };
-  } else {
-    const { inner, optional } = unwrap(options.input);
-    const d = def(inner);
-    if (d.type === "object") {
-      const shape = d.shape as Record<string, AnySchema>;
-      for (const [name, field] of Object.entries(shape)) {
-        args[name] = {
-          type: describeType(field, `${base}${pascal(name)}`),
-          required: !unwrap(field).optional,
-        };
-      }
-    } else {
-      args.body = { type: describeType(options.input, `${base}Request`), required: !optional };
-    }
+  const arg = options.arg ?? "body";
+  if (options.input !== undefined) {
+    const optional = isZod(options.input) && unwrap(options.input).optional;
+    args[arg] = {
+      type: describe(options.input, `${base}Request`, options.model),
+      required: !optional,
+    };
   }
   return {
     description: options.description ?? null,
     args,
-    returns: options.output === undefined ? "any" : describeType(options.output, `${base}Response`),
+    returns: options.output === undefined
+      ? "any"
+      : describe(options.output, `${base}Response`, options.outputModel),
   };
 }

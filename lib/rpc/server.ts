@@ -41,6 +41,7 @@ import {
   RPC_PERMISSIONS_YAML,
   type StandardSchemaV1,
 } from "./schema.ts";
+import { pythonJson } from "./_pydantic_schema.ts";
 import { GlobWatcher, type WatchEvent, type WatchEventKind } from "./globs.ts";
 import { parseDuration } from "./time.ts";
 import { nowMicros } from "./_micros.ts";
@@ -166,6 +167,15 @@ export interface EndpointOptions<
   output?: O;
   /** The description in `rpc.schema.json`. */
   description?: string;
+  /**
+   * The argument's name in `rpc.schema.json` (syft-event uses the Python handler's parameter
+   * name); default `"body"`.
+   */
+  arg?: string;
+  /** The input model's name in `rpc.schema.json` (default: the schema's `id`/`title` meta). */
+  model?: string;
+  /** The output model's name in `rpc.schema.json` (default: the schema's `id`/`title` meta). */
+  outputModel?: string;
 }
 
 interface Route {
@@ -555,11 +565,11 @@ export class SyftEvents implements AsyncDisposable {
     return out;
   }
 
-  /** Writes `rpc.schema.json` (2-space indented, as syft-event). */
+  /** Writes `rpc.schema.json` as syft-event does (`json.dumps(schema, indent=2)`: ASCII escapes). */
   async publishSchema(): Promise<void> {
     await writeFileAtomic(
       join(this.rpcDir, "rpc.schema.json"),
-      JSON.stringify(this.schema(), null, 2),
+      pythonJson(this.schema()),
       {
         createDir: true,
       },

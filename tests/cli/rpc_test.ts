@@ -162,7 +162,21 @@ app.onRequest("/add", { input: z.object({ a: z.number(), b: z.number() }), outpu
   assert.equal(schema.code, 0, schema.stderr);
   assert.deepEqual(JSON.parse(schema.stdout)["/add"], {
     description: "Adds",
-    args: { a: { type: "float", required: true }, b: { type: "float", required: true } },
+    args: {
+      body: {
+        type: {
+          type: "model",
+          name: "AddRequest",
+          schema: {
+            properties: { a: { title: "A", type: "number" }, b: { title: "B", type: "number" } },
+            required: ["a", "b"],
+            title: "AddRequest",
+            type: "object",
+          },
+        },
+        required: true,
+      },
+    },
     returns: "float",
   });
   const noSchema = await runSyft(["rpc", "schema", "calc", "--datasite", "x@example.com"], { env });

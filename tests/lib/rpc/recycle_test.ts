@@ -16,7 +16,7 @@ async function tempDirs(): Promise<{ root: string; tmp: string; data: string }> 
   return { root, tmp, data };
 }
 
-Deno.test("FileRecycler.discard() moves a consumed file out and stage() reuses its inode, shrunk or grown", async () => {
+Deno.test("FileRecycler.discard() keeps a consumed file (linked, then deleted) and stage() reuses its inode, shrunk or grown", async () => {
   const { root, tmp, data } = await tempDirs();
   try {
     const r = new FileRecycler(tmp);
@@ -25,6 +25,10 @@ Deno.test("FileRecycler.discard() moves a consumed file out and stage() reuses i
     const ino = (await Deno.lstat(consumed)).ino;
     assert.equal(await r.discard(consumed, { trusted: true }), true);
     assert.equal(await fileExists(consumed), false);
+    // The only name left is the recycled one (the datasite's was deleted, not renamed).
+    const [kept] = [...Deno.readDirSync(r.dir)].map((e) => join(r.dir, e.name));
+    assert.equal((await Deno.lstat(kept!)).ino, ino);
+    assert.equal((await Deno.lstat(kept!)).nlink, 1);
     assert.equal(await r.discard(consumed, { trusted: true }), false); // already gone
     const staged = await r.stage(join(data, "b.request"), enc.encode("short"));
     assert.equal((await Deno.lstat(staged)).ino, ino);
@@ -104,6 +108,24 @@ Deno.test("FileRecycler: two processes never get the same file, and servers clai
     }
     assert.equal(inodes.size, staged.length);
     assert.ok(server.stats.reused > 0, "the server reused shared responses");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("FileRecycler deletes a consumed response whose shared name is taken (cache-mode ids repeat)", async () => {
+  const { root, tmp, data } = await tempDirs();
+  try {
+    const r = new FileRecycler(tmp);
+    const name = `${crypto.randomUUID()}.response`;
+    for (const text of ["first", "second"]) {
+      await Deno.writeTextFile(join(data, name), text);
+      assert.equal(await r.discard(join(data, name), { share: true }), true);
+      assert.equal(await fileExists(join(data, name)), false);
+    }
+    assert.equal(r.stats.recycled, 1);
+    assert.equal(r.stats.deleted, 1);
+    assert.equal(await Deno.readTextFile(join(r.dir, name)), "first");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -158,22 +158,39 @@ Deno.test("SyftEvents writes syft.pub.yaml, rpc.schema.json and .syftkeep at sta
   const schemaText = await Deno.readTextFile(join(rpcDir, "rpc.schema.json"));
   assert.match(schemaText, /^\{\n {2}"\/calculate": \{\n {4}"description": "Add or multiply",/);
   const schema = JSON.parse(schemaText);
+  // syft-event's shape: one argument, a model with pydantic's JSON Schema (schema_test.ts compares
+  // it with pydantic's own output).
   assert.deepEqual(schema["/calculate"], {
     description: "Add or multiply",
     args: {
-      a: { type: "float", required: true },
-      b: { type: "int", required: true },
-      operation: { type: "str", required: false },
-      tags: { type: { type: "array", items: "str" }, required: false },
+      body: {
+        type: {
+          type: "model",
+          name: "CalculateRequest",
+          schema: {
+            properties: {
+              a: { title: "A", type: "number" },
+              b: { title: "B", type: "integer" },
+              operation: {
+                default: "add",
+                enum: ["add", "multiply"],
+                title: "Operation",
+                type: "string",
+              },
+              tags: { default: null, items: { type: "string" }, title: "Tags", type: "array" },
+            },
+            required: ["a", "b"],
+            title: "CalculateRequest",
+            type: "object",
+          },
+        },
+        required: true,
+      },
     },
     returns: "float",
   });
-  assert.equal(schema["/user_code/create"].args.code.type, "str");
-  assert.deepEqual(schema["/echo"], {
-    description: null,
-    args: { body: { type: "any", required: false } },
-    returns: "any",
-  });
+  assert.equal(schema["/user_code/create"].args.body.type.name, "Code");
+  assert.deepEqual(schema["/echo"], { description: null, args: {}, returns: "any" });
   for (const ep of ["calculate", "user_code/create", "echo"]) {
     assert.ok(await fileExists(join(rpcDir, ep, ".syftkeep")), ep);
   }
