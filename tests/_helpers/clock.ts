@@ -2,7 +2,7 @@
  * A fake {@linkcode Clock} for tests: time stands still until the test advances it, and timers
  * fire in due order as it does. Use it wherever a unit takes a `clock` option instead of sleeping.
  *
- * ```ts
+ * ```ts ignore
  * const clock = new FakeClock();
  * const unit = new Thing({ clock });
  * await clock.tick(1_000); // fires every timer due in the next second, in order
