@@ -86,7 +86,7 @@ export class Broker implements SessionHost {
     this.#stats.published++;
     const local = this.deliver(topics, dataJson, notifierId, sync);
     const remote = this.forwarder?.forward(topics, dataJson, notifierId);
-    if (!sync) return undefined;
+    if (!sync || (local === undefined && remote === undefined)) return undefined;
     return Promise.all([local, remote]).then(() => {});
   }
 
@@ -97,8 +97,8 @@ export class Broker implements SessionHost {
    * @param dataJson The data as JSON.
    * @param notifierId Sessions with this id are skipped.
    * @param sync Whether to wait for the notify answers.
-   * @returns With `sync`, resolves when every notified subscriber answered, left, or
-   *   `notifyTimeoutMs` passed.
+   * @returns With `sync` and subscribers notified, a promise that resolves when each answered,
+   *   left, or `notifyTimeoutMs` passed; otherwise `undefined`.
    */
   deliver(
     topics: readonly string[],
@@ -127,7 +127,7 @@ export class Broker implements SessionHost {
         }
       }
     }
-    if (wait === undefined) return undefined;
+    if (wait === undefined || wait.outstanding === 0) return undefined;
     wait.seal();
     const timer = setTimeout(() => wait.finish(), this.#notifyTimeoutMs);
     return wait.promise.finally(() => clearTimeout(timer));

@@ -71,6 +71,11 @@ export class DeliveryWait {
     this.promise = new Promise<void>((resolve) => this.#done = resolve);
   }
 
+  /** Answers still awaited. */
+  get outstanding(): number {
+    return this.#left;
+  }
+
   /** One more answer to wait for. */
   add(): void {
     this.#left++;
