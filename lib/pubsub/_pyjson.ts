@@ -205,7 +205,6 @@ function dumps(value: unknown, depth: number, where: string): string | undefined
   return out + "}";
 }
 
-// deno-lint-ignore no-control-regex
 const HIGH_UNIT = /[\ud800-\uffff]/;
 
 function compareCodePoints(a: string, b: string): number {

@@ -56,9 +56,9 @@ export interface EventMetadata {
   /** A UUID (v4) per message. */
   id: string;
   /** syft: the channel a reply to this request goes to (old peers ignore it). */
-  reply_to?: string;
+  "reply_to"?: string;
   /** syft: the id of the request this message answers. */
-  in_reply_to?: string;
+  "in_reply_to"?: string;
 }
 
 /**
