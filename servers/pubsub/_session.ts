@@ -1,4 +1,3 @@
-// deno-lint-ignore-file camelcase -- the wire shapes of fastapi_websocket_rpc are snake_case
 /**
  * One client connection of the pub/sub server: answers its RPC calls (`_ping_`, `subscribe`,
  * `unsubscribe`, `publish`), and writes notifications to it through a bounded queue (private).

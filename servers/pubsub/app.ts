@@ -110,6 +110,8 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
   const startedAt = Date.now();
   let redis: RedisBridge | undefined;
   let closing: Promise<void> | undefined;
+  /** Sockets whose close event has not come yet (close() waits for them). */
+  let openSockets = 0;
 
   const app = new Hono();
   app.get("/health", (c) => {
@@ -169,6 +171,7 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
       let session: Session | undefined;
       return {
         onOpen(_evt, ws) {
+          openSockets++;
           session = new Session(ws.raw!, broker, stats, limits);
           stats.connectionsTotal++;
           broker.add(session);
@@ -177,6 +180,7 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
           session?.onFrame(evt.data);
         },
         onClose() {
+          if (session !== undefined) openSockets--;
           session?.onClose();
         },
       };
@@ -207,6 +211,11 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
         }
         const reason = code === 1012 ? "server restarting" : "server shutting down";
         for (const session of [...broker.sessions]) session.close(code, reason);
+        // Let the close handshakes finish (at most 1 s) before the listener goes away.
+        const closedBy = Date.now() + 1_000;
+        while (openSockets > 0 && Date.now() < closedBy) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
         await redis?.close();
       })();
       return closing;

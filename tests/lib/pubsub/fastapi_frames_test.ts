@@ -1,4 +1,4 @@
-// deno-lint-ignore-file camelcase -- the wire shapes of fastapi_websocket_rpc are snake_case
+// deno-lint-ignore-file no-console -- a visible skip message
 import assert from "node:assert/strict";
 import {
   ALL_TOPICS,
