@@ -1,3 +1,4 @@
+// deno-lint-ignore-file camelcase -- the YAML keys are eventhive's (snake_case)
 /**
  * Hive configuration: eventhive's YAML file (`eventhive:`, `connectors:`, `servers:`) with the
  * same keys and defaults, `EVENTHIVE_CONFIG` and `EVENTHIVE_SECRET`, or a typed options object.
@@ -266,13 +267,16 @@ const yamlFile = z.strictObject({
 
 type YamlFile = z.infer<typeof yamlFile>;
 
-function describeIssue(issue: z.core.$ZodIssue): { key: string; message: string } {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  typed: boolean,
+): { key: string; message: string } {
   const path = issue.path.map(String);
   let key = path.join(".");
   let message = issue.message;
   const got = (issue as { input?: unknown }).input;
   if (issue.code === "unrecognized_keys") {
-    const known = knownKeys(path);
+    const known = typed ? knownTypedKeys(path) : knownKeys(path);
     key = [...path, issue.keys[0]!].join(".");
     message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${
       issue.keys.map((k) => `"${k}"`).join(", ")
@@ -290,6 +294,19 @@ function describeIssue(issue: z.core.$ZodIssue): { key: string; message: string 
     message += ` (got ${JSON.stringify(got)})`;
   }
   return { key: key || "(top level)", message };
+}
+
+function knownTypedKeys(path: string[]): string {
+  if (path.length === 0) {
+    return "metadataKey, removeMetadata, separator, receiveOwn, dedupeSize, maxAgeSeconds, requestTimeoutMs, connectors, servers";
+  }
+  if (path[0] === "connectors" && path.length === 2) {
+    return "type, inputChannel, secret, acceptLegacy, fromBroadcast, maxQueue, publishTimeoutMs and the backend's own";
+  }
+  if (path[0] === "servers" && path.length === 2) {
+    return "type, host, port, endpoint, scheme, create, broadcast";
+  }
+  return "";
 }
 
 function knownKeys(path: string[]): string {
@@ -367,7 +384,7 @@ export function parseHiveConfig(text: string, options: ParseHiveConfigOptions = 
   if (raw === null || raw === undefined) raw = {};
   const parsed = yamlFile.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    const { key, message } = describeIssue(parsed.error.issues[0]!);
+    const { key, message } = describeIssue(parsed.error.issues[0]!, false);
     configError(source, key, message, parsed.error);
   }
   return resolve(fromYaml(parsed.data, source), source, options.env ?? {});
@@ -597,7 +614,7 @@ export function resolveHiveConfig(
   const source = input.source ?? "options";
   const parsed = typedConfig.safeParse(input, { reportInput: true });
   if (!parsed.success) {
-    const { key, message } = describeIssue(parsed.error.issues[0]!);
+    const { key, message } = describeIssue(parsed.error.issues[0]!, true);
     configError(source, key, message, parsed.error);
   }
   return resolve(input, source, options.env ?? {});

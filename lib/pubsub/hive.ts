@@ -34,7 +34,6 @@ import {
 } from "./envelope.ts";
 import type { SecretKeys } from "./_crypto.ts";
 import {
-  PublishError,
   PubSubConfigError,
   PubSubError,
   RemoteHandlerError,
