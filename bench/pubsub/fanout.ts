@@ -1,4 +1,4 @@
-// deno-lint-ignore-file no-console
+// deno-lint-ignore-file no-console camelcase -- prints figures; JSON figure names are snake_case as bench:pubsub reports them
 /**
  * Fan-out of the fastapi_websocket_pubsub server (figure (d) of `bench:pubsub`): one publisher,
  * 100 subscribers, deliveries per second, next to its limit (a bare Deno relay that forwards each
