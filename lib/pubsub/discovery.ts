@@ -31,7 +31,16 @@ export { PubSubDiscoveryError, type PubSubDiscoveryErrorCode } from "./_fastapi_
 
 const log = getLogger(["pubsub", "discovery"]);
 
-/** A server found by {@linkcode discoverPubSubServer}. */
+/**
+ * A server found by {@linkcode discoverPubSubServer}.
+ *
+ * @example Connect to what was found
+ * ```ts ignore
+ * import { connectFastApiPubSub, discoverPubSubServer } from "@syft/syft/pubsub";
+ * const s = await discoverPubSubServer("my-hive");
+ * if (s) connectFastApiPubSub(`${s.scheme}://${s.host}:${s.port}${s.endpoint}`);
+ * ```
+ */
 export interface DiscoveredServer {
   /** The address to connect to. */
   host: string;

@@ -48,7 +48,20 @@ const CLOSE_GRACE_MS = 2_000;
 /** Publishes that may wait for a connection. */
 const MAX_QUEUED_PUBLISHES = 10_000;
 
-/** Options of {@linkcode connectFastApiPubSub}. */
+/**
+ * Options of {@linkcode connectFastApiPubSub}.
+ *
+ * @example A server with a token, quick reconnects
+ * ```ts ignore
+ * import { connectFastApiPubSub } from "@syft/syft/pubsub";
+ * const client = connectFastApiPubSub("ws://127.0.0.1:8085/pubsub", {
+ *   token: Deno.env.get("PUBSUB_TOKEN"),
+ *   minBackoffMs: 50,
+ *   maxBackoffMs: 5_000,
+ * });
+ * await client.close();
+ * ```
+ */
 export interface FastApiPubSubClientOptions {
   /** Sent as `Authorization: Bearer <token>` on every connect (`syft pubsub serve --token`). */
   token?: string;
@@ -83,6 +96,14 @@ export type FastApiPubSubState = "connecting" | "open" | "reconnecting" | "close
 /**
  * A client of a fastapi_websocket_pubsub server. Create it with
  * {@linkcode connectFastApiPubSub}; it connects in the background and reconnects by itself.
+ *
+ * @example Follow the connection state
+ * ```ts ignore
+ * import { connectFastApiPubSub } from "@syft/syft/pubsub";
+ * await using client = connectFastApiPubSub("ws://127.0.0.1:8085/pubsub");
+ * client.onState((state, error) => console.log(state, error?.message ?? ""));
+ * await client.ready();
+ * ```
  */
 export interface FastApiPubSubClient extends AsyncDisposable {
   /** The server URL. */

@@ -36,7 +36,17 @@ export {
 /** The default port (eventhive's and fastapi_websocket_pubsub's examples use 8085). */
 export const DEFAULT_PUBSUB_PORT = 8085;
 
-/** Options of {@linkcode startPubSubServer}. */
+/**
+ * Options of {@linkcode startPubSubServer}.
+ *
+ * @example Two instances acting as one, with a token
+ * ```ts ignore
+ * import { startPubSubServer } from "@syft/syft/pubsub/server";
+ * const options = { redisUrl: "redis://127.0.0.1:6379", token: "s3cret", maxQueue: 5_000 };
+ * await using a = await startPubSubServer({ ...options, port: 8085 });
+ * await using b = await startPubSubServer({ ...options, port: 8086 });
+ * ```
+ */
 export interface PubSubServerOptions extends Omit<PubSubAppOptions, "path" | "token" | "maxQueue"> {
   /** Bind address (default 127.0.0.1). */
   hostname?: string;
@@ -54,7 +64,16 @@ export interface PubSubServerOptions extends Omit<PubSubAppOptions, "path" | "to
   maxQueue?: number;
 }
 
-/** A running pub/sub server. */
+/**
+ * A running pub/sub server.
+ *
+ * @example Restart-friendly shutdown
+ * ```ts ignore
+ * import { startPubSubServer } from "@syft/syft/pubsub/server";
+ * const server = await startPubSubServer();
+ * Deno.addSignalListener("SIGTERM", () => server.close({ code: 1012 }));
+ * ```
+ */
 export interface PubSubServer extends AsyncDisposable {
   /** The WebSocket URL, such as `ws://127.0.0.1:8085/pubsub`. */
   readonly url: string;
