@@ -16,6 +16,7 @@ import {
   FastApiPubSubError,
 } from "./fastapi_client.ts";
 import { pyDumps } from "./_pyjson.ts";
+import { fastapiUrlOf } from "./_where.ts";
 import {
   redactUrl,
   type Transport,
@@ -25,16 +26,6 @@ import {
 } from "./_transport.ts";
 
 const log = getLogger(["pubsub", "fastapi"]);
-
-/** The URL a fastapi connector connects to (eventhive: `{scheme}://{host}:{port}{endpoint}`). */
-export function fastapiUrlOf(c: FastApiConnectorOptions): string {
-  if (c.url !== undefined) return c.url;
-  const endpoint = c.endpoint ?? "/pubsub";
-  const host = c.host ?? "127.0.0.1";
-  return `${c.scheme ?? "ws"}://${host.includes(":") ? `[${host}]` : host}:${c.port ?? 8085}${
-    endpoint.startsWith("/") ? endpoint : `/${endpoint}`
-  }`;
-}
 
 /** @internal */
 export class FastApiTransport implements Transport {

@@ -111,12 +111,10 @@ export class NatsTransport implements Transport {
     try {
       if (o.jetstream) await this.#startJetStream(sink, input);
       else if (input !== undefined) {
-        const subject = input.all
-          ? `${this.#prefix}.>`
-          : inputSubject(this.#network, input.inputChannel, {
-            prefix: this.#prefix,
-            separator: this.#separator,
-          });
+        const subject = inputSubject(this.#network, input.inputChannel, {
+          prefix: this.#prefix,
+          separator: this.#separator,
+        });
         this.#sub = nc.subscribe(subject, {
           callback: (err, msg) => {
             if (err !== null) return;
@@ -153,7 +151,7 @@ export class NatsTransport implements Transport {
     }
     this.#js = jetstream(nc);
     if (input === undefined) return;
-    const filter = input.all ? subjects[0]! : inputSubject(this.#network, inputChannel, {
+    const filter = inputSubject(this.#network, inputChannel, {
       prefix: this.#prefix,
       separator: this.#separator,
     });

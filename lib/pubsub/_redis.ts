@@ -12,6 +12,7 @@ import { PubSubError } from "./errors.ts";
 import type { RedisConnectorOptions } from "./config.ts";
 import type { PubSubClock } from "./_clock.ts";
 import { Outbox, type SendResult } from "./_outbox.ts";
+import { redisUrlOf } from "./_where.ts";
 import {
   redactUrl,
   type Transport,
@@ -25,18 +26,6 @@ const log = getLogger(["pubsub", "redis"]);
 /** Escapes Redis glob characters so a name matches only itself. */
 export function escapeRedisGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, "\\$&");
-}
-
-/** The URL a Redis connector connects to. */
-export function redisUrlOf(c: RedisConnectorOptions): string {
-  if (c.url !== undefined) return c.url;
-  const u = new URL(`${c.tls ? "rediss" : "redis"}://localhost`);
-  u.hostname = c.host ?? "localhost";
-  u.port = String(c.port ?? 6379);
-  if (c.username !== undefined) u.username = encodeURIComponent(c.username);
-  if (c.password !== undefined) u.password = encodeURIComponent(c.password);
-  if (c.db !== undefined && c.db !== 0) u.pathname = `/${c.db}`;
-  return u.toString();
 }
 
 /** @internal */
@@ -119,7 +108,7 @@ export class RedisTransport implements Transport {
       : "reconnecting";
     if (next === this.#state) return;
     this.#state = next;
-    if (next === "open") log.info("Redis at {where} is connected", { where: this.where });
+    if (next === "open") log.debug("Redis at {where} is connected", { where: this.where });
     else log.warn("Redis at {where} is unreachable; reconnecting", { where: this.where });
     this.#sink?.state(next, error);
   }
@@ -154,7 +143,8 @@ export class RedisTransport implements Transport {
       sub.on("pmessage", (_pattern: string, channel: string, message: string) => {
         sink.message(channel, message);
       });
-      const pattern = input.all ? "*" : `${escapeRedisGlob(input.prefix)}*`;
+      // `all` needs nothing more: the pattern already covers every channel under the input.
+      const pattern = `${escapeRedisGlob(input.prefix)}*`;
       connects.push(sub.connect().then(() => sub.psubscribe(pattern)));
     }
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -25,7 +25,10 @@ export interface TransportInput {
   inputChannel: string;
   /** Exact channels to subscribe to now (fastapi); more come through `addTopics`. */
   topics: readonly string[];
-  /** Subscribe to every channel of the backend (fastapi's all-topics topic; `syft pubsub listen`). */
+  /**
+   * Receive every channel under the input even without a defined event: fastapi subscribes to
+   * its all-topics topic (Redis and NATS already do with the prefix).
+   */
   all: boolean;
 }
 

@@ -60,6 +60,12 @@ export {
 } from "./envelope.ts";
 export { eventToSubject, inputSubject, subjectToEvent } from "./subjects.ts";
 export {
+  type ConnectorDescription,
+  describeHive,
+  type HiveDescription,
+  type ServerDescription,
+} from "./describe.ts";
+export {
   PublishError,
   type PublishErrorCode,
   PubSubConfigError,
