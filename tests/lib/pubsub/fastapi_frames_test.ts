@@ -13,8 +13,10 @@ import {
 } from "../../../lib/pubsub/_rpc_frames.ts";
 import { RpcFrameError } from "../../../lib/pubsub/_fastapi_errors.ts";
 
-const assertEquals = (actual: unknown, expected: unknown, message?: string): void =>
-  assert.deepEqual(actual, expected, message);
+function assertEquals(actual: unknown, expected: unknown, message?: string): void {
+  if (message === undefined) assert.deepEqual(actual, expected);
+  else assert.deepEqual(actual, expected, message);
+}
 
 function thrown(fn: () => unknown): RpcFrameError {
   try {
