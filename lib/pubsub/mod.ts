@@ -84,3 +84,12 @@ export {
   type FastApiPubSubErrorCode,
   type FastApiPubSubState,
 } from "./fastapi_client.ts";
+export {
+  type AdvertisedPubSubServer,
+  advertisePubSubServer,
+  type DiscoveredServer,
+  discoverPubSubServer,
+  type DiscoverOptions,
+  PubSubDiscoveryError,
+  type PubSubDiscoveryErrorCode,
+} from "./discovery.ts";
