@@ -88,8 +88,8 @@ export {
   type AdvertisedPubSubServer,
   advertisePubSubServer,
   type DiscoveredServer,
-  discoverPubSubServer,
   type DiscoverOptions,
+  discoverPubSubServer,
   PubSubDiscoveryError,
   type PubSubDiscoveryErrorCode,
 } from "./discovery.ts";
