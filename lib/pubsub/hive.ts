@@ -142,6 +142,9 @@ export type EventRoute =
     network: string;
   };
 
+/** A connector's state: `idle` before start, then its backend connection's state. */
+export type ConnectorState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+
 /** Counters of one connector. */
 export interface ConnectorStats {
   /** The backend. */
@@ -149,7 +152,7 @@ export interface ConnectorStats {
   /** Where it connects. */
   where: string;
   /** `connecting`, `open`, `reconnecting`, `closed` (or `idle` before start). */
-  state: TransportState | "idle";
+  state: ConnectorState;
   /** Its input channel (`""`: publish-only). */
   inputChannel: string;
   /** Whether it signs and encrypts. */

@@ -15,7 +15,9 @@
  *
  * @module
  */
+export type { PubSubClock } from "./_clock.ts";
 export {
+  type ConnectorState,
   type ConnectorStats,
   createHive,
   type EventContext,
