@@ -23,15 +23,10 @@
  */
 import { parseArgs } from "node:util";
 import { PubSubServerError } from "../../lib/pubsub/_fastapi_errors.ts";
-import { createPubSubApp, DEFAULT_PUBSUB_PATH, type PubSubAppOptions } from "./app.ts";
+import { createPubSubApp, DEFAULT_PUBSUB_PATH } from "./app.ts";
 
 export { PubSubServerError, type PubSubServerErrorCode } from "../../lib/pubsub/_fastapi_errors.ts";
-export {
-  createPubSubApp,
-  DEFAULT_PUBSUB_PATH,
-  type PubSubApp,
-  type PubSubAppOptions,
-} from "./app.ts";
+export { DEFAULT_PUBSUB_PATH } from "./app.ts";
 
 /** The default port (eventhive's and fastapi_websocket_pubsub's examples use 8085). */
 export const DEFAULT_PUBSUB_PORT = 8085;
@@ -47,7 +42,7 @@ export const DEFAULT_PUBSUB_PORT = 8085;
  * await using b = await startPubSubServer({ ...options, port: 8086 });
  * ```
  */
-export interface PubSubServerOptions extends Omit<PubSubAppOptions, "path" | "token" | "maxQueue"> {
+export interface PubSubServerOptions {
   /** Bind address (default 127.0.0.1). */
   hostname?: string;
   /** Port (default 8085; 0 picks a free one). */
@@ -62,6 +57,14 @@ export interface PubSubServerOptions extends Omit<PubSubAppOptions, "path" | "to
   token?: string;
   /** Notifications that may wait for one slow subscriber before it is disconnected (default 1,000). */
   maxQueue?: number;
+  /** Bytes in a subscriber's socket buffer above which notifications wait in its queue (default 1 MiB). */
+  sendBufferBytes?: number;
+  /** Longest frame accepted from a client, in characters (default 16 Mi); longer ones are ignored and counted. */
+  maxFrameChars?: number;
+  /** How long a sync publish waits for subscribers' notify answers (default 30,000 ms). */
+  notifyTimeoutMs?: number;
+  /** WebSocket heartbeat in seconds: a silent peer is pinged after half of it and dropped after all of it (default 40). */
+  idleTimeout?: number;
 }
 
 /**
