@@ -9,6 +9,23 @@ import {
   RequestTimeoutError,
 } from "../../../lib/pubsub/mod.ts";
 import { Inbox, ManualHiveClock, uniqueNetwork } from "./_hive_helpers.ts";
+import { Buffer } from "node:buffer";
+import { aesCtr, deriveKeys, hmacSha1Hex } from "../../../lib/pubsub/_crypto.ts";
+import { pyCanon } from "../../../lib/pubsub/_pyjson.ts";
+
+/** An encrypted message with a chosen signature ("auto": the right one; absent: none). */
+function sealed(secret: string, message: Record<string, unknown>, sign?: string): string {
+  const keys = deriveKeys(secret);
+  const signature = sign === "auto" ? hmacSha1Hex(keys.key, pyCanon(message)) : sign;
+  const text = pyCanon(signature === undefined ? message : { ...message, __sign__: signature });
+  const iv = new Uint8Array(16).fill(3);
+  return JSON.stringify({
+    iv: Buffer.from(iv).toString("base64"),
+    ciphertext: Buffer.from(aesCtr(keys.key, iv, new TextEncoder().encode(text))).toString(
+      "base64",
+    ),
+  });
+}
 
 function redisHive(
   url: string,
@@ -90,6 +107,9 @@ redisTest(
       ["sealed/ok", '{"iv": "AAECAwQFBgcICQoLDA0ODw==", "ciphertext": "***"}'],
       ["sealed/ok", '{"a": 1, "__eventhive__": {"id": "plaintext"}}'],
       ["sealed/ok", "{"],
+      ["sealed/ok", sealed(secret, { a: 1, __eventhive__: { id: "tampered" } }, "0".repeat(40))],
+      ["sealed/ok", sealed(secret, { a: 1, __eventhive__: { id: "nosig" } })],
+      ["sealed/ok", sealed(secret, { a: 1, __eventhive__: {} }, "auto")],
     ];
     let n = 0;
     for (const [event, data] of bad) {
@@ -134,9 +154,10 @@ redisTest(
     const s = secretRx.stats().dropped;
     assert.equal(s.not_object, 1);
     assert.equal(s.bad_base64, 2);
-    assert.equal(s.unsigned, 1);
+    assert.equal(s.unsigned, 2);
+    assert.equal(s.bad_metadata, 1);
     assert.equal(s.not_json, 1);
-    assert.equal(s.bad_key + s.bad_signature, 1, "the wrong key is dropped");
+    assert.equal(s.bad_key + s.bad_signature, 2, "the wrong key and the wrong HMAC are dropped");
     assert.equal(s.duplicate, 1, "the replay is dropped");
     assert.equal(secretRx.stats().connectors[net]!.state, "open");
   },
