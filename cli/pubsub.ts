@@ -76,6 +76,16 @@ function sourceOptions<
   return cmd;
 }
 
+/**
+ * The source options of a command. `--config` given after the subcommand is taken by the root
+ * command (whose `--config` is the SyftBox client config), so read it from there too.
+ */
+function sources(opts: object, globals: GlobalOptions): SourceOptions {
+  const own = opts as SourceOptions;
+  const config = own.config ?? globals.config;
+  return { ...own, ...(config === undefined ? {} : { config }) };
+}
+
 function splitName(name: string, what: string): string[] {
   const parts = name.split("/");
   if (parts.length < 3 || parts.some((p) => p === "")) {
@@ -321,7 +331,7 @@ Examples:
       );
       const input = opts.request ? `syft-cli-${crypto.randomUUID().slice(0, 8)}` : undefined;
       const { hive, network, event: name } = await sourceHive(
-        opts as SourceOptions,
+        sources(opts, globals),
         event,
         input,
         false,
@@ -365,7 +375,8 @@ Examples:
   syft pubsub listen 'hive/worker/*' --url ws://127.0.0.1:8085/pubsub --count 1
   syft pubsub listen hive/worker/work --config hive.yaml --secret s3cret`,
     )
-    .action(async (pattern, opts) => {
+    .action(async (pattern, opts, cmd) => {
+      const globals = cmd.optsWithGlobals() as GlobalOptions;
       const parts = splitName(pattern, "pattern");
       const all = parts.at(-1) === "*";
       if (parts.slice(0, -1).some((p) => p.includes("*")) || (!all && pattern.includes("*"))) {
@@ -376,7 +387,7 @@ Examples:
       const inputChannel = parts.slice(1, -1).join("/");
       const shutdown = waitForShutdownSignal();
       const { hive, event } = await sourceHive(
-        opts as SourceOptions,
+        sources(opts, globals),
         all ? pattern.slice(0, -1) + "x" : pattern,
         inputChannel,
         all,

@@ -328,3 +328,50 @@ Deno.test("syft up serves the pub/sub server and prints working Try: lines", asy
   assert.deepEqual((await got.count(1))[0], { task: "build" });
   assert.equal((await up.stop("SIGINT")).code, 0);
 });
+
+redisTest(
+  "syft pubsub publish --config fills {secret} as eventhive's CLI does and --connector picks the network",
+  async ({ url }) => {
+    await using ws = await tempWorkspace();
+    const net = uniqueNetwork("cli");
+    const file = `${ws.path}/hive.yaml`;
+    const u = new URL(url);
+    await Deno.writeTextFile(
+      file,
+      `connectors:
+  ${net}:
+    pubsub_type: redis
+    input_channel: cli
+    secret: '{secret}'
+    init: { host: ${u.hostname}, port: ${u.port || 6379} }
+`,
+    );
+    await using hive = createHive({
+      connectors: { [net]: { type: "redis", url, inputChannel: "rx", secret: "tmpl:secret" } },
+    });
+    const got = new Inbox();
+    hive.on("rx/e", got.push);
+    await hive.start();
+    const run = await runSyft([
+      "pubsub",
+      "publish",
+      "rx/e",
+      '{"via": "config"}',
+      "--config",
+      file,
+      "--connector",
+      net,
+      "--secret",
+      "tmpl:secret",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`published ${net}/rx/e on ${net}`));
+    assert.deepEqual((await got.count(1))[0], { via: "config" });
+    const wrong = await runSyft(["pubsub", "publish", "x/rx/e", "{}", "--config", file]);
+    assert.equal(wrong.code, 2);
+    assert.match(
+      wrong.stderr,
+      new RegExp(`No connector "x" in .*hive\\.yaml \\(connectors: ${net}\\)`),
+    );
+  },
+);

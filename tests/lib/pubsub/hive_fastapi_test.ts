@@ -117,3 +117,44 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "from_broadcast: the connector connects where discovery found the server (true = 5 s, N = N s)",
+  ...opts,
+  async fn() {
+    await using server = await startPubSubServer({ port: 0 });
+    const asked: string[] = [];
+    const discovery = {
+      discover: (name: string, { timeoutMs }: { timeoutMs: number }) => {
+        asked.push(`${name} ${timeoutMs}`);
+        return Promise.resolve(
+          name === "missing"
+            ? undefined
+            : { host: "127.0.0.1", port: server.port, endpoint: "/pubsub", scheme: "ws" },
+        );
+      },
+      advertise: () => Promise.resolve({ [Symbol.asyncDispose]: () => Promise.resolve() }),
+    };
+    const net = uniqueNetwork();
+    await using hive = createHive({
+      discovery,
+      connectors: { [net]: { type: "fastapi", inputChannel: "me", fromBroadcast: true } },
+    });
+    const got = new Inbox();
+    hive.on("me/x", got.push);
+    await hive.start();
+    await hive.emit(`${net}/me/x`, { found: true });
+    assert.deepEqual((await got.count(1))[0], { found: true });
+    assert.equal(hive.stats().connectors[net]!.where, server.url);
+    await using missing = createHive({
+      discovery,
+      connectors: { missing: { type: "fastapi", inputChannel: "me", fromBroadcast: 2 } },
+    });
+    await assert.rejects(
+      missing.start(),
+      /no server named missing\._eventhive\._tcp\.local\. answered on mDNS within 2 s/,
+    );
+    assert.deepEqual(asked, [`${net} 5000`, "missing 2000"]);
+  },
+});
