@@ -80,6 +80,9 @@ interface RoundResult {
   received: number;
   p50_ms: number;
   p99_ms: number;
+  /** CPU time per event of the subscriber and the publisher (microseconds). */
+  cpu_us_per_event: number;
+  pub_cpu_us_per_event: number;
 }
 
 async function round(
@@ -100,13 +103,15 @@ async function round(
       secret || "-",
       ...(rate ? [String(rate)] : []),
     ]);
+    let pubResult: Record<string, unknown>;
     try {
-      await pub.next();
+      pubResult = await pub.next();
     } finally {
       pub.kill();
       await pub.status;
     }
     const r = await sub.next() as unknown as RoundResult;
+    r.pub_cpu_us_per_event = pubResult.cpu_us_per_event as number;
     return r;
   } finally {
     sub.kill();
@@ -152,7 +157,9 @@ for (let r = 0; r < ROUNDS; r++) {
     console.log(
       `  round ${r + 1} ${name.padEnd(12)} ${fmt(result.eps).padStart(9)} events/s  (${
         fmt(result.received)
-      } received)`,
+      } received; CPU per event: publisher ${
+        result.pub_cpu_us_per_event.toFixed(1)
+      } us, subscriber ${result.cpu_us_per_event.toFixed(1)} us)`,
     );
   }
 }
@@ -186,6 +193,12 @@ const result = {
   ratio_vs_raw_redis: Number((best.redis!.eps / raw).toFixed(3)),
   bare_fanout_dps: Math.round(fanout.bare_fanout_dps),
   ratio_fanout_vs_bare: Number(fanout.ratio_vs_bare.toFixed(3)),
+  cpu_us_per_event: Object.fromEntries(
+    Object.entries(best).map(([k, v]) => [k, {
+      publisher: Number(v.pub_cpu_us_per_event.toFixed(2)),
+      subscriber: Number(v.cpu_us_per_event.toFixed(2)),
+    }]),
+  ),
   events: EVENTS,
   payload_bytes: 200,
   latency_rate: LATENCY_RATE,

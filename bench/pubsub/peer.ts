@@ -14,6 +14,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { Redis } from "ioredis";
 import { createHive, type Hive } from "../../lib/pubsub/mod.ts";
 
@@ -88,7 +89,10 @@ async function subscriber(): Promise<void> {
     stop = () => h.stop();
   }
   console.log(JSON.stringify({ ready: true }));
+  // From ready: waiting for the publisher costs (next to) no CPU.
+  const cpuStart = process.cpuUsage();
   await done;
+  const cpu = process.cpuUsage(cpuStart);
   clearTimeout(idle);
   await stop();
   latencies.sort((a, b) => a - b);
@@ -99,6 +103,7 @@ async function subscriber(): Promise<void> {
     eps: received > 1 ? (received - 1) / (ms / 1000) : 0,
     p50_ms: percentile(latencies, 0.5),
     p99_ms: percentile(latencies, 0.99),
+    cpu_us_per_event: (cpu.user + cpu.system) / Math.max(1, received),
   }));
 }
 
@@ -118,6 +123,7 @@ async function publisher(): Promise<void> {
     stop = () => h.stop();
   }
   const started = now();
+  const cpuStart = process.cpuUsage();
   if (rate === undefined) {
     const CHUNK = 5_000;
     for (let i = 0; i < count; i += CHUNK) {
@@ -137,8 +143,14 @@ async function publisher(): Promise<void> {
     await Promise.all(pending);
   }
   const ms = now() - started;
+  const cpu = process.cpuUsage(cpuStart);
   await stop();
-  console.log(JSON.stringify({ sent: count, ms, eps: count / (ms / 1000) }));
+  console.log(JSON.stringify({
+    sent: count,
+    ms,
+    eps: count / (ms / 1000),
+    cpu_us_per_event: (cpu.user + cpu.system) / count,
+  }));
 }
 
 if (role === "sub") await subscriber();

@@ -22,6 +22,8 @@ import {
 } from "./_transport.ts";
 
 const log = getLogger(["pubsub", "redis"]);
+/** How long a pipelined batch may wait for its replies before the connection is dropped. */
+const BATCH_TIMEOUT_MS = 10_000;
 
 /** Escapes Redis glob characters so a name matches only itself. */
 export function escapeRedisGlob(s: string): string {
@@ -74,7 +76,7 @@ export class RedisTransport implements Transport {
     return this.#outbox.size;
   }
 
-  #client(role: string, commandTimeout?: number): Redis {
+  #client(role: string): Redis {
     const options = {
       lazyConnect: true,
       connectTimeout: this.#connectTimeoutMs,
@@ -83,7 +85,6 @@ export class RedisTransport implements Transport {
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       retryStrategy: (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-      ...(commandTimeout === undefined ? {} : { commandTimeout }),
       connectionName: `syft-pubsub-${role}`,
     };
     const client = new Redis(this.#url, options);
@@ -115,7 +116,7 @@ export class RedisTransport implements Transport {
 
   async start(sink: TransportSink, input: TransportInput | undefined): Promise<void> {
     this.#sink = sink;
-    const pub = this.#client("pub", 10_000);
+    const pub = this.#client("pub");
     this.#pub = pub;
     pub.on("ready", () => {
       this.#pubReady = true;
@@ -183,21 +184,26 @@ export class RedisTransport implements Transport {
 
   async #send(batch: readonly { channel: string; data: string }[]): Promise<SendResult[]> {
     const pub = this.#pub!;
-    if (batch.length === 1) {
-      const item = batch[0]!;
-      try {
-        return [{ ok: true, receivers: await pub.publish(item.channel, item.data) }];
-      } catch (err) {
-        return [{ ok: false, error: err as Error, retry: true }];
-      }
-    }
     const pipeline = pub.pipeline();
     for (const item of batch) pipeline.publish(item.channel, item.data);
-    const replies = await pipeline.exec();
-    if (replies === null) throw new Error("the pipeline was discarded");
-    return replies.map(([err, n]): SendResult =>
-      err ? { ok: false, error: err, retry: true } : { ok: true, receivers: n as number }
-    );
+    // One timer per batch (ioredis' commandTimeout arms one per command): a connection that
+    // stops answering without closing is dropped, and the batch goes out again on the next one.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        pub.disconnect(true);
+        reject(new Error(`Redis at ${this.where} did not answer within ${BATCH_TIMEOUT_MS} ms`));
+      }, BATCH_TIMEOUT_MS);
+    });
+    try {
+      const replies = await Promise.race([pipeline.exec(), stalled]);
+      if (replies === null) throw new Error("the pipeline was discarded");
+      return replies.map(([err, n]): SendResult =>
+        err ? { ok: false, error: err, retry: true } : { ok: true, receivers: n as number }
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {

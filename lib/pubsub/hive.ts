@@ -550,16 +550,21 @@ class HiveImpl implements Hive {
     return this.#connectors.get(route.network)!;
   }
 
-  async emit(name: string, payload: Record<string, unknown>): Promise<void> {
-    this.#checkPayload(name, payload);
-    const route = this.route(name);
-    if (route.kind === "remote") {
-      const connector = this.#remote(name, "emit");
+  emit(name: string, payload: Record<string, unknown>): Promise<void> {
+    // Not async: one promise per event on the hot path (the backend's), errors as rejections.
+    try {
+      this.#checkPayload(name, payload);
+      const route = this.route(name);
+      if (route.kind === "remote") {
+        const connector = this.#remote(name, "emit");
+        this.#dispatch(name, payload, { event: name, signed: false });
+        return this.#publish(connector, name, payload, {});
+      }
       this.#dispatch(name, payload, { event: name, signed: false });
-      await this.#publish(connector, name, payload, {});
-      return;
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
     }
-    this.#dispatch(name, payload, { event: name, signed: false });
   }
 
   async request(
@@ -600,7 +605,7 @@ class HiveImpl implements Hive {
     return await promise;
   }
 
-  async #publish(
+  #publish(
     connector: Connector,
     name: string,
     payload: Record<string, unknown>,
@@ -640,15 +645,14 @@ class HiveImpl implements Hive {
       // eventhive processes (which publish on fresh connections) see it.
       queueMicrotask(() => this.#inbound(connector, name, data));
     }
-    try {
-      await sent;
+    return sent.then(() => {
       connector.stats.published++;
       this.#published++;
-    } catch (err) {
+    }, (err) => {
       connector.stats.publishErrors++;
       this.#publishErrors++;
       throw err;
-    }
+    });
   }
 
   // --- receiving ------------------------------------------------------------------------
