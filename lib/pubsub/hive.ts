@@ -40,7 +40,7 @@ import {
   RequestTimeoutError,
 } from "./errors.ts";
 import { type PubSubClock, REAL_CLOCK } from "./_clock.ts";
-import type { Transport, TransportInput, TransportState } from "./_transport.ts";
+import type { Transport, TransportInput } from "./_transport.ts";
 
 const log = getLogger(["pubsub", "hive"]);
 
