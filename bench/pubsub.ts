@@ -193,6 +193,13 @@ const result = {
   ratio_vs_raw_redis: Number((best.redis!.eps / raw).toFixed(3)),
   bare_fanout_dps: Math.round(fanout.bare_fanout_dps),
   ratio_fanout_vs_bare: Number(fanout.ratio_vs_bare.toFixed(3)),
+  // CPU time per event (publisher + subscriber), raw / ours: what the ratio would be on idle cores.
+  cpu_ratio_vs_raw_redis: Number(
+    (
+      (best.raw!.pub_cpu_us_per_event + best.raw!.cpu_us_per_event) /
+      (best.redis!.pub_cpu_us_per_event + best.redis!.cpu_us_per_event)
+    ).toFixed(3),
+  ),
   cpu_us_per_event: Object.fromEntries(
     Object.entries(best).map(([k, v]) => [k, {
       publisher: Number(v.pub_cpu_us_per_event.toFixed(2)),

@@ -42,7 +42,6 @@ function payload(seq: number, t: number): Record<string, unknown> {
 function hive(inputChannel: string): Hive {
   const common = { inputChannel, ...(secret === undefined ? {} : { secret }) };
   return createHive({
-    dedupeSize: 200_000,
     connectors: {
       [network!]: mode === "nats"
         ? { type: "nats", servers: NATS_URL, ...common }
