@@ -57,6 +57,8 @@ export interface OutboxOptions {
 }
 
 const RETRY_UNHEARD_MS = 50;
+/** After a failed send, wait this long (or for `wake()`) before sending again: no hot loop. */
+const RETRY_FAILED_MS = 100;
 
 /** @internal The outbound queue. */
 export class Outbox {
@@ -69,6 +71,8 @@ export class Outbox {
   #cancelDeadline: (() => void) | undefined;
   #deadlineAt = Infinity;
   #idle: (() => void)[] = [];
+  #paused = false;
+  #cancelPause: (() => void) | undefined;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -107,7 +111,20 @@ export class Outbox {
 
   /** The backend is (back) up: send what waits. */
   wake(): void {
+    this.#resume();
+  }
+
+  #resume(): void {
+    this.#cancelPause?.();
+    this.#cancelPause = undefined;
+    this.#paused = false;
     this.#schedule();
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#cancelPause = this.#o.clock.setTimeout(() => this.#resume(), RETRY_FAILED_MS);
   }
 
   /** Resolves when nothing waits or is in flight. */
@@ -120,6 +137,7 @@ export class Outbox {
   close(): void {
     this.#closed = true;
     this.#cancelDeadline?.();
+    this.#cancelPause?.();
     for (const item of this.#queue.splice(0)) {
       item.reject(this.#error("PUBSUB_CLOSED", item.channel, "the connector was closed first"));
     }
@@ -145,7 +163,10 @@ export class Outbox {
   }
 
   #pump(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#paused) {
+      if (this.#paused) this.#armDeadline();
+      return;
+    }
     if (!this.#o.isOpen()) {
       for (const item of this.#queue) item.held = true;
       this.#armDeadline();
@@ -202,7 +223,11 @@ export class Outbox {
         );
       }
     });
-    if (again.length > 0) this.#requeue(again);
+    if (again.length > 0) {
+      // The connection failed under us (its close event may not have come yet).
+      this.#pause();
+      this.#requeue(again);
+    }
   }
 
   #requeue(items: OutboxItem[]): void {

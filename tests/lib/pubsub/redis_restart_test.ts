@@ -94,7 +94,7 @@ Deno.test({
     });
     await using queen = createHive({
       connectors: {
-        [net]: { type: "redis", url: redis.url, inputChannel: "queen", publishTimeoutMs: 8_000 },
+        [net]: { type: "redis", url: redis.url, inputChannel: "queen", publishTimeoutMs: 20_000 },
       },
     });
     const got = new Inbox();
