@@ -22,6 +22,7 @@ import type { Transport, TransportInput, TransportSink, TransportState } from ".
 
 const log = getLogger(["pubsub", "nats"]);
 const encoder = new TextEncoder();
+const NAME_CACHE = 1_000;
 
 /** @internal */
 export class NatsTransport implements Transport {
@@ -59,8 +60,28 @@ export class NatsTransport implements Transport {
     return this.#pending;
   }
 
+  // Names repeat: map each once (bounded caches).
+  readonly #subjects = new Map<string, string>();
+  readonly #names = new Map<string, string | undefined>();
+
   #subject(name: string): string {
-    return eventToSubject(name, { prefix: this.#prefix, separator: this.#separator });
+    let subject = this.#subjects.get(name);
+    if (subject === undefined) {
+      subject = eventToSubject(name, { prefix: this.#prefix, separator: this.#separator });
+      if (this.#subjects.size >= NAME_CACHE) this.#subjects.clear();
+      this.#subjects.set(name, subject);
+    }
+    return subject;
+  }
+
+  #name(subject: string): string {
+    let name = this.#names.get(subject);
+    if (name === undefined && !this.#names.has(subject)) {
+      name = subjectToEvent(subject, { prefix: this.#prefix, separator: this.#separator });
+      if (this.#names.size >= NAME_CACHE) this.#names.clear();
+      this.#names.set(subject, name);
+    }
+    return name ?? subject;
   }
 
   #jetstreamNames(inputChannel: string): { stream: string; durable: string } {
@@ -118,11 +139,7 @@ export class NatsTransport implements Transport {
         this.#sub = nc.subscribe(subject, {
           callback: (err, msg) => {
             if (err !== null) return;
-            const name = subjectToEvent(msg.subject, {
-              prefix: this.#prefix,
-              separator: this.#separator,
-            });
-            sink.message(name ?? msg.subject, msg.string());
+            sink.message(this.#name(msg.subject), msg.string());
           },
         });
         await nc.flush();
@@ -170,12 +187,8 @@ export class NatsTransport implements Transport {
     this.#consumer = messages;
     (async () => {
       for await (const m of messages) {
-        const name = subjectToEvent(m.subject, {
-          prefix: this.#prefix,
-          separator: this.#separator,
-        });
         try {
-          sink.message(name ?? m.subject, m.string());
+          sink.message(this.#name(m.subject), m.string());
         } finally {
           m.ack();
         }
