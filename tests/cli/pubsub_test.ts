@@ -6,17 +6,19 @@ import { createHive, decodeMessage } from "../../lib/pubsub/mod.ts";
 import { Inbox, uniqueNetwork } from "../lib/pubsub/_hive_helpers.ts";
 
 Deno.test("syft pubsub --help teaches serve, publish, listen and check with examples", async () => {
-  const run = await runSyft(["pubsub", "--help"]);
+  const [run, serve, publish] = await Promise.all([
+    runSyft(["pubsub", "--help"]),
+    runSyft(["pubsub", "serve", "--help"]),
+    runSyft(["pubsub", "publish", "--help"]),
+  ]);
   assert.equal(run.code, 0, run.stderr);
   for (const sub of ["serve", "publish", "listen", "check"]) {
     assert.match(run.stdout, new RegExp(`^\\s+${sub} `, "m"));
   }
   assert.match(run.stdout, /Examples:/);
-  const serve = await runSyft(["pubsub", "serve", "--help"]);
   for (const opt of ["--host", "--port", "--path", "--redis", "--token"]) {
     assert.ok(serve.stdout.includes(opt), `serve --help lacks ${opt}`);
   }
-  const publish = await runSyft(["pubsub", "publish", "--help"]);
   for (
     const opt of [
       "--config",
@@ -173,11 +175,13 @@ Deno.test("syft pubsub publish refuses bad payloads, names and sources with stat
     ],
     [["pubsub", "listen", "n/*/e", "--redis", REDIS_URL], /only a trailing \/\* is a wildcard/],
   ];
-  for (const [args, pattern] of cases) {
-    const run = await runSyft(args);
+  // Independent subprocesses: run them side by side.
+  const runs = await Promise.all(cases.map(([args]) => runSyft(args)));
+  cases.forEach(([args, pattern], i) => {
+    const run = runs[i]!;
     assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
     assert.match(run.stderr, pattern);
-  }
+  });
   const down = await runSyft([
     "pubsub",
     "publish",
