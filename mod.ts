@@ -4,9 +4,11 @@
  *
  * The root module holds the shared pieces (workspace, Deno KV, errors) and every part as a
  * namespace: `rpc` (SyftBox file RPC), `proxy` (the HTTP RPC proxy client), `hub` (the zaptools
- * WebSocket hub) and `ensync` (the EnSync client). Each part also has its own, lighter entry point:
- * `@syft/syft/rpc`, `@syft/syft/proxy`, `@syft/syft/hub`, `@syft/syft/ensync`, the EnSync engine at
- * `@syft/syft/ensync/engine` and the command line at `@syft/syft/cli`. The library logs through
+ * WebSocket hub), `pubsub` (eventhive-compatible pub/sub) and `ensync` (the EnSync client). Each
+ * part also has its own, lighter entry point: `@syft/syft/rpc`, `@syft/syft/proxy`,
+ * `@syft/syft/hub`, `@syft/syft/pubsub`, `@syft/syft/ensync`, the pub/sub server at
+ * `@syft/syft/pubsub/server`, the EnSync engine at `@syft/syft/ensync/engine` and the command
+ * line at `@syft/syft/cli`. The library logs through
  * LogTape under the category `["syft"]`; configure LogTape in your program to see it.
  *
  * @example Create the workspace `syft up` uses
@@ -28,6 +30,7 @@
 export * as ensync from "./lib/ensync/mod.ts";
 export * as hub from "./lib/hub/mod.ts";
 export * as proxy from "./lib/proxy/mod.ts";
+export * as pubsub from "./lib/pubsub/mod.ts";
 export * as rpc from "./lib/rpc/mod.ts";
 export * from "./lib/errors.ts";
 export * from "./lib/home.ts";

@@ -16,6 +16,7 @@ import { PROXY_UP_SERVICE } from "./proxy.ts";
 import { HUB_UP_SERVICE } from "./hub.ts";
 import { RPC_ECHO_UP_SERVICE } from "./rpc.ts";
 import { ENSYNC_UP_SERVICE } from "./ensync.ts";
+import { PUBSUB_UP_SERVICE } from "./pubsub.ts";
 
 const log = getLogger(["cli", "up"]);
 
@@ -25,6 +26,7 @@ export const UP_SERVICES: UpService[] = [
   PROXY_UP_SERVICE,
   HUB_UP_SERVICE,
   ENSYNC_UP_SERVICE,
+  PUBSUB_UP_SERVICE,
 ];
 
 const STOP_TIMEOUT_MS = 5_000;

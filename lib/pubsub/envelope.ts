@@ -1,0 +1,323 @@
+/**
+ * The eventhive 0.5.0 message envelope, byte-compatible with what the Python original writes and
+ * reads:
+ *
+ * - plain: the payload object plus metadata `{time, version, event, id}` under `__eventhive__`,
+ *   written as Python's `json.dumps` writes it;
+ * - with a secret: `__sign__` = HMAC-SHA1(K, canonical JSON) is added, the canonical text is
+ *   encrypted with AES-128-CTR (K = SHA-256(secret)[:16]) and the wire carries
+ *   `{"iv": "<base64>", "ciphertext": "<base64>"}`.
+ *
+ * Reading verifies a signature by removing the top-level `__sign__` member from the decrypted
+ * canonical text (so floats and Unicode are never re-formatted), falling back to a lossless
+ * re-canonicalisation for senders that laid the text out differently. Anything malformed yields a
+ * {@linkcode DropReason}, never an exception.
+ *
+ * @module
+ */
+import {
+  canonMembers,
+  exciseCanonMember,
+  joinCanonMembers,
+  pyCanon,
+  pyDumps,
+  PyNumber,
+  pyParse,
+  pyString,
+  sortKeysPython,
+} from "./_pyjson.ts";
+import {
+  aesCtr,
+  deriveKeys,
+  encryptToBase64,
+  hmacSha1Hex,
+  randomIv,
+  sameDigest,
+  type SecretKeys,
+  strictBase64,
+  strictUtf8,
+} from "./_crypto.ts";
+import { Buffer } from "node:buffer";
+
+/** The metadata key eventhive uses by default. */
+export const DEFAULT_METADATA_KEY = "__eventhive__";
+/** The eventhive version syft writes into metadata (the wire format it speaks). */
+export const EVENTHIVE_VERSION = "0.5.0";
+const SIGN_KEY = "__sign__";
+
+/** The metadata eventhive adds to every message (syft adds the optional reply fields). */
+export interface EventMetadata {
+  /** Seconds since the epoch (Python `time.time()`). */
+  time: number;
+  /** The eventhive version of the sender. */
+  version: string;
+  /** The full event name, network included. */
+  event: string;
+  /** A UUID (v4) per message. */
+  id: string;
+  /** syft: the channel a reply to this request goes to (old peers ignore it). */
+  "reply_to"?: string;
+  /** syft: the id of the request this message answers. */
+  "in_reply_to"?: string;
+}
+
+/**
+ * Why an incoming message was dropped. Malformed input: `not_json`, `not_object` (a JSON list,
+ * string, number), `bad_base64` (an `iv` or `ciphertext` that is not padded base64, or an IV that
+ * is not 16 bytes), `bad_key` (decrypts to something that is not JSON: a wrong secret),
+ * `bad_signature`, `unsigned` (plaintext or a missing `__sign__` at a receiver with a secret),
+ * `encrypted` (an encrypted message at a receiver without a secret), `bad_metadata` (metadata
+ * that is not an object, or without an `id`). Policy: `duplicate` (an id seen recently), `stale`
+ * (older than the maximum age), `own` (sent by this hive, with `receiveOwn` off),
+ * `unknown_event` (no handler), `wrong_channel` (outside the connector's input channel).
+ */
+export type DropReason =
+  | "not_json"
+  | "not_object"
+  | "bad_base64"
+  | "bad_key"
+  | "bad_signature"
+  | "unsigned"
+  | "encrypted"
+  | "bad_metadata"
+  | "duplicate"
+  | "stale"
+  | "own"
+  | "unknown_event"
+  | "wrong_channel";
+
+/** Every {@linkcode DropReason}, in a stable order (for counters). */
+export const DROP_REASONS: readonly DropReason[] = [
+  "not_json",
+  "not_object",
+  "bad_base64",
+  "bad_key",
+  "bad_signature",
+  "unsigned",
+  "encrypted",
+  "bad_metadata",
+  "duplicate",
+  "stale",
+  "own",
+  "unknown_event",
+  "wrong_channel",
+];
+
+/** Options of {@linkcode encodeMessage}. */
+export interface EncodeOptions {
+  /** The key metadata goes under (default `__eventhive__`). */
+  metadataKey?: string;
+  /** The metadata, or `null` to add none (eventhive's `remove_metadata: true`). */
+  metadata: EventMetadata | null;
+  /** Sign and encrypt with this secret (absent or empty: plaintext). */
+  secret?: string;
+  /** The IV to encrypt with (default: 16 random bytes; give one only for test vectors). */
+  iv?: Uint8Array;
+}
+
+/** Options of {@linkcode decodeMessage}. */
+export interface DecodeOptions {
+  /** The receiver's secret (absent or empty: plaintext only). */
+  secret?: string;
+  /** Also accept eventhive <= 0.3.2 messages: plaintext signed with the raw secret. */
+  acceptLegacy?: boolean;
+}
+
+/** The outcome of {@linkcode decodeMessage}. */
+export type DecodeResult =
+  | {
+    /** The message was accepted. */
+    ok: true;
+    /** The message object (payload and metadata; `__sign__` removed). */
+    message: Record<string, unknown>;
+    /** Whether it carried a valid signature. */
+    signed: boolean;
+  }
+  | {
+    /** The message was dropped. */
+    ok: false;
+    /** Why. */
+    reason: DropReason;
+    /** A sentence for the log. */
+    detail: string;
+  };
+
+const keyCache = new Map<string, SecretKeys>();
+
+/** @internal Keys for a secret, cached (a few secrets per process). */
+export function keysFor(secret: string): SecretKeys {
+  let keys = keyCache.get(secret);
+  if (keys === undefined) {
+    if (keyCache.size >= 64) keyCache.clear();
+    keys = deriveKeys(secret);
+    keyCache.set(secret, keys);
+  }
+  return keys;
+}
+
+/** @internal The time as Python writes `time.time()`: always a float. */
+export function metadataForWire(meta: EventMetadata): Record<string, unknown> {
+  if (!Number.isInteger(meta.time)) return meta as unknown as Record<string, unknown>;
+  return { ...meta, time: new PyNumber(`${meta.time}.0`) };
+}
+
+/**
+ * @internal Encodes with precomputed keys (the hive's hot path).
+ */
+export function encodeWith(
+  payload: Record<string, unknown>,
+  metadataKey: string,
+  metadata: EventMetadata | null,
+  keys: SecretKeys | undefined,
+  iv?: Uint8Array,
+): string {
+  let message: Record<string, unknown>;
+  if (metadata === null) message = keys === undefined ? payload : { ...payload };
+  else message = { ...payload, [metadataKey]: metadataForWire(metadata) };
+  if (keys === undefined) return pyDumps(message);
+  if (Object.hasOwn(message, SIGN_KEY)) delete message[SIGN_KEY];
+  const members = canonMembers(message);
+  const texts = members.map(([, text]) => text);
+  const signature = hmacSha1Hex(keys.key, joinCanonMembers(texts));
+  // Insert the signature member in its sorted position.
+  let at = 0;
+  while (at < members.length && sortKeysPython([members[at]![0], SIGN_KEY])[0] !== SIGN_KEY) at++;
+  texts.splice(at, 0, `${pyString(SIGN_KEY)}:"${signature}"`);
+  const plaintext = joinCanonMembers(texts);
+  const vector = iv ?? randomIv();
+  return `{"iv": "${Buffer.from(vector).toString("base64")}", "ciphertext": "${
+    encryptToBase64(keys.key, vector, plaintext)
+  }"}`;
+}
+
+/**
+ * Writes one message as eventhive 0.5.0 does. The payload object is never changed.
+ *
+ * @param payload The event's payload (a JSON object).
+ * @param options Metadata, metadata key and secret.
+ * @returns The wire text (what goes to `PUBLISH` or into a fastapi publish's `data`).
+ * @throws {TypeError} When the payload holds something JSON cannot (a cycle, a symbol).
+ *
+ * @example Plain and with a secret
+ * ```ts
+ * import { encodeMessage } from "@syft/syft/pubsub";
+ * const metadata = { time: 1680610165.4884348, version: "0.5.0", event: "net/worker/work", id: crypto.randomUUID() };
+ * const plain = encodeMessage({ work: "heavy load" }, { metadata });
+ * // {"work": "heavy load", "__eventhive__": {"time": 1680610165.4884348, ...}}
+ * const sealed = encodeMessage({ work: "heavy load" }, { metadata, secret: "s3cret" });
+ * // {"iv": "...", "ciphertext": "..."}
+ * ```
+ */
+export function encodeMessage(payload: Record<string, unknown>, options: EncodeOptions): string {
+  const keys = options.secret ? keysFor(options.secret) : undefined;
+  return encodeWith(
+    payload,
+    options.metadataKey ?? DEFAULT_METADATA_KEY,
+    options.metadata,
+    keys,
+    options.iv,
+  );
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof PyNumber);
+}
+
+function drop(reason: DropReason, detail: string): DecodeResult {
+  return { ok: false, reason, detail };
+}
+
+/** @internal Decodes with precomputed keys (the hive's hot path). */
+export function decodeWith(
+  text: string,
+  keys: SecretKeys | undefined,
+  acceptLegacy: boolean,
+): DecodeResult {
+  let value: unknown;
+  try {
+    value = pyParse(text);
+  } catch (err) {
+    return drop("not_json", `not JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (!isPlainObject(value)) {
+    return drop(
+      "not_object",
+      `a JSON ${Array.isArray(value) ? "list" : typeof value}, not an object`,
+    );
+  }
+  const encrypted = Object.hasOwn(value, "iv") && Object.hasOwn(value, "ciphertext");
+  if (!encrypted) {
+    if (keys === undefined) return { ok: true, message: value, signed: false };
+    if (acceptLegacy && typeof value[SIGN_KEY] === "string") return verifyLegacy(text, keys);
+    return drop("unsigned", "a plaintext message at a receiver with a secret");
+  }
+  if (keys === undefined) {
+    return drop("encrypted", "an encrypted message at a receiver without a secret");
+  }
+  const { iv: ivText, ciphertext } = value;
+  const iv = typeof ivText === "string" ? strictBase64(ivText) : undefined;
+  const data = typeof ciphertext === "string" ? strictBase64(ciphertext) : undefined;
+  if (iv === undefined || data === undefined || iv.length !== 16) {
+    return drop("bad_base64", "iv or ciphertext is not base64 (or the iv is not 16 bytes)");
+  }
+  const plaintext = strictUtf8(aesCtr(keys.key, iv, data));
+  if (plaintext === undefined) return drop("bad_key", "does not decrypt to UTF-8 (wrong secret?)");
+  let inner: unknown;
+  try {
+    inner = pyParse(plaintext);
+  } catch {
+    return drop("bad_key", "does not decrypt to JSON (wrong secret?)");
+  }
+  if (!isPlainObject(inner)) return drop("not_object", "decrypts to JSON that is not an object");
+  const signature = inner[SIGN_KEY];
+  if (signature === undefined) return drop("unsigned", "encrypted without a __sign__");
+  if (typeof signature !== "string") return drop("bad_signature", "__sign__ is not a string");
+  const cut = exciseCanonMember(plaintext, SIGN_KEY);
+  let good = cut !== undefined && sameDigest(hmacSha1Hex(keys.key, cut.rest), signature);
+  if (!good) {
+    // A sender that laid the text out differently: sign the canonical form, as Python does.
+    const exact = pyParse(plaintext, { lossless: true }) as Record<string, unknown>;
+    delete exact[SIGN_KEY];
+    good = sameDigest(hmacSha1Hex(keys.key, pyCanon(exact)), signature);
+  }
+  if (!good) return drop("bad_signature", "the HMAC does not match (wrong secret or altered)");
+  delete inner[SIGN_KEY];
+  return { ok: true, message: inner, signed: true };
+}
+
+function verifyLegacy(text: string, keys: SecretKeys): DecodeResult {
+  const exact = pyParse(text, { lossless: true }) as Record<string, unknown>;
+  const signature = exact[SIGN_KEY] as string;
+  delete exact[SIGN_KEY];
+  if (!sameDigest(hmacSha1Hex(keys.legacyKey, pyCanon(exact)), signature)) {
+    return drop("bad_signature", "the legacy (<= 0.3.2) HMAC does not match");
+  }
+  const message = pyParse(text) as Record<string, unknown>;
+  delete message[SIGN_KEY];
+  return { ok: true, message, signed: true };
+}
+
+/**
+ * Reads one message as eventhive 0.5.0 does, but never throws: anything malformed is reported
+ * with a {@linkcode DropReason}. Accepts what Python writes: bare `NaN` / `Infinity`, integers
+ * beyond 2^53 (as `bigint`), `1e-05` floats.
+ *
+ * @param text The wire text.
+ * @param options The receiver's secret; `acceptLegacy` for eventhive <= 0.3.2 signed plaintext.
+ * @returns The message, or why it was dropped.
+ *
+ * @example Decode what a Python peer wrote
+ * ```ts
+ * import { decodeMessage } from "@syft/syft/pubsub";
+ * const result = decodeMessage('{"work": "heavy load", "__eventhive__": {"time": 1.5, "version": "0.5.0", "event": "net/worker/work", "id": "x"}}');
+ * if (result.ok) console.log(result.message.work);
+ * else console.log(result.reason);
+ * ```
+ */
+export function decodeMessage(text: string, options: DecodeOptions = {}): DecodeResult {
+  return decodeWith(
+    text,
+    options.secret ? keysFor(options.secret) : undefined,
+    options.acceptLegacy === true,
+  );
+}
