@@ -81,6 +81,8 @@ export type {
   RpcRequestSummary,
 } from "./states.ts";
 export {
+  isLoopbackHost,
+  isLoopbackPeer,
   type LiveHandler,
   liveHandler,
   type LiveHandlerOptions,
