@@ -1,4 +1,3 @@
-// deno-lint-ignore-file camelcase -- Prometheus label names are snake_case
 /**
  * The proxy's live state ({@linkcode ProxyLiveSource}), read from the same Prometheus registry
  * `/metrics` prints (requests by status, latency histogram, HTTP responses, rate-limit
