@@ -23,6 +23,7 @@ import { proxyCommand } from "./proxy.ts";
 import { hubCommand } from "./hub.ts";
 import { initCommand, rpcCommand, watchCommand } from "./rpc.ts";
 import { ensyncCommand } from "./ensync.ts";
+import { dashboardCommand } from "./dashboard.ts";
 
 function applyToAll(
   cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
@@ -66,6 +67,7 @@ function buildProgram(): CommandUnknownOpts {
   program.addCommand(rpcCommand());
   program.addCommand(watchCommand());
   program.addCommand(ensyncCommand());
+  program.addCommand(dashboardCommand());
 
   program.addHelpText(
     "after",

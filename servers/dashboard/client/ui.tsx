@@ -77,6 +77,8 @@ export function Chart(
   useEffect(() => {
     const el = box.current;
     if (el === null) return;
+    plot.current?.destroy();
+    el.textContent = "";
     const unit = props.unit ?? "";
     const u = new uPlot(
       {
@@ -141,6 +143,8 @@ export function Sparkline(props: { t: number[]; values: (number | null)[]; label
   useEffect(() => {
     const el = box.current;
     if (el === null) return;
+    plot.current?.destroy();
+    el.textContent = "";
     const u = new uPlot(
       {
         width: 140,
