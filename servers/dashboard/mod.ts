@@ -18,7 +18,7 @@
  * await app.start();
  * await using dashboard = await startDashboard({
  *   port: 0,
- *   services: () => [{ name: "echo", where: app.url("/"), live: app.live() }],
+ *   services: () => [{ name: "echo", where: app.url("/echo"), live: app.live() }],
  * });
  * console.log(dashboard.url);
  * ```

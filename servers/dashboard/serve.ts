@@ -128,7 +128,7 @@ async function rpcCaller(
  * await using dashboard = await startDashboard({
  *   port: 0,
  *   workspace,
- *   services: () => [{ name: "echo", where: app.url("/"), live: app.live() }],
+ *   services: () => [{ name: "echo", where: app.url("/echo"), live: app.live() }],
  * });
  * const state = await (await fetch(`${dashboard.url}/api/state`)).json();
  * console.log(state.services[0].name); // echo
