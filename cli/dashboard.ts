@@ -33,7 +33,7 @@ export const DASHBOARD_UP_SERVICE: UpService = {
         dataDir: ctx.home.dataDir,
       },
       services: () =>
-        started.filter((s) => s.name !== "dashboard").map((s) => ({
+        started.map((s) => ({
           name: s.name,
           description: s.description,
           where: s.running.where,

@@ -35,7 +35,7 @@ export interface LatencySnapshot {
  * import { createLatency, quantile } from "@syft/syft/live";
  * const h = createLatency();
  * h.record(1.5);
- * console.log(quantile(h.snapshot(), 0.5) > 0);
+ * console.log((quantile(h.snapshot(), 0.5) ?? 0) > 0);
  * ```
  */
 export interface Latency {

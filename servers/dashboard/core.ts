@@ -116,7 +116,8 @@ export type DashboardUpdate =
     points: Record<string, HistoryPoint>;
     rpcApps?: RpcAppInfo[];
   }
-  | { type: "events"; service: string; events: readonly LiveEventBase[]; dropped: number };
+  | { type: "events"; service: string; events: readonly LiveEventBase[]; dropped: number }
+  | { type: "part"; service: string; part: PartView };
 
 /** Options of {@linkcode DashboardCore}. */
 export interface DashboardCoreOptions {
@@ -152,7 +153,13 @@ interface Tracked {
   error: string | null;
   unsubscribe: (() => void) | undefined;
   source: LiveSource | undefined;
+  /** When its state was last read, and whether an early read is scheduled. */
+  readAt: number;
+  refreshing: boolean;
 }
+
+/** After feed events, a part's state is read again this soon (at most this often). */
+const REFRESH_MS = 250;
 
 function withTimeout<T>(p: T | Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -247,6 +254,8 @@ export class DashboardCore {
           error: null,
           unsubscribe: undefined,
           source: service.live,
+          readAt: 0,
+          refreshing: false,
         };
         this.#tracked.set(service.name, t);
       } else t.service = service;
@@ -267,6 +276,7 @@ export class DashboardCore {
         const state = await withTimeout(live.state(), timeout, `${t.service.name}'s live state`);
         t.state = state;
         t.error = null;
+        t.readAt = this.#now();
         points[t.service.name] = t.history.add(this.#now(), state);
       } catch (err) {
         t.error = err instanceof Error ? err.message : String(err);
@@ -320,12 +330,46 @@ export class DashboardCore {
         t.unsubscribe = live.feed.subscribe((events, dropped) => {
           for (const e of events) t.recent.push(e);
           this.#emit({ type: "events", service: name, events, dropped });
+          this.#refresh(t);
         });
       } else if (!want && t.unsubscribe !== undefined) {
         t.unsubscribe();
         t.unsubscribe = undefined;
       }
     }
+  }
+
+  /**
+   * Reads a part's state again soon after its feed reported something (connections, queues and
+   * tables follow events within a quarter second), at most once per {@linkcode REFRESH_MS}.
+   */
+  #refresh(t: Tracked): void {
+    if (t.refreshing || this.#closed) return;
+    t.refreshing = true;
+    const wait = Math.max(0, REFRESH_MS - (this.#now() - t.readAt));
+    const timer = setTimeout(async () => {
+      const live = t.service.live;
+      try {
+        if (live === undefined || this.#closed || this.#listeners.size === 0) return;
+        t.state = await withTimeout(
+          live.state(),
+          this.#options.stateTimeoutMs ?? 3000,
+          t.service.name,
+        );
+        t.error = null;
+        t.readAt = this.#now();
+        this.#emit({
+          type: "part",
+          service: t.service.name,
+          part: { service: t.service.name, part: live.part, actions: live.actions, state: t.state },
+        });
+      } catch (err) {
+        t.error = err instanceof Error ? err.message : String(err);
+      } finally {
+        t.refreshing = false;
+      }
+    }, wait);
+    Deno.unrefTimer(timer);
   }
 
   #statuses(): ServiceStatus[] {

@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * The dashboard page's script: follows `/api/events` and renders the selected panel. The tabs
  * are the page's own buttons (arrow keys, Home and End move between them, as the WAI-ARIA tabs

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The page's copy of the dashboard state: the snapshot from `/api/events`, then its updates
  * (history points appended, feed events prepended), and the POST helper with the CSRF token.
@@ -59,6 +58,7 @@ export class Store {
     });
     source.addEventListener("tick", (e) => this.#apply(JSON.parse((e as MessageEvent).data)));
     source.addEventListener("events", (e) => this.#apply(JSON.parse((e as MessageEvent).data)));
+    source.addEventListener("part", (e) => this.#apply(JSON.parse((e as MessageEvent).data)));
   }
 
   #apply(update: DashboardUpdate): void {
@@ -115,6 +115,8 @@ export class Store {
           }
         }
       }
+    } else if (update.type === "part") {
+      snap.parts[update.service] = update.part;
     } else {
       const list: LiveEventBase[] = snap.recent[update.service] ??= [];
       for (const e of update.events) list.unshift(e);

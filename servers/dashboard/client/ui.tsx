@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * Small building blocks of the panels: number and time formatting, a chart (uPlot), a
  * sparkline, tables and an action button that reports its outcome.

@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * EnSync engine: apps and permissions; per (app, event) queue: pending, in flight, deferred,
  * discarded and the acked rate; connected and paused clients; replay an event by idem; requeue

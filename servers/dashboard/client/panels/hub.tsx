@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * Hub: connections (id, address, rooms, since, frames in/out) with disconnect, join and leave;
  * rooms with members; a live event stream with a filter; publish an event to a room.

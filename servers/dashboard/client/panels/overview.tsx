@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * Overview: every service (address, state, uptime, rate sparkline) and the workspace.
  *

@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * Proxy: requests by status, pending requests with their age, latency (what a blocking call
  * waits), rate-limit rejections, and recently finished requests.

@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * Pub/sub: networks, topics and subscribers, events per second, dropped messages by reason, and
  * recent events.

@@ -1,5 +1,4 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx/dom */
-/// <reference lib="dom" />
 /**
  * File RPC: apps and endpoints (from `rpc.schema.json` and the running apps), requests per second
  * and p50/p99 per endpoint, recent requests (each opens its request and response), and a "try it"
