@@ -108,7 +108,11 @@ Deno.test("startDashboard() serves /api/state and an event stream of ticks and c
       sampleMs: 100,
       workspace,
       services: () => [
-        { name: "rpc-echo", where: "syft://owner@example.com/app_data/echo/rpc", live: echo.live() },
+        {
+          name: "rpc-echo",
+          where: "syft://owner@example.com/app_data/echo/rpc",
+          live: echo.live(),
+        },
         { name: "hub", where: hub.wsUrl, live: hub.relay.live },
         { name: "pubsub", where: "redis://127.0.0.1:6379", live: pubsub.source },
         { name: "plain", where: "somewhere" },
@@ -206,7 +210,11 @@ Deno.test("startDashboard() opens a recent request, runs hub actions and an RPC 
       sampleMs: 100,
       workspace,
       services: () => [
-        { name: "rpc-echo", where: "syft://owner@example.com/app_data/echo/rpc", live: echo.live() },
+        {
+          name: "rpc-echo",
+          where: "syft://owner@example.com/app_data/echo/rpc",
+          live: echo.live(),
+        },
         { name: "hub", where: hub.wsUrl, live: hub.relay.live },
       ],
     });
