@@ -18,7 +18,6 @@ import {
   type RpcLiveState,
   type RpcMessageDetail,
   type RpcRequestDetail,
-  type RpcRequestSummary,
   stringArg,
 } from "../live/mod.ts";
 import type { SyftRequest, SyftResponse } from "./protocol.ts";
@@ -29,7 +28,8 @@ const RECENT = 200;
 const RECENT_LISTED = 50;
 
 interface Recent {
-  summary: RpcRequestSummary;
+  /** The summary, also the feed event (one object per request). */
+  summary: RpcLiveEvent;
   request: SyftRequest;
   response: SyftResponse;
 }
@@ -100,7 +100,9 @@ export class RpcLiveRecorder {
     counts.requests++;
     if (response.statusCode >= 400) counts.errors++;
     counts.latency.record(ms);
-    const summary: RpcRequestSummary = {
+    const summary: RpcLiveEvent = {
+      type: "request",
+      app: this.#appName,
       id: request.id,
       at: Date.now(),
       sender: request.sender,
@@ -111,9 +113,7 @@ export class RpcLiveRecorder {
       url: request.url.href,
     };
     this.#recent.push({ summary, request, response });
-    if (this.#feed.active) {
-      this.#feed.publish({ type: "request", app: this.#appName, ...summary });
-    }
+    if (this.#feed.active) this.#feed.publish(summary);
   }
 
   /** The app's live source (one per app). */

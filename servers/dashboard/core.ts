@@ -160,6 +160,8 @@ interface Tracked {
 
 /** After feed events, a part's state is read again this soon (at most this often). */
 const REFRESH_MS = 250;
+/** Feed events kept and forwarded per batch (at most four batches a second per part). */
+const FORWARD_PER_BATCH = 100;
 
 function withTimeout<T>(p: T | Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -327,9 +329,17 @@ export class DashboardCore {
       const live = t.service.live;
       if (want && t.unsubscribe === undefined && live !== undefined) {
         const name = t.service.name;
-        t.unsubscribe = live.feed.subscribe((events, dropped) => {
+        t.unsubscribe = live.feed.subscribe((batch, dropped) => {
+          // Only the newest go on: the page shows the last few dozen, and a busy part must not
+          // cost the stream (or the page) in proportion to its rate.
+          const events = batch.length > FORWARD_PER_BATCH ? batch.slice(-FORWARD_PER_BATCH) : batch;
           for (const e of events) t.recent.push(e);
-          this.#emit({ type: "events", service: name, events, dropped });
+          this.#emit({
+            type: "events",
+            service: name,
+            events,
+            dropped: dropped + batch.length - events.length,
+          });
           this.#refresh(t);
         });
       } else if (!want && t.unsubscribe !== undefined) {

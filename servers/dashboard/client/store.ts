@@ -9,6 +9,7 @@ import type { LiveEventBase } from "../../../lib/live/mod.ts";
 
 const HISTORY_POINTS = 300;
 const RECENT_EVENTS = 200;
+const RENDER_EVERY_MS = 250;
 
 type Listener = () => void;
 
@@ -21,6 +22,7 @@ export class Store {
   readonly #listeners = new Set<Listener>();
   #source: EventSource | undefined;
   #scheduled = false;
+  #renderedAt = 0;
 
   subscribe = (listener: Listener): () => void => {
     this.#listeners.add(listener);
@@ -32,12 +34,16 @@ export class Store {
   #changed(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // At most one render per frame, however many messages arrive.
-    requestAnimationFrame(() => {
-      this.#scheduled = false;
-      this.version++;
-      for (const l of this.#listeners) l();
-    });
+    // At most four renders a second, however many messages arrive (a busy stack sends several a
+    // second per panel), each in an animation frame.
+    const wait = Math.max(0, RENDER_EVERY_MS - (performance.now() - this.#renderedAt));
+    setTimeout(() =>
+      requestAnimationFrame(() => {
+        this.#scheduled = false;
+        this.#renderedAt = performance.now();
+        this.version++;
+        for (const l of this.#listeners) l();
+      }), wait);
   }
 
   /** Opens the event stream (the browser reconnects by itself). */

@@ -32,6 +32,8 @@ export function hasChromium(): boolean {
 /** A browser with its own profile; dispose to close it and remove the profile. */
 export interface TestBrowser extends AsyncDisposable {
   context: BrowserContext;
+  /** Its profile directory (on every process's command line). */
+  profile: string;
 }
 
 /** Launches Chromium with a fresh `--user-data-dir`. */
@@ -47,6 +49,7 @@ export async function launchBrowser(
   });
   return {
     context,
+    profile,
     async [Symbol.asyncDispose]() {
       await context.close().catch(() => {});
       await Deno.remove(profile, { recursive: true }).catch(() => {});
