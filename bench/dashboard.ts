@@ -3,10 +3,12 @@
  * `deno task bench:dashboard`: what the dashboard costs a loaded stack.
  *
  * File-RPC round trips at 64 in flight (as `bench:rpc` (b)) against the echo app in its own
- * process, in two setups run in alternation (to share the machine's drift fairly):
+ * process, in three setups run in rotation (to share the machine's drift fairly):
  *   - without: the echo app alone (the limit: nothing of the dashboard in it);
- *   - with: the echo app plus the dashboard in its process (as `syft up` runs them), with headless
- *     Chromium showing the File RPC panel (recent requests, per-endpoint charts, live updates).
+ *   - stream: the echo app plus the dashboard in its process (as `syft up` runs them), with one
+ *     client reading `/api/events` (what the dashboard itself costs the stack);
+ *   - browser: the same with headless Chromium showing the File RPC panel (recent requests,
+ *     per-endpoint charts, live updates) instead, on the same machine.
  * Each round runs both back to back (alternating which goes first) after one warm-up pair that is
  * not counted. Two figures, as medians over the rounds:
  *   - the throughput ratio with/without of each pair (noisy on a shared machine: other work moves
@@ -72,7 +74,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-async function run(withDashboard: boolean): Promise<RunResult> {
+type Mode = "without" | "stream" | "browser";
+
+async function run(mode: Mode): Promise<RunResult> {
+  const withDashboard = mode !== "without";
   const dataDir = await Deno.makeTempDir({
     prefix: "syft_bench_dash_",
     ...(BASE ? { dir: BASE } : {}),
@@ -95,10 +100,15 @@ async function run(withDashboard: boolean): Promise<RunResult> {
   }).spawn();
   const lines = server.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
     .getReader();
-  const browser = withDashboard ? await launchBrowser() : undefined;
+  const browser = mode === "browser" ? await launchBrowser() : undefined;
+  const stream = new AbortController();
   try {
     const ready = (await lines.read()).value ?? "";
     if (!ready.startsWith("ready ")) throw new Error(`The bench server did not start: ${ready}`);
+    if (mode === "stream") {
+      const res = await fetch(`${ready.slice(6)}/api/events`, { signal: stream.signal });
+      void res.body!.pipeTo(new WritableStream()).catch(() => {});
+    }
     if (browser !== undefined) {
       const page = await browser.context.newPage();
       await page.goto(`${ready.slice(6)}/#rpc`);
@@ -138,6 +148,7 @@ async function run(withDashboard: boolean): Promise<RunResult> {
       browserCpuPerRequestMs: (browserCpu * 1000) / Math.max(1, done),
     };
   } finally {
+    stream.abort();
     await browser?.[Symbol.asyncDispose]();
     await server.stdin.close();
     await lines.cancel().catch(() => {});
@@ -146,45 +157,51 @@ async function run(withDashboard: boolean): Promise<RunResult> {
   }
 }
 
-const without: RunResult[] = [];
-const withBrowser: RunResult[] = [];
+const runs: Record<Mode, RunResult[]> = { without: [], stream: [], browser: [] };
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-console.log("warm-up pair (not counted) ...");
-await run(false);
-await run(true);
+const MODES: Mode[] = ["without", "stream", "browser"];
+console.log("warm-up (not counted) ...");
+for (const mode of MODES) await run(mode);
 for (let round = 0; round < ROUNDS; round++) {
-  // Alternate which goes first, so neither always gets the cooler machine.
-  for (const withDashboard of round % 2 === 0 ? [false, true] : [true, false]) {
-    const r = await run(withDashboard);
-    (withDashboard ? withBrowser : without).push(r);
+  // Rotate which goes first, so none always gets the cooler machine.
+  for (let k = 0; k < MODES.length; k++) {
+    const mode = MODES[(round + k) % MODES.length]!;
+    const r = await run(mode);
+    runs[mode].push(r);
     console.log(
-      `round ${round + 1}: ${withDashboard ? "with dashboard + browser" : "without dashboard"} ` +
-        `${Math.round(r.rps)} req/s, server ${r3(r.cpuPerRequestMs)} ms CPU/request` +
-        (withDashboard ? `, browser ${r3(r.browserCpuPerRequestMs)} ms CPU/request` : ""),
+      `round ${round + 1}: ${mode.padEnd(7)} ${Math.round(r.rps)} req/s, server ${
+        r3(r.cpuPerRequestMs)
+      } ms CPU/request` +
+        (mode === "browser" ? `, browser ${r3(r.browserCpuPerRequestMs)} ms CPU/request` : ""),
     );
   }
 }
-const pairRatios = without.map((w, i) => withBrowser[i]!.rps / w.rps);
-const cpuRatio = median(withBrowser.map((r) => r.cpuPerRequestMs)) /
-  median(without.map((r) => r.cpuPerRequestMs));
+const med = (mode: Mode, pick: (r: RunResult) => number): number => median(runs[mode].map(pick));
+const pairRatio = (mode: Mode): number =>
+  r3(median(runs.without.map((w, i) => runs[mode][i]!.rps / w.rps)));
+const cpu = (mode: Mode): number => med(mode, (r) => r.cpuPerRequestMs);
 const result = {
   bench: "dashboard",
   seconds_per_run: SECONDS,
   rounds: ROUNDS,
-  rps_64_without_dashboard: Math.round(median(without.map((r) => r.rps))),
-  rps_64_with_dashboard_and_browser: Math.round(median(withBrowser.map((r) => r.rps))),
-  runs_without: without.map((r) => Math.round(r.rps)),
-  runs_with: withBrowser.map((r) => Math.round(r.rps)),
-  throughput_ratio_with_to_without: r3(median(pairRatios)),
-  server_cpu_ms_per_request_without: r3(median(without.map((r) => r.cpuPerRequestMs))),
-  server_cpu_ms_per_request_with: r3(median(withBrowser.map((r) => r.cpuPerRequestMs))),
-  server_cpu_ratio_with_to_without: r3(cpuRatio),
-  browser_cpu_ms_per_request: r3(median(withBrowser.map((r) => r.browserCpuPerRequestMs))),
-  cost_pct: Math.round((cpuRatio - 1) * 1000) / 10,
-  under_5pct: cpuRatio <= 1.05,
+  rps_64_without_dashboard: Math.round(med("without", (r) => r.rps)),
+  rps_64_with_dashboard_stream: Math.round(med("stream", (r) => r.rps)),
+  rps_64_with_dashboard_and_browser: Math.round(med("browser", (r) => r.rps)),
+  throughput_ratio_stream_to_without: pairRatio("stream"),
+  throughput_ratio_browser_to_without: pairRatio("browser"),
+  server_cpu_ms_per_request_without: r3(cpu("without")),
+  server_cpu_ms_per_request_stream: r3(cpu("stream")),
+  server_cpu_ms_per_request_browser: r3(cpu("browser")),
+  server_cpu_ratio_stream_to_without: r3(cpu("stream") / cpu("without")),
+  server_cpu_ratio_browser_to_without: r3(cpu("browser") / cpu("without")),
+  browser_cpu_ms_per_request: r3(med("browser", (r) => r.browserCpuPerRequestMs)),
+  cost_pct: Math.round((cpu("stream") / cpu("without") - 1) * 1000) / 10,
+  under_5pct: cpu("stream") / cpu("without") <= 1.05,
 };
 console.log(
-  `the dashboard with a browser attached: server CPU per request x${result.server_cpu_ratio_with_to_without} ` +
-    `(${result.cost_pct} %), throughput x${result.throughput_ratio_with_to_without} (median of pairs)`,
+  `the dashboard costs the server x${result.server_cpu_ratio_stream_to_without} CPU per request ` +
+    `(${result.cost_pct} %); with Chromium on the same machine x${result.server_cpu_ratio_browser_to_without}, ` +
+    `throughput x${result.throughput_ratio_browser_to_without}, the browser itself ` +
+    `${result.browser_cpu_ms_per_request} ms CPU per request`,
 );
 console.log(JSON.stringify(result));

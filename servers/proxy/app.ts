@@ -334,7 +334,9 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       standardHeaders: "draft-6",
       keyGenerator: async (c) =>
         keyBucket !== undefined && await keyOk!(c) ? keyBucket : `addr:${clientAddress(c)}`,
-      skip: (c) => c.req.path === "/health",
+      // A dashboard reading /live (a few times a second) must not use up the clients' budget.
+      skip: (c) =>
+        c.req.path === "/health" || c.req.path === "/live" || c.req.path.startsWith("/live/"),
       handler: (c) => {
         metrics.rateLimited();
         live.rateLimited(clientAddress(c));

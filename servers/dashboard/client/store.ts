@@ -9,7 +9,7 @@ import type { LiveEventBase } from "../../../lib/live/mod.ts";
 
 const HISTORY_POINTS = 300;
 const RECENT_EVENTS = 200;
-const RENDER_EVERY_MS = 250;
+const RENDER_EVERY_MS = 400;
 
 type Listener = () => void;
 
@@ -34,7 +34,7 @@ export class Store {
   #changed(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // At most four renders a second, however many messages arrive (a busy stack sends several a
+    // At most one render per 400 ms, however many messages arrive (a busy stack sends several a
     // second per panel), each in an animation frame.
     const wait = Math.max(0, RENDER_EVERY_MS - (performance.now() - this.#renderedAt));
     setTimeout(() =>
