@@ -17,6 +17,7 @@ import { HUB_UP_SERVICE } from "./hub.ts";
 import { RPC_ECHO_UP_SERVICE } from "./rpc.ts";
 import { ENSYNC_UP_SERVICE } from "./ensync.ts";
 import { DASHBOARD_UP_SERVICE } from "./dashboard.ts";
+import { isLoopbackHost } from "../lib/live/http.ts";
 
 const log = getLogger(["cli", "up"]);
 
@@ -83,6 +84,13 @@ export function upCommand(): CommandUnknownOpts {
           );
         }
       }
+      const dashboardToken = opts.dashboardToken ?? Deno.env.get("SYFT_DASHBOARD_TOKEN");
+      if (!skip.has("dashboard") && !isLoopbackHost(opts.host) && dashboardToken === undefined) {
+        throw new UsageError(
+          `The dashboard cannot serve on ${opts.host} without a token: pass --dashboard-token <secret> ` +
+            "(or --skip dashboard)",
+        );
+      }
       // Listen before anything starts, so a signal during start-up also stops cleanly.
       const shutdown = waitForShutdownSignal();
       const home = await ensureSyftHome({
@@ -92,7 +100,6 @@ export function upCommand(): CommandUnknownOpts {
       const kv = await openKv(home.kvPath);
       const controller = new AbortController();
       const started: StartedService[] = [];
-      const dashboardToken = opts.dashboardToken ?? Deno.env.get("SYFT_DASHBOARD_TOKEN");
       try {
         const runs = (await kv.get<number>(["up", "runs"])).value ?? 0;
         await kv.set(["up", "runs"], runs + 1);
