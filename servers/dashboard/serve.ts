@@ -40,8 +40,8 @@ export interface RunningDashboard extends AsyncDisposable {
   url: string;
   /** The bound port. */
   port: number;
-  /** The model (tests read it). */
-  core: DashboardCore;
+  /** Event-stream clients (open pages) now. */
+  readonly watchers: number;
   /** Stops the server, the sampling and the RPC client. */
   close(): Promise<void>;
 }
@@ -195,5 +195,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
       await rpc?.close();
     })();
   options.signal?.addEventListener("abort", () => void close(), { once: true });
-  return { url: `http://${host}:${port}`, port, core, close, [Symbol.asyncDispose]: close };
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    get watchers() {
+      return core.watchers;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

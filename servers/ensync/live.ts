@@ -27,14 +27,27 @@ import type { QueueCounts, Settlement, StoredEvent } from "./store.ts";
 const CLIENTS_LISTED = 200;
 const DISCARDED_PER_APP = 20;
 
-interface QueueTotals {
+/** Settle totals of one queue. */
+export interface QueueTotals {
+  /** The recipient app id. */
   app: string;
+  /** The event name. */
   name: string;
+  /** Acknowledged since start. */
   acked: number;
+  /** Discarded since start. */
   discarded: number;
 }
 
-/** Counters and the feed the broker writes to. */
+/**
+ * Counters and the feed the broker writes to (`broker.live`); {@linkcode createEnSyncLive} reads
+ * them.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(engine.broker.live.counters.published);
+ * ```
+ */
 export class EnSyncLiveRecorder {
   /** Totals since start. */
   readonly counters = {
@@ -50,11 +63,17 @@ export class EnSyncLiveRecorder {
   readonly startedAt: number = Date.now();
   /** The feed. */
   readonly feed: LiveFeedWriter<EnSyncLiveEvent> = createLiveFeed();
+  /** Acked and discarded totals per queue (`app id \n name`). */
   readonly queues: Map<string, QueueTotals> = new Map();
+  /** When each session connected. */
   readonly since: WeakMap<Session, number> = new WeakMap();
   #names: (appId: string) => string = (id) => id;
 
-  /** Sets how app ids become names (for feed events). */
+  /**
+   * Sets how app ids become names (for feed events).
+   *
+   * @param fn Maps an app id to its name.
+   */
   set appName(fn: (appId: string) => string) {
     this.#names = fn;
   }
@@ -70,16 +89,19 @@ export class EnSyncLiveRecorder {
     this.feed.publish({ type, at: Date.now(), ...fields });
   }
 
+  /** Records a client that connected. */
   connected(session: Session): void {
     this.counters.connects++;
     this.since.set(session, Date.now());
     if (this.feed.active) this.#emit("connect", { app: session.appName, client: session.id });
   }
 
+  /** Records a client that went. */
   disconnected(session: Session): void {
     if (this.feed.active) this.#emit("disconnect", { app: session.appName, client: session.id });
   }
 
+  /** Records a published event. */
   published(event: StoredEvent): void {
     this.counters.published++;
     if (this.feed.active) {
@@ -91,6 +113,7 @@ export class EnSyncLiveRecorder {
     }
   }
 
+  /** Records a delivery. */
   delivered(sub: Subscription, event: StoredEvent): void {
     this.counters.delivered++;
     if (this.feed.active) {
@@ -103,6 +126,7 @@ export class EnSyncLiveRecorder {
     }
   }
 
+  /** Records an ack, defer or discard. */
   settled(event: StoredEvent, outcome: Settlement["kind"]): void {
     if (outcome === "ack") {
       this.counters.acked++;
@@ -116,6 +140,7 @@ export class EnSyncLiveRecorder {
     }
   }
 
+  /** Records an event put back in its queue by an admin. */
   requeued(event: StoredEvent): void {
     this.counters.requeued++;
     if (this.feed.active) {

@@ -183,7 +183,7 @@ Deno.test("startDashboard() serves /api/state and an event stream of ticks and c
     } finally {
       await sse.close();
     }
-    await waitFor(() => dashboard.core.watchers === 0, { what: "the stream to be dropped" });
+    await waitFor(() => dashboard.watchers === 0, { what: "the stream to be dropped" });
     assert.equal(
       hub.relay.live.feed.active,
       false,
