@@ -5,6 +5,7 @@
  * @module
  */
 import type { SyftHome } from "../lib/home.ts";
+import type { LiveSource } from "../lib/live/mod.ts";
 
 /** What `syft up` hands every service it starts. */
 export interface UpContext {
@@ -18,6 +19,22 @@ export interface UpContext {
   anyPort: boolean;
   /** Aborted when `syft up` is stopping. */
   signal: AbortSignal;
+  /** The services started so far, in start order (the dashboard, started last, shows them). */
+  started?: readonly StartedService[];
+  /** `--dashboard-token`: required by the dashboard when `host` is not loopback. */
+  dashboardToken?: string;
+}
+
+/** A service `syft up` started. */
+export interface StartedService {
+  /** Its name. */
+  name: string;
+  /** One line on what it is. */
+  description: string;
+  /** When it started (ms since the epoch). */
+  startedAt: number;
+  /** What its `start()` returned. */
+  running: RunningService;
 }
 
 /** A started service: where it runs and how to stop it. */
@@ -30,6 +47,8 @@ export interface RunningService {
   hints?: string[];
   /** Stops the service and releases its resources. */
   stop(): Promise<void>;
+  /** Its live state, for the dashboard (`@syft/syft/live`). */
+  live?: LiveSource;
 }
 
 /** A service `syft up` can start. */

@@ -704,6 +704,7 @@ export const ENSYNC_UP_SERVICE: UpService = {
         `curl -s ${engine.wsUrl?.replace(/^ws/, "http")}/health`,
       ],
       stop: () => engine.close(),
+      live: engine.live,
     };
   },
 };

@@ -302,6 +302,7 @@ export const HUB_UP_SERVICE: UpService = {
         `deno task syft hub send ${running.wsUrl} chat '"hello"'`,
       ],
       stop: () => running.shutdown(),
+      live: running.relay.live,
     };
   },
 };

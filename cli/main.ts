@@ -24,6 +24,7 @@ import { hubCommand } from "./hub.ts";
 import { initCommand, rpcCommand, watchCommand } from "./rpc.ts";
 import { ensyncCommand } from "./ensync.ts";
 import { pubsubCommand } from "./pubsub.ts";
+import { dashboardCommand } from "./dashboard.ts";
 
 function applyToAll(
   cmd: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
@@ -68,6 +69,7 @@ function buildProgram(): CommandUnknownOpts {
   program.addCommand(watchCommand());
   program.addCommand(ensyncCommand());
   program.addCommand(pubsubCommand());
+  program.addCommand(dashboardCommand());
 
   program.addHelpText(
     "after",

@@ -399,6 +399,7 @@ export const PROXY_UP_SERVICE: UpService = {
         `curl -s ${server.url}/rpc/send -H 'content-type: application/json' -d '${body}'`,
       ],
       stop: () => server.close(),
+      live: server.live,
     };
   },
 };

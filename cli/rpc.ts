@@ -454,6 +454,7 @@ export const RPC_ECHO_UP_SERVICE: UpService = {
         `deno task syft --config ${config} rpc call syft://${ctx.home.email}/app_data/echo/rpc/ping`,
       ],
       stop: () => app.stop(),
+      live: app.live(),
     };
   },
 };

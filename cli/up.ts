@@ -10,13 +10,15 @@ import { openKv } from "../lib/kv.ts";
 import { VERSION } from "../lib/version.ts";
 import { getLogger } from "../lib/_log.ts";
 import { print, printJson } from "./_output.ts";
-import type { RunningService, UpContext, UpService } from "./_service.ts";
+import type { RunningService, StartedService, UpContext, UpService } from "./_service.ts";
 import { type GlobalOptions, UsageError, waitForShutdownSignal } from "./_common.ts";
 import { PROXY_UP_SERVICE } from "./proxy.ts";
 import { HUB_UP_SERVICE } from "./hub.ts";
 import { RPC_ECHO_UP_SERVICE } from "./rpc.ts";
 import { ENSYNC_UP_SERVICE } from "./ensync.ts";
 import { PUBSUB_UP_SERVICE } from "./pubsub.ts";
+import { DASHBOARD_UP_SERVICE } from "./dashboard.ts";
+import { isLoopbackHost } from "../lib/live/http.ts";
 
 const log = getLogger(["cli", "up"]);
 
@@ -27,6 +29,8 @@ export const UP_SERVICES: UpService[] = [
   HUB_UP_SERVICE,
   ENSYNC_UP_SERVICE,
   PUBSUB_UP_SERVICE,
+  // Last: it shows every service started before it.
+  DASHBOARD_UP_SERVICE,
 ];
 
 const STOP_TIMEOUT_MS = 5_000;
@@ -60,11 +64,16 @@ export function upCommand(): CommandUnknownOpts {
     .option("--host <host>", "bind address for every server; 0.0.0.0 exposes them", "127.0.0.1")
     .option("--any-port", "bind every server to a free port instead of its default port")
     .option("--skip <names>", "comma-separated services not to start")
+    .option(
+      "--dashboard-token <token>",
+      "token the dashboard requires (needed with a --host off loopback; env SYFT_DASHBOARD_TOKEN)",
+    )
     .addHelpText(
       "after",
       "\nOn first run the workspace is created: a SyftBox config with an e-mail such as\n" +
         "you@localhost.dev, a data dir with datasites/, and Deno KV state under state/.\n\n" +
-        "Examples:\n  syft up\n  SYFT_HOME=/tmp/demo syft up --any-port\n  syft up --skip hub",
+        "The dashboard (http://127.0.0.1:8700) shows every service live.\n\n" +
+        "Examples:\n  syft up\n  SYFT_HOME=/tmp/demo syft up --any-port\n  syft up --skip hub,dashboard",
     )
     .action(async (opts, cmd) => {
       const globals = cmd.optsWithGlobals() as GlobalOptions & typeof opts;
@@ -77,6 +86,13 @@ export function upCommand(): CommandUnknownOpts {
           );
         }
       }
+      const dashboardToken = opts.dashboardToken ?? Deno.env.get("SYFT_DASHBOARD_TOKEN");
+      if (!skip.has("dashboard") && !isLoopbackHost(opts.host) && dashboardToken === undefined) {
+        throw new UsageError(
+          `The dashboard cannot serve on ${opts.host} without a token: pass --dashboard-token <secret> ` +
+            "(or --skip dashboard)",
+        );
+      }
       // Listen before anything starts, so a signal during start-up also stops cleanly.
       const shutdown = waitForShutdownSignal();
       const home = await ensureSyftHome({
@@ -85,7 +101,7 @@ export function upCommand(): CommandUnknownOpts {
       });
       const kv = await openKv(home.kvPath);
       const controller = new AbortController();
-      const started: { name: string; running: RunningService }[] = [];
+      const started: StartedService[] = [];
       try {
         const runs = (await kv.get<number>(["up", "runs"])).value ?? 0;
         await kv.set(["up", "runs"], runs + 1);
@@ -96,11 +112,19 @@ export function upCommand(): CommandUnknownOpts {
           host: opts.host,
           anyPort: opts.anyPort === true,
           signal: controller.signal,
+          started,
+          ...(dashboardToken === undefined ? {} : { dashboardToken }),
         };
         for (const service of UP_SERVICES) {
           if (skip.has(service.name)) continue;
           log.debug("Starting {name}", { name: service.name });
-          started.push({ name: service.name, running: await service.start(ctx) });
+          const startedAt = Date.now();
+          started.push({
+            name: service.name,
+            description: service.description,
+            startedAt,
+            running: await service.start(ctx),
+          });
         }
         const report = {
           version: VERSION,

@@ -45,6 +45,8 @@ export interface ConnectionOptions {
    * abnormal closure instead of the close code.
    */
   incomingFrames?: () => number;
+  /** The peer's address (`host:port`), when known. */
+  remoteAddress?: string;
 }
 
 const QUIET_TICK_MS = 2;
@@ -96,6 +98,10 @@ export class Connection {
   readonly request: Request;
   /** Per-connection state for handlers; starts with what `authenticate` returned, if anything. */
   readonly data: Record<string, unknown>;
+  /** When the connection was made (ms since the epoch). */
+  readonly connectedAt: number = Date.now();
+  /** The peer's address (`host:port`), or `""` when the adapter did not know it. */
+  readonly remoteAddress: string;
   readonly #socket: SocketLike;
   readonly #rooms = new Set<string>();
   readonly #limit: number;
@@ -103,6 +109,7 @@ export class Connection {
   readonly #incoming: (() => number) | undefined;
   #closing = false;
   #unchecked = 0;
+  #sent = 0;
 
   /**
    * Wraps an open (or opening) WebSocket. Hubs do this for you; use it directly only to build an
@@ -120,6 +127,17 @@ export class Connection {
     this.#limit = options.sendBufferLimit ?? DEFAULT_SEND_BUFFER_LIMIT;
     this.#onOverflow = options.onOverflow;
     this.#incoming = options.incomingFrames;
+    this.remoteAddress = options.remoteAddress ?? "";
+  }
+
+  /** Frames queued to this peer so far. */
+  get framesSent(): number {
+    return this.#sent;
+  }
+
+  /** Frames received from this peer so far (0 when the hub does not count them). */
+  get framesReceived(): number {
+    return this.#incoming?.() ?? 0;
   }
 
   /**
@@ -172,6 +190,7 @@ export class Connection {
     const socket = this.#socket;
     if (this.#closing || socket.readyState !== 1) return false;
     socket.send(frame);
+    this.#sent++;
     if ((this.#unchecked += frame.length) < CHECK_EVERY_BYTES) return true;
     this.#unchecked = 0;
     const buffered = socket.bufferedAmount;

@@ -256,9 +256,12 @@ export class ZapHub {
    * 426 to other requests, 404 to other paths and 401 when `authenticate` refuses.
    *
    * @param request The HTTP request.
+   * @param info What `Deno.serve` passes with it (the peer's address is kept on the connection).
    * @returns The upgrade response, or the refusal.
    */
-  readonly fetch = async (request: Request): Promise<Response> => {
+  readonly fetch = async (request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> => {
+    // Read before any await: Deno's getter throws once the request is gone.
+    const remoteAddress = peer(info);
     if (this.#path !== undefined && new URL(request.url).pathname !== this.#path) {
       return jsonResponse(404, `Not found: the WebSocket endpoint is ${this.#path}`);
     }
@@ -278,7 +281,7 @@ export class ZapHub {
     } catch (err) {
       return jsonResponse(400, `Cannot upgrade to WebSocket: ${errorText(err)}`);
     }
-    this.attach(upgraded.socket, request, data);
+    this.attach(upgraded.socket, request, data, { remoteAddress });
     return upgraded.response;
   };
 
@@ -322,10 +325,16 @@ export class ZapHub {
    * @param socket The server side of an upgraded WebSocket (open or still opening).
    * @param request The upgrade request.
    * @param data Initial per-connection state.
+   * @param options The peer's address (`host:port`), when known.
    * @returns The connection (its `connected` event fires when the socket opens).
    */
-  attach(socket: WebSocket, request: Request, data?: Record<string, unknown>): Connection {
-    const session = this.#session(socket, request, data);
+  attach(
+    socket: WebSocket,
+    request: Request,
+    data?: Record<string, unknown>,
+    options: { remoteAddress?: string | undefined } = {},
+  ): Connection {
+    const session = this.#session(socket, request, data, options.remoteAddress);
     // Few listeners, and `onopen` dropped once used: each costs memory on every idle connection.
     // Socket errors need no listener: Deno follows each with a close event.
     socket.onmessage = (evt) => this.#message(session, evt.data);
@@ -384,11 +393,13 @@ export class ZapHub {
     socket: WebSocket,
     request: Request,
     data: Record<string, unknown> | undefined,
+    remoteAddress?: string,
   ): Session {
     socket.binaryType = "arraybuffer";
     let session: Session | undefined = undefined;
     const conn = new Connection(socket, request, {
       id: this.#createId(),
+      ...(remoteAddress === undefined ? {} : { remoteAddress }),
       ...(data === undefined ? {} : { data }),
       sendBufferLimit: this.#sendLimit,
       incomingFrames: () => session!.frames,
@@ -637,6 +648,19 @@ export class ZapHub {
       logErrorHandlerFailure(err);
     }
   }
+}
+
+function peer(info: Deno.ServeHandlerInfo | undefined): string | undefined {
+  let addr: Partial<Deno.NetAddr> | undefined;
+  try {
+    addr = info?.remoteAddr as Partial<Deno.NetAddr> | undefined;
+  } catch {
+    return undefined; // the request is already closed
+  }
+  if (addr?.hostname === undefined) return undefined;
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
 }
 
 function socketErrorText(evt: Event): string {

@@ -231,6 +231,20 @@ export class ProxyGateway {
   }
 
   /**
+   * Requests this process waits on (no response yet), oldest first.
+   *
+   * @param limit At most this many.
+   */
+  pendingRecords(limit: number): RequestRecord[] {
+    const out: RequestRecord[] = [];
+    for (const { record } of this.#inflight.values()) {
+      if (out.length >= limit) break;
+      if (record.status === "pending") out.push(record);
+    }
+    return out;
+  }
+
+  /**
    * Computes the owner id and follows the pending requests this instance owns again (writing the
    * request files of those accepted but not written yet).
    *

@@ -45,6 +45,8 @@ import { pythonJson } from "./_pydantic_schema.ts";
 import { GlobWatcher, type WatchEvent, type WatchEventKind } from "./globs.ts";
 import { parseDuration } from "./time.ts";
 import { nowMicros } from "./_micros.ts";
+import type { RpcLiveSource } from "../live/mod.ts";
+import { RpcLiveRecorder, type RpcLiveView } from "./_live.ts";
 import { isValidEmail, type SyftBoxURL } from "./url.ts";
 import {
   acquireWatcher,
@@ -401,6 +403,7 @@ export class SyftEvents implements AsyncDisposable {
   #rescanAgain = false;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
   #concurrency: number;
+  readonly #live: RpcLiveRecorder;
 
   /**
    * Creates the app (nothing touches the disk until {@linkcode SyftEvents.start}).
@@ -416,6 +419,7 @@ export class SyftEvents implements AsyncDisposable {
     }
     this.appName = appName;
     this.#options = options;
+    this.#live = new RpcLiveRecorder(appName, () => this.#liveView());
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 32));
     // A workspace given as an object is known at once (so `url()` works before `start()`).
     if (options.workspace instanceof SyftBoxWorkspace) this.#setWorkspace(options.workspace);
@@ -467,6 +471,32 @@ export class SyftEvents implements AsyncDisposable {
   /** Requests waiting for a handler slot. */
   get queued(): number {
     return this.#queue.length - this.#qhead;
+  }
+
+  /**
+   * This app's live state: counters, per-endpoint requests and latency, recent requests with
+   * their messages (action `request`), and a feed of answered requests (`@syft/syft/live`).
+   *
+   * @returns The app's live source (the same one on every call).
+   */
+  live(): RpcLiveSource {
+    return this.#live.source();
+  }
+
+  #liveView(): RpcLiveView {
+    const known = this.#workspace !== undefined;
+    return {
+      appName: this.appName,
+      email: known ? this.email : "",
+      rpcDir: known ? this.rpcDir : "",
+      stats: this.stats as unknown as Record<string, number>,
+      inFlight: this.inFlight,
+      queued: this.queued,
+      endpoints: [...this.#routes.values()].map((r) => ({
+        path: "/" + r.endpoint,
+        description: r.options.description ?? null,
+      })),
+    };
   }
 
   /** The URL of one of this app's endpoints. */
@@ -904,6 +934,7 @@ export class SyftEvents implements AsyncDisposable {
       return;
     }
     this.#forgetUnreadable(path);
+    const started = performance.now();
     // Idempotency without a stat per request: what this process answered is remembered (keyed by
     // path and creation time), and what was already answered when a scan listed the directory is
     // marked. Only those (and requests older than anything forgotten) need a look at the disk.
@@ -946,6 +977,7 @@ export class SyftEvents implements AsyncDisposable {
     const response = await this.#answer(request, where.route, path);
     await writeAtomic(responsePath, response.toBytes(), this.workspace.tmpDir);
     this.stats.answered++;
+    this.#live.record(request, response, "/" + where.route.endpoint, performance.now() - started);
     this.#remember(path, created);
   }
 

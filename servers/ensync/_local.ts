@@ -10,6 +10,7 @@ import type {
   DiscardedEvent,
   EventRecord,
   EventState,
+  QueueCounts,
   QueueRef,
   ReadyListener,
   Settlement,
@@ -353,6 +354,33 @@ export class LocalQueues {
       this.#armDueTimer();
     }, delay);
     Deno.unrefTimer(this.#dueTimer);
+  }
+
+  /** Counts the live entries of every queue by state (one pass over the entries). */
+  counts(): Promise<QueueCounts[]> {
+    const out = new Map<string, QueueCounts>();
+    for (const e of this.entries.values()) {
+      if (e.state === "acked" || e.state === "discarded") continue;
+      const key = `${e.event.app}\n${e.event.name}`;
+      let c = out.get(key);
+      if (c === undefined) {
+        out.set(
+          key,
+          c = { app: e.event.app, name: e.event.name, ready: 0, inflight: 0, deferred: 0 },
+        );
+      }
+      if (e.state === "ready") c.ready++;
+      else if (e.state === "inflight") c.inflight++;
+      else c.deferred++;
+    }
+    // Queues that exist but are empty are listed too.
+    for (const [app, byName] of this.#queues) {
+      for (const name of byName.keys()) {
+        const key = `${app}\n${name}`;
+        if (!out.has(key)) out.set(key, { app, name, ready: 0, inflight: 0, deferred: 0 });
+      }
+    }
+    return Promise.resolve([...out.values()]);
   }
 
   /** Makes every deferred event due at `now` ready again (at the back of its queue). */

@@ -21,6 +21,7 @@ import {
   type StoredEvent,
 } from "./store.ts";
 import { randomBase62 } from "./_ids.ts";
+import { EnSyncLiveRecorder } from "./live.ts";
 
 const log = getLogger(["ensync", "broker"]);
 
@@ -240,6 +241,8 @@ export class Broker {
   #metaCache = new Map<string, boolean>();
   #started = false;
   #closed = false;
+  /** Live counters and feed (read by `createEnSyncLive()`). */
+  readonly live: EnSyncLiveRecorder = new EnSyncLiveRecorder();
 
   /**
    * Creates the broker.
@@ -269,6 +272,11 @@ export class Broker {
   /** The number of connected sessions. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** The connected sessions, oldest first. */
+  sessions(): IterableIterator<Session> {
+    return this.#sessions.values();
   }
 
   /**
@@ -330,6 +338,7 @@ export class Broker {
     if (app === undefined) throw new EnSyncEngineError("CLIENT_NOT_FOUND", "Invalid access key");
     const session = new Session(randomBase62(20), app, sink);
     this.#sessions.set(session.id, session);
+    this.live.connected(session);
     log.debug("Client {id} of app {app} connected", { id: session.id, app: app.name });
     return session;
   }
@@ -354,6 +363,7 @@ export class Broker {
     if (session.closed) return;
     session.closed = true;
     this.#sessions.delete(session.id);
+    this.live.disconnected(session);
     const releases: Promise<void>[] = [];
     for (const sub of session.subs.values()) releases.push(this.#removeSub(sub));
     session.subs.clear();
@@ -445,6 +455,7 @@ export class Broker {
       throw this.#storeFault(err);
     }
     const ev = stored[0]!;
+    this.live.published(ev);
     return { idem: ev.idem, loggedAt: ev.loggedAt, block: ev.block };
   }
 
@@ -682,6 +693,7 @@ export class Broker {
     } catch (err) {
       throw this.#storeFault(err);
     }
+    if (before !== undefined) this.live.settled(found.event, outcome.kind);
     if (before === undefined && outcome.kind !== "ack") {
       throw new EnSyncEngineError("NOT_FOUND", "Event not found or no longer available");
     }
@@ -915,6 +927,7 @@ export class Broker {
     this.#inflight.set(event.idem, sub);
     try {
       sub.session.sink.deliver(sub, event);
+      this.live.delivered(sub, event);
     } catch (err) {
       log.warn("Cannot deliver {idem}: {error}", { idem: event.idem, error: String(err) });
     }

@@ -39,6 +39,7 @@ export * from "./broker.ts";
 export * from "./config.ts";
 export * from "./grpc.ts";
 export * from "./grpc_worker.ts";
+export { createEnSyncLive, EnSyncLiveRecorder, type QueueTotals } from "./live.ts";
 export * from "./protocol.ts";
 export * from "./server.ts";
 export * from "./store.ts";

@@ -23,6 +23,13 @@ import { GrpcBindError, GrpcWorkerSupervisor, warnInProcessGrpc } from "./_grpc_
 import type { EnSyncStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
 import { acceptEnSyncWebSocket } from "./ws.ts";
+import { createEnSyncLive } from "./live.ts";
+import {
+  type EnSyncLiveSource,
+  isLoopbackPeer,
+  type LiveHandler,
+  liveHandler,
+} from "../../lib/live/mod.ts";
 
 const log = getLogger(["ensync", "server"]);
 
@@ -85,6 +92,8 @@ export interface EnSyncServer extends AsyncDisposable {
   grpcPort: number;
   /** The delivery core. */
   broker: Broker;
+  /** Live state (`@syft/syft/live`): apps, queues, clients, a feed, admin actions. */
+  live: EnSyncLiveSource;
   /** The gRPC worker process (`undefined` when gRPC runs in this process or is disabled). */
   readonly grpcWorker: GrpcWorkerStatus | undefined;
   /** Re-reads the configuration file (when started with a path). */
@@ -166,6 +175,8 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   });
   await broker.start();
+  const live = createEnSyncLive(broker);
+  const liveRoutes = liveHandler(live);
 
   const cleanups: (() => Promise<void> | void)[] = [async () => await broker.close()];
   const fail = async (err: unknown, what: string): Promise<never> => {
@@ -190,15 +201,19 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   if (options.wsPort !== false) {
     try {
       const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-      const server = Deno.serve({
-        hostname: host,
-        port: options.wsPort ?? ENSYNC_DEFAULT_PORTS.ws,
-        onListen: (addr) => resolve(addr as Deno.NetAddr),
-        onError: (err) => {
-          log.error("HTTP error: {error}", { error: String(err) });
-          return new Response("Internal error", { status: 500 });
+      const server = Deno.serve(
+        {
+          hostname: host,
+          port: options.wsPort ?? ENSYNC_DEFAULT_PORTS.ws,
+          onListen: (addr) => resolve(addr as Deno.NetAddr),
+          onError: (err) => {
+            log.error("HTTP error: {error}", { error: String(err) });
+            return new Response("Internal error", { status: 500 });
+          },
         },
-      }, (request) => handleHttp(broker, request, sockets, () => grpcHealth()));
+        (request, info) =>
+          handleHttp(broker, request, sockets, () => grpcHealth(), liveRoutes, info),
+      );
       const addr = await listening;
       wsPort = addr.port;
       wsUrl = `ws://${hostPort(host, wsPort)}`;
@@ -350,6 +365,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     wsPort,
     grpcPort,
     broker,
+    live,
     get grpcWorker(): GrpcWorkerStatus | undefined {
       return supervisor?.status;
     },
@@ -365,11 +381,20 @@ async function handleHttp(
   request: Request,
   sockets: Set<WebSocket>,
   grpcHealth: () => Record<string, unknown>,
+  liveRoutes: LiveHandler,
+  info: Deno.ServeHandlerInfo,
 ): Promise<Response> {
   if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
     return acceptEnSyncWebSocket(broker, request, { sockets });
   }
   const url = new URL(request.url);
+  // Live state (apps, queues, clients, admin actions) for a dashboard on this machine only.
+  if (url.pathname === "/live" || url.pathname.startsWith("/live/")) {
+    if (!isLoopbackPeer(info)) {
+      return json({ error: "The engine's /live routes answer only on loopback" }, 403);
+    }
+    return (await liveRoutes(request, info)) ?? json({ error: "Not found" }, 404);
+  }
   if (request.method === "GET" && url.pathname === "/health") {
     return json({
       status: "ok",

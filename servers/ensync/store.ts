@@ -80,6 +80,20 @@ export type Settlement =
   | { kind: "defer"; dueAt: number; reason: string }
   | { kind: "discard"; reason: string };
 
+/** How many events of one queue are in each live state (for dashboards). */
+export interface QueueCounts {
+  /** The recipient app id. */
+  app: string;
+  /** The event name. */
+  name: string;
+  /** Ready to deliver. */
+  ready: number;
+  /** Delivered and not settled. */
+  inflight: number;
+  /** Deferred. */
+  deferred: number;
+}
+
 /** Called when a queue may have events ready (published, released, deferred and now due). */
 export type ReadyListener = (queue: QueueRef, count: number) => void;
 
@@ -131,6 +145,13 @@ export interface EnSyncStore {
   requeue(event: StoredEvent): Promise<boolean>;
   /** Lists an app's discarded events, newest first. */
   discarded(app: string, limit: number): Promise<DiscardedEvent[]>;
+  /**
+   * Drops an app's discarded events from the listing (all, or those named); the events stay
+   * replayable within retention. Resolves with how many were dropped. Optional.
+   */
+  purgeDiscarded?(app: string, idems?: readonly string[]): Promise<number>;
+  /** Counts the live events of every queue (ready, in flight, deferred). Optional. */
+  queueCounts?(): Promise<QueueCounts[]>;
   /** Flushes pending writes and releases resources. */
   close(): Promise<void>;
 }

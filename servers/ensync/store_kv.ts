@@ -32,6 +32,7 @@ import {
   type EventRecord,
   type EventState,
   type NewEvent,
+  type QueueCounts,
   type QueueRef,
   type ReadyListener,
   type Settlement,
@@ -685,6 +686,33 @@ export class KvStore implements EnSyncStore {
     });
     for await (const e of iter) out.push(e.value);
     return out;
+  }
+
+  /**
+   * Drops an app's discarded events from the listing (all, or those named).
+   *
+   * @param app The app id.
+   * @param idems Only these (default all).
+   * @returns How many were dropped.
+   */
+  async purgeDiscarded(app: string, idems?: readonly string[]): Promise<number> {
+    const only = idems === undefined ? undefined : new Set(idems);
+    let dropped = 0;
+    for await (const e of this.#db.list<DiscardedEvent>({ prefix: this.#key("x", app) })) {
+      if (only !== undefined && !only.has(e.value.idem)) continue;
+      await this.#db.delete(e.key);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /**
+   * Counts the live events of every queue.
+   *
+   * @returns Ready, in-flight and deferred counts per queue.
+   */
+  queueCounts(): Promise<QueueCounts[]> {
+    return this.#q.counts();
   }
 
   /**

@@ -10,6 +10,7 @@ import type {
   EventRecord,
   EventState,
   NewEvent,
+  QueueCounts,
   QueueRef,
   ReadyListener,
   Settlement,
@@ -168,6 +169,31 @@ export class MemoryStore implements EnSyncStore {
    */
   discarded(app: string, limit: number): Promise<DiscardedEvent[]> {
     return Promise.resolve((this.#discarded.get(app) ?? []).toReversed().slice(0, limit));
+  }
+
+  /**
+   * Drops an app's discarded events from the listing (all, or those named).
+   *
+   * @param app The app id.
+   * @param idems Only these (default all).
+   * @returns How many were dropped.
+   */
+  purgeDiscarded(app: string, idems?: readonly string[]): Promise<number> {
+    const list = this.#discarded.get(app) ?? [];
+    const drop = idems === undefined ? undefined : new Set(idems);
+    const kept = drop === undefined ? [] : list.filter((d) => !drop.has(d.idem));
+    if (kept.length === 0) this.#discarded.delete(app);
+    else this.#discarded.set(app, kept);
+    return Promise.resolve(list.length - kept.length);
+  }
+
+  /**
+   * Counts the live events of every queue.
+   *
+   * @returns Ready, in-flight and deferred counts per queue.
+   */
+  queueCounts(): Promise<QueueCounts[]> {
+    return this.#q.counts();
   }
 
   /**

@@ -571,6 +571,27 @@ export class RedisStore implements EnSyncStore {
     return out;
   }
 
+  /**
+   * Drops an app's discarded events from the listing (all, or those named); their records stay
+   * for replay within retention.
+   *
+   * @param app The app id.
+   * @param idems Only these (default all).
+   * @returns How many were dropped.
+   */
+  async purgeDiscarded(app: string, idems?: readonly string[]): Promise<number> {
+    const key = `${this.#prefix}x:${app}`;
+    if (idems === undefined) {
+      return await this.#call("purge discarded events", async () => {
+        const n = await this.#db.zcard(key);
+        await this.#db.del(key);
+        return n;
+      });
+    }
+    if (idems.length === 0) return 0;
+    return await this.#call("purge discarded events", () => this.#db.zrem(key, ...idems));
+  }
+
   /** Stops the timer and closes both connections. */
   async close(): Promise<void> {
     if (this.#closed) return;

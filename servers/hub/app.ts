@@ -23,6 +23,8 @@ import {
   ZapHub,
 } from "../../lib/hub/mod.ts";
 import { VERSION } from "../../lib/version.ts";
+import { type HubLiveSource, liveHandler } from "../../lib/live/mod.ts";
+import { createHubLive, hubEvent } from "./live.ts";
 
 /** The room every connection joins on connect. */
 export const LOBBY = "lobby";
@@ -61,6 +63,8 @@ export interface HubApp {
   router: ConnectionRouter;
   /** The Prometheus registry behind `/metrics`. */
   metrics: Registry;
+  /** Live state (the counters `/metrics` reads, connections, rooms, events, admin actions). */
+  live: HubLiveSource;
   /** Closes every connection (1001) and the adapter. */
   close(): Promise<void>;
 }
@@ -120,8 +124,54 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
   const router = new ConnectionRouter(options.adapter ? { adapter: options.adapter } : {});
   const counts = { relayed: 0, published: 0, deliveries: 0, publishRefused: 0 };
 
+  // Joins as `$join` does; returns the refusal's code and text, if any.
+  const join = (connection: Connection, room: string): [string, string] | undefined => {
+    if (!connection.rooms.has(room) && connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
+      return [
+        "TOO_MANY_ROOMS",
+        `Cannot join ${
+          JSON.stringify(room)
+        }: a connection may be in ${MAX_ROOMS_PER_CONNECTION} rooms at most; $leave one first`,
+      ];
+    }
+    router.join(connection, room);
+    connection.send("$joined", { room });
+    hubEvent(live.feed, "join", { connection: connection.id, room });
+  };
+  const leave = (connection: Connection, room: string): void => {
+    router.leave(connection, room);
+    connection.send("$left", { room });
+    hubEvent(live.feed, "leave", { connection: connection.id, room });
+  };
+  const publish = (
+    eventName: string,
+    payload: unknown,
+    headers: Record<string, unknown> | null,
+    room: string | undefined,
+  ): number => {
+    const frame = encodeFrame(eventName, payload, headers);
+    const delivered = room === undefined
+      ? router.broadcastFrame(frame)
+      : router.sendFrameToRooms(frame, room);
+    counts.published++;
+    counts.deliveries += delivered;
+    hubEvent(live.feed, "publish", {
+      eventName,
+      payload,
+      delivered,
+      ...(room === undefined ? {} : { room }),
+    });
+    return delivered;
+  };
+
   const register = new EventRegister()
-    .on("connected", ({ connection }) => router.join(connection, LOBBY))
+    .on("connected", ({ connection }) => {
+      router.join(connection, LOBBY);
+      hubEvent(live.feed, "connect", { connection: connection.id, room: LOBBY });
+    })
+    .on("disconnected", ({ connection, payload }) => {
+      hubEvent(live.feed, "disconnect", { connection: connection.id, code: payload.code });
+    })
     .on("$join", ({ connection, payload }) => {
       const room = roomOf(payload);
       if (room === undefined) {
@@ -131,17 +181,8 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
           `Cannot join: the payload must be {"room": "<name>"} with 1 to ${MAX_ROOM_LENGTH} characters`,
         );
       }
-      if (!connection.rooms.has(room) && connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
-        return replyError(
-          connection,
-          "TOO_MANY_ROOMS",
-          `Cannot join ${
-            JSON.stringify(room)
-          }: a connection may be in ${MAX_ROOMS_PER_CONNECTION} rooms at most; $leave one first`,
-        );
-      }
-      router.join(connection, room);
-      connection.send("$joined", { room });
+      const refused = join(connection, room);
+      if (refused !== undefined) replyError(connection, ...refused);
     })
     .on("$leave", ({ connection, payload }) => {
       const room = roomOf(payload);
@@ -152,8 +193,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
           'Cannot leave: the payload must be {"room": "<name>"}',
         );
       }
-      router.leave(connection, room);
-      connection.send("$left", { room });
+      leave(connection, room);
     })
     .onAny(({ eventName, payload, headers, connection }) => {
       if (eventName.startsWith("$")) {
@@ -182,11 +222,19 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
         );
       }
       counts.relayed++;
-      counts.deliveries += router.sendFrameToRooms(
+      const delivered = router.sendFrameToRooms(
         encodeFrame(eventName, payload, headers),
         room,
         connection,
       );
+      counts.deliveries += delivered;
+      hubEvent(live.feed, "event", {
+        connection: connection.id,
+        room,
+        eventName,
+        payload,
+        delivered,
+      });
     });
 
   const hub = new ZapHub(register, {
@@ -262,6 +310,17 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
   );
 
   const startedAt = Date.now();
+  const live = createHubLive({
+    hub,
+    router,
+    counts,
+    path,
+    auth: token !== undefined,
+    startedAt,
+    join: (connection, room) => join(connection, room)?.[1],
+    leave,
+    publish: (eventName, payload, room) => publish(eventName, payload, null, room),
+  });
   const app = new Hono();
   app.onError((err, c) => {
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
@@ -329,26 +388,40 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
     }),
     (c) => {
       const body = c.req.valid("json");
-      const frame = encodeFrame(body.eventName, body.payload ?? null, body.headers ?? null);
-      const delivered = body.room === undefined
-        ? router.broadcastFrame(frame)
-        : router.sendFrameToRooms(frame, body.room);
-      counts.published++;
-      counts.deliveries += delivered;
+      const delivered = publish(
+        body.eventName,
+        body.payload ?? null,
+        body.headers ?? null,
+        body.room,
+      );
       return c.json({ delivered, room: body.room ?? null });
     },
   );
 
+  // Live state for a dashboard in another process. With a token every /live route needs it (and
+  // then may run actions); without one, actions only from loopback.
+  const liveRoutes = liveHandler(live.source, {
+    ...(token === undefined ? {} : { allowActions: () => true }),
+  });
+  app.on(["GET", "POST"], ["/live", "/live/*"], async (c) => {
+    if (token !== undefined && !tokenMatches(bearer(c.req.raw), token)) {
+      return c.json({ error: "Unauthorized: send Authorization: Bearer <token>" }, 401);
+    }
+    return (await liveRoutes(c.req.raw, c.env as Deno.ServeHandlerInfo | undefined)) ??
+      c.notFound();
+  });
+
   // The hub's Deno.serve adapter inside the Hono route: `hub.hono()` works as well, but Hono's
   // upgrade helper keeps a context object and four more listeners per socket (about 2 KB per idle
   // connection in bench:hub).
-  app.get(path, (c) => hub.fetch(c.req.raw));
+  app.get(path, (c) => hub.fetch(c.req.raw, c.env as Deno.ServeHandlerInfo | undefined));
 
   return {
     app,
     hub,
     router,
     metrics,
+    live: live.source,
     async close(): Promise<void> {
       await hub.close();
       await router.close();

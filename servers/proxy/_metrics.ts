@@ -21,6 +21,8 @@ export interface ProxyMetrics {
   http: MiddlewareHandler;
   /** Records a finished RPC. */
   finished(record: RequestRecord, seconds: number): void;
+  /** Records a request refused by the rate limit. */
+  rateLimited(): void;
   /** Prints the metrics in the Prometheus text format. */
   text(): Promise<string>;
 }
@@ -50,6 +52,11 @@ export function createMetrics(inFlight: () => number): ProxyMetrics {
       this.set(inFlight());
     },
   });
+  const limited = new Counter({
+    name: "rpc_rate_limited_total",
+    help: "Requests refused by the rate limit (429)",
+    registers: [registry],
+  });
   const pairs = new Set<string>();
   return {
     registry,
@@ -66,6 +73,7 @@ export function createMetrics(inFlight: () => number): ProxyMetrics {
       total.inc(labels);
       duration.observe(labels, seconds);
     },
+    rateLimited: () => limited.inc(),
     text: () => registry.metrics(),
   };
 }

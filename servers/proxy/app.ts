@@ -33,6 +33,8 @@ import type {
 } from "../../lib/proxy/types.ts";
 import { createMetrics, type ProxyMetrics } from "./_metrics.ts";
 import { type DetailItem, detailItems, jsonInvalidItem } from "./_fastapi.ts";
+import { createProxyLive } from "./live.ts";
+import { liveHandler, type ProxyLiveSource } from "../../lib/live/mod.ts";
 import { buildSchemas, DEFAULT_EXPIRY_MS, type FieldError, fieldErrors } from "./_schemas.ts";
 
 const accessLog = getLogger(["proxy", "access"]);
@@ -94,6 +96,8 @@ export interface ProxyApp {
   app: Hono<Env>;
   /** Its metrics. */
   metrics: ProxyMetrics;
+  /** Live state, read from the same metrics (plus pending requests and a feed). */
+  live: ProxyLiveSource;
 }
 
 /** Statuses whose HTTP responses cannot have a body. */
@@ -408,6 +412,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
   const metrics = createMetrics(() => gateway.counts.pending);
   gateway.addFinishListener((record, seconds) => metrics.finished(record, seconds));
   const startedAt = Date.now();
+  const live = createProxyLive({ gateway, registry: metrics.registry, startedAt });
   const shutdown = options.shutdown;
   // Not the request's own signal: Deno aborts it after every response (legacy behaviour) and
   // warns about listeners on it; a disconnected long-poll only holds a timer until it ends.
@@ -442,9 +447,13 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       standardHeaders: "draft-6",
       keyGenerator: async (c) =>
         keyBucket !== undefined && await keyOk!(c) ? keyBucket : `addr:${clientAddress(c)}`,
-      skip: (c) => c.req.path === "/health",
-      handler: (c) =>
-        c.json(
+      // A dashboard reading /live (a few times a second) must not use up the clients' budget.
+      skip: (c) =>
+        c.req.path === "/health" || c.req.path === "/live" || c.req.path.startsWith("/live/"),
+      handler: (c) => {
+        metrics.rateLimited();
+        live.rateLimited(clientAddress(c));
+        return c.json(
           errorBody(
             c,
             "rate_limited",
@@ -453,7 +462,8 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
             } s; retry after the number of seconds in Retry-After`,
           ),
           429,
-        ),
+        );
+      },
     }));
   }
   if (keyOk !== undefined) app.use(apiKeyAuth(keyOk));
@@ -526,6 +536,14 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     return c.text(await metrics.text(), 200, {
       "Content-Type": metrics.registry.contentType,
     });
+  });
+
+  // Live state for a dashboard in another process (behind the API key when one is set; actions:
+  // none).
+  const liveRoutes = liveHandler(live.source);
+  app.on(["GET", "POST"], ["/live", "/live/*"], async (c) => {
+    return (await liveRoutes(c.req.raw, c.env as Deno.ServeHandlerInfo | undefined)) ??
+      c.notFound();
   });
 
   app.post(
@@ -669,5 +687,5 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     },
   );
 
-  return { app, metrics };
+  return { app, metrics, live: live.source };
 }

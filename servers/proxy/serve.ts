@@ -10,6 +10,7 @@ import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
 import { openRequestStore } from "../../lib/proxy/open_store.ts";
 import type { RequestStore } from "../../lib/proxy/store.ts";
 import { createProxyApp, type ProxyHttpOptions } from "./app.ts";
+import type { ProxyLiveSource } from "../../lib/live/mod.ts";
 
 const log = getLogger(["proxy", "server"]);
 
@@ -55,6 +56,8 @@ export interface ProxyServer extends AsyncDisposable {
   store: RequestStore;
   /** How many pending requests were re-attached at start. */
   resumed: number;
+  /** Live state (`@syft/syft/live`): what `/metrics` reads, pending requests, a feed. */
+  live: ProxyLiveSource;
   /** Stops accepting, answers waiting requests, stops the watcher and closes the store. */
   close(): Promise<void>;
   /** Resolves when the server has stopped. */
@@ -98,7 +101,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     const resumed = await gateway.start();
     const stopping = new AbortController();
     // The HTTP options pass through (the others are ignored by the app).
-    const { app } = createProxyApp({ ...options, gateway, shutdown: stopping.signal });
+    const { app, live } = createProxyApp({ ...options, gateway, shutdown: stopping.signal });
     const { promise: listening, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
     const server = Deno.serve({
       hostname: options.hostname ?? "127.0.0.1",
@@ -130,6 +133,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
       port: addr.port,
       store,
       resumed,
+      live,
       close,
       finished: server.finished,
       [Symbol.asyncDispose]: close,
