@@ -6,6 +6,16 @@
 import { InvalidArgumentError } from "@commander-js/extra-typings";
 import { SyftError } from "../lib/errors.ts";
 
+/** The levels `--log-level` accepts (LogTape's; `warn` is read as `warning`). */
+export const LOG_LEVELS: readonly string[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
 /** The options every command accepts (read them with `cmd.optsWithGlobals()`). */
 export interface GlobalOptions {
   /** SyftBox client config path (`--config`). */
@@ -28,6 +38,15 @@ export class UsageError extends SyftError {
     super(message, { ...options, code: "USAGE", exitCode: 2 });
     this.name = "UsageError";
   }
+}
+
+/** The command's full name for messages, such as `syft rpc call`. */
+export function commandPath(cmd: { name(): string; parent: unknown }): string {
+  const names: string[] = [];
+  for (let c: { name(): string; parent: unknown } | null = cmd; c; c = c.parent as typeof c) {
+    names.unshift(c.name());
+  }
+  return names.join(" ");
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The contract between `syft up` and the servers it starts. Each part's command file exports one
- * {@linkcode UpService}; `cli/up.ts` lists them.
+ * {@linkcode UpService} whose `start` is lazy (`lazy(() => import("./_actions/x.ts"), "start…")`);
+ * `cli/up.ts` lists them.
  *
  * @module
  */
@@ -18,6 +19,11 @@ export interface UpContext {
   anyPort: boolean;
   /** Aborted when `syft up` is stopping. */
   signal: AbortSignal;
+  /**
+   * `--config <path> ` when a command typed in another shell would not find this workspace's
+   * config on its own, else `""`: put it after `syft ` in hints that need the workspace.
+   */
+  configArg: string;
 }
 
 /** A started service: where it runs and how to stop it. */
@@ -26,8 +32,13 @@ export interface RunningService {
   where: string;
   /** Extra human-readable detail, such as the app name. */
   detail?: string;
-  /** Commands a user can paste to try the service (printed under "Try:"). */
+  /**
+   * Commands a user can paste to try the service (printed under "Try:"). Write syft commands as
+   * `syft …`: `syft up` prints them the way syft was started (`deno task syft …`, ...).
+   */
   hints?: string[];
+  /** The ports it listens on, by the names of {@linkcode UpService.ports}. */
+  ports?: Record<string, number>;
   /** Stops the service and releases its resources. */
   stop(): Promise<void>;
 }
@@ -38,6 +49,8 @@ export interface UpService {
   name: string;
   /** One line on what it is. */
   description: string;
+  /** Its default ports by name (what `--any-port` replaces), such as `{ http: 8000 }`. */
+  ports?: Record<string, number>;
   /** Starts it; throws when it cannot start. */
   start(ctx: UpContext): Promise<RunningService>;
 }

@@ -18,7 +18,7 @@ async function addApp(
   ...perms: string[]
 ): Promise<AppKeys> {
   const run = await runSyft(
-    ["--json", "--config", config, "ensync", "app", "add", name, ...perms],
+    ["--json", "ensync", "app", "add", "--apps", config, name, ...perms],
     {
       env: { SYFT_HOME: home },
     },
@@ -35,10 +35,10 @@ async function serve(home: string, config: string, ...args: string[]): Promise<{
   const proc = spawnSyft(
     [
       "--json",
-      "--config",
-      config,
       "ensync",
       "serve",
+      "--apps",
+      config,
       "--ws-port",
       "0",
       "--grpc-port",
@@ -78,7 +78,7 @@ Deno.test("syft ensync app add / app list manage the config; names are unique", 
   const all = await addApp(ws.path, config, "ops");
   assert.equal(Uint8Array.fromBase64(shop.secretKey).length, 64);
   assert.equal(publicKeyFromSecretKey(shop.secretKey), shop.appId);
-  const list = await runSyft(["--json", "--config", config, "ensync", "app", "list"]);
+  const list = await runSyft(["--json", "ensync", "app", "list", "--apps", config]);
   assert.equal(list.code, 0, list.stderr);
   const body = JSON.parse(list.stdout);
   assert.deepEqual(body.apps.map((a: { name: string }) => a.name), ["shop", "ops"]);
@@ -88,10 +88,10 @@ Deno.test("syft ensync app add / app list manage the config; names are unique", 
   assert.equal(body.apps[0].accessKey, `${shop.accessKey.slice(0, 4)}…`);
   assert.ok(!list.stdout.includes(all.accessKey), "access keys are masked");
   assert.ok(!(await Deno.readTextFile(config)).includes(shop.secretKey), "secrets are not stored");
-  const dup = await runSyft(["--config", config, "ensync", "app", "add", "shop"]);
+  const dup = await runSyft(["ensync", "app", "add", "--apps", config, "shop"]);
   assert.equal(dup.code, 1);
   assert.match(dup.stderr, /duplicate name "shop"/);
-  const bad = await runSyft(["--config", config, "ensync", "app", "add", "bad name"]);
+  const bad = await runSyft(["ensync", "app", "add", "--apps", config, "bad name"]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /apps\.2\.name/);
 });
@@ -131,10 +131,10 @@ Deno.test("syft ensync serve, publish, subscribe and replay work together over W
     const pub = await runSyft(
       [
         "--json",
-        "--config",
-        config,
         "ensync",
         "publish",
+        "--apps",
+        config,
         "orders/created",
         "--to",
         "billing",
@@ -197,10 +197,10 @@ Deno.test("syft ensync serve, publish, subscribe and replay work together over W
   // Refusals are reported with the engine's reason.
   const denied = await runSyft(
     [
-      "--config",
-      config,
       "ensync",
       "publish",
+      "--apps",
+      config,
       "payments/x",
       "--to",
       "billing",
