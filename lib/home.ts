@@ -327,16 +327,20 @@ function runningDir(root: string): string {
   return join(root, "state", "running");
 }
 
-/** Whether process `pid` lives: `/proc` on Linux; `undefined` elsewhere (no portable check). */
+/**
+ * Whether process `pid` lives: `/proc/<pid>` exists (Linux; reading other processes' `/proc`
+ * files needs `--allow-all`, a `stat` only `--allow-read`); `undefined` elsewhere (no portable
+ * check without `--allow-run`).
+ */
 async function pidAlive(pid: number): Promise<boolean | undefined> {
   if (pid === Deno.pid) return true;
   if (Deno.build.os !== "linux") return undefined;
   try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    // A zombie (state Z) has exited.
-    return !/^\d+ \(.*\) Z /s.test(stat);
-  } catch {
-    return false;
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    return undefined;
   }
 }
 
@@ -425,8 +429,8 @@ export async function claimServer(
   const busy = (other: RunningServerStatus, what: string): WorkspaceBusyError =>
     new WorkspaceBusyError(
       `${describe(other)} already ${what} in ${home.root}; stop it first, or use another ` +
-        "workspace (set SYFT_HOME to another directory)" +
-        (other.alive === undefined ? ` (if it is not running any more, delete ${other.file})` : ""),
+        `workspace (set SYFT_HOME to another directory); if it is not running any more, delete ` +
+        other.file,
       other,
     );
   for (const other of await listRunningServers(home)) {

@@ -1,4 +1,3 @@
-// deno-lint-ignore-file camelcase -- the proxy APIs are snake_case JSON
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startProxyServer } from "../../../lib/proxy/mod.ts";
