@@ -1,4 +1,3 @@
-// deno-lint-ignore-file camelcase -- the proxy API is snake_case JSON
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runSyft, spawnSyft } from "../_helpers/cli.ts";
