@@ -144,6 +144,10 @@ const appAddTree = () =>
     .argument("<name>", "app name (letters, digits, . _ -)")
     .option("--send <pattern>", "event names it may publish (repeatable)", collect, [])
     .option("--receive <pattern>", "event names it may receive (repeatable)", collect, [])
+    .option(
+      "--env",
+      "print the keys as ENSYNC_* shell variables (export lines) instead, for `. ./file`",
+    )
     .addOption(appsOption())
     .addHelpText(
       "after",
@@ -155,7 +159,8 @@ change up at once.
 Examples:
   syft ensync app add shop --send 'orders/*' --receive 'payments/*'
   syft ensync app add billing --receive 'orders/*'
-  syft --json ensync app add worker > worker-keys.json`,
+  syft --json ensync app add worker > worker-keys.json
+  syft ensync app add billing --receive 'orders/*' --env > billing.env   # then: . ./billing.env`,
     );
 /** Options of `syft ensync app add`. */
 export type AppAddOptions = ReturnType<ReturnType<typeof appAddTree>["opts"]>;

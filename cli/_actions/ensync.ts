@@ -349,6 +349,14 @@ export async function appAdd(
     printJson({ ...app, secretKey: keys.secretKey, config: path });
     return;
   }
+  if (opts.env) {
+    // What publish, subscribe and replay read: `. ./app.env` and they need no --key / --secret.
+    print(`export ENSYNC_ACCESS_KEY='${app.accessKey}'`);
+    print(`export ENSYNC_SECRET_KEY='${keys.secretKey}'`);
+    print(`export ENSYNC_APP_ID='${app.appId}'`);
+    printErr(`added app "${name}" to ${path}; keep its secret key: it is not stored anywhere`);
+    return;
+  }
   print(`added app "${name}" to ${path}`);
   print(`  app id      ${app.appId}`);
   print(`  access key  ${app.accessKey}`);
