@@ -12,6 +12,7 @@ import {
 } from "@commander-js/extra-typings";
 import { VERSION } from "../lib/version.ts";
 import { printErr } from "./_output.ts";
+import { isAddrInUse, ListenError } from "./_listen.ts";
 import { commandPath, type GlobalOptions, LOG_LEVELS, UsageError } from "./_common.ts";
 import { infoCommand, upCommand } from "./up.ts";
 import { proxyCommand } from "./proxy.ts";
@@ -131,7 +132,10 @@ export async function run(args: readonly string[]): Promise<number> {
       // error: status 2, as UsageError.
       return err.exitCode === 1 ? 2 : err.exitCode;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    let message = err instanceof Error ? err.message : String(err);
+    if (isAddrInUse(err) && !(err instanceof ListenError)) {
+      message += " (an address is in use: another port, or stop what holds it)";
+    }
     printErr(`${running.path ?? "syft"}: ${message}`);
     if (wantsDebug(args) && err instanceof Error) {
       if (err.stack) printErr(err.stack);

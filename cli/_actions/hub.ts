@@ -188,8 +188,9 @@ export async function listen(url: string, opts: ListenOptions): Promise<void> {
   })();
   const watchStates = (async () => {
     let connectedOnce = false;
+    let online = false;
     let attempts = 0;
-    let lost: string | undefined;
+    let lost: { state: string; wasOnline: boolean } | undefined;
     for await (const state of client.states()) {
       if (state === "ONLINE") {
         printErr(
@@ -198,19 +199,21 @@ export async function listen(url: string, opts: ListenOptions): Promise<void> {
           }`,
         );
         connectedOnce = true;
+        online = true;
         lost = undefined;
       } else if (state === "OFFLINE" || state === "ERROR") {
         // Before the first attempt (the initial OFFLINE) and at the end nothing is said: only a
         // new attempt after a failure is a reconnect.
-        if (attempts > 0) lost = state;
+        if (attempts > 0) lost = { state, wasOnline: online };
+        online = false;
       } else if (state === "CONNECTING") {
         attempts++;
         if (lost !== undefined && !closing) {
           log.warn(
-            connectedOnce
+            lost.wasOnline
               ? "Connection to {url} lost ({state}); reconnecting"
               : "Cannot connect to {url} ({state}); retrying",
-            { url: redact(target), state: lost },
+            { url: redact(target), state: lost.state },
           );
         }
         lost = undefined;

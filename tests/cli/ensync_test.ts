@@ -497,3 +497,49 @@ Deno.test("stopping syft ensync serve sends no HTTP/2 GOAWAY, which would abort 
     assert.match(result.stdout, /^ready\nalive\ndone 1000\n$/);
   }
 });
+
+Deno.test("syft ensync refuses the old --config app-file form and ENSYNC_CONFIG, naming --apps", async () => {
+  await using ws = await tempWorkspace();
+  const yaml = `${ws.path}/ensync.yaml`;
+  await Deno.writeTextFile(yaml, "apps: []\n");
+  const old = await runSyft(["--config", yaml, "ensync", "app", "list"], {
+    env: { SYFT_HOME: ws.path },
+  });
+  assert.equal(old.code, 2);
+  assert.match(
+    old.stderr,
+    /^syft ensync app list: --config names the SyftBox client config .* give the EnSync app config with --apps .*ensync\.yaml/,
+  );
+  const env = await runSyft(["ensync", "app", "list"], {
+    env: { SYFT_HOME: ws.path, ENSYNC_CONFIG: yaml },
+  });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /ENSYNC_CONFIG is now ENSYNC_APPS/);
+  const apps = await runSyft(["--json", "ensync", "app", "list"], {
+    env: { SYFT_HOME: ws.path, ENSYNC_APPS: yaml },
+  });
+  assert.equal(apps.code, 0, apps.stderr);
+  assert.equal(JSON.parse(apps.stdout).config, yaml);
+});
+
+Deno.test("syft ensync serve with a port taken names the port and the options", async () => {
+  await using ws = await tempWorkspace();
+  const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = blocker.addr.port;
+    const run = await runSyft(
+      ["ensync", "serve", "--ws-port", String(port), "--grpc-port", "0", "--store", "memory"],
+      { env: { SYFT_HOME: ws.path } },
+    );
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `^syft ensync serve: the EnSync engine cannot listen on 127\\.0\\.0\\.1:${port} \\(in use\\); use --ws-port / --grpc-port \\(0 picks a free one\\)$`,
+        "m",
+      ),
+    );
+  } finally {
+    blocker.close();
+  }
+});

@@ -176,3 +176,21 @@ Deno.test("syft up starts the proxy with its KV store in the workspace", async (
   assert.equal(info.store, "kv");
   assert.equal((await proc.stop("SIGINT")).code, 0);
 });
+
+Deno.test("syft proxy serve with its port taken says so in one line", async () => {
+  await using ws = await tempWorkspace();
+  const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = blocker.addr.port;
+    const run = await runSyft(["proxy", "serve", "--port", String(port), "--store", "memory"], {
+      env: { HOME: ws.path },
+    });
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr.trim(),
+      `syft proxy serve: the proxy cannot listen on 127.0.0.1:${port} (in use); use --port (0 picks a free one)`,
+    );
+  } finally {
+    blocker.close();
+  }
+});
