@@ -273,6 +273,8 @@ export interface RunningServer {
   holds: string[];
   /** What it serves, once started. */
   services: { name: string; where: string; ports?: Record<string, number> }[];
+  /** Where it answers "I am alive" (127.0.0.1), with the nonce it sends. */
+  beacon?: { port: number; nonce: string };
 }
 
 /** A {@linkcode RunningServer} read back, with whether its process is still alive. */
@@ -328,19 +330,42 @@ function runningDir(root: string): string {
 }
 
 /**
- * Whether process `pid` lives: `/proc/<pid>` exists (Linux; reading other processes' `/proc`
- * files needs `--allow-all`, a `stat` only `--allow-read`); `undefined` elsewhere (no portable
- * check without `--allow-run`).
+ * Whether the process of a record lives: it answers on its beacon (a 127.0.0.1 listener that sends
+ * the record's nonce) — portable, and needs only `--allow-net` (Deno gives `/proc/<pid>` of other
+ * processes only to `--allow-all`, and `kill(pid, 0)` needs `--allow-run`). A refused connection
+ * means it is gone; a nonce that differs means another program took the port; no answer within a
+ * second (a stopped process, a loaded machine) counts as unknown.
  */
-async function pidAlive(pid: number): Promise<boolean | undefined> {
-  if (pid === Deno.pid) return true;
-  if (Deno.build.os !== "linux") return undefined;
+async function recordAlive(record: RunningServer): Promise<boolean | undefined> {
+  if (record.pid === Deno.pid) return true;
+  if (record.beacon === undefined) return undefined;
+  let conn: Deno.TcpConn;
   try {
-    await Deno.stat(`/proc/${pid}`);
-    return true;
+    conn = await Deno.connect({ hostname: "127.0.0.1", port: record.beacon.port });
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
+    if (err instanceof Deno.errors.ConnectionRefused) return false;
     return undefined;
+  }
+  try {
+    const buf = new Uint8Array(64);
+    const timer = setTimeout(() => conn.close(), 1000);
+    let text = "";
+    try {
+      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+        text += new TextDecoder().decode(buf.subarray(0, n));
+        if (text.includes("\n")) break;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!text.includes("\n")) return undefined;
+    return text.trim() === record.beacon.nonce;
+  } catch {
+    return undefined;
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
   }
 }
 
@@ -359,7 +384,7 @@ async function readRecord(file: string): Promise<RunningServerStatus | undefined
     return undefined;
   }
   if (typeof raw?.pid !== "number") return undefined;
-  return { ...raw, alive: await pidAlive(raw.pid), file };
+  return { ...raw, alive: await recordAlive(raw), file };
 }
 
 /**
@@ -417,6 +442,16 @@ export async function claimServer(
   const dir = runningDir(home.root);
   await ensureDir(dir);
   const file = join(dir, `${init.name}.json`);
+  // The beacon: other processes connect to learn that this one lives (it does not keep it alive).
+  const nonce = crypto.randomUUID();
+  const beacon = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  beacon.unref();
+  const line = new TextEncoder().encode(`${nonce}\n`);
+  (async () => {
+    for await (const conn of beacon) {
+      conn.write(line).catch(() => {}).finally(() => conn.close());
+    }
+  })().catch(() => {/* closed */});
   const record: RunningServer = {
     name: init.name,
     command: init.command,
@@ -425,14 +460,47 @@ export async function claimServer(
     version: VERSION,
     holds: init.holds,
     services: [],
+    beacon: { port: beacon.addr.port, nonce },
   };
   const busy = (other: RunningServerStatus, what: string): WorkspaceBusyError =>
     new WorkspaceBusyError(
       `${describe(other)} already ${what} in ${home.root}; stop it first, or use another ` +
-        `workspace (set SYFT_HOME to another directory); if it is not running any more, delete ` +
-        other.file,
+        "workspace (set SYFT_HOME to another directory)" +
+        (other.alive === undefined ? ` (if it is not running any more, delete ${other.file})` : ""),
       other,
     );
+  try {
+    await take(home, init, file, record, busy);
+  } catch (err) {
+    beacon.close();
+    throw err;
+  }
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    beacon.close();
+    await Deno.remove(file).catch(() => {});
+  };
+  return {
+    file,
+    async update(services) {
+      if (released) return;
+      record.services = services;
+      await writeFileAtomic(file, JSON.stringify(record));
+    },
+    release,
+    [Symbol.asyncDispose]: release,
+  };
+}
+
+async function take(
+  home: { root: string },
+  init: { name: string; holds: string[] },
+  file: string,
+  record: RunningServer,
+  busy: (other: RunningServerStatus, what: string) => WorkspaceBusyError,
+): Promise<void> {
   for (const other of await listRunningServers(home)) {
     if (other.name === init.name || other.alive === false || other.pid === Deno.pid) continue;
     const shared = other.holds.filter((h) => init.holds.includes(h));
@@ -457,20 +525,4 @@ export async function claimServer(
       await Deno.remove(file).catch(() => {});
     }
   }
-  let released = false;
-  const release = async (): Promise<void> => {
-    if (released) return;
-    released = true;
-    await Deno.remove(file).catch(() => {});
-  };
-  return {
-    file,
-    async update(services) {
-      if (released) return;
-      record.services = services;
-      await writeFileAtomic(file, JSON.stringify(record));
-    },
-    release,
-    [Symbol.asyncDispose]: release,
-  };
 }
