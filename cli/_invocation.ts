@@ -41,11 +41,20 @@ export interface InvocationContext {
   denoVersion: string;
 }
 
-/** PATH entries npm and npx add for the duration of a run (not the user's own PATH). */
+/**
+ * The user's own PATH: without the entries npm and npx add for the duration of a run. Under npx
+ * (`npm_lifecycle_event=npx`, `npm_command=exec`) npm puts the package's bin dir (`/usr/bin` for a
+ * global deno, `~/.npm/_npx/…/.bin` otherwise), the `node_modules/.bin` dirs and its `node-gyp-bin`
+ * in front of the user's PATH: what follows `node-gyp-bin` is the user's.
+ */
 function userPathEntries(env: Record<string, string | undefined>): string[] {
-  return (env.PATH ?? "").split(delimiter).filter((p) =>
-    p !== "" && !/[\\/]_npx[\\/]/.test(p) && !/[\\/]node_modules[\\/]\.bin$/.test(p) &&
-    !/node-gyp-bin$/.test(p)
+  let entries = (env.PATH ?? "").split(delimiter).filter((p) => p !== "");
+  if (env.npm_lifecycle_event === "npx" || env.npm_command === "exec") {
+    const gyp = entries.findLastIndex((p) => /node-gyp-bin[\\/]?$/.test(p));
+    if (gyp >= 0) entries = entries.slice(gyp + 1);
+  }
+  return entries.filter((p) =>
+    !/[\\/]_npx[\\/]/.test(p) && !/[\\/]node_modules[\\/]\.bin$/.test(p) && !/node-gyp-bin$/.test(p)
   );
 }
 

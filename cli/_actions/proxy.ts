@@ -271,7 +271,7 @@ export async function startProxyService(ctx: UpContext): Promise<RunningService>
     where: server.url,
     detail: `store ${ctx.home.kvPath}${server.resumed ? `, ${server.resumed} resumed` : ""}`,
     hints: [
-      `curl -s ${server.url}/rpc/send -H 'content-type: application/json' -d '${body}'`,
+      `curl -s -w '\\n' ${server.url}/rpc/send -H 'content-type: application/json' -d '${body}'`,
       `syft proxy test-request${server.port === PROXY_PORT ? "" : ` --url ${server.url}`}`,
     ],
     ports: { http: server.port },

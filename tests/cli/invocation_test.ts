@@ -41,6 +41,28 @@ Deno.test("invocationPrefix() prints commands the way syft was started", () => {
     })),
     "npx -y deno@2.9.6 task syft",
   );
+  // npx with deno installed globally by npm: npx puts /usr/bin first, the user's PATH follows
+  // npm's node-gyp-bin; deno is not on it.
+  const gyp = "/usr/lib/node_modules/npm/node_modules/@npmcli/run-script/lib/node-gyp-bin";
+  assert.equal(
+    invocationPrefix(ctx({
+      env: {
+        PATH: `/usr/bin:${ROOT}node_modules/.bin:${gyp}:/home/a/bin`,
+        npm_lifecycle_event: "npx",
+        npm_command: "exec",
+      },
+      files: { "/usr/bin/deno": "" },
+    })),
+    "npx -y deno@2.9.6 task syft",
+  );
+  // ... and when the user's own PATH has deno too, deno task.
+  assert.equal(
+    invocationPrefix(ctx({
+      env: { PATH: `/usr/bin:${gyp}:/usr/local/bin:/usr/bin`, npm_lifecycle_event: "npx" },
+      files: { "/usr/bin/deno": "" },
+    })),
+    "deno task syft",
+  );
   // From outside the clone, deno task needs the config.
   assert.equal(
     invocationPrefix(
