@@ -433,21 +433,23 @@ export async function subscribe(eventName: string, opts: SubscribeOptions): Prom
   const client = await connect(opts.url, opts.key, opts.secret);
   const done = Promise.withResolvers<void>();
   let seen = 0;
+  // With --count the events are acked here, before exiting, rather than by the client after the
+  // handler: the process must not end before the last ack is answered.
+  const ackHere = !opts.manualAck && opts.count !== undefined;
   try {
-    const sub = await client.subscribe(eventName, { autoAck: !opts.manualAck });
-    sub.on((event) => {
+    const sub = await client.subscribe(eventName, { autoAck: !opts.manualAck && !ackHere });
+    sub.on(async (event) => {
       if (opts.count !== undefined && seen >= opts.count) {
         // More than asked for: leave it unacked for another consumer.
         throw new Error("enough events");
       }
-      printJson(eventLine(event));
       seen++;
+      printJson(eventLine(event));
+      if (ackHere) await sub.ack(event.idem, event.block);
       if (opts.count !== undefined && seen >= opts.count) queueMicrotask(done.resolve);
     });
     if (opts.manualAck) void readCommands(sub, done.promise);
     await Promise.race([shutdown, done.promise, client.closed]);
-    // Let the last auto-ack go out.
-    if (!opts.manualAck) await new Promise((r) => setTimeout(r, 50));
   } finally {
     await client.close({ closeEngine: true });
   }

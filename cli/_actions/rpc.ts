@@ -225,25 +225,27 @@ export async function call(
     }
   }
   await using client = new RpcClient(workspace);
-  const sentAt = Date.now();
-  const future = await client.send(url, {
-    method,
-    headers,
-    expiry: opts.expiry,
-    cache: opts.cache,
-    ...(body === undefined ? {} : { body }),
-  });
-  log.debug("Wrote {path}", { path: future.requestPath });
-  // Ctrl-C (or SIGTERM) stops waiting and takes back the request this call wrote.
+  // Ctrl-C (or SIGTERM) stops waiting and takes back the request this call wrote; listen before
+  // writing it, so that no signal falls between.
   const interrupted = new AbortController();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const onSignal = (): void => interrupted.abort();
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const sentAt = Date.now();
+  let future: Awaited<ReturnType<typeof client.send>> | undefined;
   let res: SyftResponse;
   try {
+    future = await client.send(url, {
+      method,
+      headers,
+      expiry: opts.expiry,
+      cache: opts.cache,
+      ...(body === undefined ? {} : { body }),
+    });
+    log.debug("Wrote {path}", { path: future.requestPath });
     res = await future.wait({ timeout: opts.timeout * 1000, signal: interrupted.signal });
   } catch (err) {
-    if (!interrupted.signal.aborted) throw err;
+    if (!interrupted.signal.aborted || future === undefined) throw err;
     // Only a request this call wrote (cache mode may have joined an identical pending one).
     const ours = (future.request?.created.epochMilliseconds ?? 0) >= sentAt - 1;
     if (ours) await Deno.remove(future.requestPath).catch(() => {});

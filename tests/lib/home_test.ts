@@ -145,9 +145,15 @@ Deno.test("claimServer() records a server, refuses another holder while it lives
       return true;
     },
   );
-  // The holder stops (its beacon closes): its record is dead, a new claim succeeds.
+  // The holder stops: its record goes (release), and the other record, whose beacon now refuses
+  // (port 1: nothing listens there; a freed port could be anyone's by now), counts as dead.
   await first.release();
-  assert.equal((await listRunningServers(home))[0]!.alive, false);
+  await Deno.writeTextFile(
+    other,
+    JSON.stringify({ ...record, name: "other", pid: 424242, beacon: { port: 1, nonce: "x" } }),
+  );
+  const [dead] = await listRunningServers(home);
+  assert.deepEqual([dead!.name, dead!.alive], ["other", false]);
   const next = await claimServer(home, { name: "other", command: "syft up", holds: [kv] });
   assert.equal(
     JSON.parse(await Deno.readTextFile(next.file)).pid,
