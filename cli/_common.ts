@@ -6,6 +6,16 @@
 import { InvalidArgumentError } from "@commander-js/extra-typings";
 import { SyftError } from "../lib/errors.ts";
 
+/** The levels `--log-level` accepts (LogTape's; `warn` is read as `warning`). */
+export const LOG_LEVELS: readonly string[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
 /** The options every command accepts (read them with `cmd.optsWithGlobals()`). */
 export interface GlobalOptions {
   /** SyftBox client config path (`--config`). */
@@ -30,20 +40,40 @@ export class UsageError extends SyftError {
   }
 }
 
+/** The command's full name for messages, such as `syft rpc call`. */
+export function commandPath(cmd: { name(): string; parent: unknown }): string {
+  const names: string[] = [];
+  for (let c: { name(): string; parent: unknown } | null = cmd; c; c = c.parent as typeof c) {
+    names.unshift(c.name());
+  }
+  return names.join(" ");
+}
+
+/** Signals closer together than this are one Ctrl-C (see {@linkcode waitForShutdownSignal}). */
+export const SIGNAL_ECHO_MS = 1_000;
+
 /**
  * Resolves with the signal's name on the first SIGINT (Ctrl-C) or SIGTERM. A second signal while
- * stopping exits at once with status 130.
+ * stopping exits at once with status 130, unless it comes within {@linkcode SIGNAL_ECHO_MS} of the
+ * first: a Ctrl-C under `deno task` (or npx) reaches the command twice, once from the terminal and
+ * once forwarded by the task runner, and that must not cut the graceful stop short.
+ *
+ * @param options The clock (default `Date.now`), for tests.
  */
-export function waitForShutdownSignal(): Promise<string> {
+export function waitForShutdownSignal(options: { now?: () => number } = {}): Promise<string> {
+  const now = options.now ?? Date.now;
   const { promise, resolve } = Promise.withResolvers<string>();
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM"];
-  let received = false;
+  let first: number | undefined;
   const handlers = signals.map((sig) => {
     const handler = (): void => {
-      if (received) Deno.exit(130);
-      received = true;
+      if (first !== undefined) {
+        if (now() - first >= SIGNAL_ECHO_MS) Deno.exit(130);
+        return; // the same Ctrl-C, delivered again
+      }
+      first = now();
       resolve(sig);
     };
     Deno.addSignalListener(sig, handler);

@@ -11,15 +11,7 @@ import {
   type LogRecord,
 } from "@logtape/logtape";
 
-/** The levels `--log-level` accepts. */
-export const LOG_LEVELS: readonly LogLevel[] = [
-  "trace",
-  "debug",
-  "info",
-  "warning",
-  "error",
-  "fatal",
-];
+import { LOG_LEVELS } from "./_common.ts";
 
 const encoder = new TextEncoder();
 const format = getTextFormatter({ timestamp: "date-time-tz", category: "." });

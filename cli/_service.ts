@@ -1,6 +1,7 @@
 /**
  * The contract between `syft up` and the servers it starts. Each part's command file exports one
- * {@linkcode UpService}; `cli/up.ts` lists them.
+ * {@linkcode UpService} whose `start` is lazy (`lazy(() => import("./_actions/x.ts"), "start…")`);
+ * `cli/up.ts` lists them.
  *
  * @module
  */
@@ -23,6 +24,11 @@ export interface UpContext {
   started?: readonly StartedService[];
   /** `--dashboard-token`: required by the dashboard when `host` is not loopback. */
   dashboardToken?: string;
+  /**
+   * `--config <path> ` when a command typed in another shell would not find this workspace's
+   * config on its own, else `""`: put it after `syft ` in hints that need the workspace.
+   */
+  configArg: string;
 }
 
 /** A service `syft up` started. */
@@ -43,8 +49,13 @@ export interface RunningService {
   where: string;
   /** Extra human-readable detail, such as the app name. */
   detail?: string;
-  /** Commands a user can paste to try the service (printed under "Try:"). */
+  /**
+   * Commands a user can paste to try the service (printed under "Try:"). Write syft commands as
+   * `syft …`: `syft up` prints them the way syft was started (`deno task syft …`, ...).
+   */
   hints?: string[];
+  /** The ports it listens on, by the names of {@linkcode UpService.ports}. */
+  ports?: Record<string, number>;
   /** Stops the service and releases its resources. */
   stop(): Promise<void>;
   /** Its live state, for the dashboard (`@syft/syft/live`). */
@@ -57,6 +68,8 @@ export interface UpService {
   name: string;
   /** One line on what it is. */
   description: string;
+  /** Its default ports by name (what `--any-port` replaces), such as `{ http: 8000 }`. */
+  ports?: Record<string, number>;
   /** Starts it; throws when it cannot start. */
   start(ctx: UpContext): Promise<RunningService>;
 }

@@ -7,7 +7,6 @@
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import type { Hive, HiveConfig } from "../lib/pubsub/mod.ts";
-import { getLogger } from "../lib/_log.ts";
 import { print, printErr, printJson } from "./_output.ts";
 import type { UpService } from "./_service.ts";
 import {
@@ -18,8 +17,6 @@ import {
   UsageError,
   waitForShutdownSignal,
 } from "./_common.ts";
-
-const log = getLogger(["cli", "pubsub"]);
 
 /** The default port and path of the pub/sub server (eventhive's defaults). */
 export const DEFAULT_PUBSUB_PORT = 8085;
@@ -281,11 +278,16 @@ Examples:
         if (info.auth) print("  auth     token required (Authorization: Bearer T or ?token=T)");
         if (info.redis) print("  redis    topics shared with other servers on the same Redis");
         print("Try:");
-        for (const hint of pubsubHints(server.url)) print(`  ${hint}`);
+        const { asTyped, currentInvocation } = await import("./_invocation.ts");
+        const prefix = currentInvocation();
+        for (const hint of pubsubHints(server.url)) print(`  ${asTyped(hint, prefix)}`);
         print("Press Ctrl-C to stop.");
       }
       const signal = await shutdown;
-      log.info("Received {signal}: stopping the pub/sub server", { signal });
+      const { getLogger } = await import("../lib/_log.ts");
+      getLogger(["cli", "pubsub"]).info("Received {signal}: stopping the pub/sub server", {
+        signal,
+      });
       await server.close();
       if (globals.json) printJson({ event: "stopped" });
       else print("syft pubsub: stopped");
@@ -294,8 +296,8 @@ Examples:
 
 function pubsubHints(url: string): string[] {
   return [
-    `deno task syft pubsub listen 'hive/worker/*' --url ${url}`,
-    `deno task syft pubsub publish hive/worker/work '{"task": "build"}' --url ${url}`,
+    `syft pubsub listen 'hive/worker/*' --url ${url}`,
+    `syft pubsub publish hive/worker/work '{"task": "build"}' --url ${url}`,
   ];
 }
 

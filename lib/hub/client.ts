@@ -145,7 +145,8 @@ export class ZapClient {
    * @param url The `ws:` or `wss:` URL of the hub.
    * @returns Resolves when the client is online.
    * @throws {ZapClientError} `CONNECT_FAILED` when reconnect is off and the attempt fails, when
-   * `maxAttempts` is used up, or when the URL is invalid; `CLIENT_CLOSED` after `close()`.
+   * `maxAttempts` is used up, or when the URL is invalid; `UNAUTHORIZED` when the hub refuses the
+   * upgrade with 401 or 403 (no retry: a token is needed); `CLIENT_CLOSED` after `close()`.
    */
   connect(url: string | URL): Promise<void> {
     if (this.#done) {
@@ -326,6 +327,20 @@ export class ZapClient {
       } else {
         this.#lastError ??= `connection failed (${evt.code})`;
         this.#setState("ERROR");
+        // A hub that refuses the upgrade with 401/403 (a token is needed, or another one) will
+        // refuse every retry: stop, with an error that says so.
+        const status = /status code:? (\d{3})/i.exec(this.#lastError)?.[1];
+        if (!opened && (status === "401" || status === "403")) {
+          this.#finish(
+            "ERROR",
+            new ZapClientError(
+              `Cannot connect to ${this.#url}: the hub refused the connection (HTTP ${status}): ` +
+                "it requires a token, or another one",
+              { code: "UNAUTHORIZED" },
+            ),
+          );
+          return;
+        }
       }
       this.#retry();
     };
@@ -408,6 +423,8 @@ export class ZapClient {
     if (waiters.length > 0) {
       const err = this.#closing
         ? new ZapClientError("Cannot connect: the client was closed", { code: "CLIENT_CLOSED" })
+        : cause instanceof ZapClientError
+        ? cause
         : new ZapClientError(
           `Cannot connect to ${this.#url}: ${
             cause instanceof Error ? cause.message : this.#lastError ?? "failed"

@@ -105,8 +105,9 @@ export class FrameEncodeError extends HubError {
 }
 
 /**
- * A {@linkcode ZapClient} operation failed: it could not connect (`code` `"CONNECT_FAILED"`), it
- * was closed (`"CLIENT_CLOSED"`), or its offline queue is full (`"QUEUE_FULL"`).
+ * A {@linkcode ZapClient} operation failed: it could not connect (`code` `"CONNECT_FAILED"`), the
+ * hub refused the connection with 401 or 403 (`"UNAUTHORIZED"`: a token is needed), it was closed
+ * (`"CLIENT_CLOSED"`), or its offline queue is full (`"QUEUE_FULL"`).
  *
  * @example
  * ```ts
@@ -128,7 +129,10 @@ export class ZapClientError extends HubError {
    */
   constructor(
     message: string,
-    options: { code: "CONNECT_FAILED" | "CLIENT_CLOSED" | "QUEUE_FULL"; cause?: unknown },
+    options: {
+      code: "CONNECT_FAILED" | "UNAUTHORIZED" | "CLIENT_CLOSED" | "QUEUE_FULL";
+      cause?: unknown;
+    },
   ) {
     super(message, options);
     this.name = "ZapClientError";

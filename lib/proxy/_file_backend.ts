@@ -13,6 +13,7 @@ import { type SyftMethod, SyftRequest, SyftResponse } from "../rpc/protocol.ts";
 import { SyftBoxURL } from "../rpc/url.ts";
 import type { OutgoingRequest, PreparedRequest, RpcBackend, SentRequest } from "./_gateway.ts";
 import type { SyftRequestJson, SyftResponseJson } from "./types.ts";
+import { findMissingEndpoint } from "../workspace.ts";
 
 /** How long past its expiry a request is followed before it counts as expired here. */
 const EXPIRY_SLACK_MS = 5_000;
@@ -98,6 +99,7 @@ export async function createFileBackend(
       }
       return out;
     },
+    missingEndpoint: (target) => findMissingEndpoint(client.workspace.datasitesDir, target),
     async readSchema(datasite, app) {
       try {
         return await client.readSchema(app, { datasite });

@@ -78,6 +78,13 @@ export interface RpcBackend {
    * @returns One entry per request, in order: the followed request, or why it cannot be.
    */
   recover(requests: SyftRequestJson[]): Promise<(SentRequest | Error)[]>;
+  /**
+   * What is missing locally for an endpoint to answer (its datasite, app or endpoint folder), or
+   * `null` when it is there. Optional: a backend without it never refuses a send.
+   */
+  missingEndpoint?(
+    target: { datasite: string; app: string; endpoint: string },
+  ): Promise<{ missing: string; path: string; message: string } | null>;
   /** Reads `rpc.schema.json` of an app on a datasite; `null` when there is none. */
   readSchema(datasite: string, app: string): Promise<unknown | null>;
   /** Stops the shared watcher. */
@@ -95,6 +102,8 @@ export interface ProxyGatewayOptions {
   store: RequestStore;
   /** This instance's owner id (default: derived from the e-mail and datasites dir). */
   owner?: string;
+  /** Refuse sends to endpoints that are not in the local datasites (default false). */
+  checkEndpoints?: boolean;
 }
 
 interface InFlight {
@@ -201,6 +210,7 @@ export class ProxyGateway {
   readonly backend: RpcBackend;
   readonly store: RequestStore;
   #owner: string | undefined;
+  #checkEndpoints: boolean;
   #writer = new BackgroundWriter();
   #listeners: FinishListener[] = [];
   #inflight = new Map<string, InFlight>();
@@ -212,6 +222,22 @@ export class ProxyGateway {
     this.backend = options.backend;
     this.store = options.store;
     this.#owner = options.owner;
+    this.#checkEndpoints = options.checkEndpoints ?? false;
+  }
+
+  /**
+   * Why a send to this endpoint cannot be answered here (its datasite, app or endpoint folder is
+   * not in the local datasites), or `null` when it can, or when endpoint checks are off.
+   */
+  async missingEndpoint(
+    req: Pick<OutgoingRequest, "destination" | "appName" | "funcName">,
+  ): Promise<{ missing: string; path: string; message: string } | null> {
+    if (!this.#checkEndpoints || this.backend.missingEndpoint === undefined) return null;
+    return await this.backend.missingEndpoint({
+      datasite: req.destination,
+      app: req.appName,
+      endpoint: req.funcName,
+    });
   }
 
   /** Calls `listener` for every request this process sees finish. */

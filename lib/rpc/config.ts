@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { ensureDir, exists, writeFileAtomic } from "../_fs.ts";
 import { RpcConfigError } from "./errors.ts";
 import { isValidEmail, SyftBoxURL } from "./url.ts";
@@ -35,14 +35,40 @@ export interface SyftBoxConfig {
   path: string;
 }
 
-/** Options for {@linkcode resolveConfigPath} and {@linkcode loadSyftBoxConfig}. */
+/** Options for {@linkcode chooseSyftBoxConfig}, {@linkcode resolveConfigPath} and {@linkcode loadSyftBoxConfig}. */
 export interface ConfigPathOptions {
   /** An explicit config path (wins over everything). */
   path?: string;
-  /** The environment to read `SYFTBOX_CLIENT_CONFIG_PATH` from (default `Deno.env`). */
+  /** The environment to read `SYFTBOX_CLIENT_CONFIG_PATH` and `SYFT_HOME` from (default `Deno.env`). */
   env?: Record<string, string | undefined>;
   /** The home directory (default `$HOME`). */
   home?: string;
+  /** The syft home: the last place a config is looked for (default `$SYFT_HOME`, else `~/.syft`). */
+  syftHome?: string;
+}
+
+/** The environment variable naming the syft home (`syft up`'s workspace root). */
+export const SYFT_HOME_ENV = "SYFT_HOME";
+
+/**
+ * Where a config choice came from, in the order they are tried: an explicit path (`--config`),
+ * `$SYFTBOX_CLIENT_CONFIG_PATH`, a SyftBox client's own config (`~/.syftbox/config.json` and the
+ * Go client's other locations), the syft home (`$SYFT_HOME/config.json`, else `~/.syft/config.json`).
+ */
+export type ConfigSource = "path" | "env" | "syftbox" | "syft-home";
+
+/** The config file every command uses, and why. */
+export interface ConfigChoice {
+  /** The config file: an existing one, or where a new one belongs. */
+  path: string;
+  /** Which rule chose it. */
+  source: ConfigSource;
+  /** Whether the file exists. */
+  exists: boolean;
+  /** Why this file, in words (for `--log-level debug` and `syft info`). */
+  reason: string;
+  /** The syft home that was considered (state lives there whatever the config). */
+  syftHome: string;
 }
 
 function homeDir(): string {
@@ -69,10 +95,105 @@ function expandHome(path: string, home: () => string): string {
 }
 
 /**
- * Lists the config files to try, in order: the explicit path; else `$SYFTBOX_CLIENT_CONFIG_PATH`;
- * else `~/.syftbox/config.json`, then `~/.config/syftbox/config.json` (the Go client's second
- * location). With an explicit or environment path only that one file is listed (plus the legacy
- * `client_config.json` beside it).
+ * The syft home: `options.syftHome`, else `$SYFT_HOME`, else `~/.syft`.
+ *
+ * @param options The environment and the home directory.
+ * @returns An absolute path.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(syftHomeOf({ env: {}, home: "/home/ada" })); // /home/ada/.syft
+ * ```
+ */
+export function syftHomeOf(options: ConfigPathOptions = {}): string {
+  const home = (): string => options.home ?? homeDir();
+  const explicit = options.syftHome ?? getEnv(options, SYFT_HOME_ENV);
+  if (explicit !== undefined && explicit !== "") return resolve(expandHome(explicit, home));
+  return join(home(), ".syft");
+}
+
+/** A SyftBox client's own config files, the preferred first (syft-core's and the Go client's). */
+function syftBoxLocations(home: string): string[] {
+  return [
+    join(home, ".syftbox", "config.json"),
+    join(home, ".syftbox", "client_config.json"),
+    join(home, ".config", "syftbox", "config.json"),
+  ];
+}
+
+/**
+ * Chooses the config file, the one rule every `syft` command and the library follow:
+ *
+ * 1. the explicit path (`--config`), existing or not;
+ * 2. else `$SYFTBOX_CLIENT_CONFIG_PATH`, existing or not;
+ * 3. else a SyftBox client's own config when one exists (`~/.syftbox/config.json`, then the
+ *    legacy `~/.syftbox/client_config.json` and `~/.config/syftbox/config.json`);
+ * 4. else the syft home's `config.json` (`$SYFT_HOME` or `~/.syft`), which `syft up` and
+ *    `syft init` create.
+ *
+ * For 1 and 2 a legacy `client_config.json` beside a missing `config.json` is used instead.
+ *
+ * @param options An explicit path, the environment, the home directory and the syft home.
+ * @returns The chosen file, whether it exists, and why.
+ *
+ * @example
+ * ```ts ignore
+ * const choice = await chooseSyftBoxConfig({ env: {}, home: "/home/ada" });
+ * console.log(choice.path, choice.reason); // /home/ada/.syft/config.json ...
+ * ```
+ */
+export async function chooseSyftBoxConfig(options: ConfigPathOptions = {}): Promise<ConfigChoice> {
+  const home = (): string => options.home ?? homeDir();
+  const syftHome = syftHomeOf(options);
+  const pick = async (raw: string, source: "path" | "env", why: string): Promise<ConfigChoice> => {
+    const p = resolve(expandHome(raw, home));
+    if (!(await exists(p))) {
+      const legacy = join(dirname(p), "client_config.json");
+      if (basename(p) === "config.json" && await exists(legacy)) {
+        return { path: legacy, source, exists: true, reason: `${why} (legacy name)`, syftHome };
+      }
+      return { path: p, source, exists: false, reason: why, syftHome };
+    }
+    return { path: p, source, exists: true, reason: why, syftHome };
+  };
+  if (options.path !== undefined && options.path !== "") {
+    return await pick(options.path, "path", "given with --config");
+  }
+  const fromEnv = getEnv(options, CONFIG_PATH_ENV);
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return await pick(fromEnv, "env", `named by $${CONFIG_PATH_ENV}`);
+  }
+  for (const p of syftBoxLocations(home())) {
+    if (await exists(p)) {
+      return {
+        path: p,
+        source: "syftbox",
+        exists: true,
+        reason: "a SyftBox client's own config (it exists, and no --config or " +
+          `$${CONFIG_PATH_ENV} was given)`,
+        syftHome,
+      };
+    }
+  }
+  const p = join(syftHome, "config.json");
+  const fromHomeEnv = options.syftHome === undefined && getEnv(options, SYFT_HOME_ENV);
+  return {
+    path: p,
+    source: "syft-home",
+    exists: await exists(p),
+    reason: `the syft home's config (${
+      options.syftHome !== undefined ? "--home" : fromHomeEnv ? `$${SYFT_HOME_ENV}` : "~/.syft"
+    }; no --config, $${CONFIG_PATH_ENV} or ~/.syftbox/config.json)`,
+    syftHome,
+  };
+}
+
+/**
+ * Lists the config files that are tried, in order: with an explicit path or
+ * `$SYFTBOX_CLIENT_CONFIG_PATH`, that file (and the legacy `client_config.json` beside it); else a
+ * SyftBox client's own locations (`~/.syftbox/config.json`, `~/.syftbox/client_config.json`,
+ * `~/.config/syftbox/config.json`), then the syft home's `config.json`. See
+ * {@linkcode chooseSyftBoxConfig} for the rule.
  *
  * @param options An explicit path, the environment and the home directory.
  * @returns Candidate paths, the preferred first.
@@ -90,16 +211,12 @@ export function configCandidates(options: ConfigPathOptions = {}): string[] {
     const p = resolve(expandHome(explicit, home));
     return [p, join(dirname(p), "client_config.json")];
   }
-  return [
-    join(home(), ".syftbox", "config.json"),
-    join(home(), ".syftbox", "client_config.json"),
-    join(home(), ".config", "syftbox", "config.json"),
-  ];
+  return [...syftBoxLocations(home()), join(syftHomeOf(options), "config.json")];
 }
 
 /**
- * Returns the config file to use: the first existing candidate of {@linkcode configCandidates},
- * or the preferred candidate when none exists (where a new config should be written).
+ * Returns the config file to use (see {@linkcode chooseSyftBoxConfig}): an existing one, or where
+ * a new config belongs.
  *
  * @param options An explicit path, the environment and the home directory.
  * @returns The path.
@@ -111,9 +228,7 @@ export function configCandidates(options: ConfigPathOptions = {}): string[] {
  * ```
  */
 export async function resolveConfigPath(options: ConfigPathOptions = {}): Promise<string> {
-  const candidates = configCandidates(options);
-  for (const c of candidates) if (await exists(c)) return c;
-  return candidates[0]!;
+  return (await chooseSyftBoxConfig(options)).path;
 }
 
 function optionalString(
@@ -200,9 +315,11 @@ export function parseSyftBoxConfig(
 }
 
 /**
- * Loads the SyftBox client config: the explicit path, else `$SYFTBOX_CLIENT_CONFIG_PATH`, else
- * `~/.syftbox/config.json`, else `~/.config/syftbox/config.json` (a legacy `client_config.json` in
- * the same directory is read when `config.json` is missing).
+ * Loads the SyftBox client config chosen by {@linkcode chooseSyftBoxConfig}: the explicit path,
+ * else `$SYFTBOX_CLIENT_CONFIG_PATH`, else a SyftBox client's own `~/.syftbox/config.json` (or
+ * `~/.config/syftbox/config.json`), else the syft home's `config.json` (`$SYFT_HOME` or `~/.syft`,
+ * written by `syft up` and `syft init`). A legacy `client_config.json` in the same directory is read
+ * when `config.json` is missing.
  *
  * @param options An explicit path, the environment and the home directory.
  * @returns The config.
@@ -219,34 +336,40 @@ export function parseSyftBoxConfig(
  * ```
  */
 export async function loadSyftBoxConfig(options: ConfigPathOptions = {}): Promise<SyftBoxConfig> {
-  const candidates = configCandidates(options);
-  for (const path of candidates) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) continue;
+  const choice = await chooseSyftBoxConfig(options);
+  const path = choice.path;
+  let text: string | undefined;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) {
       throw new RpcConfigError(`Cannot read SyftBox config "${path}": ${(err as Error).message}`, {
         path,
         cause: err,
       });
     }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new RpcConfigError(`Cannot read SyftBox config "${path}": ${(err as Error).message}`, {
-        path,
-        cause: err,
-      });
-    }
-    return parseSyftBoxConfig(raw, path, options.home === undefined ? {} : { home: options.home });
   }
-  throw new RpcConfigError(
-    `Cannot find a SyftBox config: tried ${candidates.map((c) => `"${c}"`).join(", ")} ` +
-      "(run `syft init`, pass --config or set SYFTBOX_CLIENT_CONFIG_PATH)",
-    { code: "NO_CONFIG", path: candidates[0]! },
-  );
+  if (text === undefined) {
+    const tried = choice.source === "syft-home"
+      ? [...syftBoxLocations(options.home ?? homeDir()), path]
+      : [path];
+    throw new RpcConfigError(
+      `Cannot find a SyftBox config: tried ${tried.map((c) => `"${c}"`).join(", ")} ` +
+        "(run `syft up` or `syft init` to create one, pass --config or set " +
+        `${CONFIG_PATH_ENV})`,
+      { code: "NO_CONFIG", path },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new RpcConfigError(`Cannot read SyftBox config "${path}": ${(err as Error).message}`, {
+      path,
+      cause: err,
+    });
+  }
+  return parseSyftBoxConfig(raw, path, options.home === undefined ? {} : { home: options.home });
 }
 
 /** The fields of a new config file. */

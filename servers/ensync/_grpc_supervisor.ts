@@ -21,6 +21,46 @@ export function warnInProcessGrpc(why: string): void {
   );
 }
 
+function runGranted(command: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "run", command }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function realPath(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The command to spawn for `command`. `--allow-run=deno` (the `deno.json` permission sets) grants
+ * the `deno` found on PATH, which for an npm-installed Deno is a symlink, while `Deno.execPath()`
+ * is the real file inside npm's modules and is not granted: spawn `deno` instead when it is granted
+ * and resolves to the same executable.
+ */
+export function runnable(command: string): string {
+  if (command !== Deno.execPath() || runGranted(command) || !runGranted("deno")) return command;
+  const self = realPath(command);
+  let path: string | undefined;
+  try {
+    path = Deno.env.get("PATH");
+  } catch {
+    return command;
+  }
+  const exe = Deno.build.os === "windows" ? "deno.exe" : "deno";
+  for (const dir of (path ?? "").split(Deno.build.os === "windows" ? ";" : ":")) {
+    if (!dir) continue;
+    const found = realPath(`${dir}/${exe}`);
+    if (found !== undefined) return found === self ? "deno" : command;
+  }
+  return command;
+}
+
 /** The worker started but could not bind its port: an in-process server could not either. */
 export class GrpcBindError extends Error {
   /** @param message What failed. */
@@ -133,7 +173,7 @@ class Worker {
     start: Extract<ToWorker, { t: "start" }>,
     onMessage: (worker: Worker, m: FromWorker) => void,
   ) {
-    this.child = new Deno.Command(command.command, {
+    this.child = new Deno.Command(runnable(command.command), {
       args: command.args,
       ...(command.env === undefined ? {} : { env: command.env }),
       stdin: "piped",

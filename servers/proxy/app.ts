@@ -136,6 +136,22 @@ function invalid(
   );
 }
 
+/** 404 for a send to an endpoint that is not in the local datasites (checked before sending). */
+function endpointNotFound(
+  c: Context<Env>,
+  missing: { missing: string; path: string; message: string },
+  extra: object,
+): Response {
+  return c.json(
+    errorBody(c, "endpoint_not_found", missing.message, {
+      missing: missing.missing,
+      path: missing.path,
+      ...extra,
+    }),
+    404,
+  );
+}
+
 /**
  * Checks the API key a request presents, once per request: the rate limit (which runs first, so
  * that wrong keys count against the caller) and the auth check share the answer.
@@ -553,6 +569,12 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     async (c) => {
       const body = c.req.valid("json");
       const url = `syft://${body.destination}/app_data/${body.app_name}/rpc/${body.func_name}`;
+      const missing = await gateway.missingEndpoint({
+        destination: body.destination,
+        appName: body.app_name,
+        funcName: body.func_name,
+      });
+      if (missing) return endpointNotFound(c, missing, { id: null, status: "failed" });
       const record = await gateway.send("seed", {
         url,
         destination: body.destination,
@@ -661,6 +683,19 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       const body = c.req.valid("json");
       const query = c.req.valid("query");
       const parts = rpcUrlParts(body.url);
+      const missing = await gateway.missingEndpoint({
+        destination: parts.destination,
+        appName: parts.app,
+        funcName: parts.func,
+      });
+      if (missing) {
+        return endpointNotFound(c, missing, {
+          id: null,
+          status: "RPC_NOT_FOUND",
+          request: null,
+          response: null,
+        });
+      }
       const record = await gateway.send("rpc", {
         url: body.url,
         destination: parts.destination,

@@ -40,6 +40,13 @@ export interface ProxyServerOptions extends ProxyHttpOptions {
   redisPrefix?: string;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
+  /**
+   * Answer a send at once (404 `endpoint_not_found`) when the endpoint's folder (datasite, app or
+   * endpoint) is not in the local datasites, instead of waiting for a response that cannot come.
+   * Default false here (the library keeps waiting, for setups where sync creates the folder
+   * later); `syft proxy serve` and `syft up` turn it on (`--no-endpoint-check` turns it off).
+   */
+  checkEndpoints?: boolean;
 }
 
 /**
@@ -97,7 +104,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   let gateway: ProxyGateway | undefined;
   try {
     const backend: RpcBackend = await createFileBackend(options.workspace);
-    gateway = new ProxyGateway({ backend, store });
+    gateway = new ProxyGateway({ backend, store, checkEndpoints: options.checkEndpoints ?? false });
     const resumed = await gateway.start();
     const stopping = new AbortController();
     // The HTTP options pass through (the others are ignored by the app).

@@ -1,8 +1,11 @@
 /**
- * Runs the `syft` command as a subprocess, exactly as `deno task syft` does.
+ * Runs the `syft` command as a subprocess, exactly as `deno task syft` does, as a new user would:
+ * `HOME` is a temp dir of this test process (so no `~/.syftbox` or `~/.syft` of the machine is
+ * seen) and `USER` is `alice`, unless a test passes its own. `DENO_DIR` stays the machine's cache.
  *
  * @module
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -26,10 +29,40 @@ export interface SyftRunOptions {
   stdin?: string;
 }
 
+let testHome: string | undefined;
+
+/** The temp `HOME` of this test process (removed when the process ends). */
+export function testHomeDir(): string {
+  if (testHome === undefined) {
+    testHome = Deno.makeTempDirSync({ prefix: "syft_home_" });
+    const dir = testHome;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+  }
+  return testHome;
+}
+
+/** The module cache to keep using under another `HOME` (Deno's default cache dir of the real one). */
+export function denoDir(): string {
+  const set = Deno.env.get("DENO_DIR");
+  if (set) return set;
+  const home = Deno.env.get("HOME") ?? "";
+  if (Deno.build.os === "darwin") return join(home, "Library", "Caches", "deno");
+  return join(Deno.env.get("XDG_CACHE_HOME") ?? join(home, ".cache"), "deno");
+}
+
+/** The environment of a `syft` run: a new user's (temp HOME, USER=alice) plus `extra`. */
+export function syftEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { NO_COLOR: "1", HOME: testHomeDir(), USER: "alice", DENO_DIR: denoDir(), ...extra };
+}
+
 function command(args: string[], options: SyftRunOptions, piped: boolean): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", "-P", "--config", CONFIG, MAIN, ...args],
-    env: { NO_COLOR: "1", ...options.env },
+    env: syftEnv(options.env),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdin: options.stdin === undefined && !piped ? "null" : "piped",
     stdout: "piped",

@@ -18,7 +18,7 @@ async function addApp(
   ...perms: string[]
 ): Promise<AppKeys> {
   const run = await runSyft(
-    ["--json", "--config", config, "ensync", "app", "add", name, ...perms],
+    ["--json", "ensync", "app", "add", "--apps", config, name, ...perms],
     {
       env: { SYFT_HOME: home },
     },
@@ -35,10 +35,10 @@ async function serve(home: string, config: string, ...args: string[]): Promise<{
   const proc = spawnSyft(
     [
       "--json",
-      "--config",
-      config,
       "ensync",
       "serve",
+      "--apps",
+      config,
       "--ws-port",
       "0",
       "--grpc-port",
@@ -78,7 +78,7 @@ Deno.test("syft ensync app add / app list manage the config; names are unique", 
   const all = await addApp(ws.path, config, "ops");
   assert.equal(Uint8Array.fromBase64(shop.secretKey).length, 64);
   assert.equal(publicKeyFromSecretKey(shop.secretKey), shop.appId);
-  const list = await runSyft(["--json", "--config", config, "ensync", "app", "list"]);
+  const list = await runSyft(["--json", "ensync", "app", "list", "--apps", config]);
   assert.equal(list.code, 0, list.stderr);
   const body = JSON.parse(list.stdout);
   assert.deepEqual(body.apps.map((a: { name: string }) => a.name), ["shop", "ops"]);
@@ -88,10 +88,10 @@ Deno.test("syft ensync app add / app list manage the config; names are unique", 
   assert.equal(body.apps[0].accessKey, `${shop.accessKey.slice(0, 4)}…`);
   assert.ok(!list.stdout.includes(all.accessKey), "access keys are masked");
   assert.ok(!(await Deno.readTextFile(config)).includes(shop.secretKey), "secrets are not stored");
-  const dup = await runSyft(["--config", config, "ensync", "app", "add", "shop"]);
+  const dup = await runSyft(["ensync", "app", "add", "--apps", config, "shop"]);
   assert.equal(dup.code, 1);
   assert.match(dup.stderr, /duplicate name "shop"/);
-  const bad = await runSyft(["--config", config, "ensync", "app", "add", "bad name"]);
+  const bad = await runSyft(["ensync", "app", "add", "--apps", config, "bad name"]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /apps\.2\.name/);
 });
@@ -131,10 +131,10 @@ Deno.test("syft ensync serve, publish, subscribe and replay work together over W
     const pub = await runSyft(
       [
         "--json",
-        "--config",
-        config,
         "ensync",
         "publish",
+        "--apps",
+        config,
         "orders/created",
         "--to",
         "billing",
@@ -197,10 +197,10 @@ Deno.test("syft ensync serve, publish, subscribe and replay work together over W
   // Refusals are reported with the engine's reason.
   const denied = await runSyft(
     [
-      "--config",
-      config,
       "ensync",
       "publish",
+      "--apps",
+      config,
       "payments/x",
       "--to",
       "billing",
@@ -495,5 +495,51 @@ Deno.test("stopping syft ensync serve sends no HTTP/2 GOAWAY, which would abort 
     const result = await client.release();
     assert.equal(result.code, 0, `client aborted: ${result.stderr.slice(-300)}`);
     assert.match(result.stdout, /^ready\nalive\ndone 1000\n$/);
+  }
+});
+
+Deno.test("syft ensync refuses the old --config app-file form and ENSYNC_CONFIG, naming --apps", async () => {
+  await using ws = await tempWorkspace();
+  const yaml = `${ws.path}/ensync.yaml`;
+  await Deno.writeTextFile(yaml, "apps: []\n");
+  const old = await runSyft(["--config", yaml, "ensync", "app", "list"], {
+    env: { SYFT_HOME: ws.path },
+  });
+  assert.equal(old.code, 2);
+  assert.match(
+    old.stderr,
+    /^syft ensync app list: --config names the SyftBox client config .* give the EnSync app config with --apps .*ensync\.yaml/,
+  );
+  const env = await runSyft(["ensync", "app", "list"], {
+    env: { SYFT_HOME: ws.path, ENSYNC_CONFIG: yaml },
+  });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /ENSYNC_CONFIG is now ENSYNC_APPS/);
+  const apps = await runSyft(["--json", "ensync", "app", "list"], {
+    env: { SYFT_HOME: ws.path, ENSYNC_APPS: yaml },
+  });
+  assert.equal(apps.code, 0, apps.stderr);
+  assert.equal(JSON.parse(apps.stdout).config, yaml);
+});
+
+Deno.test("syft ensync serve with a port taken names the port and the options", async () => {
+  await using ws = await tempWorkspace();
+  const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = blocker.addr.port;
+    const run = await runSyft(
+      ["ensync", "serve", "--ws-port", String(port), "--grpc-port", "0", "--store", "memory"],
+      { env: { SYFT_HOME: ws.path } },
+    );
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `^syft ensync serve: the EnSync engine cannot listen on 127\\.0\\.0\\.1:${port} \\(in use\\); use --ws-port / --grpc-port \\(0 picks a free one\\)$`,
+        "m",
+      ),
+    );
+  } finally {
+    blocker.close();
   }
 });

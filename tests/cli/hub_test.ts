@@ -81,7 +81,13 @@ Deno.test("syft hub send reports bad payloads, refused events and unreachable hu
 
   const noToken = await runSyft(["hub", "send", wsUrl, "x"]);
   assert.equal(noToken.code, 1);
-  assert.match(noToken.stderr, /Cannot connect to ws:\/\//);
+  assert.equal(
+    noToken.stderr.trim(),
+    "syft hub send: the hub requires a token: pass --token (or set SYFT_HUB_TOKEN)",
+  );
+  const wrongToken = await runSyft(["hub", "send", wsUrl, "x", "--token", "nope"]);
+  assert.equal(wrongToken.code, 1);
+  assert.match(wrongToken.stderr, /the hub refused the token given with --token \(401\)/);
 
   const refused = await runSyft([
     "hub",
@@ -121,15 +127,49 @@ Deno.test("syft hub send reports bad payloads, refused events and unreachable hu
   assert.match(serve.lines.at(-1)!, /"event":"stopped"/);
 });
 
-Deno.test("syft hub serve refuses a port in use with one clear line", async () => {
+Deno.test("syft hub serve refuses a port in use with one line that says what to do", async () => {
   const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const run = await runSyft(["hub", "serve", "--port", String(blocker.addr.port)]);
+    const port = blocker.addr.port;
+    const run = await runSyft(["hub", "serve", "--port", String(port)]);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /error: .*(in use|AddrInUse)/i);
+    assert.equal(
+      run.stderr.trim(),
+      `syft hub serve: the hub cannot listen on 127.0.0.1:${port} (in use); use --port (0 picks a free one)`,
+    );
   } finally {
     blocker.close();
   }
+});
+
+Deno.test("syft hub listen to a hub that wants a token exits 1 saying so, without retrying", async () => {
+  await using serve = spawnSyft(["--json", "hub", "serve", "--port", "0", "--token", "s3cret"]);
+  const info = JSON.parse(await serve.waitForLine(/"event":"listening"/));
+  const run = await runSyft(["hub", "listen", info.ws]);
+  assert.equal(run.code, 1);
+  assert.equal(
+    run.stderr.trim(),
+    "syft hub listen: the hub requires a token: pass --token (or set SYFT_HUB_TOKEN)",
+  );
+  assert.doesNotMatch(run.stderr, /reconnecting/);
+});
+
+Deno.test("syft hub listen logs no OFFLINE/reconnecting at start or on Ctrl-C; hub serve says it stopped", async () => {
+  await using serve = spawnSyft(["hub", "serve", "--port", "0"]);
+  const wsUrl = (await serve.waitForLine(/listening on ws:\/\//)).match(/(ws:\/\/\S+)/)![1]!;
+  const httpUrl = wsUrl.replace(/^ws:/, "http:").replace(/\/ws$/, "");
+  await using listen = spawnSyft(["hub", "listen", wsUrl]);
+  await waitFor(async () => (await status(httpUrl)).rooms.lobby === 1, {
+    timeoutMs: 15_000,
+    what: "the listener to connect",
+  });
+  const { code, stderr } = await listen.stop("SIGINT");
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^listening on ws:\/\//m);
+  assert.doesNotMatch(stderr, /OFFLINE|ERROR|reconnecting/);
+  const stopped = await serve.stop("SIGINT");
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.equal(serve.lines.at(-1), "syft hub: stopped");
 });
 
 Deno.test("syft up starts the relay hub and stops it cleanly", async () => {

@@ -22,6 +22,7 @@ Deno.test("syft proxy serve + health, info, test-request, call, status as subpro
   const env = { SYFT_HOME: ws.path, USER: "alice", PROXY_STORE: "bogus" };
   // The flag overrides PROXY_STORE.
   await using proc = spawnSyft(["proxy", "serve", "--port", "0", "--store", "memory"], { env });
+  // proxy serve creates the workspace, as syft up does.
   const line = await proc.waitForLine(/listening on http:\/\/127\.0\.0\.1:\d+/);
   const url = /(http:\/\/\S+)/.exec(line)![1]!;
   await using _echo = await (async () => {
@@ -75,9 +76,34 @@ Deno.test("syft proxy serve + health, info, test-request, call, status as subpro
   assert.match(status.stdout, new RegExp(`^${id}: completed \\(200\\)`));
   assert.match(status.stdout, /result: \{"msg":"pong"/);
 
-  const timeout = await cli(["proxy", "call", "nobody", "x", "--to", EMAIL, "--timeout", "0.3"]);
-  assert.equal(timeout.code, 1);
-  assert.match(timeout.stderr, /^error: No response to request [0-9a-f-]{36} within 0\.3 s/);
+  // No such app on the datasite: at once, naming what is missing.
+  const missing = await cli(["proxy", "call", "nobody", "x", "--to", EMAIL, "--timeout", "30"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^syft proxy call: No app "nobody" on alice@localhost\.dev/);
+  // A folder with no app behind it: the wait runs out, exit 124 as every timeout.
+  await Deno.mkdir(`${ws.path}/data/datasites/${EMAIL}/app_data/idle/rpc/x`, { recursive: true });
+  const timeout = await cli(["proxy", "call", "idle", "x", "--timeout", "0.3"]);
+  assert.equal(timeout.code, 124);
+  assert.match(
+    timeout.stderr,
+    /^syft proxy call: No response to request [0-9a-f-]{36} within 0\.3 s/,
+  );
+  // test-request names the datasite and whether an echo app is there or silent.
+  const noEcho = await cli(["proxy", "test-request", "--app", "nobody"]);
+  assert.equal(noEcho.code, 1);
+  assert.match(
+    noEcho.stderr,
+    /^syft proxy test-request: No echo app "nobody" answers on alice@localhost\.dev through http:\/\/127\.0\.0\.1:\d+: No app "nobody"/,
+  );
+  await Deno.mkdir(`${ws.path}/data/datasites/${EMAIL}/app_data/mute/rpc/echo`, {
+    recursive: true,
+  });
+  const silent = await cli(["proxy", "test-request", "--app", "mute", "--timeout", "0.3"]);
+  assert.equal(silent.code, 124);
+  assert.match(
+    silent.stderr,
+    /No answer from the echo app "mute" on alice@localhost\.dev within 0\.3 s: its folder exists, but no app answered/,
+  );
 
   const badParams = await cli(["proxy", "call", "echo", "echo", "--to", EMAIL, "--params", "{x"]);
   assert.notEqual(badParams.code, 0);
@@ -149,4 +175,22 @@ Deno.test("syft up starts the proxy with its KV store in the workspace", async (
   );
   assert.equal(info.store, "kv");
   assert.equal((await proc.stop("SIGINT")).code, 0);
+});
+
+Deno.test("syft proxy serve with its port taken says so in one line", async () => {
+  await using ws = await tempWorkspace();
+  const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = blocker.addr.port;
+    const run = await runSyft(["proxy", "serve", "--port", String(port), "--store", "memory"], {
+      env: { HOME: ws.path },
+    });
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr.trim(),
+      `syft proxy serve: the proxy cannot listen on 127.0.0.1:${port} (in use); use --port (0 picks a free one)`,
+    );
+  } finally {
+    blocker.close();
+  }
 });

@@ -103,8 +103,27 @@ app.onRequest("/missing", () => reply({ error: "no such thing" }, { status: 404 
     body: { error: "no such thing" },
   });
   assert.match(missing.stderr, /failed with status 404/);
+  // No such app here: at once, naming what is missing (nothing is written).
+  const nobody = `syft://${ME}/app_data/nobody/rpc/x`;
+  const missingApp = await runSyft(["rpc", "call", nobody, "--timeout", "30"], { env });
+  assert.equal(missingApp.code, 1);
+  assert.match(
+    missingApp.stderr,
+    /^syft rpc call: No app "nobody" on me@example\.com \(no folder .*app_data\/nobody\/rpc\)/,
+  );
+  const missingSite = await runSyft(["rpc", "call", "syft://zed@example.com/app_data/echo/rpc/x"], {
+    env,
+  });
+  assert.equal(missingSite.code, 1);
+  assert.match(missingSite.stderr, /No datasite zed@example\.com in /);
+  const missingEndpoint = await runSyft(["rpc", "call", `syft://${ME}/app_data/errs/rpc/nope`], {
+    env,
+  });
+  assert.equal(missingEndpoint.code, 1);
+  assert.match(missingEndpoint.stderr, /App "errs" on me@example\.com has no endpoint "\/nope"/);
+  // --no-endpoint-check sends anyway (sync may bring the folder): then it times out.
   const timeout = await runSyft(
-    ["rpc", "call", `syft://${ME}/app_data/nobody/rpc/x`, "--timeout", "0.5"],
+    ["rpc", "call", nobody, "--timeout", "0.5", "--no-endpoint-check"],
     { env },
   );
   assert.equal(timeout.code, 124);
@@ -119,7 +138,40 @@ app.onRequest("/missing", () => reply({ error: "no such thing" }, { status: 404 
     env: { SYFTBOX_CLIENT_CONFIG_PATH: join(ws.path, "none.json") },
   });
   assert.equal(noConfig.code, 1);
-  assert.match(noConfig.stderr, /Cannot find a SyftBox config/);
+  assert.match(
+    noConfig.stderr,
+    /Cannot use SyftBox config ".*none\.json" \(named by \$SYFTBOX_CLIENT_CONFIG_PATH\): the file does not exist/,
+  );
+  const noWorkspace = await runSyft(["rpc", "call", `syft://${ME}/x`], {
+    env: { HOME: join(ws.path, "empty-home") },
+  });
+  assert.equal(noWorkspace.code, 1);
+  assert.match(noWorkspace.stderr, /No syft workspace yet: .* \(run `syft up` or `syft init`/);
+});
+
+Deno.test("Ctrl-C during syft rpc call removes its request file and exits 130", async () => {
+  await using ws = await tempWorkspace();
+  const env = await initWorkspace(ws.path);
+  // An endpoint folder with no app behind it: the call waits.
+  const dir = join(ws.path, "data", "datasites", ME, "app_data", "idle", "rpc", "wait");
+  await Deno.mkdir(dir, { recursive: true });
+  await using call = spawnSyft(
+    ["rpc", "call", `syft://${ME}/app_data/idle/rpc/wait`, "--no-cache", "--timeout", "60"],
+    { env },
+  );
+  const senderDir = join(dir, ME);
+  const request = await waitFor(async () => {
+    try {
+      for await (const e of Deno.readDir(senderDir)) {
+        if (e.name.endsWith(".request")) return join(senderDir, e.name);
+      }
+    } catch { /* not there yet */ }
+    return undefined;
+  }, { timeoutMs: 15_000, what: "the request file" });
+  const { code, stderr } = await call.stop("SIGINT");
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /Interrupted: removed the request /);
+  await assert.rejects(Deno.stat(request), Deno.errors.NotFound);
 });
 
 Deno.test("syft rpc serve runs a module's app; schema and requests inspect it", async () => {

@@ -205,3 +205,27 @@ Deno.test("ZapClient rejects an invalid URL with CONNECT_FAILED at once", async 
     return true;
   });
 });
+
+Deno.test("ZapClient stops at a 401/403 upgrade answer with UNAUTHORIZED instead of retrying", async () => {
+  for (const status of [401, 403]) {
+    let upgrades = 0;
+    await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+      upgrades++;
+      return new Response("token required", { status });
+    });
+    const client = new ZapClient({ reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+    const states: string[] = [];
+    const watching = (async () => {
+      for await (const s of client.states()) states.push(s);
+    })();
+    await assert.rejects(
+      client.connect(`ws://127.0.0.1:${server.addr.port}/ws`),
+      (err) =>
+        err instanceof ZapClientError && err.code === "UNAUTHORIZED" &&
+        err.message.includes(`HTTP ${status}`),
+    );
+    await watching;
+    assert.equal(upgrades, 1, "no retry after a refusal");
+    assert.deepEqual(states, ["OFFLINE", "CONNECTING", "ERROR"]);
+  }
+});

@@ -129,3 +129,26 @@ Deno.test("writeSyftBoxConfig() writes what syft-core saves and the workspace pa
   assert.ok((await Deno.stat(workspace.myDatasite)).isDirectory);
   assert.ok((await Deno.stat(workspace.tmpDir)).isDirectory);
 });
+
+Deno.test("loadSyftBoxConfig() falls back to the syft home's config ($SYFT_HOME, else ~/.syft), as the syft command does", async () => {
+  await using ws = await tempWorkspace();
+  const home = join(ws.path, "home");
+  await writeJson(join(home, ".syft/config.json"), { data_dir: "/s", email: "syft@x.io" });
+  assert.equal((await loadSyftBoxConfig({ home, env: {} })).email, "syft@x.io");
+  const elsewhere = join(ws.path, "elsewhere");
+  await writeJson(join(elsewhere, "config.json"), { data_dir: "/e", email: "else@x.io" });
+  assert.equal(
+    (await loadSyftBoxConfig({ home, env: { SYFT_HOME: elsewhere } })).email,
+    "else@x.io",
+  );
+  assert.deepEqual(
+    configCandidates({ home, env: { SYFT_HOME: elsewhere } }).at(-1),
+    join(elsewhere, "config.json"),
+  );
+  // A SyftBox client's own config comes first.
+  await writeJson(join(home, ".syftbox/config.json"), { data_dir: "/b", email: "box@x.io" });
+  assert.equal(
+    (await loadSyftBoxConfig({ home, env: { SYFT_HOME: elsewhere } })).email,
+    "box@x.io",
+  );
+});
