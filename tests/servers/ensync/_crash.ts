@@ -149,50 +149,48 @@ async function restarted(engine: CrashEngine, after: number, ms: number): Promis
  * process until the engine's gRPC worker has died of it and a new one serves; returns the restart
  * count.
  *
- * Whether a process hits the bug depends on the process (it behaves like memory corruption): most workers die in the first round,
- * but a few (3 of 56 in our runs) survived every round of every pattern tried (up to 14 rounds:
- * sequential, concurrent, several channels). Such a worker is replaced (SIGKILL, which the engine
- * also treats as a death) and the sequence runs against the next one.
+ * Whether a process hits the bug depends on the process (it behaves like memory corruption): most
+ * workers die in the first round, but some survive every round (3 of 56 in our runs; more on a
+ * loaded machine). When the worker survives two rounds it is sent SIGSEGV, the same death the bug
+ * causes, so the engine's side (replacement, client ids, redelivery) is tested on every run
+ * whatever the bug does. The engine must have survived every round either way.
  */
 export async function crashGrpcWorker(engine: CrashEngine): Promise<number> {
-  let g = (await health(engine)).grpc;
+  const g = (await health(engine)).grpc;
   const outputs: string[] = [];
-  for (let worker = 1; worker <= 4; worker++) {
-    for (let round = 1; round <= 3; round++) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-q",
-          "-A",
-          "--config",
-          `${ROOT}deno.json`,
-          CRASHER,
-          engine.grpc,
-          "1000",
-          "10",
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout).trim();
-      outputs.push(text || new TextDecoder().decode(out.stderr).trim().slice(-300));
-      assert.match(text, /^done 1000$/m, outputs.join("\n"));
-      // Without a worker process the engine itself has died here, and this fetch fails.
-      const now = (await health(engine)).grpc;
-      assert.equal(now.process, "worker", JSON.stringify(now));
-      const after = await restarted(engine, g.restarts, 3_000);
-      if (after !== undefined) {
-        assert.match(after.lastExit, /^signal SIG(ABRT|SEGV)$|^exit status 13[49]$/);
-        return after.restarts;
-      }
+  for (let round = 1; round <= 2; round++) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-q",
+        "-A",
+        "--config",
+        `${ROOT}deno.json`,
+        CRASHER,
+        engine.grpc,
+        "1000",
+        "10",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    outputs.push(text || new TextDecoder().decode(out.stderr).trim().slice(-300));
+    assert.match(text, /^done 1000$/m, outputs.join("\n"));
+    // Without a worker process the engine itself has died here, and this fetch fails.
+    const now = (await health(engine)).grpc;
+    assert.equal(now.process, "worker", JSON.stringify(now));
+    const after = await restarted(engine, g.restarts, 3_000);
+    if (after !== undefined) {
+      assert.match(after.lastExit, /^signal SIG(ABRT|SEGV)$|^exit status 13[49]$/);
+      return after.restarts;
     }
-    Deno.kill(g.pid, "SIGKILL");
-    g = await restarted(engine, g.restarts, 10_000);
-    assert.ok(g, "a killed worker is replaced");
   }
-  throw new Error(
-    `4 workers survived 3 rounds each of the crashing sequence: ${outputs.join("; ")}`,
-  );
+  Deno.kill(g.pid, "SIGSEGV");
+  const after = await restarted(engine, g.restarts, 10_000);
+  assert.ok(after, `a crashed worker is replaced (${outputs.join("; ")})`);
+  assert.match(after.lastExit, /^signal SIGSEGV$/);
+  return after.restarts;
 }
 
 /**
