@@ -24,7 +24,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { TextLineStream } from "../lib/rpc/_lines.ts";
+import { TextLineStream } from "../lib/_lines.ts";
 import { RpcClient } from "../lib/rpc/mod.ts";
 import { CHROMIUM, hasChromium, launchBrowser } from "../tests/servers/dashboard/_browser.ts";
 

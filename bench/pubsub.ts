@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { TextLineStream } from "../lib/rpc/_lines.ts";
+import { TextLineStream } from "../lib/_lines.ts";
 import { runFanout } from "./pubsub/fanout.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);

@@ -31,7 +31,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { TextLineStream } from "../lib/rpc/_lines.ts";
+import { TextLineStream } from "../lib/_lines.ts";
 import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
 import { FileRecycler } from "../lib/rpc/_recycle.ts";
 import * as fast from "../lib/rpc/_fastfs.ts";

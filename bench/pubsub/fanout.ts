@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { TextLineStream } from "../../lib/rpc/_lines.ts";
+import { TextLineStream } from "../../lib/_lines.ts";
 import { connectFastApiPubSub } from "../../lib/pubsub/fastapi_client.ts";
 
 const HERE = new URL("./", import.meta.url).pathname;

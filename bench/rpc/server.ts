@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { TextLineStream } from "../../lib/rpc/_lines.ts";
+import { TextLineStream } from "../../lib/_lines.ts";
 import { createEchoApp } from "../../lib/rpc/mod.ts";
 import { recyclerFor } from "../../lib/rpc/_recycle.ts";
 

@@ -5,7 +5,7 @@
  */
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join, resolve } from "node:path";
-import { TextLineStream } from "../../lib/rpc/_lines.ts";
+import { TextLineStream } from "../../lib/_lines.ts";
 import { warnInProcessGrpc } from "../../servers/ensync/_grpc_supervisor.ts";
 import {
   EnSyncEngine,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/dns-packet"
 import * as dnsPacket from "dns-packet";
-import { TextLineStream } from "../../../lib/rpc/_lines.ts";
+import { TextLineStream } from "../../../lib/_lines.ts";
 import {
   answerQuery,
   lookupQuery,

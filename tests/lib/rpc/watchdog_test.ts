@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { sep } from "node:path";
-import { TextLineStream } from "../../../lib/rpc/_lines.ts";
+import { TextLineStream } from "../../../lib/_lines.ts";
 import { createEchoApp, RpcClient } from "../../../lib/rpc/mod.ts";
 import { rpcWorkspace, waitFor } from "./_fixtures.ts";
 

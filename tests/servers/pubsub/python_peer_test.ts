@@ -2,7 +2,7 @@
 // A fastapi_websocket_pubsub peer written here in Python (Debian's python3-websockets, run with
 // /usr/bin/python3) speaking the frames of sections 6 and 13, against our server and our client.
 import assert from "node:assert/strict";
-import { TextLineStream } from "../../../lib/rpc/_lines.ts";
+import { TextLineStream } from "../../../lib/_lines.ts";
 import { connectFastApiPubSub } from "../../../lib/pubsub/fastapi_client.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 import { testServer } from "./_helpers.ts";
