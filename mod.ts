@@ -32,7 +32,25 @@ export * as hub from "./lib/hub/mod.ts";
 export * as proxy from "./lib/proxy/mod.ts";
 export * as pubsub from "./lib/pubsub/mod.ts";
 export * as rpc from "./lib/rpc/mod.ts";
-export * from "./lib/errors.ts";
-export * from "./lib/home.ts";
-export * from "./lib/kv.ts";
-export * from "./lib/version.ts";
+export { SyftError, type SyftErrorOptions } from "./lib/errors.ts";
+export {
+  chooseWorkspaceConfig,
+  claimServer,
+  type ConfigChoice,
+  type ConfigSource,
+  defaultEmail,
+  ensureSyftHome,
+  type EnsureSyftHomeOptions,
+  homeDir,
+  listRunningServers,
+  openSyftHome,
+  resolveSyftHome,
+  type RunningServer,
+  type RunningServerStatus,
+  type ServerClaim,
+  type SyftHome,
+  type SyftHomeOptions,
+  WorkspaceBusyError,
+} from "./lib/home.ts";
+export { isKvAvailable, KvUnavailableError, openKv } from "./lib/kv.ts";
+export { VERSION } from "./lib/version.ts";
