@@ -4,7 +4,7 @@
  * @module
  */
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
-import { type EventData, ZapClient, ZapClientError } from "../../lib/hub/mod.ts";
+import { type EventData, SCALEOUT_EVENT, ZapClient, ZapClientError } from "../../lib/hub/mod.ts";
 import { DEFAULT_HUB_PATH } from "../../servers/hub/app.ts";
 import { DEFAULT_HUB_PORT, serveHub } from "../../servers/hub/main.ts";
 import { SyftError } from "../../lib/errors.ts";
@@ -177,6 +177,15 @@ export async function listen(url: string, opts: ListenOptions): Promise<void> {
   const done = (async () => {
     const events = client.events();
     for await (const event of events) {
+      if (event.eventName === SCALEOUT_EVENT && !only.has(SCALEOUT_EVENT)) {
+        const state = (event.payload as { state?: unknown } | null)?.state;
+        printErr(
+          state === "degraded"
+            ? "the hub lost its Redis: events from other hub instances are dropped until it is back"
+            : "the hub reaches its Redis again: events from other hub instances resume",
+        );
+        continue;
+      }
       const wanted = only.size > 0
         ? only.has(event.eventName)
         : event.eventName !== "$joined" && event.eventName !== "$left";

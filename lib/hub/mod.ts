@@ -40,3 +40,4 @@ export * from "./router.ts";
 export * from "./hub.ts";
 export * from "./client.ts";
 export * from "./redis.ts";
+export * from "./scaleout.ts";

@@ -4,14 +4,26 @@
  * to its own members; `sendTo` finds the instance holding a connection in a Redis hash and
  * publishes to that instance's channel.
  *
+ * Across a Redis outage the adapter drops at once, counted: while either of its two Redis
+ * connections is down it is `degraded`, publishes are dropped (`redis_down`) instead of queued,
+ * publishes in flight when the connection broke are counted lost (`publish_failed`) and never
+ * resent, and a frame older than `maxAgeMs` when it arrives is dropped (`stale`). Nothing is ever
+ * delivered late.
+ *
  * @module
  */
 import { Redis } from "ioredis";
 import type { ConnectionRouter, RouterAdapter } from "./router.ts";
 import { RedisAdapterError } from "./errors.ts";
+import type { ScaleOutDropReason, ScaleOutState, ScaleOutStats } from "./scaleout.ts";
+import { type Clock, systemClock } from "../_clock.ts";
+import { deadline } from "../_async.ts";
 import { getLogger } from "../_log.ts";
 
 const log = getLogger(["hub", "redis"]);
+
+/** The default of {@linkcode RedisAdapterOptions.maxAgeMs}: 5 s. */
+export const DEFAULT_SCALEOUT_MAX_AGE_MS = 5_000;
 
 /** Options of {@linkcode RedisAdapter.connect}. */
 export interface RedisAdapterOptions {
@@ -19,12 +31,22 @@ export interface RedisAdapterOptions {
   prefix?: string;
   /** How long to wait for Redis when connecting (default 5,000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * A frame from another instance older than this when it arrives is dropped (counted `stale`)
+   * instead of delivered late (default 5,000 ms; `Infinity` turns the check off). The age is
+   * measured between the instances' clocks, so keep them in sync (NTP) or raise it.
+   */
+  maxAgeMs?: number;
+  /** The clock that stamps and ages frames (default the system clock; tests pass a fake one). */
+  clock?: Clock;
 }
 
-/** Envelope header of a published frame: origin instance, rooms, excluded ids, or a target id. */
+/** Envelope header of a published frame: origin instance, send time, rooms, excluded ids, target. */
 interface Envelope {
   /** The instance that published. */
   n: string;
+  /** When it was published (ms since the epoch, on the publisher's clock). */
+  s?: number;
   /** Rooms (absent: everyone). */
   r?: string[];
   /** Excluded connection ids. */
@@ -33,11 +55,21 @@ interface Envelope {
   t?: string;
 }
 
+interface Link {
+  pub: boolean;
+  sub: boolean;
+}
+
 /**
  * A {@linkcode RouterAdapter} over Redis pub/sub (ioredis). Give it to a `ConnectionRouter` on
  * every hub instance that shares the prefix; `broadcast`, `to(room).send` and `sendTo` then reach
- * connections held by any of them. Delivery across instances is at most once: what is published
- * while Redis is unreachable is lost (as with Socket.IO's adapter).
+ * connections held by any of them.
+ *
+ * Delivery across instances is at most once and never late: while Redis is unreachable the
+ * adapter is `degraded` and drops each cross-instance publish at once (counted in `stats`), and
+ * a frame older than `maxAgeMs` on arrival is dropped (counted). The router tells its
+ * connections about each change of state with a `$scaleout` event. When Redis is back the adapter
+ * resubscribes, registers its connections again and delivery resumes.
  *
  * @example Two routers acting as one
  * ```ts ignore
@@ -45,11 +77,12 @@ interface Envelope {
  * const a = new ConnectionRouter({ adapter: await RedisAdapter.connect("redis://127.0.0.1:6379") });
  * const b = new ConnectionRouter({ adapter: await RedisAdapter.connect("redis://127.0.0.1:6379") });
  * a.broadcast("news", "reaches the connections of b too");
+ * console.log(a.adapter?.stats?.state); // "ok"
  * await a.close();
  * await b.close();
  * ```
  */
-export class RedisAdapter implements RouterAdapter {
+export class RedisAdapter implements RouterAdapter, AsyncDisposable {
   /** This instance's id (unique per adapter). */
   readonly instanceId: string = crypto.randomUUID();
   readonly #pub: Redis;
@@ -58,48 +91,89 @@ export class RedisAdapter implements RouterAdapter {
   readonly #allChannel: string;
   readonly #ownChannel: string;
   readonly #registry: string;
+  readonly #maxAge: number;
+  readonly #clock: Clock;
   readonly #local = new Set<string>();
+  readonly #listeners = new Set<(state: ScaleOutState) => void>();
+  readonly #link: Link = { pub: true, sub: true };
+  readonly #dropped: Record<ScaleOutDropReason, number> = {
+    redis_down: 0,
+    publish_failed: 0,
+    stale: 0,
+  };
+  #state: ScaleOutState = "ok";
+  #since: number;
+  #published = 0;
+  #received = 0;
+  #inflight = 0;
+  /** Bumped when the publish connection breaks: replies of older publishes are not counted. */
+  #epoch = 0;
   #router: ConnectionRouter | undefined;
   #closed = false;
 
-  private constructor(pub: Redis, sub: Redis, prefix: string) {
+  private constructor(pub: Redis, sub: Redis, prefix: string, maxAge: number, clock: Clock) {
     this.#pub = pub;
     this.#sub = sub;
     this.#prefix = prefix;
     this.#allChannel = `${prefix}:all`;
     this.#ownChannel = `${prefix}:node:${this.instanceId}`;
     this.#registry = `${prefix}:conns`;
+    this.#maxAge = maxAge;
+    this.#clock = clock;
+    this.#since = clock.now();
   }
 
   /**
    * Connects to Redis (one client to publish, one to subscribe) and subscribes.
    *
    * @param url A `redis://` or `rediss://` URL.
-   * @param options Prefix and connect timeout.
+   * @param options Prefix, connect timeout, the largest age of a delivered frame, a clock.
    * @returns The adapter; pass it to `new ConnectionRouter({ adapter })`.
    * @throws {RedisAdapterError} When Redis cannot be reached or the subscription fails.
    */
   static async connect(url: string, options: RedisAdapterOptions = {}): Promise<RedisAdapter> {
     const prefix = options.prefix ?? "syft:hub";
     const timeout = options.connectTimeoutMs ?? 5_000;
+    const maxAge = options.maxAgeMs ?? DEFAULT_SCALEOUT_MAX_AGE_MS;
+    if (!(maxAge > 0)) {
+      throw new RedisAdapterError(
+        `Cannot use maxAgeMs ${options.maxAgeMs}: expected a positive number of ms (or Infinity)`,
+      );
+    }
     const make = (): Redis =>
       new Redis(url, {
         lazyConnect: true,
         connectTimeout: timeout,
         maxRetriesPerRequest: 3,
         enableAutoPipelining: true,
+        // Drop at once: no command waits for Redis to come back, none is sent again after it.
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        // The adapter resubscribes itself, so that it knows when it receives again.
+        autoResubscribe: false,
       });
     const pub = make();
     const sub = make();
-    // Without a listener ioredis prints unhandled errors; connection problems are logged here
-    // and ioredis keeps reconnecting in the background.
-    pub.on("error", (err: Error) => log.warn("Redis (publish): {error}", { error: err.message }));
-    sub.on("error", (err: Error) => log.warn("Redis (subscribe): {error}", { error: err.message }));
+    // Without a listener ioredis prints unhandled errors. They repeat on every reconnect
+    // attempt: the adapter logs one line per change of state instead (see #update).
+    const lastError = { text: "" };
+    const onError = (err: Error): void => {
+      lastError.text = err.message;
+      log.debug("Redis: {error}", { error: err.message });
+    };
+    pub.on("error", onError);
+    sub.on("error", onError);
+    const clock = options.clock ?? systemClock;
     try {
-      await withTimeout(Promise.all([pub.connect(), sub.connect()]), timeout, url);
-      const adapter = new RedisAdapter(pub, sub, prefix);
+      const wait = <T>(p: Promise<T>): Promise<T> =>
+        deadline(p, timeout, {
+          onTimeout: () => new Error(`no answer from ${redactUrl(url)} within ${timeout} ms`),
+        });
+      await wait(Promise.all([pub.connect(), sub.connect()]));
+      const adapter = new RedisAdapter(pub, sub, prefix, maxAge, clock);
       sub.on("message", (channel: string, message: string) => adapter.#onMessage(channel, message));
-      await withTimeout(sub.subscribe(adapter.#allChannel, adapter.#ownChannel), timeout, url);
+      await wait(sub.subscribe(adapter.#allChannel, adapter.#ownChannel));
+      adapter.#watch(lastError);
       return adapter;
     } catch (err) {
       pub.disconnect();
@@ -118,6 +192,36 @@ export class RedisAdapter implements RouterAdapter {
     return this.#prefix;
   }
 
+  /** `ok` while both Redis connections are up and subscribed, else `degraded`. */
+  get state(): ScaleOutState {
+    return this.#state;
+  }
+
+  /** Cross-instance counters and the current state. */
+  get stats(): ScaleOutStats {
+    return {
+      state: this.#state,
+      since: this.#since,
+      published: this.#published,
+      received: this.#received,
+      dropped: { ...this.#dropped },
+      buffered: this.#inflight,
+    };
+  }
+
+  /**
+   * Calls `listener` on each change of state (the router uses it to tell its connections).
+   *
+   * @param listener Called with the new state.
+   * @returns A function that removes the listener.
+   */
+  onStateChange(listener: (state: ScaleOutState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
   /**
    * Called by the router that uses this adapter.
    *
@@ -132,7 +236,7 @@ export class RedisAdapter implements RouterAdapter {
   }
 
   /**
-   * Publishes a frame for the other instances.
+   * Publishes a frame for the other instances; while degraded it is dropped at once (counted).
    *
    * @param frame The frame text.
    * @param rooms The rooms, or `null` for every connection.
@@ -140,11 +244,27 @@ export class RedisAdapter implements RouterAdapter {
    */
   publish(frame: string, rooms: readonly string[] | null, exclude: readonly string[]): void {
     if (this.#closed) return;
-    const head: Envelope = { n: this.instanceId };
+    if (this.#state !== "ok") {
+      this.#dropped.redis_down++;
+      return;
+    }
+    const head: Envelope = { n: this.instanceId, s: this.#clock.now() };
     if (rooms !== null) head.r = [...rooms];
     if (exclude.length > 0) head.x = [...exclude];
-    this.#pub.publish(this.#allChannel, JSON.stringify(head) + "\n" + frame).catch((err) =>
-      log.warn("Cannot publish to Redis: {error}", { error: String(err) })
+    const epoch = this.#epoch;
+    this.#inflight++;
+    this.#pub.publish(this.#allChannel, JSON.stringify(head) + "\n" + frame).then(
+      () => {
+        if (epoch !== this.#epoch) return;
+        this.#inflight--;
+        this.#published++;
+      },
+      (err) => {
+        if (epoch !== this.#epoch) return;
+        this.#inflight--;
+        this.#dropped.publish_failed++;
+        log.debug("Cannot publish to Redis: {error}", { error: String(err) });
+      },
     );
   }
 
@@ -153,13 +273,13 @@ export class RedisAdapter implements RouterAdapter {
    *
    * @param id The connection id.
    * @param frame The frame text.
-   * @returns Whether an instance holds it and took the frame.
+   * @returns Whether an instance holds it and took the frame (`false` at once while degraded).
    */
   async sendTo(id: string, frame: string): Promise<boolean> {
-    if (this.#closed) return false;
+    if (this.#closed || this.#state !== "ok") return false;
     const node = await this.#pub.hget(this.#registry, id);
     if (node === null || node === this.instanceId) return false;
-    const head: Envelope = { n: this.instanceId, t: id };
+    const head: Envelope = { n: this.instanceId, s: this.#clock.now(), t: id };
     const receivers = await this.#pub.publish(
       `${this.#prefix}:node:${node}`,
       JSON.stringify(head) + "\n" + frame,
@@ -181,8 +301,10 @@ export class RedisAdapter implements RouterAdapter {
   added(id: string): void {
     if (this.#closed) return;
     this.#local.add(id);
+    // While degraded the entry is written when Redis is back (see #watch).
+    if (!this.#link.pub) return;
     this.#pub.hset(this.#registry, id, this.instanceId).catch((err) =>
-      log.warn("Cannot register connection {id} in Redis: {error}", { id, error: String(err) })
+      log.debug("Cannot register connection {id} in Redis: {error}", { id, error: String(err) })
     );
   }
 
@@ -192,9 +314,9 @@ export class RedisAdapter implements RouterAdapter {
    * @param id The connection id.
    */
   removed(id: string): void {
-    if (this.#closed || !this.#local.delete(id)) return;
+    if (this.#closed || !this.#local.delete(id) || !this.#link.pub) return;
     this.#pub.hdel(this.#registry, id).catch((err) =>
-      log.warn("Cannot unregister connection {id} in Redis: {error}", { id, error: String(err) })
+      log.debug("Cannot unregister connection {id} in Redis: {error}", { id, error: String(err) })
     );
   }
 
@@ -202,15 +324,95 @@ export class RedisAdapter implements RouterAdapter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#listeners.clear();
     try {
+      if (this.#state !== "ok") throw new Error("Redis is unreachable");
       if (this.#local.size > 0) await this.#pub.hdel(this.#registry, ...this.#local);
       this.#local.clear();
       await this.#sub.unsubscribe();
       await Promise.all([this.#sub.quit(), this.#pub.quit()]);
     } catch (err) {
-      log.warn("Closing the Redis adapter: {error}", { error: String(err) });
+      log.debug("Closing the Redis adapter: {error}", { error: String(err) });
       this.#sub.disconnect();
       this.#pub.disconnect();
+    }
+  }
+
+  /** Same as {@linkcode RedisAdapter.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Follows both connections: state, lost in-flight publishes, resubscribing, re-registering. */
+  #watch(lastError: { text: string }): void {
+    const down = (which: keyof Link) => (): void => {
+      if (this.#closed || !this.#link[which]) return;
+      this.#link[which] = false;
+      if (which === "pub") {
+        // Sent but unanswered: perhaps delivered, perhaps not; never sent again. Counted lost.
+        this.#epoch++;
+        this.#dropped.publish_failed += this.#inflight;
+        this.#inflight = 0;
+      }
+      this.#update(lastError.text);
+    };
+    this.#pub.on("close", down("pub"));
+    this.#sub.on("close", down("sub"));
+    this.#pub.on("ready", () => {
+      if (this.#closed || this.#link.pub) return;
+      this.#link.pub = true;
+      // A restarted Redis lost the registry: write this instance's connections again.
+      if (this.#local.size > 0) {
+        const entries = [...this.#local].flatMap((id) => [id, this.instanceId]);
+        this.#pub.hset(this.#registry, ...entries).catch((err) =>
+          log.debug("Cannot register connections in Redis: {error}", { error: String(err) })
+        );
+      }
+      this.#update("");
+    });
+    this.#sub.on("ready", () => {
+      if (this.#closed || this.#link.sub) return;
+      this.#sub.subscribe(this.#allChannel, this.#ownChannel).then(
+        () => {
+          if (this.#closed || this.#link.sub) return;
+          this.#link.sub = true;
+          this.#update("");
+        },
+        // The connection broke again: the next "ready" retries.
+        (err) => log.debug("Cannot resubscribe: {error}", { error: String(err) }),
+      );
+    });
+  }
+
+  #update(error: string): void {
+    const state: ScaleOutState = this.#link.pub && this.#link.sub ? "ok" : "degraded";
+    if (state === this.#state) return;
+    const now = this.#clock.now();
+    const seconds = ((now - this.#since) / 1000).toFixed(1);
+    this.#state = state;
+    this.#since = now;
+    if (state === "degraded") {
+      log.warn(
+        "Redis unreachable ({error}): cross-hub delivery degraded; publishes are dropped and counted until it is back",
+        { error: error || "connection closed", prefix: this.#prefix },
+      );
+    } else {
+      log.warn(
+        "Redis reachable again after {seconds} s: cross-hub delivery resumed ({redisDown} publishes dropped while down, {publishFailed} lost in flight so far)",
+        {
+          seconds,
+          redisDown: this.#dropped.redis_down,
+          publishFailed: this.#dropped.publish_failed,
+          prefix: this.#prefix,
+        },
+      );
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(state);
+      } catch (err) {
+        log.error("A scale-out state listener threw: {error}", { error: String(err) });
+      }
     }
   }
 
@@ -227,29 +429,17 @@ export class RedisAdapter implements RouterAdapter {
       return;
     }
     if (head.n === this.instanceId) return;
+    if (head.s !== undefined && this.#clock.now() - head.s > this.#maxAge) {
+      this.#dropped.stale++;
+      return;
+    }
+    this.#received++;
     const frame = message.slice(nl + 1);
     if (channel === this.#ownChannel) {
       if (head.t !== undefined) router.get(head.t)?.sendFrame(frame);
       return;
     }
     router.deliver(frame, head.r ?? null, head.x ?? []);
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, url: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer from ${redactUrl(url)} within ${ms} ms`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

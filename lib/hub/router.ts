@@ -6,6 +6,7 @@
  */
 import type { Connection } from "./connection.ts";
 import { encodeFrame, type EventHeaders } from "./frame.ts";
+import { SCALEOUT_EVENT, type ScaleOutState, type ScaleOutStats } from "./scaleout.ts";
 import { getLogger } from "../_log.ts";
 
 const log = getLogger(["hub", "router"]);
@@ -63,12 +64,26 @@ export interface RouterAdapter {
   removed(id: string): void;
   /** Releases the adapter's resources. */
   close(): Promise<void>;
+  /** Cross-instance counters and state, when the adapter keeps them. */
+  readonly stats?: ScaleOutStats;
+  /**
+   * Reports changes of the scale-out state (the router then tells its connections).
+   *
+   * @param listener Called with the new state.
+   * @returns A function that removes the listener.
+   */
+  onStateChange?(listener: (state: ScaleOutState) => void): () => void;
 }
 
 /** Options of {@linkcode ConnectionRouter}. */
 export interface ConnectionRouterOptions {
   /** Scale-out: deliver broadcasts, room sends and `sendTo` across hub instances. */
   adapter?: RouterAdapter;
+  /**
+   * The event sent to local connections when the adapter's state changes, and to a connection
+   * added while degraded, with payload `{state}` (default `"$scaleout"`; `false`: none).
+   */
+  scaleOutEvent?: string | false;
 }
 
 /** Sends to the members of one or more rooms; see {@linkcode ConnectionRouter.to}. */
@@ -136,19 +151,35 @@ function excluded(conn: Connection, ex: Exclusion): boolean {
  * router.broadcast("announcement", "maintenance at noon");
  * ```
  */
-export class ConnectionRouter {
+export class ConnectionRouter implements AsyncDisposable {
   readonly #connections = new Map<string, Connection>();
   readonly #rooms = new Map<string, Set<Connection>>();
   readonly #adapter: RouterAdapter | undefined;
+  readonly #scaleOutEvent: string | false;
+  #degradedFrame: string | undefined;
+  #unwatch: (() => void) | undefined;
 
   /**
    * Creates a router.
    *
-   * @param options An adapter for delivery across hub instances.
+   * @param options An adapter for delivery across hub instances, and the event that reports its
+   * state.
    */
   constructor(options: ConnectionRouterOptions = {}) {
     this.#adapter = options.adapter;
+    this.#scaleOutEvent = options.scaleOutEvent ?? SCALEOUT_EVENT;
     this.#adapter?.bind(this);
+    const event = this.#scaleOutEvent;
+    if (event !== false && this.#adapter?.onStateChange !== undefined) {
+      this.#unwatch = this.#adapter.onStateChange((state) => {
+        const frame = encodeFrame(event, { state }, null);
+        this.#degradedFrame = state === "degraded" ? frame : undefined;
+        this.#deliver(frame, null, undefined);
+      });
+      if (this.#adapter.stats?.state === "degraded") {
+        this.#degradedFrame = encodeFrame(event, { state: "degraded" }, null);
+      }
+    }
   }
 
   /** The adapter, when this router delivers across instances. */
@@ -170,6 +201,7 @@ export class ConnectionRouter {
     if (!connection.open || this.#connections.has(connection.id)) return;
     this.#connections.set(connection.id, connection);
     this.#adapter?.added(connection.id);
+    if (this.#degradedFrame !== undefined) connection.sendFrame(this.#degradedFrame);
   }
 
   /**
@@ -365,8 +397,14 @@ export class ConnectionRouter {
    * @param reason The close reason.
    */
   async close(code = 1001, reason = "server shutting down"): Promise<void> {
+    this.#unwatch?.();
     for (const conn of this.#connections.values()) conn.close(code, reason);
     await this.#adapter?.close();
+  }
+
+  /** Same as {@linkcode ConnectionRouter.close} with the defaults. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #deliver(frame: string, rooms: string | readonly string[] | null, ex: Exclusion): number {

@@ -20,6 +20,8 @@ import {
   EventRegister,
   LIFECYCLE_EVENTS,
   type RouterAdapter,
+  SCALEOUT_DROP_REASONS,
+  type ScaleOutStats,
   ZapHub,
 } from "../../lib/hub/mod.ts";
 import { VERSION } from "../../lib/version.ts";
@@ -309,6 +311,44 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
     () => hub.stats.authRefused + counts.publishRefused,
   );
 
+  const scaleOut = (): ScaleOutStats | undefined => options.adapter?.stats;
+  if (options.adapter !== undefined) {
+    new Gauge({
+      name: "syft_hub_scaleout_up",
+      help: "1 while delivery across hub instances works, 0 while degraded (Redis unreachable)",
+      registers: [metrics],
+      collect: stat(() => scaleOut()?.state === "degraded" ? 0 : 1),
+    });
+    new Gauge({
+      name: "syft_hub_scaleout_buffered",
+      help: "Cross-instance publishes handed to Redis and not yet acknowledged",
+      registers: [metrics],
+      collect: stat(() => scaleOut()?.buffered ?? 0),
+    });
+    counter(
+      "syft_hub_scaleout_published_total",
+      "Frames published to the other instances and acknowledged by Redis",
+      () => scaleOut()?.published ?? 0,
+    );
+    counter(
+      "syft_hub_scaleout_received_total",
+      "Frames from other instances delivered here",
+      () => scaleOut()?.received ?? 0,
+    );
+    new Counter({
+      name: "syft_hub_scaleout_dropped_total",
+      help:
+        "Cross-instance frames dropped: redis_down (published while degraded), publish_failed (lost in flight, never resent), stale (older than the max age on arrival)",
+      labelNames: ["reason"],
+      registers: [metrics],
+      collect(this: Counter<"reason">): void {
+        this.reset();
+        const dropped = scaleOut()?.dropped;
+        for (const reason of SCALEOUT_DROP_REASONS) this.inc({ reason }, dropped?.[reason] ?? 0);
+      },
+    });
+  }
+
   const startedAt = Date.now();
   const live = createHubLive({
     hub,
@@ -344,6 +384,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
       path,
       auth: token !== undefined,
       scaleOut: options.adapter !== undefined,
+      scaleOutState: scaleOut()?.state ?? null,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       connections: hub.connections,
       rooms,
