@@ -5,10 +5,10 @@
  * publishes to that instance's channel.
  *
  * Across a Redis outage the adapter drops at once, counted: while either of its two Redis
- * connections is down it is `degraded`, publishes are dropped (`redis_down`) instead of queued,
- * publishes in flight when the connection broke are counted lost (`publish_failed`) and never
- * resent, and a frame older than `maxAgeMs` when it arrives is dropped (`stale`). Nothing is ever
- * delivered late.
+ * connections is down it is `degraded` and publishes are dropped (`redis_down`) instead of
+ * queued; publishes in flight when the connection broke are never resent; receivers count the
+ * frames of another instance that never arrived from gaps in its sequence numbers (`missed`) and
+ * drop a frame older than `maxAgeMs` on arrival (`stale`). Nothing is ever delivered late.
  *
  * @module
  */
@@ -19,6 +19,7 @@ import type { ScaleOutDropReason, ScaleOutState, ScaleOutStats } from "./scaleou
 import { type Clock, systemClock } from "../_clock.ts";
 import { deadline } from "../_async.ts";
 import { getLogger } from "../_log.ts";
+import { LRUCache } from "lru-cache";
 
 const log = getLogger(["hub", "redis"]);
 
@@ -47,6 +48,8 @@ interface Envelope {
   n: string;
   /** When it was published (ms since the epoch, on the publisher's clock). */
   s?: number;
+  /** The publisher's sequence number of frames on the shared channel (1, 2, ...). */
+  q?: number;
   /** Rooms (absent: everyone). */
   r?: string[];
   /** Excluded connection ids. */
@@ -98,9 +101,13 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
   readonly #link: Link = { pub: true, sub: true };
   readonly #dropped: Record<ScaleOutDropReason, number> = {
     redis_down: 0,
-    publish_failed: 0,
+    missed: 0,
     stale: 0,
   };
+  /** The last sequence number seen from each publishing instance (the live ones stay). */
+  readonly #lastSeq = new LRUCache<string, number>({ max: 4096 });
+  #seq = 0;
+  #unconfirmed = 0;
   #state: ScaleOutState = "ok";
   #since: number;
   #published = 0;
@@ -205,6 +212,7 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
       published: this.#published,
       received: this.#received,
       dropped: { ...this.#dropped },
+      unconfirmed: this.#unconfirmed,
       buffered: this.#inflight,
     };
   }
@@ -248,7 +256,7 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
       this.#dropped.redis_down++;
       return;
     }
-    const head: Envelope = { n: this.instanceId, s: this.#clock.now() };
+    const head: Envelope = { n: this.instanceId, s: this.#clock.now(), q: ++this.#seq };
     if (rooms !== null) head.r = [...rooms];
     if (exclude.length > 0) head.x = [...exclude];
     const epoch = this.#epoch;
@@ -262,7 +270,7 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
       (err) => {
         if (epoch !== this.#epoch) return;
         this.#inflight--;
-        this.#dropped.publish_failed++;
+        this.#unconfirmed++;
         log.debug("Cannot publish to Redis: {error}", { error: String(err) });
       },
     );
@@ -349,9 +357,10 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
       if (this.#closed || !this.#link[which]) return;
       this.#link[which] = false;
       if (which === "pub") {
-        // Sent but unanswered: perhaps delivered, perhaps not; never sent again. Counted lost.
+        // Sent but unanswered: perhaps delivered, perhaps not (receivers count it `missed`);
+        // never sent again.
         this.#epoch++;
-        this.#dropped.publish_failed += this.#inflight;
+        this.#unconfirmed += this.#inflight;
         this.#inflight = 0;
       }
       this.#update(lastError.text);
@@ -398,13 +407,8 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
       );
     } else {
       log.warn(
-        "Redis reachable again after {seconds} s: cross-hub delivery resumed ({redisDown} publishes dropped while down, {publishFailed} lost in flight so far)",
-        {
-          seconds,
-          redisDown: this.#dropped.redis_down,
-          publishFailed: this.#dropped.publish_failed,
-          prefix: this.#prefix,
-        },
+        "Redis reachable again after {seconds} s: cross-hub delivery resumed ({redisDown} publishes dropped while down so far)",
+        { seconds, redisDown: this.#dropped.redis_down, prefix: this.#prefix },
       );
     }
     for (const listener of this.#listeners) {
@@ -429,6 +433,11 @@ export class RedisAdapter implements RouterAdapter, AsyncDisposable {
       return;
     }
     if (head.n === this.instanceId) return;
+    if (head.q !== undefined) {
+      const last = this.#lastSeq.get(head.n);
+      if (last !== undefined && head.q > last + 1) this.#dropped.missed += head.q - last - 1;
+      if (last === undefined || head.q > last) this.#lastSeq.set(head.n, head.q);
+    }
     if (head.s !== undefined && this.#clock.now() - head.s > this.#maxAge) {
       this.#dropped.stale++;
       return;

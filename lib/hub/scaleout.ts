@@ -12,16 +12,20 @@
 export type ScaleOutState = "ok" | "degraded";
 
 /**
- * Why a cross-instance frame was dropped: `redis_down` (published while degraded),
- * `publish_failed` (Redis refused it or the connection broke before it answered; never resent),
- * `stale` (older than `maxAgeMs` when it arrived).
+ * Why a cross-instance frame was not delivered. Counted where it is known, so that summed over
+ * the instances each lost frame counts once per instance that should have received it:
+ * - `redis_down`, by the publisher: published while degraded, dropped at once (never sent);
+ * - `missed`, by a receiver: sent by another instance but never arrived (a gap in that
+ *   instance's sequence numbers: lost in flight when Redis went down, or published while this
+ *   instance was not subscribed yet);
+ * - `stale`, by a receiver: older than `maxAgeMs` when it arrived.
  */
-export type ScaleOutDropReason = "redis_down" | "publish_failed" | "stale";
+export type ScaleOutDropReason = "redis_down" | "missed" | "stale";
 
 /** Every {@linkcode ScaleOutDropReason}, in a stable order (for metrics labels). */
 export const SCALEOUT_DROP_REASONS: readonly ScaleOutDropReason[] = [
   "redis_down",
-  "publish_failed",
+  "missed",
   "stale",
 ];
 
@@ -37,6 +41,11 @@ export interface ScaleOutStats {
   received: number;
   /** Frames dropped, by reason. */
   dropped: Record<ScaleOutDropReason, number>;
+  /**
+   * Publishes Redis refused or did not acknowledge before the connection broke (never resent;
+   * whether they arrived, the receivers count as `missed`).
+   */
+  unconfirmed: number;
   /** Publishes handed to the broker and not yet acknowledged (nothing else is ever held). */
   buffered: number;
 }

@@ -338,7 +338,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
     new Counter({
       name: "syft_hub_scaleout_dropped_total",
       help:
-        "Cross-instance frames dropped: redis_down (published while degraded), publish_failed (lost in flight, never resent), stale (older than the max age on arrival)",
+        "Cross-instance frames not delivered: redis_down (published here while degraded, never sent), missed (sent by another instance, never arrived here), stale (older than the max age on arrival here)",
       labelNames: ["reason"],
       registers: [metrics],
       collect(this: Counter<"reason">): void {

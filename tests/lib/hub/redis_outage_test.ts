@@ -88,7 +88,7 @@ Deno.test({
       onA.send(JSON.stringify({ eventName: "all", payload: `down-${i}` }));
     }
     await synced(onA, 1);
-    assert.deepEqual(a.adapter.stats.dropped, { redis_down: 7, publish_failed: 0, stale: 0 });
+    assert.deepEqual(a.adapter.stats.dropped, { redis_down: 7, missed: 0, stale: 0 });
     assert.equal(a.adapter.stats.buffered, 0);
     assert.equal(await a.router.sendTo(idB, "direct", "while down"), false);
 
@@ -107,7 +107,7 @@ Deno.test({
     }
     await waitFor(() => a.adapter.stats.published === 10, { what: "10 acknowledged publishes" });
     assert.equal(b.adapter.stats.received, 10);
-    assert.deepEqual(b.adapter.stats.dropped, { redis_down: 0, publish_failed: 0, stale: 0 });
+    assert.deepEqual(b.adapter.stats.dropped, { redis_down: 0, missed: 0, stale: 0 });
     assert.equal(a.adapter.stats.dropped.redis_down, 7);
 
     // The restarted Redis lost the registry: each hub wrote its connections again.
@@ -137,9 +137,31 @@ redisTest(
     await clockA.tick(5_000); // now exactly 5 s old on arrival: still delivered
     onA.send('{"eventName":"all","payload":"5 s old"}');
     assert.deepEqual(await onB.nextJson(), { eventName: "all", payload: "5 s old", headers: {} });
-    assert.deepEqual(b.adapter.stats.dropped, { redis_down: 0, publish_failed: 0, stale: 1 });
+    assert.deepEqual(b.adapter.stats.dropped, { redis_down: 0, missed: 0, stale: 1 });
     assert.equal(b.adapter.stats.received, 1);
     assert.equal(onB.frames.length, 2);
+  },
+);
+
+redisTest(
+  "RedisAdapter counts the frames of another instance that never arrived (gaps in its sequence) as missed",
+  async (r) => {
+    await using b = await instance(r.url, r.prefix);
+    await using onB = await rawPeer(b.server.url);
+    await onB.next();
+    const send = (q: number) =>
+      r.client.publish(
+        `${r.prefix}:all`,
+        JSON.stringify({ n: "other-instance", q }) + "\n" +
+          JSON.stringify({ eventName: "all", payload: q, headers: {} }),
+      );
+    await send(1);
+    await send(2);
+    await send(6); // 3, 4 and 5 were lost on the way
+    await send(7);
+    for (const q of [1, 2, 6, 7]) assert.equal((await onB.nextJson()).payload, q);
+    assert.deepEqual(b.adapter.stats.dropped, { redis_down: 0, missed: 3, stale: 0 });
+    assert.equal(b.adapter.stats.received, 4);
   },
 );
 
