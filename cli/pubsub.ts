@@ -507,6 +507,7 @@ export const PUBSUB_UP_SERVICE: UpService = {
       where: server.url,
       detail: `health ${http}/health, metrics ${http}/metrics`,
       hints: pubsubHints(server.url),
+      live: server.live,
       stop: () => server.close(),
     };
   },

@@ -22,7 +22,7 @@
  */
 import { getLogger } from "../_log.ts";
 import { type Clock, realClock, type TimerId } from "./_fastapi_clock.ts";
-import { FastApiPubSubError } from "./_fastapi_errors.ts";
+import { FastApiPubSubError } from "./fastapi_errors.ts";
 import {
   ALL_TOPICS,
   callIdFactory,
@@ -33,10 +33,10 @@ import {
   randomHexId,
   type RpcRequest,
   type RpcResponse,
-} from "./_rpc_frames.ts";
+} from "./rpc_frames.ts";
 
-export { FastApiPubSubError, type FastApiPubSubErrorCode } from "./_fastapi_errors.ts";
-export { ALL_TOPICS } from "./_rpc_frames.ts";
+export { FastApiPubSubError, type FastApiPubSubErrorCode } from "./fastapi_errors.ts";
+export { ALL_TOPICS } from "./rpc_frames.ts";
 
 const log = getLogger(["pubsub", "fastapi-client"]);
 

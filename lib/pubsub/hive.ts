@@ -41,6 +41,8 @@ import {
 } from "./errors.ts";
 import { type PubSubClock, REAL_CLOCK } from "./_clock.ts";
 import type { Transport, TransportInput } from "./_transport.ts";
+import { HiveLiveRecorder } from "./_live.ts";
+import type { PubSubLiveSource } from "../live/mod.ts";
 
 const log = getLogger(["pubsub", "hive"]);
 
@@ -261,6 +263,13 @@ export interface Hive extends AsyncDisposable {
   stop(): Promise<void>;
   /** The counters. */
   stats(): HiveStats;
+  /**
+   * This hive's live state for a dashboard (`@syft/syft/live`): each connector as a network with
+   * its channels (events, handlers), counters, drops by reason, and a feed of events and drops.
+   *
+   * @returns The live source (the same one on every call).
+   */
+  live(): PubSubLiveSource;
 }
 
 interface Connector {
@@ -324,6 +333,16 @@ class HiveImpl implements Hive {
   #publishErrors = 0;
   #requestTimeouts = 0;
   readonly #dropped = emptyDrops();
+  readonly #live = new HiveLiveRecorder({
+    stats: () => this.stats(),
+    handlers: (event) => this.#handlers.get(event)?.length ?? 0,
+    localEvent: (network, channel) => {
+      const prefix = this.#connectors.get(network)?.prefix;
+      return prefix !== undefined && channel.startsWith(prefix)
+        ? channel.slice(network.length + this.#sep.length)
+        : undefined;
+    },
+  });
 
   constructor(options: HiveOptions) {
     const { config, startServer, discovery, clock, listenAll, ...rest } = options;
@@ -648,6 +667,7 @@ class HiveImpl implements Hive {
     return sent.then(() => {
       connector.stats.published++;
       this.#published++;
+      this.#live.event(connector.name, name);
     }, (err) => {
       connector.stats.publishErrors++;
       this.#publishErrors++;
@@ -660,6 +680,7 @@ class HiveImpl implements Hive {
   #drop(c: Connector, reason: DropReason, channel: string, detail: string): void {
     c.stats.dropped[reason]++;
     this.#dropped[reason]++;
+    this.#live.dropped(c.name, channel, reason);
     if (reason === "own" || reason === "duplicate") {
       log.debug("Dropped {reason} message on {channel}", { reason, channel });
       return;
@@ -735,6 +756,7 @@ class HiveImpl implements Hive {
     }
     c.stats.received++;
     this.#received++;
+    this.#live.event(c.name, channel);
     const ctx: EventContext = {
       event: local,
       network: c.name,
@@ -953,6 +975,10 @@ class HiveImpl implements Hive {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  live(): PubSubLiveSource {
+    return this.#live.source();
   }
 
   stats(): HiveStats {

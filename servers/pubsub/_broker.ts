@@ -10,9 +10,12 @@
  *
  * @module
  */
-import { ALL_TOPICS, pyString, randomHexId } from "../../lib/pubsub/_rpc_frames.ts";
+import { ALL_TOPICS, pyString, randomHexId } from "../../lib/pubsub/rpc_frames.ts";
 import { DeliveryWait, type Session, type SessionHost } from "./_session.ts";
 import type { PubSubStats } from "./_stats.ts";
+
+/** Distinct topics whose events are counted one by one (the dashboard's per-topic counts). */
+export const MAX_COUNTED_TOPICS = 1_000;
 
 /** Forwards publishes to other instances (the Redis bridge). */
 export interface Forwarder {
@@ -28,6 +31,10 @@ export class Broker implements SessionHost {
   readonly #stats: PubSubStats;
   readonly #notifyTimeoutMs: number;
   forwarder: Forwarder | undefined;
+  /** Events delivered per topic (local and remote publishes), for at most `MAX_COUNTED_TOPICS`. */
+  readonly topicEvents = new Map<string, number>();
+  /** Called for each topic of each publish delivered here (the live feed); unset: nothing. */
+  onEvent: ((topic: string, subscribers: number) => void) | undefined = undefined;
 
   constructor(stats: PubSubStats, notifyTimeoutMs: number) {
     this.#stats = stats;
@@ -44,6 +51,16 @@ export class Broker implements SessionHost {
     let n = 0;
     for (const session of this.sessions) n += session.topics.size;
     return n;
+  }
+
+  /** Subscribers of `topic` on this instance (`ALL_TOPICS` subscribers not included). */
+  subscribers(topic: string): number {
+    return this.#topics.get(topic)?.size ?? 0;
+  }
+
+  /** The topics with subscribers now. */
+  topics(): IterableIterator<string> {
+    return this.#topics.keys();
   }
 
   /** Registers a session. */
@@ -110,6 +127,10 @@ export class Broker implements SessionHost {
     const all = this.#topics.get(ALL_TOPICS);
     for (const topic of topics) {
       const direct = this.#topics.get(topic);
+      const seen = this.topicEvents.get(topic);
+      if (seen !== undefined) this.topicEvents.set(topic, seen + 1);
+      else if (this.topicEvents.size < MAX_COUNTED_TOPICS) this.topicEvents.set(topic, 1);
+      this.onEvent?.(topic, (direct?.size ?? 0) + (all?.size ?? 0));
       if (direct === undefined && all === undefined) continue;
       const topicJson = pyString(topic);
       if (direct !== undefined) {

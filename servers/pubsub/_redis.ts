@@ -12,7 +12,7 @@
  */
 import { Redis } from "ioredis";
 import { getLogger } from "../../lib/_log.ts";
-import { PubSubServerError } from "../../lib/pubsub/_fastapi_errors.ts";
+import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import type { Broker, Forwarder } from "./_broker.ts";
 import type { PubSubStats } from "./_stats.ts";
 
@@ -111,7 +111,7 @@ export class RedisBridge implements Forwarder {
     return this.#pub.publish(this.#channel, message).then(
       () => {},
       (err: unknown) => {
-        this.#stats.dropped.redis++;
+        this.#stats.drop("redis");
         log.warn("Cannot forward a publish to Redis: {error}", {
           error: err instanceof Error ? err.message : String(err),
         });

@@ -19,7 +19,7 @@ import {
   pyJson,
   randomHexId,
   type RpcRequest,
-} from "../../lib/pubsub/_rpc_frames.ts";
+} from "../../lib/pubsub/rpc_frames.ts";
 import type { PubSubStats } from "./_stats.ts";
 
 const log = getLogger(["pubsub", "server"]);
@@ -205,7 +205,7 @@ export class Session {
     this.#closed = true;
     clearTimeout(this.#drainTimer);
     const left = this.queued;
-    if (left > 0) this.#stats.dropped.disconnected += left;
+    if (left > 0) this.#stats.drop("disconnected", left);
     this.#queue = [];
     this.#queuedKinds = [];
     this.#queueHead = 0;
@@ -215,7 +215,7 @@ export class Session {
   }
 
   #malformed(what: string): void {
-    this.#stats.dropped.malformed++;
+    this.#stats.drop("malformed");
     if (!this.#malformedLogged) {
       this.#malformedLogged = true;
       log.warn("Ignoring {what} from connection {id} (further ones are only counted)", {
@@ -237,7 +237,7 @@ export class Session {
     }
     if (this.queued >= this.#limits.maxQueue) {
       this.#stats.slowDisconnects++;
-      this.#stats.dropped.slow_subscriber += this.queued + 1;
+      this.#stats.drop("slow_subscriber", this.queued + 1);
       this.#queue = [];
       this.#queuedKinds = [];
       this.#queueHead = 0;

@@ -31,7 +31,7 @@ export type FastApiPubSubErrorCode =
  *
  * @example Tell a missing token from other failures
  * ```ts
- * import { FastApiPubSubError } from "./_fastapi_errors.ts";
+ * import { FastApiPubSubError } from "./fastapi_errors.ts";
  * const err = new FastApiPubSubError("FASTAPI_AUTH", "The server refused the connection (HTTP 401)");
  * if (err instanceof FastApiPubSubError && err.code === "FASTAPI_AUTH") console.log(err.message);
  * ```
@@ -77,7 +77,7 @@ export type RpcFrameErrorCode =
  *
  * @example
  * ```ts
- * import { RpcFrameError } from "./_fastapi_errors.ts";
+ * import { RpcFrameError } from "./fastapi_errors.ts";
  * const err = new RpcFrameError("NOT_JSON", "The frame is not JSON");
  * console.log(err.code); // NOT_JSON
  * ```
@@ -117,7 +117,7 @@ export type PubSubServerErrorCode =
  *
  * @example Name the taken address
  * ```ts
- * import { PubSubServerError } from "./_fastapi_errors.ts";
+ * import { PubSubServerError } from "./fastapi_errors.ts";
  * const err = new PubSubServerError("PUBSUB_ADDR_IN_USE", "127.0.0.1:8085 is in use", {
  *   host: "127.0.0.1",
  *   port: 8085,
@@ -167,7 +167,7 @@ export type PubSubDiscoveryErrorCode =
  *
  * @example
  * ```ts
- * import { PubSubDiscoveryError } from "./_fastapi_errors.ts";
+ * import { PubSubDiscoveryError } from "./fastapi_errors.ts";
  * const err = new PubSubDiscoveryError("DISCOVERY_UNSTABLE_NET", "Run deno with --unstable-net");
  * console.log(err.code);
  * ```

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { RpcFrameError } from "./_fastapi_errors.ts";
+import { RpcFrameError } from "./fastapi_errors.ts";
 
 /** The magic topic that subscribes to every topic (`event_notifier.ALL_TOPICS`). */
 export const ALL_TOPICS = "__EventNotifier_ALL_TOPICS__";
