@@ -3,19 +3,21 @@
  * One side of a `bench:pubsub` run, in its own process. Prints JSON lines: `{"ready": true}`
  * once subscribed (subscribers), then one result line.
  *
- *   peer.ts sub <redis|nats|raw> <network> <count> [secret]
+ *   peer.ts sub <redis|nats|raw|raw_nats> <network> <count> [secret]
  *       counts events under <network>/bench/*; reports {received, ms, eps, latency_ms?}
  *       (the time from the first to the last event; latency from the payload's `t` stamp)
- *   peer.ts pub <redis|nats|raw> <network> <count> [secret] [rate]
+ *   peer.ts pub <redis|nats|raw|raw_nats> <network> <count> [secret] [rate]
  *       publishes <count> 200-byte payloads as fast as the backend takes them, or at <rate>/s
  *
  * `raw` is the limit: ioredis `PUBLISH` pipelined to a `PSUBSCRIBE` subscriber with the same
- * payload bytes and nothing of syft in between.
+ * payload bytes and nothing of syft in between; `raw_nats` is the NATS limit:
+ * `@nats-io/transport-node` `publish` to a `subscribe` callback on one subject, the same bytes.
  *
  * @module
  */
 import process from "node:process";
 import { Redis } from "ioredis";
+import { connect as connectNats } from "@nats-io/transport-node";
 import { createHive, type Hive } from "../../lib/pubsub/mod.ts";
 
 const [role, mode, network, countText, secretArg, rateText] = Deno.args;
@@ -81,6 +83,15 @@ async function subscriber(): Promise<void> {
     });
     await sub.psubscribe(`${network}/bench/*`);
     stop = async () => void (await sub.quit());
+  } else if (mode === "raw_nats") {
+    const nc = await connectNats({ servers: NATS_URL });
+    nc.subscribe(`raw.${network}.bench.>`, {
+      callback: (err, msg) => {
+        if (err === null) onEvent(JSON.parse(msg.string()).t);
+      },
+    });
+    await nc.flush();
+    stop = () => nc.drain();
   } else {
     const h = hive("bench");
     h.on("bench/event", (p) => onEvent(p.t as number));
@@ -115,6 +126,17 @@ async function publisher(): Promise<void> {
     const pub = new Redis(REDIS_URL, { enableAutoPipelining: true });
     send = (seq) => pub.publish(channel, JSON.stringify(payload(seq, now())));
     stop = async () => void (await pub.quit());
+  } else if (mode === "raw_nats") {
+    const nc = await connectNats({ servers: NATS_URL });
+    const subject = `raw.${network}.bench.event`;
+    send = (seq) => {
+      nc.publish(subject, JSON.stringify(payload(seq, now())));
+      return Promise.resolve();
+    };
+    stop = async () => {
+      await nc.flush();
+      await nc.drain();
+    };
   } else {
     const h = hive("");
     await h.start();
