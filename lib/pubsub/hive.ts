@@ -284,6 +284,10 @@ interface Connector {
   replyTopic: boolean;
   stats: ConnectorStats;
   logged: Set<DropReason>;
+  /** Counts a publish the backend took (one function per connector: nothing per event). */
+  sent: () => void;
+  /** Counts a publish that failed and passes its error on. */
+  failed: (err: unknown) => never;
 }
 
 interface Pending {
@@ -365,6 +369,18 @@ class HiveImpl implements Hive {
       const prefix = options.inputChannel === ""
         ? undefined
         : `${name}${this.#sep}${options.inputChannel}${this.#sep}`;
+      const stats: ConnectorStats = {
+        type: options.type,
+        where: "",
+        state: "idle",
+        inputChannel: options.inputChannel,
+        secret: options.secret !== undefined && options.secret !== "",
+        received: 0,
+        published: 0,
+        publishErrors: 0,
+        queued: 0,
+        dropped: emptyDrops(),
+      };
       this.#connectors.set(name, {
         name,
         options,
@@ -375,17 +391,15 @@ class HiveImpl implements Hive {
         topics: new Set(),
         replyTopic: false,
         logged: new Set(),
-        stats: {
-          type: options.type,
-          where: "",
-          state: "idle",
-          inputChannel: options.inputChannel,
-          secret: options.secret !== undefined && options.secret !== "",
-          received: 0,
-          published: 0,
-          publishErrors: 0,
-          queued: 0,
-          dropped: emptyDrops(),
+        stats,
+        sent: () => {
+          stats.published++;
+          this.#published++;
+        },
+        failed: (err) => {
+          stats.publishErrors++;
+          this.#publishErrors++;
+          throw err;
         },
       });
     }
@@ -548,8 +562,7 @@ class HiveImpl implements Hive {
     }
   }
 
-  #remote(name: string, what: string): Connector {
-    const route = this.route(name);
+  #remote(name: string, what: string, route: EventRoute = this.route(name)): Connector {
     if (route.kind !== "remote") {
       throw new PubSubError(
         `Cannot ${what} ${name}: it is not a remote event (<network>${this.#sep}<input_channel>${this.#sep}<event> with a configured network; networks: ${
@@ -574,12 +587,11 @@ class HiveImpl implements Hive {
     try {
       this.#checkPayload(name, payload);
       const route = this.route(name);
-      if (route.kind === "remote") {
-        const connector = this.#remote(name, "emit");
+      const connector = route.kind === "remote" ? this.#remote(name, "emit", route) : undefined;
+      if (this.#handlers.get(name)?.length) {
         this.#dispatch(name, payload, { event: name, signed: false });
-        return this.#publish(connector, name, payload, {});
       }
-      this.#dispatch(name, payload, { event: name, signed: false });
+      if (connector !== undefined) return this.#publish(connector, name, payload, {});
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -664,15 +676,8 @@ class HiveImpl implements Hive {
       // eventhive processes (which publish on fresh connections) see it.
       queueMicrotask(() => this.#inbound(connector, name, data));
     }
-    return sent.then(() => {
-      connector.stats.published++;
-      this.#published++;
-      this.#live.event(connector.name, name);
-    }, (err) => {
-      connector.stats.publishErrors++;
-      this.#publishErrors++;
-      throw err;
-    });
+    this.#live.event(connector.name, name);
+    return sent.then(connector.sent, connector.failed);
   }
 
   // --- receiving ------------------------------------------------------------------------
