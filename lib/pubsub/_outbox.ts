@@ -8,6 +8,7 @@
  */
 import { PublishError, type PublishErrorCode } from "./errors.ts";
 import type { PubSubClock } from "./_clock.ts";
+import type { TimerHandle } from "../_clock.ts";
 
 /** One queued publish. */
 export interface OutboxItem {
@@ -68,11 +69,11 @@ export class Outbox {
   #inFlight = 0;
   #scheduled = false;
   #closed = false;
-  #cancelDeadline: (() => void) | undefined;
+  #deadlineTimer: TimerHandle | undefined;
   #deadlineAt = Infinity;
   #idle: (() => void)[] = [];
   #paused = false;
-  #cancelPause: (() => void) | undefined;
+  #pauseTimer: TimerHandle | undefined;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -115,8 +116,8 @@ export class Outbox {
   }
 
   #resume(): void {
-    this.#cancelPause?.();
-    this.#cancelPause = undefined;
+    this.#o.clock.clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = undefined;
     this.#paused = false;
     this.#schedule();
   }
@@ -124,7 +125,7 @@ export class Outbox {
   #pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    this.#cancelPause = this.#o.clock.setTimeout(() => this.#resume(), RETRY_FAILED_MS);
+    this.#pauseTimer = this.#o.clock.setTimeout(() => this.#resume(), RETRY_FAILED_MS);
   }
 
   /** Resolves when nothing waits or is in flight. */
@@ -136,8 +137,8 @@ export class Outbox {
   /** Fails everything still waiting with `PUBSUB_CLOSED`. */
   close(): void {
     this.#closed = true;
-    this.#cancelDeadline?.();
-    this.#cancelPause?.();
+    this.#o.clock.clearTimeout(this.#deadlineTimer);
+    this.#o.clock.clearTimeout(this.#pauseTimer);
     for (const item of this.#queue.splice(0)) {
       item.reject(this.#error("PUBSUB_CLOSED", item.channel, "the connector was closed first"));
     }
@@ -245,24 +246,24 @@ export class Outbox {
   #armDeadline(): void {
     const head = this.#queue[0];
     if (head === undefined) {
-      this.#cancelDeadline?.();
-      this.#cancelDeadline = undefined;
+      this.#o.clock.clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
       this.#deadlineAt = Infinity;
       return;
     }
     // Deadlines grow with arrival order, and the queue is kept in arrival order.
     const first = head.deadline;
     if (first >= this.#deadlineAt) return;
-    this.#cancelDeadline?.();
+    this.#o.clock.clearTimeout(this.#deadlineTimer);
     this.#deadlineAt = first;
-    this.#cancelDeadline = this.#o.clock.setTimeout(
+    this.#deadlineTimer = this.#o.clock.setTimeout(
       () => this.#expire(),
       Math.max(0, first - this.#o.clock.now()),
     );
   }
 
   #expire(): void {
-    this.#cancelDeadline = undefined;
+    this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     const now = this.#o.clock.now();
     const keep: OutboxItem[] = [];

@@ -21,7 +21,7 @@
  * @module
  */
 import { getLogger } from "../_log.ts";
-import { type Clock, realClock, type TimerId } from "./_fastapi_clock.ts";
+import { type FastApiClock as Clock, realClock, type TimerId } from "./_fastapi_clock.ts";
 import { FastApiPubSubError } from "./fastapi_errors.ts";
 import {
   ALL_TOPICS,

@@ -619,12 +619,13 @@ class HiveImpl implements Hive {
     const id = crypto.randomUUID();
     const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const cancel = this.#clock.setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       if (this.#pending.delete(id)) {
         this.#requestTimeouts++;
         reject(new RequestTimeoutError(name, timeoutMs));
       }
     }, timeoutMs);
+    const cancel = (): void => this.#clock.clearTimeout(timer);
     this.#pending.set(id, { event: name, resolve, reject, cancel });
     try {
       await this.#publish(connector, name, payload, { id, "reply_to": replyTo });

@@ -112,6 +112,7 @@ Deno.test({
     const during = [1, 2, 3].map((n) =>
       queen.emit(`${net}/worker/work`, { n }).then(() => "sent", (err) => err)
     );
+    // A real outage (Redis is down): the events wait in the queue meanwhile.
     await new Promise((r) => setTimeout(r, 300));
     await redis.start();
 
@@ -173,7 +174,7 @@ Deno.test({
     let settled = 0;
     for (const p of [a, b]) p.catch(() => {}).finally(() => settled++);
     await clock.advance(399);
-    await new Promise((r) => setTimeout(r, 20));
+    await clock.settle();
     assert.equal(settled, 0, "still waiting before the deadline");
     await clock.advance(1);
     for (const p of [a, b]) {
