@@ -58,6 +58,11 @@ export interface OutboxOptions {
 }
 
 const RETRY_UNHEARD_MS = 50;
+/**
+ * After the backend came back from an outage, events that reached no subscriber are retried (as
+ * held ones are) when sent within this long: the subscribers re-subscribe at their own pace.
+ */
+const RECOVERY_MS = 5_000;
 /** After a failed send, wait this long (or for `wake()`) before sending again: no hot loop. */
 const RETRY_FAILED_MS = 100;
 
@@ -73,6 +78,10 @@ export class Outbox {
   #deadlineAt = Infinity;
   #idle: (() => void)[] = [];
   #paused = false;
+  /** The backend was lost (or never reached) since it was last open. */
+  #outage = false;
+  /** Until then, events sent that reached nobody are retried. */
+  #recoverUntil = -Infinity;
   #pauseTimer: TimerHandle | undefined;
 
   constructor(options: OutboxOptions) {
@@ -112,7 +121,16 @@ export class Outbox {
 
   /** The backend is (back) up: send what waits. */
   wake(): void {
+    if (this.#outage) {
+      this.#outage = false;
+      this.#recoverUntil = this.#o.clock.now() + RECOVERY_MS;
+    }
     this.#resume();
+  }
+
+  /** The backend's connection was lost (an outage begins). */
+  lost(): void {
+    this.#outage = true;
   }
 
   #resume(): void {
@@ -169,6 +187,7 @@ export class Outbox {
       return;
     }
     if (!this.#o.isOpen()) {
+      this.#outage = true;
       for (const item of this.#queue) item.held = true;
       this.#armDeadline();
       return;
@@ -197,12 +216,19 @@ export class Outbox {
     batch.forEach((item, i) => {
       const r = results[i] ?? { ok: false, error: new Error("no reply"), retry: true };
       if (r.ok) {
-        if (r.receivers === 0 && item.held && this.#o.retryUnheard && !this.#closed) {
+        if (
+          r.receivers === 0 && (item.held || now < this.#recoverUntil) && this.#o.retryUnheard &&
+          !this.#closed
+        ) {
           if (now >= item.deadline) {
             item.reject(this.#error(
               "PUBSUB_NO_SUBSCRIBER",
               item.channel,
-              `held while ${this.#o.where} was unreachable, then no subscriber was listening within ${this.#o.timeoutMs} ms`,
+              `${
+                item.held
+                  ? `held while ${this.#o.where} was unreachable`
+                  : `sent just after ${this.#o.where} came back`
+              }, then no subscriber was listening within ${this.#o.timeoutMs} ms`,
             ));
           } else {
             this.#o.clock.setTimeout(() => this.#requeue([item]), RETRY_UNHEARD_MS);

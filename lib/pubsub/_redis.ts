@@ -129,6 +129,7 @@ export class RedisTransport implements Transport {
       this.#outbox.wake();
     });
     pub.on("close", () => {
+      if (this.#pubReady) this.#outbox.lost();
       this.#pubReady = false;
       this.#update();
     });

@@ -51,6 +51,8 @@ export type FastApiPubSubErrorCode =
   | "FASTAPI_REFUSED"
   /** Too many publishes wait for a connection. */
   | "FASTAPI_QUEUE_FULL"
+  /** After a reconnect, a syft server reported no subscriber for the publish until its time was up. */
+  | "FASTAPI_NO_SUBSCRIBER"
   /** The data cannot be written as JSON (a cycle). */
   | "FASTAPI_ENCODE"
   /** The URL is not a ws:// or wss:// URL, or an option is out of range. */

@@ -11,16 +11,21 @@
  * @module
  */
 import { ALL_TOPICS, pyString, randomHexId } from "../../lib/pubsub/rpc_frames.ts";
-import { DeliveryWait, type Session, type SessionHost } from "./_session.ts";
+import { DeliveryWait, type PublishOutcome, type Session, type SessionHost } from "./_session.ts";
 import type { PubSubStats } from "./_stats.ts";
+
+const NOBODY: PublishOutcome = Object.freeze({ receivers: 0, ok: true });
 
 /** Distinct topics whose events are counted one by one (the dashboard's per-topic counts). */
 export const MAX_COUNTED_TOPICS = 1_000;
 
 /** Forwards publishes to other instances (the Redis bridge). */
 export interface Forwarder {
-  /** Sends a local publish to the other instances; resolves when handed over. */
-  forward(topics: readonly string[], dataJson: string, notifierId: string): Promise<void>;
+  /**
+   * Sends a local publish to the other instances; resolves when handed over, with how many
+   * other instances got it (-1: it could not be forwarded).
+   */
+  forward(topics: readonly string[], dataJson: string, notifierId: string): Promise<number>;
 }
 
 /** The fan-out core shared by every session of one server. */
@@ -99,12 +104,17 @@ export class Broker implements SessionHost {
     dataJson: string,
     notifierId: string,
     sync: boolean,
-  ): Promise<void> | undefined {
+  ): Promise<PublishOutcome> | PublishOutcome | undefined {
     this.#stats.published++;
     const local = this.deliver(topics, dataJson, notifierId, sync);
     const remote = this.forwarder?.forward(topics, dataJson, notifierId);
-    if (!sync || (local === undefined && remote === undefined)) return undefined;
-    return Promise.all([local, remote]).then(() => {});
+    if (!sync) return undefined;
+    // Nothing to wait for: answered at once (in frame order), as before.
+    if (local === undefined && remote === undefined) return NOBODY;
+    return Promise.all([local, remote]).then(([here, there]) => ({
+      receivers: (here ?? 0) + Math.max(0, there ?? 0),
+      ok: there === undefined || there >= 0,
+    }));
   }
 
   /**
@@ -114,15 +124,15 @@ export class Broker implements SessionHost {
    * @param dataJson The data as JSON.
    * @param notifierId Sessions with this id are skipped.
    * @param sync Whether to wait for the notify answers.
-   * @returns With `sync` and subscribers notified, a promise that resolves when each answered,
-   *   left, or `notifyTimeoutMs` passed; otherwise `undefined`.
+   * @returns With `sync` and subscribers notified, a promise that resolves (with how many were
+   *   notified) when each answered, left, or `notifyTimeoutMs` passed; otherwise `undefined`.
    */
   deliver(
     topics: readonly string[],
     dataJson: string,
     notifierId: string,
     sync: boolean,
-  ): Promise<void> | undefined {
+  ): Promise<number> | undefined {
     const wait = sync ? new DeliveryWait() : undefined;
     const all = this.#topics.get(ALL_TOPICS);
     for (const topic of topics) {
@@ -151,6 +161,6 @@ export class Broker implements SessionHost {
     if (wait === undefined || wait.outstanding === 0) return undefined;
     wait.seal();
     const timer = setTimeout(() => wait.finish(), this.#notifyTimeoutMs);
-    return wait.promise.finally(() => clearTimeout(timer));
+    return wait.promise.finally(() => clearTimeout(timer)).then(() => wait.notified);
   }
 }

@@ -13,7 +13,7 @@ import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import { Broker } from "./_broker.ts";
 import { createPubSubMetrics } from "./_metrics.ts";
 import { RedisBridge } from "./_redis.ts";
-import { Session, type SessionLimits } from "./_session.ts";
+import { RECEIVERS_HEADER, Session, type SessionLimits } from "./_session.ts";
 import { PubSubStats } from "./_stats.ts";
 import { isLoopbackPeer, liveHandler, type PubSubLiveSource } from "../../lib/live/mod.ts";
 import { createPubSubLive } from "./live.ts";
@@ -191,12 +191,13 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
       }
       await next();
     },
-    upgradeWebSocket(() => {
+    upgradeWebSocket((c) => {
       let session: Session | undefined;
+      const reportsReceivers = c.req.header(RECEIVERS_HEADER)?.includes("receivers") === true;
       return {
         onOpen(_evt, ws) {
           openSockets++;
-          session = new Session(ws.raw!, broker, stats, limits);
+          session = new Session(ws.raw!, broker, stats, limits, reportsReceivers);
           stats.connectionsTotal++;
           broker.add(session);
         },

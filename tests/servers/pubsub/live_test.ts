@@ -73,3 +73,23 @@ Deno.test("createPubSubApp() serves GET /live, and with a token only to requests
   assert.equal(allowed.status, 200);
   assert.equal((await allowed.json()).part, "pubsub");
 });
+
+Deno.test("the pub/sub server reports syft_receivers on sync publishes to clients that ask on upgrade, and only to them", async () => {
+  await using server = await testServer();
+  await using sub = connectFastApiPubSub(server.url);
+  await sub.subscribe(["t"]);
+  const frame = (id: string) =>
+    `{"request": {"method": "publish", "arguments": {"topics": ["t"], "data": "x", "sync": true, "notifier_id": null}, "call_id": "${id}"}, "response": null}`;
+  await using asks = await rawPeer(server.url, { "x-syft-pubsub": "receivers" });
+  asks.send(frame("p1"));
+  assert.equal(
+    await asks.next(),
+    '{"request": null, "response": {"result": true, "result_type": "bool", "call_id": "p1", "syft_receivers": 1}}',
+  );
+  await using plain = await rawPeer(server.url);
+  plain.send(frame("p2"));
+  assert.equal(
+    await plain.next(),
+    '{"request": null, "response": {"result": true, "result_type": "bool", "call_id": "p2"}}',
+  );
+});
