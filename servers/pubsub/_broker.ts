@@ -13,6 +13,7 @@
 import { ALL_TOPICS, pyString, randomHexId } from "../../lib/pubsub/rpc_frames.ts";
 import { DeliveryWait, type PublishOutcome, type Session, type SessionHost } from "./_session.ts";
 import type { PubSubStats } from "./_stats.ts";
+import { type Clock, systemClock } from "../../lib/_clock.ts";
 
 const NOBODY: PublishOutcome = Object.freeze({ receivers: 0, ok: true });
 
@@ -35,15 +36,17 @@ export class Broker implements SessionHost {
   readonly #topics = new Map<string, Set<Session>>();
   readonly #stats: PubSubStats;
   readonly #notifyTimeoutMs: number;
+  readonly #clock: Clock;
   forwarder: Forwarder | undefined;
   /** Events delivered per topic (local and remote publishes), for at most `MAX_COUNTED_TOPICS`. */
   readonly topicEvents = new Map<string, number>();
   /** Called for each topic of each publish delivered here (the live feed); unset: nothing. */
   onEvent: ((topic: string, subscribers: number) => void) | undefined = undefined;
 
-  constructor(stats: PubSubStats, notifyTimeoutMs: number) {
+  constructor(stats: PubSubStats, notifyTimeoutMs: number, clock: Clock = systemClock) {
     this.#stats = stats;
     this.#notifyTimeoutMs = notifyTimeoutMs;
+    this.#clock = clock;
   }
 
   /** Distinct topics with at least one subscriber (`ALL_TOPICS` included). */
@@ -160,7 +163,7 @@ export class Broker implements SessionHost {
     }
     if (wait === undefined || wait.outstanding === 0) return undefined;
     wait.seal();
-    const timer = setTimeout(() => wait.finish(), this.#notifyTimeoutMs);
-    return wait.promise.finally(() => clearTimeout(timer)).then(() => wait.notified);
+    const timer = this.#clock.setTimeout(() => wait.finish(), this.#notifyTimeoutMs);
+    return wait.promise.finally(() => this.#clock.clearTimeout(timer)).then(() => wait.notified);
   }
 }

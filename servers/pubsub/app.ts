@@ -9,6 +9,7 @@ import { upgradeWebSocket } from "hono/deno";
 import type { Registry } from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { VERSION } from "../../lib/version.ts";
+import type { Clock } from "../../lib/_clock.ts";
 import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import { Broker } from "./_broker.ts";
 import { createPubSubMetrics } from "./_metrics.ts";
@@ -37,6 +38,8 @@ export interface PubSubAppOptions {
   notifyTimeoutMs?: number;
   /** WebSocket heartbeat in seconds: a silent peer is pinged after half of it and dropped after all of it (default 40). */
   idleTimeout?: number;
+  /** The clock of `notifyTimeoutMs` (default the system's; tests inject a fake one). */
+  clock?: Clock;
 }
 
 /** A pub/sub app and its parts. */
@@ -108,7 +111,11 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
   };
   const idleTimeout = options.idleTimeout ?? 40;
   const stats = new PubSubStats();
-  const broker = new Broker(stats, positive(options.notifyTimeoutMs, 30_000, "notifyTimeoutMs"));
+  const broker = new Broker(
+    stats,
+    positive(options.notifyTimeoutMs, 30_000, "notifyTimeoutMs"),
+    options.clock,
+  );
   const metrics = createPubSubMetrics(stats, broker);
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
   const startedAt = Date.now();

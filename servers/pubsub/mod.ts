@@ -25,6 +25,7 @@ import { parseArgs } from "node:util";
 import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import { createPubSubApp, DEFAULT_PUBSUB_PATH } from "./app.ts";
 import type { PubSubLiveSource, PubSubLiveState } from "../../lib/live/mod.ts";
+import type { PubSubClock } from "../../lib/pubsub/mod.ts";
 
 export { PubSubServerError, type PubSubServerErrorCode } from "../../lib/pubsub/fastapi_errors.ts";
 export { DEFAULT_PUBSUB_PATH } from "./app.ts";
@@ -66,6 +67,8 @@ export interface PubSubServerOptions {
   notifyTimeoutMs?: number;
   /** WebSocket heartbeat in seconds: a silent peer is pinged after half of it and dropped after all of it (default 40). */
   idleTimeout?: number;
+  /** The clock of `notifyTimeoutMs` (default the system's; tests inject a fake one). */
+  clock?: PubSubClock;
 }
 
 /**
