@@ -16,7 +16,12 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { createHive, type Hive, PublishError } from "../../lib/pubsub/mod.ts";
+import {
+  type ConnectorOptions,
+  createHive,
+  type Hive,
+  PublishError,
+} from "../../lib/pubsub/mod.ts";
 import { TextLineStream } from "../../lib/_lines.ts";
 import { waitFor } from "../_helpers/workspace.ts";
 import { haveRedisServer, PrivateRedis, sparePort } from "../lib/pubsub/_private_redis.ts";
@@ -171,32 +176,56 @@ function subscriberOf(hive: Hive): Map<number, number> {
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 
+/** Where the publisher and the subscriber connect (one connector each, same network). */
+interface Ends {
+  publisher: ConnectorOptions;
+  subscriber: ConnectorOptions;
+}
+
+/**
+ * Runs one case: a subscriber hive and a publisher hive on `ends`, the load, `down()` after
+ * `FAULT_AT` events, `up()` `DOWN_MS` later; prints and checks the counts.
+ */
+async function runCase(
+  name: string,
+  ends: Ends,
+  down: () => Promise<void>,
+  up: () => Promise<void>,
+): Promise<void> {
+  const net = `fault-${crypto.randomUUID().slice(0, 8)}`;
+  const hive = (c: ConnectorOptions, inputChannel: string): Hive =>
+    createHive({ connectors: { [net]: { ...c, inputChannel, publishTimeoutMs: 15_000 } } });
+  await using sub = hive(ends.subscriber, "worker");
+  await using pub = hive(ends.publisher, "");
+  const delivered = subscriberOf(sub);
+  await sub.start();
+  await pub.start();
+  const started = performance.now();
+  const counts = await underLoad(net, pub, delivered, async () => {
+    await down();
+    await new Promise((r) => setTimeout(r, DOWN_MS));
+    await up();
+  });
+  report(name, counts, {
+    down_ms: DOWN_MS,
+    seconds: ((performance.now() - started) / 1000).toFixed(1),
+  });
+}
+
 Deno.test({
   name: "pubsub_server_kill9: kill -9 the pub/sub server mid-load; hives reconnect and resubscribe",
   ...options,
   async fn() {
     const server = new ServerProcess(sparePort());
     await server.start();
-    const net = `fault-${crypto.randomUUID().slice(0, 8)}`;
-    const connector = { type: "fastapi" as const, url: server.url, publishTimeoutMs: 15_000 };
-    await using sub = createHive({
-      connectors: { [net]: { ...connector, inputChannel: "worker" } },
-    });
-    await using pub = createHive({ connectors: { [net]: { ...connector, inputChannel: "" } } });
-    const delivered = subscriberOf(sub);
+    const ends = { type: "fastapi" as const, url: server.url, inputChannel: "" };
     try {
-      await sub.start();
-      await pub.start();
-      const started = performance.now();
-      const counts = await underLoad(net, pub, delivered, async () => {
-        await server.kill();
-        await new Promise((r) => setTimeout(r, DOWN_MS));
-        await server.start();
-      });
-      report("pubsub_server_kill9", counts, {
-        down_ms: DOWN_MS,
-        seconds: ((performance.now() - started) / 1000).toFixed(1),
-      });
+      await runCase(
+        "pubsub_server_kill9",
+        { publisher: ends, subscriber: ends },
+        () => server.kill(),
+        () => server.start(),
+      );
     } finally {
       await server.kill();
     }
@@ -210,25 +239,13 @@ Deno.test({
   async fn() {
     await using redis = new PrivateRedis(sparePort());
     await redis.start();
-    const net = `fault-${crypto.randomUUID().slice(0, 8)}`;
-    const connector = { type: "redis" as const, url: redis.url, publishTimeoutMs: 15_000 };
-    await using sub = createHive({
-      connectors: { [net]: { ...connector, inputChannel: "worker" } },
-    });
-    await using pub = createHive({ connectors: { [net]: { ...connector, inputChannel: "" } } });
-    const delivered = subscriberOf(sub);
-    await sub.start();
-    await pub.start();
-    const started = performance.now();
-    const counts = await underLoad(net, pub, delivered, async () => {
-      await redis.stop();
-      await new Promise((r) => setTimeout(r, DOWN_MS));
-      await redis.start();
-    });
-    report("pubsub_hive_redis_restart", counts, {
-      down_ms: DOWN_MS,
-      seconds: ((performance.now() - started) / 1000).toFixed(1),
-    });
+    const ends = { type: "redis" as const, url: redis.url, inputChannel: "" };
+    await runCase(
+      "pubsub_hive_redis_restart",
+      { publisher: ends, subscriber: ends },
+      () => redis.stop(),
+      () => redis.start(),
+    );
   },
 });
 
@@ -244,31 +261,16 @@ Deno.test({
     const b = new ServerProcess(sparePort(), redis.url);
     await a.start();
     await b.start();
-    const net = `fault-${crypto.randomUUID().slice(0, 8)}`;
     try {
-      await using sub = createHive({
-        connectors: {
-          [net]: { type: "fastapi", url: b.url, inputChannel: "worker", publishTimeoutMs: 15_000 },
+      await runCase(
+        "pubsub_servers_shared_redis_restart",
+        {
+          publisher: { type: "fastapi", url: a.url, inputChannel: "" },
+          subscriber: { type: "fastapi", url: b.url, inputChannel: "" },
         },
-      });
-      await using pub = createHive({
-        connectors: {
-          [net]: { type: "fastapi", url: a.url, inputChannel: "", publishTimeoutMs: 15_000 },
-        },
-      });
-      const delivered = subscriberOf(sub);
-      await sub.start();
-      await pub.start();
-      const started = performance.now();
-      const counts = await underLoad(net, pub, delivered, async () => {
-        await redis.stop();
-        await new Promise((r) => setTimeout(r, DOWN_MS));
-        await redis.start();
-      });
-      report("pubsub_servers_shared_redis_restart", counts, {
-        down_ms: DOWN_MS,
-        seconds: ((performance.now() - started) / 1000).toFixed(1),
-      });
+        () => redis.stop(),
+        () => redis.start(),
+      );
     } finally {
       await a.kill();
       await b.kill();
