@@ -9,12 +9,14 @@
  * (d) our fastapi_websocket_pubsub server, 1 publisher to 100 subscribers, deliveries/s
  *     (`bench/pubsub/fanout.ts`, with its bare-relay limit);
  * (e) NATS, as (a);
- * and, in the same run, the limit: raw ioredis `PUBLISH` pipelined to a `PSUBSCRIBE`
- * subscriber with the same payloads.
+ * and, in the same run, the limits: raw ioredis `PUBLISH` pipelined to a `PSUBSCRIBE`
+ * subscriber, and raw `@nats-io/transport-node` `publish` to a subscriber, with the same
+ * payloads.
  *
  * Each throughput figure is the best of `BENCH_ROUNDS` (default 3) rounds, the systems taking
  * turns. The last line is one JSON object: redis_eps, redis_secret_eps, p50_ms, p99_ms,
- * server_fanout_dps, nats_eps, raw_redis_eps, ratio_vs_raw_redis, and more.
+ * server_fanout_dps, nats_eps, raw_redis_eps, ratio_vs_raw_redis, raw_nats_eps,
+ * ratio_vs_raw_nats, and more.
  *
  * Environment: BENCH_ROUNDS, BENCH_EVENTS (default 100,000), REDIS_URL, NATS_URL.
  *
@@ -86,7 +88,7 @@ interface RoundResult {
 }
 
 async function round(
-  mode: "redis" | "nats" | "raw",
+  mode: "redis" | "nats" | "raw" | "raw_nats",
   events: number,
   secret = "",
   rate?: number,
@@ -139,7 +141,13 @@ console.log(
 );
 
 const best: Record<string, RoundResult> = {};
-const rounds: Record<string, number[]> = { raw: [], redis: [], redis_secret: [], nats: [] };
+const rounds: Record<string, number[]> = {
+  raw: [],
+  redis: [],
+  redis_secret: [],
+  raw_nats: [],
+  nats: [],
+};
 const lost: Record<string, number> = {};
 for (let r = 0; r < ROUNDS; r++) {
   for (
@@ -147,6 +155,7 @@ for (let r = 0; r < ROUNDS; r++) {
       ["raw", "raw", ""],
       ["redis", "redis", ""],
       ["redis_secret", "redis", "bench-secret"],
+      ["raw_nats", "raw_nats", ""],
       ["nats", "nats", ""],
     ] as const
   ) {
@@ -191,6 +200,8 @@ const result = {
   nats_eps: Math.round(best.nats!.eps),
   raw_redis_eps: Math.round(raw),
   ratio_vs_raw_redis: Number((best.redis!.eps / raw).toFixed(3)),
+  raw_nats_eps: Math.round(best.raw_nats!.eps),
+  ratio_vs_raw_nats: Number((best.nats!.eps / best.raw_nats!.eps).toFixed(3)),
   bare_fanout_dps: Math.round(fanout.bare_fanout_dps),
   ratio_fanout_vs_bare: Number(fanout.ratio_vs_bare.toFixed(3)),
   // CPU time per event (publisher + subscriber), raw / ours: what the ratio would be on idle cores.

@@ -192,7 +192,7 @@ async function sourceHive(
 }
 
 async function readJson(raw: string | undefined, flag: string): Promise<Record<string, unknown>> {
-  const { pyParse } = await import("../lib/pubsub/_pyjson.ts");
+  const { parseEventJson } = await lib();
   const text = raw === undefined
     ? "{}"
     : raw === "-"
@@ -200,7 +200,7 @@ async function readJson(raw: string | undefined, flag: string): Promise<Record<s
     : raw;
   let value: unknown;
   try {
-    value = pyParse(text);
+    value = parseEventJson(text);
   } catch (err) {
     throw new UsageError(
       `Cannot parse ${flag} as JSON: ${err instanceof Error ? err.message : String(err)}`,
@@ -507,6 +507,7 @@ export const PUBSUB_UP_SERVICE: UpService = {
       where: server.url,
       detail: `health ${http}/health, metrics ${http}/metrics`,
       hints: pubsubHints(server.url),
+      live: server.live,
       stop: () => server.close(),
     };
   },

@@ -3,19 +3,21 @@
  * One side of a `bench:pubsub` run, in its own process. Prints JSON lines: `{"ready": true}`
  * once subscribed (subscribers), then one result line.
  *
- *   peer.ts sub <redis|nats|raw> <network> <count> [secret]
+ *   peer.ts sub <redis|nats|raw|raw_nats> <network> <count> [secret]
  *       counts events under <network>/bench/*; reports {received, ms, eps, latency_ms?}
  *       (the time from the first to the last event; latency from the payload's `t` stamp)
- *   peer.ts pub <redis|nats|raw> <network> <count> [secret] [rate]
+ *   peer.ts pub <redis|nats|raw|raw_nats> <network> <count> [secret] [rate]
  *       publishes <count> 200-byte payloads as fast as the backend takes them, or at <rate>/s
  *
  * `raw` is the limit: ioredis `PUBLISH` pipelined to a `PSUBSCRIBE` subscriber with the same
- * payload bytes and nothing of syft in between.
+ * payload bytes and nothing of syft in between; `raw_nats` is the NATS limit:
+ * `@nats-io/transport-node` `publish` to a `subscribe` callback on one subject, the same bytes.
  *
  * @module
  */
 import process from "node:process";
 import { Redis } from "ioredis";
+import { connect as connectNats } from "@nats-io/transport-node";
 import { createHive, type Hive } from "../../lib/pubsub/mod.ts";
 
 const [role, mode, network, countText, secretArg, rateText] = Deno.args;
@@ -61,16 +63,21 @@ async function subscriber(): Promise<void> {
   let last = 0;
   const latencies: number[] = [];
   const { promise: done, resolve } = Promise.withResolvers<void>();
-  let idle: ReturnType<typeof setTimeout> | undefined;
+  // Ends IDLE_MS after the last event (checked twice a second: a timer per event would cost the
+  // subscriber more than some of what is measured).
+  let idle: ReturnType<typeof setInterval> | undefined;
   const onEvent = (t: number): void => {
     const at = now();
-    if (received === 0) first = at;
+    if (received === 0) {
+      first = at;
+      idle = setInterval(() => {
+        if (now() - last > IDLE_MS) resolve();
+      }, 500);
+    }
     last = at;
     received++;
     latencies.push(at - t);
-    clearTimeout(idle);
     if (received >= count) resolve();
-    else idle = setTimeout(resolve, IDLE_MS);
   };
   let stop: () => Promise<void>;
   if (mode === "raw") {
@@ -81,6 +88,15 @@ async function subscriber(): Promise<void> {
     });
     await sub.psubscribe(`${network}/bench/*`);
     stop = async () => void (await sub.quit());
+  } else if (mode === "raw_nats") {
+    const nc = await connectNats({ servers: NATS_URL });
+    nc.subscribe(`raw.${network}.bench.>`, {
+      callback: (err, msg) => {
+        if (err === null) onEvent(JSON.parse(msg.string()).t);
+      },
+    });
+    await nc.flush();
+    stop = () => nc.drain();
   } else {
     const h = hive("bench");
     h.on("bench/event", (p) => onEvent(p.t as number));
@@ -92,7 +108,7 @@ async function subscriber(): Promise<void> {
   const cpuStart = process.cpuUsage();
   await done;
   const cpu = process.cpuUsage(cpuStart);
-  clearTimeout(idle);
+  clearInterval(idle);
   await stop();
   latencies.sort((a, b) => a - b);
   const ms = last - first;
@@ -115,6 +131,17 @@ async function publisher(): Promise<void> {
     const pub = new Redis(REDIS_URL, { enableAutoPipelining: true });
     send = (seq) => pub.publish(channel, JSON.stringify(payload(seq, now())));
     stop = async () => void (await pub.quit());
+  } else if (mode === "raw_nats") {
+    const nc = await connectNats({ servers: NATS_URL });
+    const subject = `raw.${network}.bench.event`;
+    send = (seq) => {
+      nc.publish(subject, JSON.stringify(payload(seq, now())));
+      return Promise.resolve();
+    };
+    stop = async () => {
+      await nc.flush();
+      await nc.drain();
+    };
   } else {
     const h = hive("");
     await h.start();

@@ -1,23 +1,17 @@
 /**
- * The clock the hive and its transports read, injectable so that time-dependent behaviour
- * (publish deadlines, request timeouts, maximum message age) is tested without sleeping.
+ * The clock the hive and its transports read: the project's one clock (`lib/_clock.ts`),
+ * injectable so that time-dependent behaviour (publish deadlines, request timeouts, maximum
+ * message age) is tested by advancing a fake one (`tests/_helpers/clock.ts`) instead of sleeping.
  *
  * @module
  */
+import { type Clock, systemClock } from "../_clock.ts";
 
-/** Wall-clock time and timers. */
-export interface PubSubClock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Calls `fn` after `ms`; returns a function that cancels it. */
-  setTimeout(fn: () => void, ms: number): () => void;
-}
+/**
+ * Wall-clock time and timers, as the hive reads them: the project's `Clock` (`now()`,
+ * `setTimeout()` returning a handle, `clearTimeout()`).
+ */
+export type PubSubClock = Clock;
 
 /** The real clock. */
-export const REAL_CLOCK: PubSubClock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const id = setTimeout(fn, ms);
-    return () => clearTimeout(id);
-  },
-};
+export const REAL_CLOCK: PubSubClock = systemClock;

@@ -113,6 +113,7 @@ export class FastApiTransport implements Transport {
       const ok = await client.publish([channel], data, {
         sync: true,
         timeoutMs: this.#options.publishTimeoutMs ?? 10_000,
+        retryUnheard: true,
       });
       if (!ok) {
         throw new PublishError(
@@ -129,6 +130,8 @@ export class FastApiTransport implements Transport {
           ? "PUBSUB_CLOSED"
           : err.code === "FASTAPI_TIMEOUT"
           ? "PUBSUB_PUBLISH_TIMEOUT"
+          : err.code === "FASTAPI_NO_SUBSCRIBER"
+          ? "PUBSUB_NO_SUBSCRIBER"
           : "PUBSUB_PUBLISH"
         : "PUBSUB_PUBLISH";
       throw new PublishError(

@@ -1,29 +1,25 @@
 /**
- * The clock the fastapi_websocket_pubsub client reads and sets timers on: the real one by
- * default; tests pass a manual one and advance it.
+ * The clock the fastapi_websocket_pubsub client reads and sets timers on: the project's one clock
+ * (`lib/_clock.ts`) plus a random source for reconnect jitter; tests pass a fake one
+ * (`tests/_helpers/clock.ts`) and advance it.
  *
  * @module
  */
+import { type Clock, systemClock, type TimerHandle } from "../_clock.ts";
 
-/** A timer handle of a {@linkcode Clock} (opaque). */
-export type TimerId = unknown;
+/** A timer handle of a {@linkcode FastApiClock} (opaque). */
+export type TimerId = TimerHandle;
 
-/** Time and timers. */
-export interface Clock {
-  /** Milliseconds since some fixed point. */
-  now(): number;
-  /** Calls `fn` after `ms` milliseconds. */
-  setTimeout(fn: () => void, ms: number): TimerId;
-  /** Cancels a timer (unknown ids are ignored). */
-  clearTimeout(id: TimerId | undefined): void;
+/** Time, timers and a random number in [0, 1) for jitter. */
+export interface FastApiClock extends Clock {
   /** A number in [0, 1) for jitter. */
   random(): number;
 }
 
-/** The real clock: `performance.now()`, the global timers and `Math.random()`. */
-export const realClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout> | undefined),
+/** The real clock: the system clock and `Math.random()`. */
+export const realClock: FastApiClock = {
+  now: systemClock.now,
+  setTimeout: systemClock.setTimeout,
+  clearTimeout: systemClock.clearTimeout,
   random: () => Math.random(),
 };

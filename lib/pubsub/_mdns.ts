@@ -9,7 +9,7 @@
 // @ts-types="@types/dns-packet"
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
-import { PubSubDiscoveryError } from "./_fastapi_errors.ts";
+import { PubSubDiscoveryError } from "./fastapi_errors.ts";
 
 /** The service type, without the trailing dot as DNS libraries write names. */
 export const SERVICE_TYPE = "_eventhive._tcp.local";

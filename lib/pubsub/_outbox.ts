@@ -8,6 +8,7 @@
  */
 import { PublishError, type PublishErrorCode } from "./errors.ts";
 import type { PubSubClock } from "./_clock.ts";
+import type { TimerHandle } from "../_clock.ts";
 
 /** One queued publish. */
 export interface OutboxItem {
@@ -57,6 +58,11 @@ export interface OutboxOptions {
 }
 
 const RETRY_UNHEARD_MS = 50;
+/**
+ * After the backend came back from an outage, events that reached no subscriber are retried (as
+ * held ones are) when sent within this long: the subscribers re-subscribe at their own pace.
+ */
+const RECOVERY_MS = 5_000;
 /** After a failed send, wait this long (or for `wake()`) before sending again: no hot loop. */
 const RETRY_FAILED_MS = 100;
 
@@ -68,11 +74,15 @@ export class Outbox {
   #inFlight = 0;
   #scheduled = false;
   #closed = false;
-  #cancelDeadline: (() => void) | undefined;
+  #deadlineTimer: TimerHandle | undefined;
   #deadlineAt = Infinity;
   #idle: (() => void)[] = [];
   #paused = false;
-  #cancelPause: (() => void) | undefined;
+  /** The backend was lost (or never reached) since it was last open. */
+  #outage = false;
+  /** Until then, events sent that reached nobody are retried. */
+  #recoverUntil = -Infinity;
+  #pauseTimer: TimerHandle | undefined;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -111,12 +121,21 @@ export class Outbox {
 
   /** The backend is (back) up: send what waits. */
   wake(): void {
+    if (this.#outage) {
+      this.#outage = false;
+      this.#recoverUntil = this.#o.clock.now() + RECOVERY_MS;
+    }
     this.#resume();
   }
 
+  /** The backend's connection was lost (an outage begins). */
+  lost(): void {
+    this.#outage = true;
+  }
+
   #resume(): void {
-    this.#cancelPause?.();
-    this.#cancelPause = undefined;
+    this.#o.clock.clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = undefined;
     this.#paused = false;
     this.#schedule();
   }
@@ -124,7 +143,7 @@ export class Outbox {
   #pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    this.#cancelPause = this.#o.clock.setTimeout(() => this.#resume(), RETRY_FAILED_MS);
+    this.#pauseTimer = this.#o.clock.setTimeout(() => this.#resume(), RETRY_FAILED_MS);
   }
 
   /** Resolves when nothing waits or is in flight. */
@@ -136,8 +155,8 @@ export class Outbox {
   /** Fails everything still waiting with `PUBSUB_CLOSED`. */
   close(): void {
     this.#closed = true;
-    this.#cancelDeadline?.();
-    this.#cancelPause?.();
+    this.#o.clock.clearTimeout(this.#deadlineTimer);
+    this.#o.clock.clearTimeout(this.#pauseTimer);
     for (const item of this.#queue.splice(0)) {
       item.reject(this.#error("PUBSUB_CLOSED", item.channel, "the connector was closed first"));
     }
@@ -168,6 +187,7 @@ export class Outbox {
       return;
     }
     if (!this.#o.isOpen()) {
+      this.#outage = true;
       for (const item of this.#queue) item.held = true;
       this.#armDeadline();
       return;
@@ -196,12 +216,19 @@ export class Outbox {
     batch.forEach((item, i) => {
       const r = results[i] ?? { ok: false, error: new Error("no reply"), retry: true };
       if (r.ok) {
-        if (r.receivers === 0 && item.held && this.#o.retryUnheard && !this.#closed) {
+        if (
+          r.receivers === 0 && (item.held || now < this.#recoverUntil) && this.#o.retryUnheard &&
+          !this.#closed
+        ) {
           if (now >= item.deadline) {
             item.reject(this.#error(
               "PUBSUB_NO_SUBSCRIBER",
               item.channel,
-              `held while ${this.#o.where} was unreachable, then no subscriber was listening within ${this.#o.timeoutMs} ms`,
+              `${
+                item.held
+                  ? `held while ${this.#o.where} was unreachable`
+                  : `sent just after ${this.#o.where} came back`
+              }, then no subscriber was listening within ${this.#o.timeoutMs} ms`,
             ));
           } else {
             this.#o.clock.setTimeout(() => this.#requeue([item]), RETRY_UNHEARD_MS);
@@ -245,24 +272,24 @@ export class Outbox {
   #armDeadline(): void {
     const head = this.#queue[0];
     if (head === undefined) {
-      this.#cancelDeadline?.();
-      this.#cancelDeadline = undefined;
+      this.#o.clock.clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
       this.#deadlineAt = Infinity;
       return;
     }
     // Deadlines grow with arrival order, and the queue is kept in arrival order.
     const first = head.deadline;
     if (first >= this.#deadlineAt) return;
-    this.#cancelDeadline?.();
+    this.#o.clock.clearTimeout(this.#deadlineTimer);
     this.#deadlineAt = first;
-    this.#cancelDeadline = this.#o.clock.setTimeout(
+    this.#deadlineTimer = this.#o.clock.setTimeout(
       () => this.#expire(),
       Math.max(0, first - this.#o.clock.now()),
     );
   }
 
   #expire(): void {
-    this.#cancelDeadline = undefined;
+    this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     const now = this.#o.clock.now();
     const keep: OutboxItem[] = [];

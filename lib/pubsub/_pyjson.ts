@@ -72,6 +72,10 @@ function pyNumber(x: number): string {
   if (Number.isInteger(x)) {
     return Math.abs(x) < 1e21 ? String(x === 0 ? 0 : x) : BigInt(x).toString();
   }
+  // A non-integral double is below 2^53 in magnitude; from 1e-4 up, JS writes the same shortest
+  // digits positionally, as Python's repr does (the hot case: `time`, most payload floats).
+  const abs = x < 0 ? -x : x;
+  if (abs >= 1e-4 && abs < 1e16) return String(x);
   return pyFloatRepr(x);
 }
 
@@ -304,8 +308,24 @@ export interface PyParseOptions {
   lossless?: boolean;
 }
 
-// A run of 16+ digits may be an integer beyond 2^53; the slow path keeps it exact.
-const LONG_DIGITS = /\d{16}/;
+/**
+ * Whether a parsed value holds an integral number beyond 2^53 (JSON.parse may have rounded an
+ * integer literal; the slow path reads such literals as `bigint`). Walking the parsed value is
+ * cheaper than scanning the text first (the hot path: every received message).
+ */
+function hasUnsafeInteger(v: unknown, depth = 0): boolean {
+  if (typeof v === "number") return (v > MAX_SAFE || v < -MAX_SAFE) && Number.isFinite(v);
+  if (typeof v !== "object" || v === null || depth > MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (hasUnsafeInteger(v[i], depth + 1)) return true;
+    return false;
+  }
+  for (const key in v) {
+    if (hasUnsafeInteger((v as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /**
  * `json.loads(text)`: JSON plus the `NaN`, `Infinity` and `-Infinity` tokens Python writes;
@@ -318,9 +338,10 @@ const LONG_DIGITS = /\d{16}/;
  * @throws {SyntaxError} When the text is not JSON.
  */
 export function pyParse(text: string, options: PyParseOptions = {}): unknown {
-  if (!options.lossless && !LONG_DIGITS.test(text)) {
+  if (!options.lossless) {
     try {
-      return JSON.parse(text);
+      const value = JSON.parse(text);
+      if (!hasUnsafeInteger(value)) return value;
     } catch (err) {
       // Python's extra tokens are the only reason to look further.
       if (!/NaN|Infinity/.test(text)) throw err;

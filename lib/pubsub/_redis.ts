@@ -25,6 +25,11 @@ const log = getLogger(["pubsub", "redis"]);
 /** How long a pipelined batch may wait for its replies before the connection is dropped. */
 const BATCH_TIMEOUT_MS = 10_000;
 
+// The results of a pipelined PUBLISH, shared (one object per event would be garbage): only
+// "no receiver" matters to the outbox.
+const HEARD: SendResult = Object.freeze({ ok: true });
+const UNHEARD: SendResult = Object.freeze({ ok: true, receivers: 0 });
+
 /** Escapes Redis glob characters so a name matches only itself. */
 export function escapeRedisGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, "\\$&");
@@ -124,6 +129,7 @@ export class RedisTransport implements Transport {
       this.#outbox.wake();
     });
     pub.on("close", () => {
+      if (this.#pubReady) this.#outbox.lost();
       this.#pubReady = false;
       this.#update();
     });
@@ -199,7 +205,7 @@ export class RedisTransport implements Transport {
       const replies = await Promise.race([pipeline.exec(), stalled]);
       if (replies === null) throw new Error("the pipeline was discarded");
       return replies.map(([err, n]): SendResult =>
-        err ? { ok: false, error: err, retry: true } : { ok: true, receivers: n as number }
+        err ? { ok: false, error: err, retry: true } : n === 0 ? UNHEARD : HEARD
       );
     } finally {
       clearTimeout(timer);

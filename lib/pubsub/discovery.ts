@@ -25,9 +25,9 @@ import {
   readAnswer,
   serverRecords,
 } from "./_mdns.ts";
-import { PubSubDiscoveryError } from "./_fastapi_errors.ts";
+import { PubSubDiscoveryError } from "./fastapi_errors.ts";
 
-export { PubSubDiscoveryError, type PubSubDiscoveryErrorCode } from "./_fastapi_errors.ts";
+export { PubSubDiscoveryError, type PubSubDiscoveryErrorCode } from "./fastapi_errors.ts";
 
 const log = getLogger(["pubsub", "discovery"]);
 

@@ -191,6 +191,25 @@ export function encodeWith(
 }
 
 /**
+ * Reads JSON text as Python's `json.loads` does, the way eventhive peers write payloads: `NaN`,
+ * `Infinity` and `-Infinity` are accepted, and integers beyond 2^53 stay exact (`bigint`).
+ *
+ * @param text The JSON text.
+ * @returns The value.
+ * @throws {SyntaxError} When the text is not JSON (the message gives the position).
+ *
+ * @example
+ * ```ts
+ * import { parseEventJson } from "@syft/syft/pubsub";
+ * console.log(parseEventJson('{"n": NaN, "big": 12345678901234567890}'));
+ * // { n: NaN, big: 12345678901234567890n }
+ * ```
+ */
+export function parseEventJson(text: string): unknown {
+  return pyParse(text);
+}
+
+/**
  * Writes one message as eventhive 0.5.0 does. The payload object is never changed.
  *
  * @param payload The event's payload (a JSON object).

@@ -1,26 +1,99 @@
 /**
- * Typed errors of the pub/sub part. Each carries a stable `code` from
- * {@linkcode PubSubErrorCode} and, where one exists, the underlying `cause`.
+ * Typed errors of the pub/sub part and the part's error codes, all in one union
+ * ({@linkcode PubSubErrorCode}; each error class narrows it). Each error carries a stable `code`
+ * and, where one exists, the underlying `cause`.
  *
  * @module
  */
 import { SyftError } from "../errors.ts";
 
-/** The codes of every pub/sub error. */
+/**
+ * The codes of every error of the pub/sub part, in one union: the hive's, a failed publish's
+ * ({@linkcode PublishErrorCode}), the fastapi_websocket_pubsub client's
+ * ({@linkcode FastApiPubSubErrorCode}), a refused RPC frame's ({@linkcode RpcFrameErrorCode}), the
+ * server's ({@linkcode PubSubServerErrorCode}) and discovery's
+ * ({@linkcode PubSubDiscoveryErrorCode}). Each error class narrows `code` to its subset.
+ */
 export type PubSubErrorCode =
   | "PUBSUB_CONFIG"
   | "PUBSUB_CONNECT"
   | "PUBSUB_NOT_STARTED"
-  | "PUBSUB_CLOSED"
   | "PUBSUB_NO_ROUTE"
   | "PUBSUB_ENCODE"
+  | "PUBSUB_REQUEST_TIMEOUT"
+  | "PUBSUB_REMOTE_ERROR"
+  | "PUBSUB_SERVER"
+  | PublishErrorCode
+  | FastApiPubSubErrorCode
+  | RpcFrameErrorCode
+  | PubSubServerErrorCode
+  | PubSubDiscoveryErrorCode;
+
+/** The codes a failed publish carries. */
+export type PublishErrorCode =
   | "PUBSUB_QUEUE_FULL"
   | "PUBSUB_PUBLISH_TIMEOUT"
   | "PUBSUB_NO_SUBSCRIBER"
-  | "PUBSUB_PUBLISH"
-  | "PUBSUB_REQUEST_TIMEOUT"
-  | "PUBSUB_REMOTE_ERROR"
-  | "PUBSUB_SERVER";
+  | "PUBSUB_CLOSED"
+  | "PUBSUB_PUBLISH";
+
+/** Why a {@linkcode FastApiPubSubClient} call failed. */
+export type FastApiPubSubErrorCode =
+  /** The server refused the upgrade with 401 or 403: it needs a (different) token. */
+  | "FASTAPI_AUTH"
+  /** The client was closed (or closed itself after an auth refusal) before the call finished. */
+  | "FASTAPI_CLOSED"
+  /** No answer within the time allowed (`readyTimeoutMs`, `timeoutMs`). */
+  | "FASTAPI_TIMEOUT"
+  /** The connection dropped after the call was sent and before the server answered it. */
+  | "FASTAPI_CONNECTION_LOST"
+  /** The server answered `false` (it could not subscribe or publish). */
+  | "FASTAPI_REFUSED"
+  /** Too many publishes wait for a connection. */
+  | "FASTAPI_QUEUE_FULL"
+  /** After a reconnect, a syft server reported no subscriber for the publish until its time was up. */
+  | "FASTAPI_NO_SUBSCRIBER"
+  /** The data cannot be written as JSON (a cycle). */
+  | "FASTAPI_ENCODE"
+  /** The URL is not a ws:// or wss:// URL, or an option is out of range. */
+  | "FASTAPI_OPTIONS";
+
+/** Why a fastapi_websocket_rpc frame was refused. */
+export type RpcFrameErrorCode =
+  /** The text is not JSON. */
+  | "NOT_JSON"
+  /** The JSON is not an object. */
+  | "NOT_AN_OBJECT"
+  /** Neither `request` nor `response` is an object. */
+  | "EMPTY_MESSAGE"
+  /** `request` lacks a string `method`, or has bad `arguments` / `call_id`. */
+  | "BAD_REQUEST"
+  /** `response` has a bad `call_id` or `result_type`. */
+  | "BAD_RESPONSE"
+  /** A binary frame (the protocol uses text frames only). */
+  | "BINARY_FRAME"
+  /** A value cannot be written as JSON (a cycle). */
+  | "ENCODE";
+
+/** Why the pub/sub server could not start. */
+export type PubSubServerErrorCode =
+  /** The address is taken; `cause` is Deno's `AddrInUse` error. */
+  | "PUBSUB_ADDR_IN_USE"
+  /** Another listen failure (permission, bad address). */
+  | "PUBSUB_LISTEN"
+  /** An option is out of range. */
+  | "PUBSUB_OPTIONS"
+  /** Redis (`redisUrl`) cannot be reached. */
+  | "PUBSUB_REDIS";
+
+/** Why mDNS discovery could not run. */
+export type PubSubDiscoveryErrorCode =
+  /** Deno's UDP multicast API is missing: run with `--unstable-net`. */
+  | "DISCOVERY_UNSTABLE_NET"
+  /** The mDNS socket could not be opened or the multicast group joined. */
+  | "DISCOVERY_SOCKET"
+  /** A name, host or port is not usable. */
+  | "DISCOVERY_OPTIONS";
 
 /**
  * Base class of every pub/sub error.
@@ -88,14 +161,6 @@ export class PubSubConfigError extends PubSubError {
     this.key = options.key;
   }
 }
-
-/** The codes a failed publish carries. */
-export type PublishErrorCode =
-  | "PUBSUB_QUEUE_FULL"
-  | "PUBSUB_PUBLISH_TIMEOUT"
-  | "PUBSUB_NO_SUBSCRIBER"
-  | "PUBSUB_CLOSED"
-  | "PUBSUB_PUBLISH";
 
 /**
  * An event that was not published: the outbound queue is full, the backend stayed unreachable

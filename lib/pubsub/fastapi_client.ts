@@ -21,8 +21,8 @@
  * @module
  */
 import { getLogger } from "../_log.ts";
-import { type Clock, realClock, type TimerId } from "./_fastapi_clock.ts";
-import { FastApiPubSubError } from "./_fastapi_errors.ts";
+import { type FastApiClock as Clock, realClock, type TimerId } from "./_fastapi_clock.ts";
+import { FastApiPubSubError } from "./fastapi_errors.ts";
 import {
   ALL_TOPICS,
   callIdFactory,
@@ -33,10 +33,10 @@ import {
   randomHexId,
   type RpcRequest,
   type RpcResponse,
-} from "./_rpc_frames.ts";
+} from "./rpc_frames.ts";
 
-export { FastApiPubSubError, type FastApiPubSubErrorCode } from "./_fastapi_errors.ts";
-export { ALL_TOPICS } from "./_rpc_frames.ts";
+export { FastApiPubSubError, type FastApiPubSubErrorCode } from "./fastapi_errors.ts";
+export { ALL_TOPICS } from "./rpc_frames.ts";
 
 const log = getLogger(["pubsub", "fastapi-client"]);
 
@@ -88,6 +88,15 @@ export interface FastApiPublishOptions {
   notifierId?: string | null;
   /** How long to wait for the server's answer, queueing included (default 30,000 ms). */
   timeoutMs?: number;
+  /**
+   * After an outage, wait for subscribers (what hives do): a publish that waited for the
+   * connection, or was sent within 5 s after a reconnect, and that a syft server answers as
+   * having reached nobody (its `syft_receivers` extension) is sent again every 50 ms until a
+   * subscriber got it or `timeoutMs` passed, then rejects with `FASTAPI_NO_SUBSCRIBER`: the
+   * subscribers re-subscribe at their own pace after a restart. Python servers do not report
+   * receivers, so nothing changes with them. Default `false` (at most once, as the original).
+   */
+  retryUnheard?: boolean;
 }
 
 /** A connection state. */
@@ -170,7 +179,8 @@ export interface FastApiClientInternals {
 }
 
 interface PendingCall {
-  resolve(result: unknown): void;
+  /** The answer; `receivers` is syft's `syft_receivers` (absent from Python servers). */
+  resolve(result: unknown, receivers?: number): void;
   reject(err: FastApiPubSubError): void;
   kind: "publish" | "subscribe" | "unsubscribe" | "ping";
   timer: TimerId | undefined;
@@ -180,7 +190,16 @@ interface QueuedPublish {
   callId: string;
   frame: string;
   call: PendingCall;
+  /** Queued while there was no connection (an outage, or before the first connect). */
+  held: boolean;
 }
+
+/** After a reconnect, publishes that reached nobody are sent again for this long. */
+const RECOVERY_MS = 5_000;
+/** How often such a publish is sent again. */
+const RETRY_UNHEARD_MS = 50;
+/** The upgrade header asking a syft server for `syft_receivers` (Python servers ignore it). */
+const RECEIVERS_HEADER = "x-syft-pubsub";
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -247,6 +266,10 @@ class Client implements FastApiPubSubClient {
   #lastError: Error | undefined;
   #fatal: FastApiPubSubError | undefined;
   #closing: Promise<void> | undefined;
+  /** Whether a connection was ever open (the next one is a reconnect). */
+  #everOpened = false;
+  /** Until then (after a reconnect), publishes that reached nobody are sent again. */
+  #recoverUntil = 0;
 
   constructor(url: string, options: FastApiPubSubClientOptions, internals: FastApiClientInternals) {
     let parsed: URL;
@@ -272,6 +295,7 @@ class Client implements FastApiPubSubClient {
     this.url = url;
     this.#headers = { ...options.headers };
     if (options.token !== undefined) this.#headers.authorization = `Bearer ${options.token}`;
+    this.#headers[RECEIVERS_HEADER] = "receivers";
     this.#minBackoff = nonNegative(options.minBackoffMs, 100, "minBackoffMs");
     this.#maxBackoff = Math.max(
       this.#minBackoff,
@@ -396,39 +420,72 @@ class Client implements FastApiPubSubClient {
       }
       const timeoutMs = nonNegative(options.timeoutMs, 30_000, "timeoutMs");
       const notifier = options.notifierId ?? null;
-      const callId = this.#nextId();
-      const frame = `{"request": {"method": "publish", "arguments": {"topics": ${
-        pyJson(topics)
-      }, "data": ${dataJson}, "sync": ${
-        options.sync === false ? "false" : "true"
-      }, "notifier_id": ${
-        notifier === null ? "null" : pyString(notifier)
-      }}, "call_id": "${callId}"}, "response": null}`;
+      const deadline = this.#clock.now() + timeoutMs;
+      const frameFor = (callId: string): string =>
+        `{"request": {"method": "publish", "arguments": {"topics": ${
+          pyJson(topics)
+        }, "data": ${dataJson}, "sync": ${
+          options.sync === false ? "false" : "true"
+        }, "notifier_id": ${
+          notifier === null ? "null" : pyString(notifier)
+        }}, "call_id": "${callId}"}, "response": null}`;
       return new Promise<boolean>((resolve, reject) => {
-        const call: PendingCall = {
-          kind: "publish",
-          resolve: (result) => resolve(result === true || result === "True"),
-          reject,
-          timer: undefined,
+        // One attempt; a publish held through an outage (or sent just after a reconnect) that a
+        // syft server says reached nobody goes again until the subscribers are back or the time
+        // is up: after a restart the subscribers re-subscribe at their own pace.
+        const attempt = (held: boolean): void => {
+          if (this.#state === "closed" || this.#closing) return reject(this.#closedError());
+          const callId = this.#nextId();
+          const call: PendingCall = {
+            kind: "publish",
+            resolve: (result, receivers) => {
+              const ok = result === true || result === "True";
+              if (
+                ok && receivers === 0 && options.retryUnheard === true &&
+                (entry.held || this.#clock.now() < this.#recoverUntil)
+              ) {
+                if (this.#clock.now() + RETRY_UNHEARD_MS < deadline) {
+                  this.#clock.setTimeout(() => attempt(true), RETRY_UNHEARD_MS);
+                } else {
+                  reject(
+                    new FastApiPubSubError(
+                      "FASTAPI_NO_SUBSCRIBER",
+                      `Cannot publish: after the connection to ${
+                        redact(this.url)
+                      } came back, no subscriber was there within ${timeoutMs} ms`,
+                    ),
+                  );
+                }
+                return;
+              }
+              resolve(ok);
+            },
+            reject,
+            timer: undefined,
+          };
+          const entry: QueuedPublish = { callId, frame: frameFor(callId), call, held };
+          call.timer = this.#clock.setTimeout(() => {
+            const queued = this.#queue.indexOf(entry);
+            if (queued >= 0) this.#queue.splice(queued, 1);
+            this.#pending.delete(callId);
+            reject(
+              new FastApiPubSubError(
+                "FASTAPI_TIMEOUT",
+                queued >= 0
+                  ? `Cannot publish: no connection to ${
+                    redact(this.url)
+                  } within ${timeoutMs} ms (not sent)`
+                  : `The pub/sub server did not answer the publish within ${timeoutMs} ms`,
+              ),
+            );
+          }, Math.max(0, deadline - this.#clock.now()));
+          if (this.#state === "open" && this.#queue.length === 0) this.#sendPublish(entry);
+          else {
+            if (this.#state !== "open") entry.held = true;
+            this.#queue.push(entry);
+          }
         };
-        const entry: QueuedPublish = { callId, frame, call };
-        call.timer = this.#clock.setTimeout(() => {
-          const queued = this.#queue.indexOf(entry);
-          if (queued >= 0) this.#queue.splice(queued, 1);
-          this.#pending.delete(callId);
-          reject(
-            new FastApiPubSubError(
-              "FASTAPI_TIMEOUT",
-              queued >= 0
-                ? `Cannot publish: no connection to ${
-                  redact(this.url)
-                } within ${timeoutMs} ms (not sent)`
-                : `The pub/sub server did not answer the publish within ${timeoutMs} ms`,
-            ),
-          );
-        }, timeoutMs);
-        if (this.#state === "open" && this.#queue.length === 0) this.#sendPublish(entry);
-        else this.#queue.push(entry);
+        attempt(false);
       });
     } catch (err) {
       return Promise.reject(err);
@@ -566,6 +623,8 @@ class Client implements FastApiPubSubClient {
     this.#clock.clearTimeout(this.#connectTimer);
     this.#attempt = 0;
     this.#lastError = undefined;
+    if (this.#everOpened) this.#recoverUntil = this.#clock.now() + RECOVERY_MS;
+    this.#everOpened = true;
     this.#setState("open");
     for (const waiter of [...this.#readyWaiters]) waiter.resolve();
     while (this.#queue.length > 0 && gen === this.#gen && socket.readyState === WebSocket.OPEN) {
@@ -786,7 +845,7 @@ class Client implements FastApiPubSubClient {
     if (call === undefined) return;
     this.#pending.delete(response.call_id);
     this.#clock.clearTimeout(call.timer);
-    call.resolve(response.result);
+    call.resolve(response.result, response.syft_receivers);
   }
 
   #onRequest(socket: WebSocket, request: RpcRequest): void {

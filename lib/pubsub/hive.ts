@@ -41,6 +41,8 @@ import {
 } from "./errors.ts";
 import { type PubSubClock, REAL_CLOCK } from "./_clock.ts";
 import type { Transport, TransportInput } from "./_transport.ts";
+import { HiveLiveRecorder } from "./_live.ts";
+import type { PubSubLiveSource } from "../live/mod.ts";
 
 const log = getLogger(["pubsub", "hive"]);
 
@@ -261,6 +263,13 @@ export interface Hive extends AsyncDisposable {
   stop(): Promise<void>;
   /** The counters. */
   stats(): HiveStats;
+  /**
+   * This hive's live state for a dashboard (`@syft/syft/live`): each connector as a network with
+   * its channels (events, handlers), counters, drops by reason, and a feed of events and drops.
+   *
+   * @returns The live source (the same one on every call).
+   */
+  live(): PubSubLiveSource;
 }
 
 interface Connector {
@@ -275,6 +284,10 @@ interface Connector {
   replyTopic: boolean;
   stats: ConnectorStats;
   logged: Set<DropReason>;
+  /** Counts a publish the backend took (one function per connector: nothing per event). */
+  sent: () => void;
+  /** Counts a publish that failed and passes its error on. */
+  failed: (err: unknown) => never;
 }
 
 interface Pending {
@@ -324,6 +337,16 @@ class HiveImpl implements Hive {
   #publishErrors = 0;
   #requestTimeouts = 0;
   readonly #dropped = emptyDrops();
+  readonly #live = new HiveLiveRecorder({
+    stats: () => this.stats(),
+    handlers: (event) => this.#handlers.get(event)?.length ?? 0,
+    localEvent: (network, channel) => {
+      const prefix = this.#connectors.get(network)?.prefix;
+      return prefix !== undefined && channel.startsWith(prefix)
+        ? channel.slice(network.length + this.#sep.length)
+        : undefined;
+    },
+  });
 
   constructor(options: HiveOptions) {
     const { config, startServer, discovery, clock, listenAll, ...rest } = options;
@@ -346,6 +369,18 @@ class HiveImpl implements Hive {
       const prefix = options.inputChannel === ""
         ? undefined
         : `${name}${this.#sep}${options.inputChannel}${this.#sep}`;
+      const stats: ConnectorStats = {
+        type: options.type,
+        where: "",
+        state: "idle",
+        inputChannel: options.inputChannel,
+        secret: options.secret !== undefined && options.secret !== "",
+        received: 0,
+        published: 0,
+        publishErrors: 0,
+        queued: 0,
+        dropped: emptyDrops(),
+      };
       this.#connectors.set(name, {
         name,
         options,
@@ -356,17 +391,15 @@ class HiveImpl implements Hive {
         topics: new Set(),
         replyTopic: false,
         logged: new Set(),
-        stats: {
-          type: options.type,
-          where: "",
-          state: "idle",
-          inputChannel: options.inputChannel,
-          secret: options.secret !== undefined && options.secret !== "",
-          received: 0,
-          published: 0,
-          publishErrors: 0,
-          queued: 0,
-          dropped: emptyDrops(),
+        stats,
+        sent: () => {
+          stats.published++;
+          this.#published++;
+        },
+        failed: (err) => {
+          stats.publishErrors++;
+          this.#publishErrors++;
+          throw err;
         },
       });
     }
@@ -529,8 +562,7 @@ class HiveImpl implements Hive {
     }
   }
 
-  #remote(name: string, what: string): Connector {
-    const route = this.route(name);
+  #remote(name: string, what: string, route: EventRoute = this.route(name)): Connector {
     if (route.kind !== "remote") {
       throw new PubSubError(
         `Cannot ${what} ${name}: it is not a remote event (<network>${this.#sep}<input_channel>${this.#sep}<event> with a configured network; networks: ${
@@ -555,12 +587,11 @@ class HiveImpl implements Hive {
     try {
       this.#checkPayload(name, payload);
       const route = this.route(name);
-      if (route.kind === "remote") {
-        const connector = this.#remote(name, "emit");
+      const connector = route.kind === "remote" ? this.#remote(name, "emit", route) : undefined;
+      if (this.#handlers.get(name)?.length) {
         this.#dispatch(name, payload, { event: name, signed: false });
-        return this.#publish(connector, name, payload, {});
       }
-      this.#dispatch(name, payload, { event: name, signed: false });
+      if (connector !== undefined) return this.#publish(connector, name, payload, {});
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -588,12 +619,13 @@ class HiveImpl implements Hive {
     const id = crypto.randomUUID();
     const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const cancel = this.#clock.setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       if (this.#pending.delete(id)) {
         this.#requestTimeouts++;
         reject(new RequestTimeoutError(name, timeoutMs));
       }
     }, timeoutMs);
+    const cancel = (): void => this.#clock.clearTimeout(timer);
     this.#pending.set(id, { event: name, resolve, reject, cancel });
     try {
       await this.#publish(connector, name, payload, { id, "reply_to": replyTo });
@@ -645,14 +677,8 @@ class HiveImpl implements Hive {
       // eventhive processes (which publish on fresh connections) see it.
       queueMicrotask(() => this.#inbound(connector, name, data));
     }
-    return sent.then(() => {
-      connector.stats.published++;
-      this.#published++;
-    }, (err) => {
-      connector.stats.publishErrors++;
-      this.#publishErrors++;
-      throw err;
-    });
+    this.#live.event(connector.name, name);
+    return sent.then(connector.sent, connector.failed);
   }
 
   // --- receiving ------------------------------------------------------------------------
@@ -660,6 +686,7 @@ class HiveImpl implements Hive {
   #drop(c: Connector, reason: DropReason, channel: string, detail: string): void {
     c.stats.dropped[reason]++;
     this.#dropped[reason]++;
+    this.#live.dropped(c.name, channel, reason);
     if (reason === "own" || reason === "duplicate") {
       log.debug("Dropped {reason} message on {channel}", { reason, channel });
       return;
@@ -735,6 +762,7 @@ class HiveImpl implements Hive {
     }
     c.stats.received++;
     this.#received++;
+    this.#live.event(c.name, channel);
     const ctx: EventContext = {
       event: local,
       network: c.name,
@@ -953,6 +981,10 @@ class HiveImpl implements Hive {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  live(): PubSubLiveSource {
+    return this.#live.source();
   }
 
   stats(): HiveStats {

@@ -59,6 +59,7 @@ export {
   type EncodeOptions,
   EVENTHIVE_VERSION,
   type EventMetadata,
+  parseEventJson,
 } from "./envelope.ts";
 export { eventToSubject, inputSubject, subjectToEvent } from "./subjects.ts";
 export {

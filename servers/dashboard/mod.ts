@@ -27,6 +27,7 @@
  */
 export {
   DashboardError,
+  type DashboardErrorCode,
   type DashboardOptions,
   DEFAULT_DASHBOARD_PORT,
   type RunningDashboard,

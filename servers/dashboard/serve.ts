@@ -46,6 +46,9 @@ export interface RunningDashboard extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** The codes of the dashboard's errors (one: it could not start). */
+export type DashboardErrorCode = "DASHBOARD";
+
 /**
  * The dashboard could not start: a non-loopback bind without a token, or the port is taken.
  *
@@ -56,6 +59,9 @@ export interface RunningDashboard extends AsyncDisposable {
  * ```
  */
 export class DashboardError extends SyftError {
+  /** Always `DASHBOARD` (the message says what was wrong). */
+  declare readonly code: DashboardErrorCode;
+
   /**
    * Creates the error.
    *

@@ -12,11 +12,16 @@
  */
 import { Redis } from "ioredis";
 import { getLogger } from "../../lib/_log.ts";
-import { PubSubServerError } from "../../lib/pubsub/_fastapi_errors.ts";
+import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import type { Broker, Forwarder } from "./_broker.ts";
 import type { PubSubStats } from "./_stats.ts";
 
 const log = getLogger(["pubsub", "server", "redis"]);
+
+/** After Redis came back, publishes that reached no instance are sent again for this long. */
+const RECOVERY_MS = 5_000;
+/** How often such a publish is sent again. */
+const RETRY_MS = 50;
 
 /** Hides the password of a Redis URL. */
 export function redactRedisUrl(url: string): string {
@@ -38,6 +43,10 @@ export class RedisBridge implements Forwarder {
   readonly #broker: Broker;
   readonly #stats: PubSubStats;
   #closed = false;
+  /** Whether this instance's own subscription is in place (it counts in PUBLISH replies). */
+  #selfSubscribed = false;
+  /** Until then (after Redis came back), a publish no other instance got is sent again. */
+  #recoverUntil = 0;
 
   private constructor(pub: Redis, sub: Redis, channel: string, broker: Broker, stats: PubSubStats) {
     this.#pub = pub;
@@ -64,6 +73,8 @@ export class RedisBridge implements Forwarder {
         connectTimeout: 5_000,
         maxRetriesPerRequest: 2,
         enableAutoPipelining: true,
+        // Re-subscribed by the bridge itself, so that it knows when its own subscription is back.
+        autoResubscribe: false,
       });
     const pub = make();
     const sub = make();
@@ -77,6 +88,8 @@ export class RedisBridge implements Forwarder {
           await Promise.all([pub.connect(), sub.connect()]);
           sub.on("message", (_channel: string, message: string) => bridge.#onMessage(message));
           await sub.subscribe(bridge.#channel);
+          bridge.#selfSubscribed = true;
+          bridge.#watch();
         })(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error("no answer within 5000 ms")), 5_000);
@@ -103,20 +116,52 @@ export class RedisBridge implements Forwarder {
     return this.#pub.status === "ready" && this.#sub.status === "ready";
   }
 
-  forward(topics: readonly string[], dataJson: string, notifierId: string): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  /** Tracks reconnects: the own subscription, and a recovery window once Redis is back. */
+  #watch(): void {
+    let lost = false;
+    const down = (): void => {
+      lost = true;
+      this.#selfSubscribed = false;
+    };
+    this.#sub.on("close", down);
+    this.#pub.on("close", () => lost = true);
+    const back = (): void => {
+      if (this.#closed || !lost) return;
+      lost = false;
+      this.#recoverUntil = Date.now() + RECOVERY_MS;
+    };
+    this.#pub.on("ready", back);
+    this.#sub.on("ready", () => {
+      back();
+      this.#sub.subscribe(this.#channel).then(() => this.#selfSubscribed = true, () => {});
+    });
+  }
+
+  forward(topics: readonly string[], dataJson: string, notifierId: string): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
     const message = `${this.instanceId}\n${
       JSON.stringify({ t: topics, n: notifierId })
     }\n${dataJson}`;
-    return this.#pub.publish(this.#channel, message).then(
-      () => {},
-      (err: unknown) => {
-        this.#stats.dropped.redis++;
-        log.warn("Cannot forward a publish to Redis: {error}", {
-          error: err instanceof Error ? err.message : String(err),
-        });
-      },
-    );
+    const attempt = (): Promise<number> =>
+      this.#pub.publish(this.#channel, message).then(
+        (n) => {
+          const others = Math.max(0, n - (this.#selfSubscribed ? 1 : 0));
+          // Just after Redis came back the other instances may not have re-subscribed yet: a
+          // publish that reached nobody then goes again (nobody got it, so nobody gets it twice).
+          if (others === 0 && Date.now() < this.#recoverUntil && !this.#closed) {
+            return new Promise<void>((r) => setTimeout(r, RETRY_MS)).then(attempt);
+          }
+          return others;
+        },
+        (err: unknown) => {
+          this.#stats.drop("redis");
+          log.warn("Cannot forward a publish to Redis: {error}", {
+            error: err instanceof Error ? err.message : String(err),
+          });
+          return -1;
+        },
+      );
+    return attempt();
   }
 
   #onMessage(message: string): void {

@@ -19,7 +19,7 @@ import {
   pyJson,
   randomHexId,
   type RpcRequest,
-} from "../../lib/pubsub/_rpc_frames.ts";
+} from "../../lib/pubsub/rpc_frames.ts";
 import type { PubSubStats } from "./_stats.ts";
 
 const log = getLogger(["pubsub", "server"]);
@@ -38,17 +38,35 @@ export interface SessionHost {
   subscribe(session: Session, topics: readonly string[]): void;
   /** Removes subscriptions (`null`: all). */
   unsubscribe(session: Session, topics: readonly string[] | null): void;
-  /** Publishes; resolves once delivered when `sync` (see the broker). */
+  /**
+   * Publishes; with `sync`, resolves once delivered (see the broker) with how many received it
+   * (`receivers`: local subscribers notified plus other instances reached) and whether it could
+   * be forwarded to the other instances (`ok`).
+   */
   publish(
     session: Session,
     topics: readonly string[],
     dataJson: string,
     notifierId: string,
     sync: boolean,
-  ): Promise<void> | undefined;
+  ): Promise<PublishOutcome> | PublishOutcome | undefined;
   /** The session's connection ended. */
   closed(session: Session): void;
 }
+
+/** What a sync publish reached. */
+export interface PublishOutcome {
+  /** Local subscribers notified plus other instances reached through Redis. */
+  receivers: number;
+  /** False when it could not be forwarded to the other instances (Redis down). */
+  ok: boolean;
+}
+
+/**
+ * The upgrade header with which a syft client asks for `syft_receivers` in publish answers (a
+ * field Python clients never see: they do not send the header, and pydantic ignores it anyway).
+ */
+export const RECEIVERS_HEADER = "x-syft-pubsub";
 
 /** Limits of a session. */
 export interface SessionLimits {
@@ -63,6 +81,8 @@ export interface SessionLimits {
 /** Counts the notify answers a sync publish waits for. */
 export class DeliveryWait {
   #left = 0;
+  /** Subscribers notified (each `add()`). */
+  notified = 0;
   #done: (() => void) | undefined;
   readonly promise: Promise<void>;
 
@@ -78,6 +98,7 @@ export class DeliveryWait {
   /** One more answer to wait for. */
   add(): void {
     this.#left++;
+    this.notified++;
   }
 
   /** One answer came (or will never come). */
@@ -118,7 +139,17 @@ export class Session {
   #closed = false;
   #malformedLogged = false;
 
-  constructor(socket: WebSocket, host: SessionHost, stats: PubSubStats, limits: SessionLimits) {
+  /** Whether its client asked for `syft_receivers` in publish answers ({@linkcode RECEIVERS_HEADER}). */
+  readonly reportsReceivers: boolean;
+
+  constructor(
+    socket: WebSocket,
+    host: SessionHost,
+    stats: PubSubStats,
+    limits: SessionLimits,
+    reportsReceivers = false,
+  ) {
+    this.reportsReceivers = reportsReceivers;
     this.#socket = socket;
     this.#host = host;
     this.#stats = stats;
@@ -205,7 +236,7 @@ export class Session {
     this.#closed = true;
     clearTimeout(this.#drainTimer);
     const left = this.queued;
-    if (left > 0) this.#stats.dropped.disconnected += left;
+    if (left > 0) this.#stats.drop("disconnected", left);
     this.#queue = [];
     this.#queuedKinds = [];
     this.#queueHead = 0;
@@ -215,7 +246,7 @@ export class Session {
   }
 
   #malformed(what: string): void {
-    this.#stats.dropped.malformed++;
+    this.#stats.drop("malformed");
     if (!this.#malformedLogged) {
       this.#malformedLogged = true;
       log.warn("Ignoring {what} from connection {id} (further ones are only counted)", {
@@ -237,7 +268,7 @@ export class Session {
     }
     if (this.queued >= this.#limits.maxQueue) {
       this.#stats.slowDisconnects++;
-      this.#stats.dropped.slow_subscriber += this.queued + 1;
+      this.#stats.drop("slow_subscriber", this.queued + 1);
       this.#queue = [];
       this.#queuedKinds = [];
       this.#queueHead = 0;
@@ -354,7 +385,19 @@ export class Session {
     const sync = args.sync === undefined ? true : Boolean(args.sync);
     const done = this.#host.publish(this, topics, dataJson, notifier ?? this.id, sync);
     if (done === undefined) return this.#respond(request.call_id, true, "bool");
-    done.then(() => this.#respond(request.call_id, true, "bool"));
+    const answer = ({ receivers, ok }: PublishOutcome): void => {
+      this.#write(
+        encodeResponse(
+          request.call_id,
+          ok,
+          "bool",
+          this.reportsReceivers ? { syft_receivers: receivers } : undefined,
+        ),
+        false,
+      );
+    };
+    if (done instanceof Promise) done.then(answer);
+    else answer(done);
   }
 }
 

@@ -46,4 +46,12 @@ export class PubSubStats {
     malformed: 0,
     redis: 0,
   };
+  /** Called on every drop (the live feed); unset: nothing. */
+  onDrop: ((reason: DropReason, count: number) => void) | undefined = undefined;
+
+  /** Counts `count` dropped notifications or frames for `reason`. */
+  drop(reason: DropReason, count = 1): void {
+    this.dropped[reason] += count;
+    this.onDrop?.(reason, count);
+  }
 }

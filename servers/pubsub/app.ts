@@ -9,12 +9,15 @@ import { upgradeWebSocket } from "hono/deno";
 import type { Registry } from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { VERSION } from "../../lib/version.ts";
-import { PubSubServerError } from "../../lib/pubsub/_fastapi_errors.ts";
+import type { Clock } from "../../lib/_clock.ts";
+import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import { Broker } from "./_broker.ts";
 import { createPubSubMetrics } from "./_metrics.ts";
 import { RedisBridge } from "./_redis.ts";
-import { Session, type SessionLimits } from "./_session.ts";
+import { RECEIVERS_HEADER, Session, type SessionLimits } from "./_session.ts";
 import { PubSubStats } from "./_stats.ts";
+import { isLoopbackPeer, liveHandler, type PubSubLiveSource } from "../../lib/live/mod.ts";
+import { createPubSubLive } from "./live.ts";
 
 /** The default WebSocket path. */
 export const DEFAULT_PUBSUB_PATH = "/pubsub";
@@ -35,6 +38,8 @@ export interface PubSubAppOptions {
   notifyTimeoutMs?: number;
   /** WebSocket heartbeat in seconds: a silent peer is pinged after half of it and dropped after all of it (default 40). */
   idleTimeout?: number;
+  /** The clock of `notifyTimeoutMs` (default the system's; tests inject a fake one). */
+  clock?: Clock;
 }
 
 /** A pub/sub app and its parts. */
@@ -43,6 +48,8 @@ export interface PubSubApp {
   app: Hono;
   /** The Prometheus registry behind `/metrics`. */
   metrics: Registry;
+  /** Its live state (connections, topics, rates, drops), also served at `GET /live`. */
+  live: PubSubLiveSource;
   /** Open connections now. */
   readonly connections: number;
   /**
@@ -104,10 +111,15 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
   };
   const idleTimeout = options.idleTimeout ?? 40;
   const stats = new PubSubStats();
-  const broker = new Broker(stats, positive(options.notifyTimeoutMs, 30_000, "notifyTimeoutMs"));
+  const broker = new Broker(
+    stats,
+    positive(options.notifyTimeoutMs, 30_000, "notifyTimeoutMs"),
+    options.clock,
+  );
   const metrics = createPubSubMetrics(stats, broker);
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
   const startedAt = Date.now();
+  const live = createPubSubLive({ broker, stats, startedAt, name: () => path });
   let redis: RedisBridge | undefined;
   let closing: Promise<void> | undefined;
   /** Sockets whose close event has not come yet (close() waits for them). */
@@ -133,6 +145,25 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
     "/metrics",
     async (c) => c.body(await metrics.metrics(), 200, { "content-type": metrics.contentType }),
   );
+  // Live state for a dashboard in another process (`syft dashboard --url`). With a token every
+  // /live route needs it; without one, only loopback peers may read it.
+  const liveRoutes = liveHandler(live);
+  app.on(["GET", "POST"], ["/live", "/live/*"], async (c) => {
+    const info = c.env as Deno.ServeHandlerInfo | undefined;
+    if (tokenDigest !== undefined) {
+      const auth = c.req.header("authorization");
+      const given = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : undefined;
+      if (given === undefined || !timingSafeEqual(digest(given), tokenDigest)) {
+        return c.json({ error: "Unauthorized: send Authorization: Bearer <token>" }, 401);
+      }
+    } else if (info !== undefined && !isLoopbackPeer(info)) {
+      return c.json(
+        { error: "The live state is served to loopback peers only (or with --token)" },
+        403,
+      );
+    }
+    return (await liveRoutes(c.req.raw, info)) ?? c.notFound();
+  });
   app.get(
     path,
     async (c, next) => {
@@ -167,12 +198,13 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
       }
       await next();
     },
-    upgradeWebSocket(() => {
+    upgradeWebSocket((c) => {
       let session: Session | undefined;
+      const reportsReceivers = c.req.header(RECEIVERS_HEADER)?.includes("receivers") === true;
       return {
         onOpen(_evt, ws) {
           openSockets++;
-          session = new Session(ws.raw!, broker, stats, limits);
+          session = new Session(ws.raw!, broker, stats, limits, reportsReceivers);
           stats.connectionsTotal++;
           broker.add(session);
         },
@@ -190,6 +222,7 @@ export function createPubSubApp(options: PubSubAppOptions = {}): PubSubApp {
   return {
     app,
     metrics,
+    live,
     get connections() {
       return broker.sessions.size;
     },

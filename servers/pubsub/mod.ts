@@ -22,10 +22,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { PubSubServerError } from "../../lib/pubsub/_fastapi_errors.ts";
+import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import { createPubSubApp, DEFAULT_PUBSUB_PATH } from "./app.ts";
+import type { PubSubLiveSource, PubSubLiveState } from "../../lib/live/mod.ts";
+import type { PubSubClock } from "../../lib/pubsub/mod.ts";
 
-export { PubSubServerError, type PubSubServerErrorCode } from "../../lib/pubsub/_fastapi_errors.ts";
+export { PubSubServerError, type PubSubServerErrorCode } from "../../lib/pubsub/fastapi_errors.ts";
 export { DEFAULT_PUBSUB_PATH } from "./app.ts";
 
 /** The default port (eventhive's and fastapi_websocket_pubsub's examples use 8085). */
@@ -65,6 +67,8 @@ export interface PubSubServerOptions {
   notifyTimeoutMs?: number;
   /** WebSocket heartbeat in seconds: a silent peer is pinged after half of it and dropped after all of it (default 40). */
   idleTimeout?: number;
+  /** The clock of `notifyTimeoutMs` (default the system's; tests inject a fake one). */
+  clock?: PubSubClock;
 }
 
 /**
@@ -84,6 +88,8 @@ export interface PubSubServer extends AsyncDisposable {
   readonly port: number;
   /** Open connections now. */
   readonly connections: number;
+  /** Its live state for a dashboard (`syft up` shows it), also served at `GET /live`. */
+  readonly live: PubSubLiveSource;
   /**
    * Drains every subscriber's queue (up to 2 s), closes the sockets (1001, or 1012 with
    * `{ code: 1012 }` for a restart), Redis, then the listener.
@@ -151,9 +157,14 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
     })();
     return stopping;
   };
+  const live: PubSubLiveSource = {
+    ...pubsub.live,
+    state: async (): Promise<PubSubLiveState> => ({ ...await pubsub.live.state(), name: url }),
+  };
   return {
     url,
     port: bound,
+    live,
     get connections() {
       return pubsub.connections;
     },

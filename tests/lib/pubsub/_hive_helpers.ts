@@ -1,45 +1,22 @@
 /**
- * Helpers of the hive tests: a manual clock, unique network names, collecting handlers.
+ * Helpers of the hive tests: the fake clock, unique network names, collecting handlers.
  *
  * @module
  */
-import type { PubSubClock } from "../../../lib/pubsub/_clock.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 
-/** A {@linkcode PubSubClock} whose time moves only with `advance()`. */
-export class ManualHiveClock implements PubSubClock {
-  #now: number;
-  #timers: { at: number; fn: () => void; id: number }[] = [];
-  #next = 1;
-
+/**
+ * The project's {@linkcode FakeClock} (time moves only when told), started at a fixed time;
+ * `advance(ms)` is its `tick(ms)`.
+ */
+export class ManualHiveClock extends FakeClock {
   constructor(start = 1_700_000_000_000) {
-    this.#now = start;
+    super(start);
   }
 
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): () => void {
-    const id = this.#next++;
-    this.#timers.push({ at: this.#now + Math.max(0, ms), fn, id });
-    return () => {
-      this.#timers = this.#timers.filter((t) => t.id !== id);
-    };
-  }
-
-  /** Moves time by `ms`, running due timers in order (promise callbacks run in between). */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      this.#timers.sort((a, b) => a.at - b.at);
-      const next = this.#timers[0];
-      if (next === undefined || next.at > target) break;
-      this.#timers.shift();
-      this.#now = next.at;
-      next.fn();
-      for (let i = 0; i < 5; i++) await Promise.resolve();
-    }
-    this.#now = target;
+  /** Moves time by `ms`, running due timers in order (queued work runs in between). */
+  advance(ms: number): Promise<void> {
+    return this.tick(ms);
   }
 }
 

@@ -313,3 +313,30 @@ Deno.test("connectFastApiPubSub() rejects a publish whose connection drops befor
   await waitFor(() => fake.sockets.length === 2 && client.state === "open");
   assert.equal(fake.frames.filter((f) => method(f) === "publish").length, 1);
 });
+
+Deno.test("connectFastApiPubSub() with retryUnheard: a publish held through a restart waits for the subscriber, or fails clearly", async () => {
+  let server = await startPubSubServer({ port: 0 });
+  const port = server.port;
+  await using pub = connectFastApiPubSub(server.url, { minBackoffMs: 10, maxBackoffMs: 50 });
+  await pub.ready();
+  await server.close({ code: 1012 });
+  await waitFor(() => pub.state === "reconnecting");
+  const held = pub.publish(["net/w/e"], "held", { retryUnheard: true, timeoutMs: 20_000 });
+  const nobody = pub.publish(["net/w/nobody"], "x", { retryUnheard: true, timeoutMs: 500 });
+  const plain = pub.publish(["net/w/plain"], "y"); // without it: at most once, as the original
+  server = await startPubSubServer({ port });
+  try {
+    await pub.ready();
+    assert.equal(await plain, true);
+    // The subscriber comes back after the publisher: the held publish reaches it all the same.
+    await using sub = connectFastApiPubSub(server.url);
+    const got = collector(sub);
+    await sub.subscribe(["net/w/e"]);
+    assert.equal(await held, true);
+    assert.deepEqual(got, [["net/w/e", "held"]]);
+    await rejects(nobody, "FASTAPI_NO_SUBSCRIBER");
+  } finally {
+    await pub.close();
+    await server.close();
+  }
+});

@@ -10,8 +10,8 @@ import {
   pyJson,
   pyString,
   pythonTypeName,
-} from "../../../lib/pubsub/_rpc_frames.ts";
-import { RpcFrameError } from "../../../lib/pubsub/_fastapi_errors.ts";
+} from "../../../lib/pubsub/rpc_frames.ts";
+import { RpcFrameError } from "../../../lib/pubsub/fastapi_errors.ts";
 
 function assertEquals(actual: unknown, expected: unknown, message?: string): void {
   if (message === undefined) assert.deepEqual(actual, expected);

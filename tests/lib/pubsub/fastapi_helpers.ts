@@ -3,34 +3,37 @@
  *
  * @module
  */
-import type { Clock, TimerId } from "../../../lib/pubsub/_fastapi_clock.ts";
+import type { FastApiClock } from "../../../lib/pubsub/_fastapi_clock.ts";
+import type { TimerHandle } from "../../../lib/_clock.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 
 /**
- * A clock for tests: `advance(ms)` moves time and runs the timers that fall due, in order,
- * letting promise callbacks run between them.
+ * The project's {@linkcode FakeClock} with what the client also reads (a fixed `random()`) and
+ * what its tests look at (the delays of the waiting timers); `advance(ms)` is `tick(ms)`.
  */
-export class ManualClock implements Clock {
-  #now = 0;
-  #next = 1;
-  readonly #timers = new Map<TimerId, { at: number; fn: () => void }>();
+export class ManualClock extends FakeClock implements FastApiClock {
+  readonly #due = new Map<TimerHandle, number>();
   /** What `random()` returns (default 0.5). */
   randomValue = 0.5;
 
-  /** Milliseconds since the clock was created (plus advances). */
-  now(): number {
-    return this.#now;
+  constructor() {
+    super(0);
   }
 
-  /** Registers a timer. */
-  setTimeout(fn: () => void, ms: number): TimerId {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
+  /** Registers a timer (and remembers when it falls due). */
+  override setTimeout(fn: () => void, ms: number): TimerHandle {
+    const handle: TimerHandle = super.setTimeout(() => {
+      this.#due.delete(handle);
+      fn();
+    }, ms);
+    this.#due.set(handle, this.now() + (Number.isFinite(ms) && ms > 0 ? ms : 0));
+    return handle;
   }
 
   /** Cancels a timer. */
-  clearTimeout(id: TimerId | undefined): void {
-    if (id !== undefined) this.#timers.delete(id);
+  override clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle !== undefined) this.#due.delete(handle);
+    super.clearTimeout(handle);
   }
 
   /** The configured value. */
@@ -38,45 +41,13 @@ export class ManualClock implements Clock {
     return this.randomValue;
   }
 
-  /** Timers waiting. */
-  get pending(): number {
-    return this.#timers.size;
-  }
-
   /** Delays of the waiting timers from now, soonest first. */
   delays(): number[] {
-    return [...this.#timers.values()].map((t) => t.at - this.#now).sort((a, b) => a - b);
+    return [...this.#due.values()].map((at) => at - this.now()).sort((a, b) => a - b);
   }
 
-  /**
-   * Moves time forward by `ms`, running each timer that falls due (and those they set) in order.
-   *
-   * @param ms How far to move.
-   */
-  async advance(ms: number): Promise<void> {
-    const end = this.#now + ms;
-    while (true) {
-      await flush();
-      let dueId: TimerId | undefined;
-      let due: { at: number; fn: () => void } | undefined;
-      for (const [id, timer] of this.#timers) {
-        if (timer.at <= end && (due === undefined || timer.at < due.at)) {
-          dueId = id;
-          due = timer;
-        }
-      }
-      if (due === undefined || dueId === undefined) break;
-      this.#timers.delete(dueId);
-      this.#now = Math.max(this.#now, due.at);
-      due.fn();
-    }
-    this.#now = end;
-    await flush();
+  /** Moves time forward by `ms`, running each timer that falls due (and those they set). */
+  advance(ms: number): Promise<void> {
+    return this.tick(ms);
   }
-}
-
-/** Lets pending promise callbacks and a macrotask run. */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  await new Promise<void>((resolve) => setTimeout(resolve, 0));
 }

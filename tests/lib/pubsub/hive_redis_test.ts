@@ -286,17 +286,18 @@ redisTest(
     );
     assert.equal(await queen.request(`${net}/worker/silent`, {}), null);
     // Nobody handles it: the injected clock runs the timeout without sleeping.
+    const publishedBefore = queen.stats().published;
     const pending = queen.request(`${net}/worker/nobody`, {});
     const check = assert.rejects(pending, (err) => {
       assert.ok(err instanceof RequestTimeoutError);
       assert.equal(err.timeoutMs, 5_000);
       return true;
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => queen.stats().published > publishedBefore);
     await clock.advance(4_999);
     let settled = false;
     pending.catch(() => {}).finally(() => settled = true);
-    await new Promise((r) => setTimeout(r, 10));
+    await clock.settle();
     assert.equal(settled, false, "not before the timeout");
     await clock.advance(1);
     await check;
@@ -342,9 +343,10 @@ redisTest(
       await client.publish(`${net}/rx/e`, msg);
       await client.publish(`${net}/rx/e`, msg);
       await client.publish(`${net}/rx/e`, msg.replace('"same"', '"other"'));
-      await got.count(dedupeSize === 0 ? 3 : 2);
-      await new Promise((r) => setTimeout(r, 30));
-      assert.equal(got.items.length, dedupeSize === 0 ? 3 : 2);
+      // A last event on the same connection: once it is in, everything before it is (no sleep).
+      await client.publish(`${net}/rx/e`, msg.replace('"same"', '"end"'));
+      await got.count(dedupeSize === 0 ? 4 : 3);
+      assert.equal(got.items.length, dedupeSize === 0 ? 4 : 3);
     }
   },
 );
@@ -369,9 +371,11 @@ redisTest(
     await hive.emit("x/e", { v: 2 });
     await hive.emit("local", { v: 3 });
     await hive.emit(`${b}/x/e`, { v: 4 });
-    await waitFor(() => seen.length >= 2);
-    await new Promise((r) => setTimeout(r, 30));
+    // A last event on each connector's connection: once both are in, everything before is.
+    await hive.emit(`${a}/x/end`, {});
+    await hive.emit(`${b}/x/end`, {});
+    await waitFor(() => seen.includes(`${a}/x/end`) && seen.includes(`${b}/x/end`));
     await sub.quit();
-    assert.deepEqual(seen, [`${a}/x/e`, `${b}/x/e`]);
+    assert.deepEqual(seen.filter((c) => !c.endsWith("/end")), [`${a}/x/e`, `${b}/x/e`]);
   },
 );

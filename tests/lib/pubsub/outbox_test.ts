@@ -122,3 +122,32 @@ Deno.test("Outbox sends an event held through an outage again until someone hear
   );
   box.close();
 });
+
+Deno.test("Outbox retries an event sent just after an outage that nobody heard, but not one sent later", async () => {
+  const clock = new ManualHiveClock();
+  let receivers = 0;
+  let sends = 0;
+  const box = outbox(clock, (batch) => {
+    sends++;
+    return Promise.resolve(batch.map((): SendResult => ({ ok: true, receivers })));
+  });
+  // Before any outage, an event nobody hears is simply sent (at most once).
+  await box.push("net/w/e", "before");
+  assert.equal(sends, 1);
+  box.lost();
+  box.wake();
+  // Just after the connection came back, the subscribers may not have re-subscribed yet.
+  const early = box.push("net/w/e", "early");
+  await ticks();
+  assert.equal(sends, 2);
+  receivers = 1;
+  await clock.advance(50);
+  await early;
+  assert.equal(sends, 3, "sent again once someone listened");
+  // Past the recovery window, nobody hearing it is normal again.
+  receivers = 0;
+  await clock.advance(5_000);
+  await box.push("net/w/e", "later");
+  assert.equal(sends, 4);
+  box.close();
+});

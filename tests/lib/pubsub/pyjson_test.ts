@@ -132,3 +132,19 @@ Deno.test("exciseCanonMember() removes only the top-level member, wherever it so
   assert.equal(exciseCanonMember(pyCanon({ __sign__: 5 }), "__sign__"), undefined);
   assert.equal(exciseCanonMember('{"__sign__": "x", "a": 1}', "__sign__"), undefined);
 });
+
+Deno.test("pyParse() keeps big integers exact in plain JSON too, deep inside, and leaves safe ones and digit strings alone", () => {
+  const v = pyParse(
+    '{"id": "12345678901234567890", "n": 9007199254740991, "deep": {"list": [1, {"big": 9007199254740993}]}, "f": 1e300}',
+  ) as { id: string; n: number; deep: { list: [number, { big: unknown }] }; f: number };
+  assert.equal(v.id, "12345678901234567890");
+  assert.equal(v.n, 9007199254740991);
+  assert.equal(v.deep.list[1].big, 9007199254740993n);
+  assert.equal(v.f, 1e300);
+  assert.deepEqual(pyParse('{"seq": 1, "t": 1796670127126.123}'), { seq: 1, t: 1796670127126.123 });
+  // Floats from 1e-4 up are written with JS's own digits, below with Python's exponent form.
+  assert.equal(
+    pyDumps([0.0001, 123.456, -0.5, 1e-5, 1796651919.4201748]),
+    "[0.0001, 123.456, -0.5, 1e-05, 1796651919.4201748]",
+  );
+});

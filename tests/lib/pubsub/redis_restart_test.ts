@@ -3,81 +3,7 @@ import { Redis } from "ioredis";
 import { waitFor } from "../../_helpers/workspace.ts";
 import { createHive, PublishError } from "../../../lib/pubsub/mod.ts";
 import { Inbox, ManualHiveClock, uniqueNetwork } from "./_hive_helpers.ts";
-
-/** A private redis-server on a spare port (never the shared one), stopped by PID. */
-class PrivateRedis implements AsyncDisposable {
-  readonly port: number;
-  #child: Deno.ChildProcess | undefined;
-
-  constructor(port: number) {
-    this.port = port;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.#child = new Deno.Command("redis-server", {
-      args: [
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await waitFor(async () => {
-      const c = new Redis(this.url, {
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      c.on("error", () => {});
-      try {
-        await c.connect();
-        return (await c.ping()) === "PONG";
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
-      }
-    }, { timeoutMs: 10_000, intervalMs: 50, what: `redis-server on ${this.port}` });
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    this.#child = undefined;
-    child.kill("SIGKILL");
-    await child.status;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
-}
-
-function sparePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-const haveRedisServer = await new Deno.Command("redis-server", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-})
-  .output().then((o) => o.success, () => false);
+import { haveRedisServer, PrivateRedis, sparePort } from "./_private_redis.ts";
 
 Deno.test({
   name:
@@ -112,6 +38,7 @@ Deno.test({
     const during = [1, 2, 3].map((n) =>
       queen.emit(`${net}/worker/work`, { n }).then(() => "sent", (err) => err)
     );
+    // A real outage (Redis is down): the events wait in the queue meanwhile.
     await new Promise((r) => setTimeout(r, 300));
     await redis.start();
 
@@ -173,7 +100,7 @@ Deno.test({
     let settled = 0;
     for (const p of [a, b]) p.catch(() => {}).finally(() => settled++);
     await clock.advance(399);
-    await new Promise((r) => setTimeout(r, 20));
+    await clock.settle();
     assert.equal(settled, 0, "still waiting before the deadline");
     await clock.advance(1);
     for (const p of [a, b]) {

@@ -27,6 +27,8 @@ export interface Stack extends AsyncDisposable {
   proxy: string;
   hub: string;
   ensync: string;
+  /** The pub/sub server's WebSocket URL. */
+  pubsub: string;
   shop: StackApp;
   mail: StackApp;
   /** Stops `syft up` (Ctrl-C) and removes the workspace. */
@@ -90,6 +92,7 @@ export async function startStack(): Promise<Stack> {
     proxy: value("proxy"),
     hub: value("hub"),
     ensync: value("ensync"),
+    pubsub: value("pubsub"),
     shop,
     mail,
     close,

@@ -1,8 +1,9 @@
 // deno-lint-ignore-file no-console
 /**
  * The dashboard in headless Chromium (Debian's `chromium`, driven by npm `playwright-core`)
- * against a real `syft up`: each part's activity, made by the test, appears on the page within a
- * second; a hub connection is disconnected from the page; an RPC "try it" runs from the form;
+ * against a real `syft up`: each part's activity (RPC, hub, EnSync, pub/sub), made by the test,
+ * appears on the page within a second; the page's actions run (hub Disconnect, Join, Publish,
+ * Leave; EnSync Replay, Requeue, Purge; an RPC "try it" from the form) and reach the clients;
  * keyboard navigation and a narrow window work; every panel is saved as a screenshot.
  */
 import assert from "node:assert/strict";
@@ -10,8 +11,10 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { RpcClient } from "../../../lib/rpc/mod.ts";
 import { EnSyncWebSocketEngine } from "../../../lib/ensync/mod.ts";
+import { connectFastApiPubSub } from "../../../lib/pubsub/mod.ts";
 import { hasChromium, launchBrowser } from "./_browser.ts";
 import { startStack } from "./_stack.ts";
+import { waitFor } from "../../_helpers/workspace.ts";
 
 const SEEN_WITHIN_MS = 1_000;
 const PANELS = ["overview", "rpc", "proxy", "hub", "ensync", "pubsub"] as const;
@@ -23,7 +26,7 @@ async function show(page: Page, panel: string): Promise<void> {
 
 Deno.test({
   name:
-    "dashboard page shows RPC, hub and EnSync activity live, disconnects a hub client, runs try-it, in headless Chromium",
+    "dashboard page shows RPC, hub, EnSync and pub/sub activity live, runs its hub and EnSync actions and try-it, in headless Chromium",
   // Skipped where chromium is not installed, except in CI (.ci/run installs it): there it fails.
   ignore: !hasChromium() && Deno.env.get("CI") !== "true",
   sanitizeResources: false,
@@ -40,7 +43,7 @@ Deno.test({
     await page.waitForSelector("#conn.live");
 
     await t.step("overview lists every service running, with the workspace", async () => {
-      for (const name of ["rpc-echo", "proxy", "hub", "ensync", "dashboard"]) {
+      for (const name of ["rpc-echo", "proxy", "hub", "ensync", "pubsub", "dashboard"]) {
         await page.waitForSelector(
           `[data-testid="services"] tr[data-service="${name}"] .badge.running`,
         );
@@ -115,6 +118,49 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "Join, Publish and Leave on the page reach the hub client",
+      async () => {
+        await show(page, "hub");
+        const socket = new WebSocket(stack.hub);
+        const frames: { eventName?: string; payload?: unknown }[] = [];
+        socket.onmessage = (e) => frames.push(JSON.parse(String(e.data)));
+        const closed = new Promise<void>((resolve) => socket.onclose = () => resolve());
+        await new Promise((resolve, reject) => {
+          socket.onopen = resolve;
+          socket.onerror = reject;
+        });
+        try {
+          const row = await page.waitForSelector(
+            '[data-testid="hub-connections"] tr[data-id^="zpt-"]',
+            { timeout: SEEN_WITHIN_MS },
+          );
+          const id = (await row.getAttribute("data-id"))!;
+          await page.fill(`[aria-label="Room for ${id}"]`, "dash-room");
+          await page.click(`[aria-label="Join ${id} to the room"]`);
+          await page.waitForSelector('[data-testid="hub-rooms"] :text("dash-room")', {
+            timeout: SEEN_WITHIN_MS * 2,
+          });
+          await page.fill("#pub-room", "dash-room");
+          await page.fill("#pub-event", "from-page");
+          await page.fill("#pub-payload", '{"n": 7}');
+          await page.click('[data-testid="hub-publish"] button[type="submit"]');
+          await page.waitForSelector('[data-testid="hub-publish"] :text("Delivered to 1")');
+          await waitFor(() => frames.some((f) => f.eventName === "from-page"));
+          assert.deepEqual(frames.find((f) => f.eventName === "from-page")?.payload, { n: 7 });
+          await page.fill(`[aria-label="Room for ${id}"]`, "dash-room");
+          await page.click(`[aria-label="Make ${id} leave the room"]`);
+          await page.waitForSelector('[data-testid="hub-rooms"] :text("dash-room")', {
+            state: "detached",
+            timeout: SEEN_WITHIN_MS * 2,
+          });
+        } finally {
+          socket.close();
+          await closed;
+        }
+      },
+    );
+
     await t.step("an EnSync publish appears in the engine's events and queues", async () => {
       await show(page, "ensync");
       const engine = new EnSyncWebSocketEngine(stack.ensync.replace(/\/message$/, ""));
@@ -144,11 +190,64 @@ Deno.test({
       }
     });
 
-    await t.step({
-      name:
-        "a pub/sub event appears (pub/sub is not in this branch yet: the lead wires its live source at merge)",
-      ignore: true,
-      fn: () => {},
+    await t.step("Requeue and Purge on the page act on discarded EnSync events", async () => {
+      await show(page, "ensync");
+      const engine = new EnSyncWebSocketEngine(stack.ensync.replace(/\/message$/, ""));
+      const mail = await engine.createClient(stack.mail.accessKey, {
+        appSecretKey: stack.mail.secretKey,
+      });
+      try {
+        const sub = await mail.subscribe("orders/created", { autoAck: false });
+        const seen: string[] = [];
+        sub.on(async (event) => {
+          seen.push(event.idem);
+          await sub.discard(event.idem, "bad order");
+        });
+        await waitFor(() => seen.length >= 1, { what: "the queued order delivered" });
+        const idem = seen[0]!;
+        const requeue = `[aria-label="Requeue ${idem}"]`;
+        await page.waitForSelector(requeue, { timeout: SEEN_WITHIN_MS * 2 });
+        await page.click(requeue);
+        // Requeued: delivered to the subscriber again (and discarded again by it).
+        await waitFor(() => seen.filter((i) => i === idem).length >= 2, {
+          what: "the requeued event delivered again",
+        });
+        await page.waitForSelector(requeue, { timeout: SEEN_WITHIN_MS * 2 });
+        await page.click(`button:has-text("Purge mail's discarded")`);
+        await page.waitForSelector('[data-testid="ensync-discarded"]', {
+          state: "detached",
+          timeout: SEEN_WITHIN_MS * 2,
+        });
+        await sub.unsubscribe();
+      } finally {
+        await mail.close();
+      }
+    });
+
+    await t.step("a pub/sub event appears with its topic, subscriber and count", async () => {
+      await show(page, "pubsub");
+      await using sub = connectFastApiPubSub(stack.pubsub);
+      await using pub = connectFastApiPubSub(stack.pubsub);
+      let got = 0;
+      sub.onNotify(() => got++);
+      await sub.subscribe(["dash/worker/work"]);
+      await pub.publish(["dash/worker/work"], JSON.stringify({ task: "build" }));
+      await page.waitForSelector('[data-testid="pubsub-events"] li[data-type="event"]', {
+        timeout: SEEN_WITHIN_MS,
+      });
+      assert.match(
+        await page.textContent('[data-testid="pubsub-events"] li[data-type="event"]') ?? "",
+        /dash dash\/worker\/work/,
+      );
+      const row = '[data-testid="pubsub-topics"] tr[data-topic="dash/worker/work"]';
+      await page.waitForSelector(row, { timeout: SEEN_WITHIN_MS * 2 });
+      // Its subscriber and event count (the snapshot comes about once a second).
+      await page.waitForFunction(
+        `[...document.querySelectorAll('${row} td.n')].map((c) => c.textContent).join() === "1,1"`,
+        undefined,
+        { timeout: SEEN_WITHIN_MS * 2 },
+      );
+      assert.equal(got, 1);
     });
 
     await t.step("tabs work from the keyboard", async () => {

@@ -2,7 +2,7 @@
 /**
  * `deno task screenshot:dashboard`: starts `syft up` on a demo workspace, makes some traffic
  * (file-RPC calls through the proxy, hub clients chatting in rooms, EnSync events published,
- * acknowledged and one discarded), waits for the charts to fill and saves the overview as
+ * acknowledged and one discarded, pub/sub events to two subscribers), waits for the charts to fill and saves the overview as
  * docs/dashboard.png (README shows it). `--all <dir>` saves every panel into `<dir>` as well.
  *
  * @module
@@ -10,6 +10,7 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { EnSyncWebSocketEngine } from "../../../lib/ensync/mod.ts";
+import { connectFastApiPubSub } from "../../../lib/pubsub/mod.ts";
 import { launchBrowser } from "./_browser.ts";
 import { startStack } from "./_stack.ts";
 
@@ -39,6 +40,9 @@ sub.on(async (event) => {
   if (n++ === 3) await sub.discard(event.idem, "address missing");
   else await sub.ack(event.idem, event.block);
 });
+const pubsubClients = [0, 1, 2].map(() => connectFastApiPubSub(stack.pubsub));
+await pubsubClients[0]!.subscribe(["hive/worker/work"]);
+await pubsubClients[1]!.subscribe(["hive/worker/work", "hive/queen/result"]);
 const traffic = (async () => {
   let i = 0;
   while (!stop.signal.aborted) {
@@ -60,6 +64,11 @@ const traffic = (async () => {
     sockets[i % 3]!.send(
       JSON.stringify({ eventName: "chat", payload: { text: `hello ${i}` }, headers: {} }),
     );
+    await pubsubClients[2]!.publish(
+      [i % 2 ? "hive/worker/work" : "hive/queen/result"],
+      `{"i": ${i}}`,
+    )
+      .catch(() => {});
     if (i % 4 === 0) {
       await shop.publish("orders/created", [stack.mail.appId], { order: i }).catch(() => {});
     }
@@ -87,5 +96,6 @@ if (allDir !== undefined) {
 stop.abort();
 await traffic;
 for (const s of sockets) s.close();
+for (const c of pubsubClients) await c.close();
 await mail.close();
 await shop.close();

@@ -2,6 +2,7 @@
 // written exactly as section 13 of the reference shows them (Python's separators).
 import assert from "node:assert/strict";
 import { metric, rawPeer, testServer } from "./_helpers.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 
 const HEX32 = "[0-9a-f]{32}";
 
@@ -194,5 +195,20 @@ Deno.test("pub/sub server: a sync publish is answered when a notified subscriber
   pub.send(publish("t", "x", true, null, "p1"));
   assertNotify(await sub.next(), "t", "x");
   await sub[Symbol.asyncDispose]();
+  assert.equal(await pub.next(), boolResult(true, "p1"));
+});
+
+Deno.test("pub/sub server: a sync publish whose subscriber never answers is answered after notifyTimeoutMs (injected clock)", async () => {
+  const clock = new FakeClock();
+  await using server = await testServer({ notifyTimeoutMs: 5_000, clock });
+  await using sub = await rawPeer(server.url);
+  await using pub = await rawPeer(server.url);
+  sub.send(subscribe(["t"], "c1"));
+  assert.equal(await sub.next(), boolResult(true, "c1"));
+  pub.send(publish("t", "x", true, null, "p1"));
+  assertNotify(await sub.next(), "t", "x"); // and never answered
+  await clock.tick(4_999);
+  assert.equal(pub.buffered, 0, "not answered before the timeout");
+  await clock.tick(1);
   assert.equal(await pub.next(), boolResult(true, "p1"));
 });

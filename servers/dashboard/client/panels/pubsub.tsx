@@ -29,6 +29,25 @@ export function PubSubPanel(props: { snap: DashboardSnapshot }): Child {
         const events = (snap.recent[p.service] ?? []) as PubSubLiveEvent[];
         return (
           <>
+            <Section title={`Pub/sub ${s.name}`}>
+              <dl class="stats" data-testid="pubsub-stats">
+                {(
+                  [
+                    ["Connections", s.gauges.connections],
+                    ["Subscribers", s.gauges.subscribers],
+                    ["Topics", s.gauges.topics],
+                    ["Published", s.counters.published],
+                    ["Delivered", s.counters.delivered],
+                    ["Dropped", s.counters.dropped],
+                  ] as const
+                ).filter(([, v]) => v !== undefined).map(([label, v]) => (
+                  <div>
+                    <dt>{label}</dt>
+                    <dd data-stat={label.toLowerCase()}>{num(v)}</dd>
+                  </div>
+                ))}
+              </dl>
+            </Section>
             <Section title="Networks and topics">
               {s.networks.length === 0
                 ? <Absent what="No networks." />
@@ -48,7 +67,7 @@ export function PubSubPanel(props: { snap: DashboardSnapshot }): Child {
                         (n.topics.length === 0
                           ? [{ name: "–", subscribers: 0, events: 0 }]
                           : n.topics).map((t) => (
-                            <tr>
+                            <tr data-topic={t.name}>
                               <th scope="row">{n.name}</th>
                               <td>{n.transport}</td>
                               <td class="mono">{t.name}</td>

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { RpcFrameError } from "./_fastapi_errors.ts";
+import { RpcFrameError } from "./fastapi_errors.ts";
 
 /** The magic topic that subscribes to every topic (`event_notifier.ALL_TOPICS`). */
 export const ALL_TOPICS = "__EventNotifier_ALL_TOPICS__";
@@ -34,6 +34,11 @@ export interface RpcResponse {
   result_type: string | null;
   /** The id of the request this answers. */
   call_id: string | null;
+  /**
+   * syft's extension: how many received a sync publish (local subscribers plus other instances),
+   * sent only to clients that asked for it on upgrade; absent from Python servers.
+   */
+  syft_receivers?: number;
 }
 
 /** One decoded frame; either side may be `null` (Python may send both in one frame). */
@@ -167,10 +172,13 @@ export function encodeResponse(
   callId: string | null,
   result: unknown,
   resultType: string = pythonTypeName(result),
+  extra?: { syft_receivers: number },
 ): string {
   return `{"request": null, "response": {"result": ${pyJson(result)}, "result_type": ${
     pyString(resultType)
-  }, "call_id": ${callId === null ? "null" : pyString(callId)}}}`;
+  }, "call_id": ${callId === null ? "null" : pyString(callId)}${
+    extra === undefined ? "" : `, "syft_receivers": ${extra.syft_receivers}`
+  }}}`;
 }
 
 /**
@@ -284,6 +292,10 @@ export function decodeRpcMessage(text: string): RpcMessage {
       );
     }
     response = { result: rawResponse.result ?? null, result_type: type, call_id: callId };
+    const receivers = rawResponse.syft_receivers;
+    if (typeof receivers === "number" && Number.isInteger(receivers) && receivers >= 0) {
+      response.syft_receivers = receivers;
+    }
   }
   if (request === null && response === null) {
     throw new RpcFrameError(
