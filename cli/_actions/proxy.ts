@@ -58,6 +58,8 @@ export async function serve(opts: ServeOptions, cmd: CommandUnknownOpts): Promis
         store: opts.store,
         kvPath,
         storeTtlMs: opts.ttl * 1000,
+        redisPrefix: opts.redisPrefix,
+        leaseMs: opts.lease * 1000,
         maxBodyBytes: opts.maxBody,
         maxTimeoutS: opts.timeout,
         checkEndpoints: opts.endpointCheck,

@@ -91,10 +91,49 @@ export interface RequestStore {
   /** Releases connections and timers. */
   close(): Promise<void>;
   /**
+   * Makes a tiny write (for `/health`): rejects with a {@linkcode StoreError} naming the reason
+   * when the store does not accept writes (a full disk, Redis read-only or down). Absent for
+   * stores with nothing to write to (memory).
+   */
+  checkWritable?(): Promise<void>;
+  /**
+   * Leases, for stores that several proxies share (Redis): each proxy renews its own, and takes
+   * over the pending requests of a proxy whose lease ran out.
+   */
+  readonly leases?: RequestLeases;
+  /**
    * Where rate-limit counters shared with every proxy on this store live, for stores that can
    * share them (Redis); absent when counters stay in each process.
    */
   rateLimitBackend?(): RateLimitBackend;
+}
+
+/**
+ * The leases of a shared request store. A pending request belongs to its proxy (its `owner`) while
+ * that proxy's lease is renewed; once the lease runs out, any other proxy may claim the request
+ * and follow its response file, so no request stays pending while its proxy is down.
+ *
+ * @example Keep a lease and take over requests of a proxy that stopped renewing
+ * ```ts ignore
+ * import { RedisRequestStore } from "@syft/syft/proxy";
+ * const store = await RedisRequestStore.connect("redis://127.0.0.1:6379", { leaseMs: 10_000 });
+ * await store.leases.renew("proxy-a");
+ * console.log(await store.leases.claim("proxy-a")); // requests of expired proxies, now proxy-a's
+ * await store.close();
+ * ```
+ */
+export interface RequestLeases {
+  /** How long a lease lasts without renewal, in ms. */
+  readonly ttlMs: number;
+  /** Starts or renews `owner`'s lease for {@linkcode RequestLeases.ttlMs}. */
+  renew(owner: string): Promise<void>;
+  /**
+   * Moves the pending requests of every other owner whose lease ran out (or who never had one)
+   * to `owner`.
+   *
+   * @returns The claimed records, now owned by `owner`.
+   */
+  claim(owner: string): Promise<RequestRecord[]>;
 }
 
 /** Options shared by the store implementations. */

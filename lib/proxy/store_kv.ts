@@ -431,6 +431,19 @@ export class KvRequestStore implements RequestStore {
     return this.#waiters.wait(id, timeoutMs, signal, () => this.get(id));
   }
 
+  /** Writes a tiny value (for `/health`): rejects when the database does not accept writes. */
+  async checkWritable(): Promise<void> {
+    await this.#ready;
+    try {
+      await this.#kv.set([...this.#prefix, "health"], Date.now());
+    } catch (err) {
+      throw new StoreError(
+        `Cannot write to the KV request store: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
   /** Waits for queued writes, wakes waiters and closes the database if this store opened it. */
   async close(): Promise<void> {
     if (this.#closed) return;

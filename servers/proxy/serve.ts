@@ -38,6 +38,11 @@ export interface ProxyServerOptions extends ProxyHttpOptions {
   storeTtlMs?: number;
   /** The Redis key prefix (default `"syft-proxy:"`). */
   redisPrefix?: string;
+  /**
+   * With Redis: how long this proxy's lease on its pending requests lasts without renewal, in ms
+   * (default 10 000); after that another proxy sharing the store takes them over.
+   */
+  leaseMs?: number;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
   /**
@@ -99,6 +104,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
       ...(options.kv === undefined ? {} : { kv: options.kv }),
       ...(options.storeTtlMs === undefined ? {} : { ttlMs: options.storeTtlMs }),
       ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     })
     : storeSpec;
   let gateway: ProxyGateway | undefined;

@@ -170,3 +170,50 @@ Deno.test("ProxyGateway: a blocking send answered before its record is stored st
     await store.close();
   }
 });
+
+Deno.test("ProxyGateway.start() removes the files a killed proxy left of requests whose result is stored", async () => {
+  await using ws = await tempWorkspace();
+  const dataDir = join(ws.path, "data");
+  const workspace = { email: ME, dataDir };
+  const senderDir = join(dataDir, "datasites", ME, "app_data/echo/rpc/echo", ME);
+  const store = new MemoryRequestStore();
+  // A first proxy stored two results and was killed before it consumed their files.
+  const first = await createFileBackend(workspace);
+  const owner = new ProxyGateway({ backend: first, store });
+  await owner.start();
+  const answered = [first.prepare(outgoing('"a"')), first.prepare(outgoing('"b"'))];
+  for (const p of answered) {
+    await store.create(pendingRecord(p.request, owner.owner));
+    await p.write();
+  }
+  // One more file pair of a request the store does not know (another client's): kept.
+  const foreign = first.prepare(outgoing('"c"'));
+  await foreign.write();
+  await first.close();
+  await using echo = createEchoApp({ workspace, cleanupInterval: 0 });
+  await echo.start();
+  await waitFor(() => [...Deno.readDirSync(senderDir)].length === 6, { what: "responses" });
+  for (const p of answered) {
+    const response = JSON.parse(
+      await Deno.readTextFile(join(senderDir, `${p.request.id}.response`)),
+    );
+    await store.finish({
+      ...pendingRecord(p.request, owner.owner),
+      status: "completed",
+      status_code: 200,
+      response,
+    });
+  }
+  const gateway = new ProxyGateway({ backend: await createFileBackend(workspace), store });
+  try {
+    assert.equal(await gateway.start(), 0);
+    assert.equal(gateway.cleaned, 2);
+    assert.deepEqual([...Deno.readDirSync(senderDir)].map((e) => e.name).sort(), [
+      `${foreign.request.id}.request`,
+      `${foreign.request.id}.response`,
+    ]);
+  } finally {
+    await gateway.close();
+    await store.close();
+  }
+});
