@@ -471,6 +471,8 @@ export class ProxyGateway {
       return record;
     }
     const created = this.store.create(record);
+    // Handled below (by accepted() or the answer); never an unhandled rejection meanwhile.
+    created.catch(() => {});
     let sent: SentRequest;
     try {
       sent = await prepared.write();
