@@ -1,4 +1,4 @@
-// deno-lint-ignore-file no-console -- each case prints its counts
+// deno-lint-ignore-file no-console camelcase -- each case prints its counts as key=value (snake_case keys)
 /**
  * Fault cases of the HTTP proxy: kill -9 mid-load (KV store, Redis store, two proxies on Redis),
  * a Redis restart and a full disk. Each case prints `FAULT <case> key=value ...` and asserts that
@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { SyftEvents } from "../../lib/rpc/mod.ts";
 import { REDIS_URL } from "../_helpers/redis.ts";
 import { tempWorkspace, waitFor } from "../_helpers/workspace.ts";
-import { getJson, postJson, type ProxyProcess, spawnProxy } from "../servers/proxy/_procs.ts";
+import { getJson, postJson, spawnProxy } from "../servers/proxy/_procs.ts";
 import { mountTmpfs } from "../servers/proxy/_tmpfs.ts";
 
 /** The app: answers `{ i }` with `{ i }` and counts how often it saw each `i`. */
