@@ -15,8 +15,8 @@
  * @module
  */
 import { Hono } from "hono";
-import { startProxyServer } from "../../lib/proxy/mod.ts";
-import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
+import { startProxyServer } from "../../servers/proxy/mod.ts";
+import { ProxyGateway, type RpcBackend } from "../../servers/proxy/_gateway.ts";
 import { MemoryRequestStore } from "../../lib/proxy/store.ts";
 import type { SyftRequestJson } from "../../lib/proxy/types.ts";
 import { createEchoApp } from "../../lib/rpc/echo.ts";

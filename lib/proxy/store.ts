@@ -5,6 +5,7 @@
  * @module
  */
 import type { RequestRecord } from "./types.ts";
+import { type Clock, systemClock } from "../_clock.ts";
 import { isFinished, retentionMs, Waiters } from "./_store_util.ts";
 
 /** The default time finished entries are kept: one hour. */
@@ -46,7 +47,7 @@ export interface RateLimitBackend {
  * await store.close();
  * ```
  */
-export interface RequestStore {
+export interface RequestStore extends AsyncDisposable {
   /** A short description for `GET /`, such as `"memory"` or `"redis://127.0.0.1:6379"`. */
   readonly description: string;
   /**
@@ -140,6 +141,11 @@ export interface RequestLeases {
 export interface StoreOptions {
   /** How long finished entries are kept, in ms (default one hour). */
   ttlMs?: number;
+  /**
+   * The clock entries expire and waits time out on (default the system clock); tests pass a fake
+   * one. (Redis expires keys on its own clock.)
+   */
+  clock?: Clock;
 }
 
 interface MemoryEntry {
@@ -163,22 +169,25 @@ export class MemoryRequestStore implements RequestStore {
   /** Always `"memory"`. */
   readonly description = "memory";
   #entries = new Map<string, MemoryEntry>();
-  #waiters = new Waiters();
+  #waiters: Waiters;
   #ttlMs: number;
+  #clock: Clock;
   #sweep: ReturnType<typeof setInterval>;
 
   /**
    * Creates an empty store.
    *
-   * @param options The TTL of finished entries.
+   * @param options The TTL of finished entries and the clock.
    */
   constructor(options: StoreOptions = {}) {
     this.#ttlMs = options.ttlMs ?? DEFAULT_STORE_TTL_MS;
+    this.#clock = options.clock ?? systemClock;
+    this.#waiters = new Waiters(this.#clock);
     this.#sweep = setInterval(() => this.#dropExpired(), Math.min(this.#ttlMs, 60_000));
     Deno.unrefTimer(this.#sweep as unknown as number);
   }
 
-  #dropExpired(now = Date.now()): void {
+  #dropExpired(now = this.#clock.now()): void {
     for (const [id, entry] of this.#entries) {
       if (entry.expiresAt <= now) this.#entries.delete(id);
     }
@@ -187,7 +196,7 @@ export class MemoryRequestStore implements RequestStore {
   #read(id: string): RequestRecord | null {
     const entry = this.#entries.get(id);
     if (!entry) return null;
-    if (entry.expiresAt <= Date.now()) {
+    if (entry.expiresAt <= this.#clock.now()) {
       this.#entries.delete(id);
       return null;
     }
@@ -198,7 +207,7 @@ export class MemoryRequestStore implements RequestStore {
   create(record: RequestRecord): Promise<void> {
     this.#entries.set(record.id, {
       record,
-      expiresAt: Date.now() + retentionMs(record, this.#ttlMs),
+      expiresAt: this.#clock.now() + retentionMs(record, this.#ttlMs, this.#clock.now()),
     });
     return Promise.resolve();
   }
@@ -208,7 +217,7 @@ export class MemoryRequestStore implements RequestStore {
     const current = this.#read(record.id);
     if (current === null) return Promise.resolve(null);
     if (isFinished(current)) return Promise.resolve(current);
-    this.#entries.set(record.id, { record, expiresAt: Date.now() + this.#ttlMs });
+    this.#entries.set(record.id, { record, expiresAt: this.#clock.now() + this.#ttlMs });
     this.#waiters.notify(record.id);
     return Promise.resolve(record);
   }
@@ -242,5 +251,10 @@ export class MemoryRequestStore implements RequestStore {
     clearInterval(this.#sweep);
     this.#waiters.notifyAll();
     return Promise.resolve();
+  }
+
+  /** {@linkcode MemoryRequestStore.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

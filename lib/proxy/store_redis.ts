@@ -193,7 +193,7 @@ export class RedisRequestStore implements RequestStore {
   #prefix: string;
   #channel: string;
   #ttlMs: number;
-  #waiters = new Waiters();
+  #waiters: Waiters;
   #closed = false;
   #creates: Batcher<number>;
   #finishes: Batcher<[number, string?] | []>;
@@ -211,6 +211,7 @@ export class RedisRequestStore implements RequestStore {
     this.#redis.defineCommand("syftProxyFinish", { lua: FINISH_SCRIPT });
     this.#redis.defineCommand("syftProxyClaim", { lua: CLAIM_SCRIPT });
     this.#clock = options.clock ?? systemClock;
+    this.#waiters = new Waiters(this.#clock);
     this.#creates = new Batcher(async (records) => {
       const { keys, args } = this.#scriptArgs(records, true);
       await this.#redis.syftProxyCreate(keys.length, ...keys, ...args, this.#ownersKey());
@@ -479,6 +480,11 @@ export class RedisRequestStore implements RequestStore {
     } catch (err) {
       throw this.#wrap("write", err);
     }
+  }
+
+  /** {@linkcode RedisRequestStore.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Closes both connections and wakes waiters. */

@@ -21,16 +21,16 @@ import { createHash } from "node:crypto";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
 import { VERSION } from "../../lib/version.ts";
-import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "../../lib/proxy/_body.ts";
-import { type ProxyGateway, rpcUrlParts } from "../../lib/proxy/_gateway.ts";
-import { StoreError } from "../../lib/proxy/errors.ts";
-import type {
-  ProxyInfo,
-  RequestRecord,
-  RpcStatus,
-  SendResult,
-  StatusResult,
-} from "../../lib/proxy/types.ts";
+import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "./_body.ts";
+import { type ProxyGateway, rpcUrlParts } from "./_gateway.ts";
+import {
+  type ProxyInfo,
+  type RequestRecord,
+  type RpcStatus,
+  type SendResult,
+  type StatusResult,
+  StoreError,
+} from "../../lib/proxy/mod.ts";
 import { createMetrics, type ProxyMetrics } from "./_metrics.ts";
 import { type DetailItem, detailItems, jsonInvalidItem } from "./_fastapi.ts";
 import { createProxyLive } from "./live.ts";
@@ -61,7 +61,7 @@ export interface RateLimit {
  *
  * @example
  * ```ts
- * import type { ProxyHttpOptions } from "@syft/syft/proxy";
+ * import type { ProxyHttpOptions } from "@syft/syft/proxy/server";
  * const http: ProxyHttpOptions = { apiKey: "s3cret", rateLimit: { limit: 600, windowMs: 60_000 } };
  * ```
  */

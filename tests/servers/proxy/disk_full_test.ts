@@ -1,8 +1,8 @@
 // deno-lint-ignore-file camelcase -- the proxy APIs are snake_case JSON
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createFileBackend } from "../../../lib/proxy/_file_backend.ts";
-import { ProxyGateway } from "../../../lib/proxy/_gateway.ts";
+import { createFileBackend } from "../../../servers/proxy/_file_backend.ts";
+import { ProxyGateway } from "../../../servers/proxy/_gateway.ts";
 import { KvRequestStore } from "../../../lib/proxy/store_kv.ts";
 import { MemoryRequestStore, type RequestStore } from "../../../lib/proxy/store.ts";
 import { createProxyApp } from "../../../servers/proxy/app.ts";

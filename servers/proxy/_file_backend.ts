@@ -6,14 +6,18 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { RpcClient } from "../rpc/client.ts";
-import { RpcTimeoutError } from "../rpc/errors.ts";
-import type { SyftFuture } from "../rpc/client.ts";
-import { type SyftMethod, SyftRequest, SyftResponse } from "../rpc/protocol.ts";
-import { SyftBoxURL } from "../rpc/url.ts";
+import {
+  RpcClient,
+  RpcTimeoutError,
+  SyftBoxURL,
+  type SyftFuture,
+  type SyftMethod,
+  SyftRequest,
+  SyftResponse,
+} from "../../lib/rpc/mod.ts";
+import type { SyftRequestJson, SyftResponseJson } from "../../lib/proxy/mod.ts";
+import { findMissingEndpoint } from "../../lib/workspace.ts";
 import type { OutgoingRequest, PreparedRequest, RpcBackend, SentRequest } from "./_gateway.ts";
-import type { SyftRequestJson, SyftResponseJson } from "./types.ts";
-import { findMissingEndpoint } from "../workspace.ts";
 
 /** How long past its expiry a request is followed before it counts as expired here. */
 const EXPIRY_SLACK_MS = 5_000;

@@ -5,19 +5,18 @@
  *
  * @module
  */
-import { getLogger } from "../_log.ts";
-import { type Clock, systemClock } from "../_clock.ts";
-import { deadline, delay } from "../_async.ts";
-import { StoreError } from "./errors.ts";
-import { isFinished } from "./_store_util.ts";
-import type { RequestStore } from "./store.ts";
-import type {
-  ProxyApi,
-  RequestRecord,
-  RequestStatus,
-  SyftRequestJson,
-  SyftResponseJson,
-} from "./types.ts";
+import { getLogger } from "../../lib/_log.ts";
+import { type Clock, systemClock } from "../../lib/_clock.ts";
+import { deadline, delay } from "../../lib/_async.ts";
+import {
+  type ProxyApi,
+  type RequestRecord,
+  type RequestStatus,
+  type RequestStore,
+  StoreError,
+  type SyftRequestJson,
+  type SyftResponseJson,
+} from "../../lib/proxy/mod.ts";
 import { wireBodyText } from "./_body.ts";
 
 const log = getLogger(["proxy", "gateway"]);
@@ -102,6 +101,11 @@ export interface RpcBackend {
   checkWritable?(): Promise<void>;
   /** Stops the shared watcher. */
   close(): Promise<void>;
+}
+
+/** Returns whether a record is finished. */
+export function isFinished(record: RequestRecord): boolean {
+  return record.status === "completed" || record.status === "failed";
 }
 
 /** Called once per request this process sees finish. */
@@ -657,6 +661,11 @@ export class ProxyGateway {
     // cost an O(n) listener insertion each: Deno's EventTarget checks for duplicates).
     await this.backend.close();
     await Promise.allSettled([...this.#inflight.values()].map((f) => f.result));
+  }
+
+  /** {@linkcode ProxyGateway.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
