@@ -6,7 +6,8 @@
  * namespace: `rpc` (SyftBox file RPC), `proxy` (the HTTP RPC proxy client), `hub` (the zaptools
  * WebSocket hub), `pubsub` (eventhive-compatible pub/sub) and `ensync` (the EnSync client). Each
  * part also has its own, lighter entry point: `@syft/syft/rpc`, `@syft/syft/proxy`,
- * `@syft/syft/hub`, `@syft/syft/pubsub`, `@syft/syft/ensync`, the pub/sub server at
+ * `@syft/syft/hub`, `@syft/syft/pubsub`, `@syft/syft/ensync`, the proxy server at
+ * `@syft/syft/proxy/server`, the pub/sub server at
  * `@syft/syft/pubsub/server`, the EnSync engine at `@syft/syft/ensync/engine` and the command
  * line at `@syft/syft/cli`. The library logs through
  * LogTape under the category `["syft"]`; configure LogTape in your program to see it.

@@ -89,6 +89,16 @@ const serveTree = () =>
         positiveNumber,
       ).default(3600),
     )
+    .addOption(
+      new Option("--redis-prefix <prefix>", "key prefix in Redis (--store redis://...)")
+        .env("PROXY_REDIS_PREFIX").default("syft-proxy:"),
+    )
+    .addOption(
+      new Option(
+        "--lease <seconds>",
+        "with Redis: how long a proxy's pending requests stay its own without a renewal before another proxy takes them over",
+      ).argParser(positiveNumber).default(10),
+    )
     .option(
       "--no-endpoint-check",
       "accept sends to endpoints whose folder is not in the local datasites (sync may bring it)",
@@ -102,7 +112,8 @@ else ~/.syftbox/config.json when it exists, else <home>/config.json (created whe
 same workspace as syft up). A send to an endpoint whose folder (datasite, app or endpoint) is not
 in the local datasites answers 404 at once, naming what is missing (--no-endpoint-check waits
 instead). The default store is Deno KV at <home>/state/proxy.kv, so statuses survive a restart and
-pending requests are resumed; use --store redis://... to let several proxies share statuses.
+pending requests are resumed; use --store redis://... to let several proxies share statuses
+(each renews a lease on its pending requests; when one stops, another follows them after --lease).
 Flags override the environment (PROXY_HOST, PROXY_PORT, PROXY_STORE, PROXY_API_KEY,
 PROXY_TIMEOUT, PROXY_LOG_LEVEL).
 

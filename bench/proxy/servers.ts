@@ -15,12 +15,10 @@
  * @module
  */
 import { Hono } from "hono";
-import { startProxyServer } from "../../lib/proxy/mod.ts";
-import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
-import { MemoryRequestStore } from "../../lib/proxy/store.ts";
-import type { SyftRequestJson } from "../../lib/proxy/types.ts";
-import { createEchoApp } from "../../lib/rpc/echo.ts";
-import { SyftRequest } from "../../lib/rpc/protocol.ts";
+import { startProxyServer } from "../../servers/proxy/mod.ts";
+import { ProxyGateway, type RpcBackend } from "../../servers/proxy/_gateway.ts";
+import { MemoryRequestStore, type SyftRequestJson } from "../../lib/proxy/mod.ts";
+import { createEchoApp, SyftRequest } from "../../lib/rpc/mod.ts";
 import { createProxyApp } from "../../servers/proxy/app.ts";
 
 const [mode, dataDir, store] = Deno.args;

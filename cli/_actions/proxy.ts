@@ -7,9 +7,13 @@ import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join } from "node:path";
 import { SyftError } from "../../lib/errors.ts";
 import { claimServer } from "../../lib/home.ts";
-import { ProxyClient } from "../../lib/proxy/client.ts";
-import { RpcError, RpcExecutionError, RpcTimeoutError } from "../../lib/proxy/errors.ts";
-import { startProxyServer } from "../../servers/proxy/serve.ts";
+import {
+  ProxyClient,
+  ProxyTimeoutError,
+  RpcError,
+  RpcExecutionError,
+} from "../../lib/proxy/mod.ts";
+import { startProxyServer } from "../../servers/proxy/mod.ts";
 import { configureLogging, parseLogLevel } from "../_logging.ts";
 import { listening } from "../_listen.ts";
 import { print, printJson, printResult } from "../_output.ts";
@@ -58,6 +62,8 @@ export async function serve(opts: ServeOptions, cmd: CommandUnknownOpts): Promis
         store: opts.store,
         kvPath,
         storeTtlMs: opts.ttl * 1000,
+        redisPrefix: opts.redisPrefix,
+        leaseMs: opts.lease * 1000,
         maxBodyBytes: opts.maxBody,
         maxTimeoutS: opts.timeout,
         checkEndpoints: opts.endpointCheck,
@@ -161,11 +167,11 @@ export async function testRequest(
         { code: "ENDPOINT_NOT_FOUND", cause: err },
       );
     }
-    if (err instanceof RpcTimeoutError) {
+    if (err instanceof ProxyTimeoutError) {
       throw new SyftError(
         `No answer from the echo app "${opts.app}" on ${to} within ${opts.timeout} s: its folder ` +
           "exists, but no app answered (is `syft rpc echo` or `syft up` running on that workspace?)",
-        { code: "RPC_TIMEOUT", exitCode: 124, cause: err },
+        { code: "PROXY_TIMEOUT", exitCode: 124, cause: err },
       );
     }
     throw err;
@@ -229,7 +235,7 @@ export async function status(
   const status = opts.wait === undefined
     ? await client.status(id)
     : await client.waitFor(id, { timeout: opts.wait }).catch(async (err) => {
-      if (err?.code === "RPC_TIMEOUT") return await client.status(id);
+      if (err instanceof ProxyTimeoutError) return await client.status(id);
       throw err;
     });
   printResult(globals.json === true, status, () => [

@@ -4,6 +4,8 @@
  * @module
  */
 import type { RequestRecord } from "./types.ts";
+import { type Clock, systemClock } from "../_clock.ts";
+import { deadline } from "../_async.ts";
 
 /** Returns whether a record is finished. */
 export function isFinished(record: RequestRecord): boolean {
@@ -20,6 +22,11 @@ export function retentionMs(record: RequestRecord, ttlMs: number, now = Date.now
 /** In-process waiters keyed by id: stores call `notify` when a request finishes. */
 export class Waiters {
   #waiters = new Map<string, Set<() => void>>();
+  #clock: Clock;
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
 
   /** Wakes everyone waiting on `id`. */
   notify(id: string): void {
@@ -49,19 +56,18 @@ export class Waiters {
     let set = this.#waiters.get(id);
     if (!set) this.#waiters.set(id, set = new Set());
     set.add(resolve);
-    const timer = setTimeout(resolve, Math.max(0, timeoutMs));
-    const onAbort = (): void => resolve();
-    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const current = await read();
       if (current === null || isFinished(current) || timeoutMs <= 0 || signal?.aborted) {
         return current;
       }
-      await promise;
+      // Woken by a finish, or the time is up / the signal aborted: read again either way.
+      await deadline(promise, timeoutMs, {
+        clock: this.#clock,
+        ...(signal === undefined ? {} : { signal }),
+      }).catch(() => {});
       return await read();
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
       const s = this.#waiters.get(id);
       s?.delete(resolve);
       if (s?.size === 0) this.#waiters.delete(id);

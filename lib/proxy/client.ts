@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ProxyUnavailableError, RpcError, RpcExecutionError, RpcTimeoutError } from "./errors.ts";
+import { ProxyTimeoutError, ProxyUnavailableError, RpcError, RpcExecutionError } from "./errors.ts";
 import type { ProxyInfo, RequestStatus, StatusResult } from "./types.ts";
 
 /** Options for {@linkcode ProxyClient}. */
@@ -131,7 +131,7 @@ export class ProxyClient {
       } catch (err) {
         if (init.signal?.aborted) throw err;
         if (err instanceof DOMException && err.name === "TimeoutError") {
-          throw new RpcTimeoutError(
+          throw new ProxyTimeoutError(
             `No answer from ${base} within ${init.timeoutMs} ms`,
             { timeoutMs: init.timeoutMs, cause: err },
           );
@@ -169,7 +169,7 @@ export class ProxyClient {
    * @param options Recipient, params, timeout, headers, method.
    * @returns The app's answer (JSON when it parses, else text).
    * @throws {RpcExecutionError} When the app answered with status 400 or above.
-   * @throws {RpcTimeoutError} When no answer came in time (the error carries the request id).
+   * @throws {ProxyTimeoutError} When no answer came in time (the error carries the request id).
    * @throws {RpcError} When the proxy refused the call (see `httpStatus`).
    *
    * @example
@@ -207,7 +207,7 @@ export class ProxyClient {
         },
       );
     }
-    throw new RpcTimeoutError(`No response to request ${result.id} within ${timeout} s`, {
+    throw new ProxyTimeoutError(`No response to request ${result.id} within ${timeout} s`, {
       id: result.id,
       timeoutMs: timeout * 1000,
     });
@@ -288,7 +288,7 @@ export class ProxyClient {
    * @param id The request id.
    * @param options `timeout` in seconds (default: the client's timeout).
    * @returns The finished status (`completed` or `failed`).
-   * @throws {RpcTimeoutError} When it is still pending after the timeout.
+   * @throws {ProxyTimeoutError} When it is still pending after the timeout.
    *
    * @example
    * ```ts ignore
@@ -312,7 +312,7 @@ export class ProxyClient {
       });
       if (isDone(status.status)) return status;
       if (Date.now() >= deadline) {
-        throw new RpcTimeoutError(`Request ${id} is still ${status.status} after ${timeout} s`, {
+        throw new ProxyTimeoutError(`Request ${id} is still ${status.status} after ${timeout} s`, {
           id,
           timeoutMs: timeout * 1000,
         });

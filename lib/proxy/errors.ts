@@ -1,10 +1,32 @@
 /**
  * Typed errors of the proxy part: the client's (`RpcError` and its subclasses) and the request
- * store's (`StoreError`).
+ * store's (`StoreError`), with their codes in one union, {@linkcode ProxyErrorCode}.
  *
  * @module
  */
 import { SyftError } from "../errors.ts";
+
+/**
+ * The codes of the proxy part's errors (`err.code`):
+ *
+ * - `RPC_ERROR`: the proxy answered with an HTTP error, or talking to it failed ({@linkcode RpcError});
+ * - `RPC_EXECUTION`: the app answered with an error status ({@linkcode RpcExecutionError});
+ * - `PROXY_TIMEOUT`: no answer in time ({@linkcode ProxyTimeoutError});
+ * - `PROXY_UNAVAILABLE`: no proxy could be reached ({@linkcode ProxyUnavailableError});
+ * - `PROXY_STORE`: the request store cannot be opened or used ({@linkcode StoreError}).
+ *
+ * @example
+ * ```ts
+ * import type { ProxyErrorCode } from "@syft/syft/proxy";
+ * const retryable: ProxyErrorCode[] = ["PROXY_TIMEOUT", "PROXY_UNAVAILABLE"];
+ * ```
+ */
+export type ProxyErrorCode =
+  | "RPC_ERROR"
+  | "RPC_EXECUTION"
+  | "PROXY_TIMEOUT"
+  | "PROXY_UNAVAILABLE"
+  | "PROXY_STORE";
 
 /** Options shared by the proxy's error constructors. */
 export interface ProxyErrorOptions {
@@ -29,6 +51,8 @@ export interface ProxyErrorOptions {
  * ```
  */
 export class RpcError extends SyftError {
+  /** Which error this is. */
+  declare readonly code: ProxyErrorCode;
   /** The HTTP status of the proxy's answer, when there was one. */
   readonly httpStatus: number | undefined;
   /** The decoded body of the proxy's error answer, when there was one. */
@@ -42,7 +66,8 @@ export class RpcError extends SyftError {
    */
   constructor(
     message: string,
-    options: ProxyErrorOptions & { httpStatus?: number; body?: unknown; code?: string } = {},
+    options: ProxyErrorOptions & { httpStatus?: number; body?: unknown; code?: ProxyErrorCode } =
+      {},
   ) {
     super(message, { cause: options.cause, code: options.code ?? "RPC_ERROR" });
     this.name = "RpcError";
@@ -99,16 +124,18 @@ export class RpcExecutionError extends RpcError {
 }
 
 /**
- * The response did not arrive in time. The request may still complete: poll it with `id`.
+ * The response did not arrive in time through the proxy (code `PROXY_TIMEOUT`). The request may
+ * still complete: poll it with `id`. (File RPC's own timeout is `RpcTimeoutError` of
+ * `@syft/syft/rpc`.)
  *
  * @example
  * ```ts
- * import { RpcTimeoutError } from "@syft/syft/proxy";
- * const err = new RpcTimeoutError("No response within 5 s", { id: "x", timeoutMs: 5000 });
- * console.log(err.id, err.timeoutMs);
+ * import { ProxyTimeoutError } from "@syft/syft/proxy";
+ * const err = new ProxyTimeoutError("No response within 5 s", { id: "x", timeoutMs: 5000 });
+ * console.log(err.id, err.timeoutMs, err.code); // x 5000 PROXY_TIMEOUT
  * ```
  */
-export class RpcTimeoutError extends RpcError {
+export class ProxyTimeoutError extends RpcError {
   /** The request id, when the proxy had accepted the request. */
   readonly id: string | undefined;
   /** The wait that ran out, in milliseconds. */
@@ -121,8 +148,8 @@ export class RpcTimeoutError extends RpcError {
    * @param options The request id and the timeout.
    */
   constructor(message: string, options: ProxyErrorOptions & { id?: string; timeoutMs: number }) {
-    super(message, { cause: options.cause, code: "RPC_TIMEOUT" });
-    this.name = "RpcTimeoutError";
+    super(message, { cause: options.cause, code: "PROXY_TIMEOUT" });
+    this.name = "ProxyTimeoutError";
     this.id = options.id;
     this.timeoutMs = options.timeoutMs;
   }
@@ -169,6 +196,8 @@ export class ProxyUnavailableError extends RpcError {
  * ```
  */
 export class StoreError extends SyftError {
+  /** Always `PROXY_STORE`. */
+  declare readonly code: "PROXY_STORE";
   /**
    * Creates the error.
    *

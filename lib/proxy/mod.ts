@@ -1,11 +1,13 @@
 /**
- * The HTTP RPC proxy: apps and people that do not speak files (browsers, curl, other languages)
- * reach SyftBox apps over HTTP. The proxy writes the file-RPC request for them and hands back the
- * response; statuses live in a request store (memory, Deno KV or Redis).
+ * The HTTP RPC proxy, client side: apps and people that do not speak files (browsers, curl, other
+ * languages) reach SyftBox apps over HTTP through a proxy; this module calls them, and holds the
+ * request stores a proxy keeps its statuses in. The server itself (Hono on `Deno.serve`) is
+ * `@syft/syft/proxy/server`.
  *
- * - {@linkcode startProxyServer}: run a proxy (Hono on `Deno.serve`) in your program.
  * - {@linkcode ProxyClient} / {@linkcode LoadBalancedProxyClient}: call apps through proxies.
- * - {@linkcode openRequestStore} and the stores: where statuses live.
+ * - {@linkcode openRequestStore} and the stores: where statuses live (memory, Deno KV, Redis).
+ * - The JSON shapes of both HTTP APIs ({@linkcode SendResult}, {@linkcode RpcStatus}, ...) and
+ *   the typed errors ({@linkcode ProxyErrorCode}).
  *
  * @example Call the echo app through a running proxy
  * ```ts ignore
@@ -16,18 +18,53 @@
  *
  * @module
  */
-export * from "./client.ts";
-export * from "./errors.ts";
-export * from "./open_store.ts";
-export * from "./store.ts";
-export * from "./store_kv.ts";
-export * from "./store_redis.ts";
-export * from "./types.ts";
-export { SyftError, type SyftErrorOptions } from "../errors.ts";
 export {
-  DEFAULT_PROXY_PORT,
-  type ProxyServer,
-  type ProxyServerOptions,
-  startProxyServer,
-} from "../../servers/proxy/serve.ts";
-export type { ProxyHttpOptions, RateLimit } from "../../servers/proxy/app.ts";
+  type AppSchema,
+  type BatchCall,
+  type BatchOutcome,
+  type CallOptions,
+  LoadBalancedProxyClient,
+  ProxyClient,
+  type ProxyClientOptions,
+} from "./client.ts";
+export {
+  type ProxyErrorCode,
+  type ProxyErrorOptions,
+  ProxyTimeoutError,
+  ProxyUnavailableError,
+  RpcError,
+  RpcExecutionError,
+  StoreError,
+} from "./errors.ts";
+export { openRequestStore, type OpenRequestStoreOptions, STORE_FORMS } from "./open_store.ts";
+export {
+  DEFAULT_STORE_TTL_MS,
+  MemoryRequestStore,
+  type RateLimitBackend,
+  type RequestLeases,
+  type RequestStore,
+  type StoreOptions,
+} from "./store.ts";
+export { KvRequestStore, type KvRequestStoreOptions } from "./store_kv.ts";
+export {
+  DEFAULT_LEASE_MS,
+  RedisRequestStore,
+  type RedisRequestStoreOptions,
+} from "./store_redis.ts";
+export type {
+  ProxyApi,
+  ProxyInfo,
+  RequestRecord,
+  RequestStatus,
+  RpcSendRequest,
+  RpcStatus,
+  RpcStatusName,
+  SendRequest,
+  SendResult,
+  StatusResult,
+  SyftMessageJson,
+  SyftRequestJson,
+  SyftResponseJson,
+} from "./types.ts";
+export { SyftError, type SyftErrorOptions } from "../errors.ts";
+export type { Clock, TimerHandle } from "../_clock.ts";

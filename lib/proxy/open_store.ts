@@ -18,6 +18,8 @@ export interface OpenRequestStoreOptions {
   ttlMs?: number;
   /** The key prefix in Redis (default `"syft-proxy:"`). */
   redisPrefix?: string;
+  /** With Redis: how long a proxy's lease on its pending requests lasts, in ms (default 10 000). */
+  leaseMs?: number;
 }
 
 /** The forms `--store` accepts, for error messages and help. */
@@ -72,6 +74,7 @@ export async function openRequestStore(
     return await RedisRequestStore.connect(value, {
       ...ttl,
       ...(options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix }),
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     });
   }
   throw new StoreError(

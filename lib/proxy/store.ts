@@ -5,6 +5,7 @@
  * @module
  */
 import type { RequestRecord } from "./types.ts";
+import { type Clock, systemClock } from "../_clock.ts";
 import { isFinished, retentionMs, Waiters } from "./_store_util.ts";
 
 /** The default time finished entries are kept: one hour. */
@@ -46,7 +47,7 @@ export interface RateLimitBackend {
  * await store.close();
  * ```
  */
-export interface RequestStore {
+export interface RequestStore extends AsyncDisposable {
   /** A short description for `GET /`, such as `"memory"` or `"redis://127.0.0.1:6379"`. */
   readonly description: string;
   /**
@@ -91,16 +92,60 @@ export interface RequestStore {
   /** Releases connections and timers. */
   close(): Promise<void>;
   /**
+   * Makes a tiny write (for `/health`): rejects with a {@linkcode StoreError} naming the reason
+   * when the store does not accept writes (a full disk, Redis read-only or down). Absent for
+   * stores with nothing to write to (memory).
+   */
+  checkWritable?(): Promise<void>;
+  /**
+   * Leases, for stores that several proxies share (Redis): each proxy renews its own, and takes
+   * over the pending requests of a proxy whose lease ran out.
+   */
+  readonly leases?: RequestLeases;
+  /**
    * Where rate-limit counters shared with every proxy on this store live, for stores that can
    * share them (Redis); absent when counters stay in each process.
    */
   rateLimitBackend?(): RateLimitBackend;
 }
 
+/**
+ * The leases of a shared request store. A pending request belongs to its proxy (its `owner`) while
+ * that proxy's lease is renewed; once the lease runs out, any other proxy may claim the request
+ * and follow its response file, so no request stays pending while its proxy is down.
+ *
+ * @example Keep a lease and take over requests of a proxy that stopped renewing
+ * ```ts ignore
+ * import { RedisRequestStore } from "@syft/syft/proxy";
+ * const store = await RedisRequestStore.connect("redis://127.0.0.1:6379", { leaseMs: 10_000 });
+ * await store.leases.renew("proxy-a");
+ * console.log(await store.leases.claim("proxy-a")); // requests of expired proxies, now proxy-a's
+ * await store.close();
+ * ```
+ */
+export interface RequestLeases {
+  /** How long a lease lasts without renewal, in ms. */
+  readonly ttlMs: number;
+  /** Starts or renews `owner`'s lease for {@linkcode RequestLeases.ttlMs}. */
+  renew(owner: string): Promise<void>;
+  /**
+   * Moves the pending requests of every other owner whose lease ran out (or who never had one)
+   * to `owner`.
+   *
+   * @returns The claimed records, now owned by `owner`.
+   */
+  claim(owner: string): Promise<RequestRecord[]>;
+}
+
 /** Options shared by the store implementations. */
 export interface StoreOptions {
   /** How long finished entries are kept, in ms (default one hour). */
   ttlMs?: number;
+  /**
+   * The clock entries expire and waits time out on (default the system clock); tests pass a fake
+   * one. (Redis expires keys on its own clock.)
+   */
+  clock?: Clock;
 }
 
 interface MemoryEntry {
@@ -124,22 +169,25 @@ export class MemoryRequestStore implements RequestStore {
   /** Always `"memory"`. */
   readonly description = "memory";
   #entries = new Map<string, MemoryEntry>();
-  #waiters = new Waiters();
+  #waiters: Waiters;
   #ttlMs: number;
+  #clock: Clock;
   #sweep: ReturnType<typeof setInterval>;
 
   /**
    * Creates an empty store.
    *
-   * @param options The TTL of finished entries.
+   * @param options The TTL of finished entries and the clock.
    */
   constructor(options: StoreOptions = {}) {
     this.#ttlMs = options.ttlMs ?? DEFAULT_STORE_TTL_MS;
+    this.#clock = options.clock ?? systemClock;
+    this.#waiters = new Waiters(this.#clock);
     this.#sweep = setInterval(() => this.#dropExpired(), Math.min(this.#ttlMs, 60_000));
     Deno.unrefTimer(this.#sweep as unknown as number);
   }
 
-  #dropExpired(now = Date.now()): void {
+  #dropExpired(now = this.#clock.now()): void {
     for (const [id, entry] of this.#entries) {
       if (entry.expiresAt <= now) this.#entries.delete(id);
     }
@@ -148,7 +196,7 @@ export class MemoryRequestStore implements RequestStore {
   #read(id: string): RequestRecord | null {
     const entry = this.#entries.get(id);
     if (!entry) return null;
-    if (entry.expiresAt <= Date.now()) {
+    if (entry.expiresAt <= this.#clock.now()) {
       this.#entries.delete(id);
       return null;
     }
@@ -159,7 +207,7 @@ export class MemoryRequestStore implements RequestStore {
   create(record: RequestRecord): Promise<void> {
     this.#entries.set(record.id, {
       record,
-      expiresAt: Date.now() + retentionMs(record, this.#ttlMs),
+      expiresAt: this.#clock.now() + retentionMs(record, this.#ttlMs, this.#clock.now()),
     });
     return Promise.resolve();
   }
@@ -169,7 +217,7 @@ export class MemoryRequestStore implements RequestStore {
     const current = this.#read(record.id);
     if (current === null) return Promise.resolve(null);
     if (isFinished(current)) return Promise.resolve(current);
-    this.#entries.set(record.id, { record, expiresAt: Date.now() + this.#ttlMs });
+    this.#entries.set(record.id, { record, expiresAt: this.#clock.now() + this.#ttlMs });
     this.#waiters.notify(record.id);
     return Promise.resolve(record);
   }
@@ -203,5 +251,10 @@ export class MemoryRequestStore implements RequestStore {
     clearInterval(this.#sweep);
     this.#waiters.notifyAll();
     return Promise.resolve();
+  }
+
+  /** {@linkcode MemoryRequestStore.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

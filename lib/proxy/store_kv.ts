@@ -15,6 +15,7 @@
  */
 import { openKv } from "../kv.ts";
 import { getLogger } from "../_log.ts";
+import { type Clock, systemClock } from "../_clock.ts";
 import { StoreError } from "./errors.ts";
 import { DEFAULT_STORE_TTL_MS, type RequestStore, type StoreOptions } from "./store.ts";
 import { isFinished, retentionMs, Waiters } from "./_store_util.ts";
@@ -80,7 +81,8 @@ export class KvRequestStore implements RequestStore {
   #ownsKv: boolean;
   #prefix: Deno.KvKey;
   #ttlMs: number;
-  #waiters = new Waiters();
+  #clock: Clock;
+  #waiters: Waiters;
   #live = new Map<string, Live>();
   #segments = new Map<number, Segment>();
   #lastSeg = 0;
@@ -105,6 +107,8 @@ export class KvRequestStore implements RequestStore {
     this.#ownsKv = false;
     this.#prefix = options.prefix ?? ["syft-proxy"];
     this.#ttlMs = options.ttlMs ?? DEFAULT_STORE_TTL_MS;
+    this.#clock = options.clock ?? systemClock;
+    this.#waiters = new Waiters(this.#clock);
     this.description = description;
     this.#ready = this.#replay().catch((err) => {
       throw new StoreError(
@@ -167,7 +171,7 @@ export class KvRequestStore implements RequestStore {
       if (list === undefined) parts.set(seg, list = []);
       list[part] = entry.value;
     }
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const seg of [...parts.keys()].sort((a, b) => a - b)) {
       const list = parts.get(seg)!;
       this.#lastSeg = Math.max(this.#lastSeg, seg);
@@ -245,7 +249,7 @@ export class KvRequestStore implements RequestStore {
   }
 
   #dropExpired(): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const [id, live] of this.#live) {
       if (live.expiresAt <= now) {
         this.#live.delete(id);
@@ -258,7 +262,7 @@ export class KvRequestStore implements RequestStore {
   #read(id: string): RequestRecord | null {
     const live = this.#live.get(id);
     if (live === undefined) return null;
-    if (live.expiresAt <= Date.now()) return null;
+    if (live.expiresAt <= this.#clock.now()) return null;
     return live.record;
   }
 
@@ -321,7 +325,7 @@ export class KvRequestStore implements RequestStore {
       parts.push(bytes.subarray(off, off + PART_BYTES));
     }
     // KV deletes a forgotten segment by itself once every record in it has expired.
-    const expireIn = Math.max(1, maxExpiry - Date.now()) + 60_000;
+    const expireIn = Math.max(1, maxExpiry - this.#clock.now()) + 60_000;
     try {
       // Parts after the first go out first when they do not fit in one commit; the first part
       // (with the count) commits last, so a segment without it was never acknowledged.
@@ -368,7 +372,7 @@ export class KvRequestStore implements RequestStore {
     await this.#ready;
     const live: Live = {
       record,
-      expiresAt: Date.now() + retentionMs(record, this.#ttlMs),
+      expiresAt: this.#clock.now() + retentionMs(record, this.#ttlMs, this.#clock.now()),
       seg: this.#live.get(record.id)?.seg ?? -1,
     };
     this.#live.set(record.id, live);
@@ -384,13 +388,13 @@ export class KvRequestStore implements RequestStore {
   async finish(record: RequestRecord): Promise<RequestRecord | null> {
     await this.#ready;
     const current = this.#live.get(record.id);
-    if (current === undefined || current.expiresAt <= Date.now()) return null;
+    if (current === undefined || current.expiresAt <= this.#clock.now()) return null;
     if (isFinished(current.record)) return current.record;
     // First finisher wins: the finished version is in memory before the commit.
     const previous = current.record;
     const previousExpiry = current.expiresAt;
     current.record = record;
-    current.expiresAt = Date.now() + retentionMs(record, this.#ttlMs);
+    current.expiresAt = this.#clock.now() + retentionMs(record, this.#ttlMs, this.#clock.now());
     try {
       await this.#enqueue(record, current.expiresAt);
     } catch (err) {
@@ -413,7 +417,7 @@ export class KvRequestStore implements RequestStore {
   /** Lists the pending requests of `owner`. */
   async listPending(owner: string): Promise<RequestRecord[]> {
     await this.#ready;
-    const now = Date.now();
+    const now = this.#clock.now();
     const out: RequestRecord[] = [];
     for (const live of this.#live.values()) {
       const r = live.record;
@@ -429,6 +433,24 @@ export class KvRequestStore implements RequestStore {
     signal?: AbortSignal,
   ): Promise<RequestRecord | null> {
     return this.#waiters.wait(id, timeoutMs, signal, () => this.get(id));
+  }
+
+  /** Writes a tiny value (for `/health`): rejects when the database does not accept writes. */
+  async checkWritable(): Promise<void> {
+    await this.#ready;
+    try {
+      await this.#kv.set([...this.#prefix, "health"], this.#clock.now());
+    } catch (err) {
+      throw new StoreError(
+        `Cannot write to the KV request store: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** {@linkcode KvRequestStore.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Waits for queued writes, wakes waiters and closes the database if this store opened it. */

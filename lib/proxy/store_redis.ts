@@ -9,9 +9,11 @@
 import { Redis } from "ioredis";
 import { setImmediate } from "node:timers";
 import { StoreError } from "./errors.ts";
+import { type Clock, systemClock } from "../_clock.ts";
 import {
   DEFAULT_STORE_TTL_MS,
   type RateLimitBackend,
+  type RequestLeases,
   type RequestStore,
   type StoreOptions,
 } from "./store.ts";
@@ -24,18 +26,62 @@ export interface RedisRequestStoreOptions extends StoreOptions {
   prefix?: string;
   /** Milliseconds to wait for the first connection (default 5000). */
   connectTimeoutMs?: number;
+  /**
+   * How long a proxy's lease on its pending requests lasts without renewal, in ms (default
+   * 10 000); after that another proxy takes them over.
+   */
+  leaseMs?: number;
+  /** The clock leases are timed on (default the system clock; every proxy should agree on it). */
+  clock?: Clock;
 }
 
+/** The default lease: 10 s. */
+export const DEFAULT_LEASE_MS = 10_000;
+
 // Batched: for record i, KEYS[2i-1] = its req key, KEYS[2i] = its owner's pending set;
-// ARGV[4i-3..4i] = status, json, ttl ms, id.
+// ARGV[5i-4..5i] = status, json, ttl ms, id, owner; ARGV[#ARGV] = the owners set (of the leases).
 const CREATE_SCRIPT = `
+local owners = ARGV[#ARGV]
 for i = 1, #KEYS / 2 do
-  local a = (i - 1) * 4
+  local a = (i - 1) * 5
   redis.call('HSET', KEYS[2 * i - 1], 's', ARGV[a + 1], 'd', ARGV[a + 2])
   redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[a + 3])
   redis.call('SADD', KEYS[2 * i], ARGV[a + 4])
+  redis.call('SADD', owners, ARGV[a + 5])
 end
 return #KEYS / 2`;
+
+// Claims the pending requests of every owner but ARGV[2] whose lease (a key holding its expiry
+// time) is missing or ran out by ARGV[3]. KEYS[1] = the owners set; ARGV[1] = the key prefix.
+// Returns the claimed records' JSON, rewritten to the new owner.
+const CLAIM_SCRIPT = `
+local prefix, me, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for _, o in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if o ~= me then
+    local lease = redis.call('GET', prefix .. 'lease:' .. o)
+    if (not lease) or tonumber(lease) < now then
+      local pkey = prefix .. 'pending:' .. o
+      local from, to = '"owner":"' .. o .. '"', '"owner":"' .. me .. '"'
+      for _, id in ipairs(redis.call('SMEMBERS', pkey)) do
+        local key = prefix .. 'req:' .. id
+        local s = redis.call('HGET', key, 's')
+        if s == 'pending' or s == 'processing' then
+          local d = redis.call('HGET', key, 'd')
+          local at = string.find(d, from, 1, true)
+          if at then d = string.sub(d, 1, at - 1) .. to .. string.sub(d, at + #from) end
+          redis.call('HSET', key, 'd', d)
+          redis.call('SADD', prefix .. 'pending:' .. me, id)
+          out[#out + 1] = d
+        end
+      end
+      redis.call('DEL', pkey)
+      redis.call('SREM', KEYS[1], o)
+      redis.call('SADD', KEYS[1], me)
+    end
+  end
+end
+return out`;
 
 // Batched like CREATE_SCRIPT, plus ARGV[#ARGV] = the channel. Per record: {1} when stored,
 // {0, json} when already finished, {} when unknown.
@@ -50,6 +96,7 @@ for i = 1, #KEYS / 2 do
     redis.call('SREM', KEYS[2 * i], ARGV[a + 4])
     out[i] = {}
   elseif s ~= 'pending' and s ~= 'processing' then
+    redis.call('SREM', KEYS[2 * i], ARGV[a + 4])
     out[i] = {0, redis.call('HGET', key, 'd')}
   else
     redis.call('HSET', key, 's', ARGV[a + 1], 'd', ARGV[a + 2])
@@ -63,6 +110,7 @@ return out`;
 
 type ScriptClient = Redis & {
   syftProxyCreate(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  syftProxyClaim(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
   syftProxyFinish(
     numKeys: number,
     ...args: (string | number)[]
@@ -145,10 +193,13 @@ export class RedisRequestStore implements RequestStore {
   #prefix: string;
   #channel: string;
   #ttlMs: number;
-  #waiters = new Waiters();
+  #waiters: Waiters;
   #closed = false;
   #creates: Batcher<number>;
   #finishes: Batcher<[number, string?] | []>;
+  #clock: Clock;
+  /** The leases of the proxies sharing this store (see {@linkcode RequestLeases}). */
+  readonly leases: RequestLeases;
 
   private constructor(redis: Redis, url: string, options: RedisRequestStoreOptions) {
     this.#redis = redis as ScriptClient;
@@ -158,11 +209,46 @@ export class RedisRequestStore implements RequestStore {
     this.description = redactRedisUrl(url);
     this.#redis.defineCommand("syftProxyCreate", { lua: CREATE_SCRIPT });
     this.#redis.defineCommand("syftProxyFinish", { lua: FINISH_SCRIPT });
+    this.#redis.defineCommand("syftProxyClaim", { lua: CLAIM_SCRIPT });
+    this.#clock = options.clock ?? systemClock;
+    this.#waiters = new Waiters(this.#clock);
     this.#creates = new Batcher(async (records) => {
-      const { keys, args } = this.#scriptArgs(records);
-      await this.#redis.syftProxyCreate(keys.length, ...keys, ...args);
+      const { keys, args } = this.#scriptArgs(records, true);
+      await this.#redis.syftProxyCreate(keys.length, ...keys, ...args, this.#ownersKey());
       return records.map(() => 1);
     });
+    const ttlMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.leases = {
+      ttlMs,
+      renew: async (owner) => {
+        try {
+          // The value is the expiry on the proxies' clock; the key itself outlives it (cleanup).
+          await this.#redis.set(
+            `${this.#prefix}lease:${owner}`,
+            String(this.#clock.now() + ttlMs),
+            "PX",
+            Math.max(60_000, ttlMs * 10),
+          );
+        } catch (err) {
+          throw this.#wrap("renew the lease", err);
+        }
+      },
+      claim: async (owner) => {
+        let claimed: string[];
+        try {
+          claimed = await this.#redis.syftProxyClaim(
+            1,
+            this.#ownersKey(),
+            this.#prefix,
+            owner,
+            this.#clock.now(),
+          );
+        } catch (err) {
+          throw this.#wrap("claim expired requests", err);
+        }
+        return claimed.map((json) => JSON.parse(json) as RequestRecord);
+      },
+    };
     this.#finishes = new Batcher(async (records) => {
       const { keys, args } = this.#scriptArgs(records);
       return await this.#redis.syftProxyFinish(keys.length, ...keys, ...args, this.#channel);
@@ -170,14 +256,22 @@ export class RedisRequestStore implements RequestStore {
   }
 
   /** Keys and arguments of the batched scripts; finished records keep the TTL (`retentionMs`). */
-  #scriptArgs(records: RequestRecord[]): { keys: string[]; args: (string | number)[] } {
+  #scriptArgs(
+    records: RequestRecord[],
+    withOwner = false,
+  ): { keys: string[]; args: (string | number)[] } {
     const keys: string[] = [];
     const args: (string | number)[] = [];
     for (const r of records) {
       keys.push(this.#reqKey(r.id), this.#pendingKey(r.owner));
       args.push(r.status, JSON.stringify(r), Math.ceil(retentionMs(r, this.#ttlMs)), r.id);
+      if (withOwner) args.push(r.owner);
     }
     return { keys, args };
+  }
+
+  #ownersKey(): string {
+    return `${this.#prefix}owners`;
   }
 
   /**
@@ -377,6 +471,20 @@ export class RedisRequestStore implements RequestStore {
         del: (key) => guard("reset", () => redis.del(key)),
       },
     };
+  }
+
+  /** Writes a tiny key (for `/health`): rejects when Redis does not accept writes. */
+  async checkWritable(): Promise<void> {
+    try {
+      await this.#redis.set(`${this.#prefix}health`, String(this.#clock.now()), "PX", 60_000);
+    } catch (err) {
+      throw this.#wrap("write", err);
+    }
+  }
+
+  /** {@linkcode RedisRequestStore.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Closes both connections and wakes waiters. */

@@ -8,7 +8,7 @@
 import { prometheus } from "@hono/prometheus";
 import type { MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { RequestRecord } from "../../lib/proxy/types.ts";
+import type { RequestRecord } from "../../lib/proxy/mod.ts";
 
 /** Distinct app/function label pairs kept before further ones are counted as `_other`. */
 const MAX_LABEL_PAIRS = 500;

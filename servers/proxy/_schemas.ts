@@ -4,9 +4,11 @@
  * @module
  */
 import { z } from "zod";
-import { parseDuration } from "../../lib/rpc/time.ts";
-import { rpcUrlParts } from "../../lib/proxy/_gateway.ts";
-import { LATEST_PYTHON_DATE_MS } from "../../lib/rpc/_micros.ts";
+import { parseDuration } from "../../lib/rpc/mod.ts";
+import { rpcUrlParts } from "./_gateway.ts";
+
+/** The latest time Python's `datetime` can hold (9999-12-31T23:59:59.999999), in ms. */
+const LATEST_PYTHON_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** E-mail as SyftBox accepts it for a datasite (the domain must contain a dot). */
 export const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;

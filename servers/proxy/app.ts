@@ -21,20 +21,22 @@ import { createHash } from "node:crypto";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
 import { VERSION } from "../../lib/version.ts";
-import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "../../lib/proxy/_body.ts";
-import { type ProxyGateway, rpcUrlParts } from "../../lib/proxy/_gateway.ts";
-import { StoreError } from "../../lib/proxy/errors.ts";
-import type {
-  ProxyInfo,
-  RequestRecord,
-  RpcStatus,
-  SendResult,
-  StatusResult,
-} from "../../lib/proxy/types.ts";
+import { paramsToBody, rpcBodyToBytes, wireBodyValue } from "./_body.ts";
+import { type ProxyGateway, rpcUrlParts } from "./_gateway.ts";
+import {
+  type ProxyInfo,
+  type RequestRecord,
+  type RpcStatus,
+  type SendResult,
+  type StatusResult,
+  StoreError,
+} from "../../lib/proxy/mod.ts";
 import { createMetrics, type ProxyMetrics } from "./_metrics.ts";
 import { type DetailItem, detailItems, jsonInvalidItem } from "./_fastapi.ts";
 import { createProxyLive } from "./live.ts";
 import { liveHandler, type ProxyLiveSource } from "../../lib/live/mod.ts";
+import { WriteProbe } from "./_health.ts";
+import type { Clock } from "../../lib/_clock.ts";
 import { buildSchemas, DEFAULT_EXPIRY_MS, type FieldError, fieldErrors } from "./_schemas.ts";
 
 const accessLog = getLogger(["proxy", "access"]);
@@ -59,7 +61,7 @@ export interface RateLimit {
  *
  * @example
  * ```ts
- * import type { ProxyHttpOptions } from "@syft/syft/proxy";
+ * import type { ProxyHttpOptions } from "@syft/syft/proxy/server";
  * const http: ProxyHttpOptions = { apiKey: "s3cret", rateLimit: { limit: 600, windowMs: 60_000 } };
  * ```
  */
@@ -78,6 +80,11 @@ export interface ProxyHttpOptions {
   cors?: string[];
   /** Whether to log one line per request (default true). */
   accessLog?: boolean;
+  /**
+   * The least time between two write probes of `/health` (a tiny write to the store and the data
+   * dir), in ms (default 5000); within it `/health` answers from the last probe.
+   */
+  healthIntervalMs?: number;
 }
 
 /** Options for {@linkcode createProxyApp}. */
@@ -86,6 +93,8 @@ export interface ProxyAppOptions extends ProxyHttpOptions {
   gateway: ProxyGateway;
   /** Aborted when the server stops: blocking waits and long-polls answer at once. */
   shutdown?: AbortSignal;
+  /** The clock of the health probe's rate limit (default the system clock). */
+  clock?: Clock;
 }
 
 type Env = { Variables: RequestIdVariables };
@@ -536,17 +545,24 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
 
   app.get("/", (c) => c.json(info()));
   app.get("/info", (c) => c.json(info()));
+  const writeProbe = new WriteProbe(() => gateway.checkWritable(), {
+    ...(options.healthIntervalMs === undefined ? {} : { intervalMs: options.healthIntervalMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
   app.get("/health", async (c) => {
+    let store = "ok";
     try {
       await gateway.store.get("00000000-0000-4000-8000-000000000000");
-      return c.json({ status: "ok", uptime_s: info().uptime_s, store: "ok" });
     } catch (err) {
-      return c.json({
-        status: "unhealthy",
-        uptime_s: info().uptime_s,
-        store: err instanceof Error ? err.message : String(err),
-      }, 503);
+      store = err instanceof Error ? err.message : String(err);
     }
+    const written = await writeProbe.check();
+    if (store === "ok") store = written.store;
+    const ok = store === "ok" && written.data === "ok";
+    return c.json(
+      { status: ok ? "ok" : "unhealthy", uptime_s: info().uptime_s, store, data: written.data },
+      ok ? 200 : 503,
+    );
   });
   app.get("/metrics", async (c) => {
     return c.text(await metrics.text(), 200, {
@@ -586,8 +602,11 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         expiresAt: new Date(Date.now() + Math.max(DEFAULT_EXPIRY_MS, body.timeout * 1000)),
       }, { wait: body.blocking });
       if (!body.blocking || record.status !== "pending") return c.json(seedResult(record), 200);
-      const done = await gateway.waitFor(record.id, body.timeout * 1000, waitSignal(c)) ??
-        record;
+      // A result is answered once the store holds it (else 503 store_unavailable; the app's
+      // answer stays in its response file, and is stored later or by a restart).
+      const done = await gateway.waitFor(record.id, body.timeout * 1000, waitSignal(c), {
+        stored: true,
+      }) ?? record;
       // An answer is returned as soon as it is known; a pending one must be stored first (503).
       if (done.status === "pending") await gateway.accepted(record.id);
       return c.json(seedResult(done), done.status === "pending" ? 202 : 200);
@@ -710,7 +729,9 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         return rpcStatusResponse(c, record, "RPC_COMPLETED");
       }
       const timeoutS = query.timeout ?? maxTimeoutS;
-      const done = await gateway.waitFor(record.id, timeoutS * 1000, waitSignal(c)) ?? record;
+      const done = await gateway.waitFor(record.id, timeoutS * 1000, waitSignal(c), {
+        stored: true,
+      }) ?? record;
       if (done.status === "pending") {
         await gateway.accepted(record.id);
         return c.json(

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Registry } from "prom-client";
-import type { ProxyGateway } from "../../lib/proxy/_gateway.ts";
+import type { ProxyGateway } from "./_gateway.ts";
 import {
   createLiveFeed,
   type LatencySnapshot,

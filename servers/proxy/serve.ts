@@ -5,10 +5,9 @@
  * @module
  */
 import { getLogger } from "../../lib/_log.ts";
-import { createFileBackend } from "../../lib/proxy/_file_backend.ts";
-import { ProxyGateway, type RpcBackend } from "../../lib/proxy/_gateway.ts";
-import { openRequestStore } from "../../lib/proxy/open_store.ts";
-import type { RequestStore } from "../../lib/proxy/store.ts";
+import { createFileBackend } from "./_file_backend.ts";
+import { ProxyGateway, type RpcBackend } from "./_gateway.ts";
+import { openRequestStore, type RequestStore } from "../../lib/proxy/mod.ts";
 import { createProxyApp, type ProxyHttpOptions } from "./app.ts";
 import type { ProxyLiveSource } from "../../lib/live/mod.ts";
 
@@ -38,6 +37,11 @@ export interface ProxyServerOptions extends ProxyHttpOptions {
   storeTtlMs?: number;
   /** The Redis key prefix (default `"syft-proxy:"`). */
   redisPrefix?: string;
+  /**
+   * With Redis: how long this proxy's lease on its pending requests lasts without renewal, in ms
+   * (default 10 000); after that another proxy sharing the store takes them over.
+   */
+  leaseMs?: number;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
   /**
@@ -80,7 +84,7 @@ export interface ProxyServer extends AsyncDisposable {
  *
  * @example Serve on a free port with an in-memory store
  * ```ts ignore
- * import { startProxyServer } from "@syft/syft/proxy";
+ * import { startProxyServer } from "@syft/syft/proxy/server";
  * const dir = await Deno.makeTempDir();
  * await using server = await startProxyServer({
  *   workspace: { email: "me@example.org", dataDir: dir },
@@ -99,6 +103,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
       ...(options.kv === undefined ? {} : { kv: options.kv }),
       ...(options.storeTtlMs === undefined ? {} : { ttlMs: options.storeTtlMs }),
       ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     })
     : storeSpec;
   let gateway: ProxyGateway | undefined;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { KvRequestStore } from "../../../lib/proxy/mod.ts";
 import { openKv } from "../../../lib/kv.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { finished, pendingRecord } from "./_fixtures.ts";
 
@@ -39,7 +40,8 @@ Deno.test("KvRequestStore replays its log: large records over several commits, f
 Deno.test("KvRequestStore deletes log segments nobody needs any more", async () => {
   await using ws = await tempWorkspace();
   const path = `${ws.path}/proxy.kv`;
-  const store = await KvRequestStore.open(path, { ttlMs: 200 });
+  const clock = new FakeClock(Date.now());
+  const store = await KvRequestStore.open(path, { ttlMs: 200, clock });
   const records = Array.from({ length: 40 }, () => pendingRecord());
   // One at a time: each create is its own segment.
   for (const r of records) await store.create(r);
@@ -50,10 +52,10 @@ Deno.test("KvRequestStore deletes log segments nobody needs any more", async () 
   const keys = await logKeys(path);
   assert.ok(keys.length <= 42, `${keys.length} log values left`);
   // Once every record expired, nothing is left (after the next sweep and commit).
-  const again = await KvRequestStore.open(path, { ttlMs: 200 });
+  const again = await KvRequestStore.open(path, { ttlMs: 200, clock });
   await again.close();
-  await new Promise((r) => setTimeout(r, 250));
-  const last = await KvRequestStore.open(path, { ttlMs: 200 });
+  await clock.tick(200);
+  const last = await KvRequestStore.open(path, { ttlMs: 200, clock });
   try {
     for (const r of records) assert.equal(await last.get(r.id), null);
     await last.create(pendingRecord({ owner: "owner-c" })); // a commit carries the deletions

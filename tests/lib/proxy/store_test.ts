@@ -7,12 +7,18 @@ import {
   type RequestStore,
   StoreError,
 } from "../../../lib/proxy/mod.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { redisTest } from "../../_helpers/redis.ts";
-import { tempWorkspace } from "../../_helpers/workspace.ts";
+import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { finished, pendingRecord } from "./_fixtures.ts";
 
-/** The behaviour every store must have. */
-async function contract(store: RequestStore): Promise<void> {
+/** Resolves once the clock has a timer waiting (a wait has started), for stores that do I/O first. */
+async function timerSet(clock: FakeClock): Promise<void> {
+  await waitFor(() => clock.pending > 0, { what: "a timer on the clock" });
+}
+
+/** The behaviour every store must have (`store` runs on `clock`). */
+async function contract(store: RequestStore, clock: FakeClock): Promise<void> {
   const a = pendingRecord();
   await store.create(a);
   assert.deepEqual(await store.get(a.id), a);
@@ -33,12 +39,16 @@ async function contract(store: RequestStore): Promise<void> {
   // Unknown ids cannot be finished.
   assert.equal(await store.finish(finished(pendingRecord())), null);
 
-  // A wait on a pending record ends after its timeout with the pending record.
+  // A wait on a pending record ends after its timeout (on the store's clock) with the record.
   const b = pendingRecord();
   await store.create(b);
-  const t0 = performance.now();
-  assert.equal((await store.waitForFinish(b.id, 50))?.status, "pending");
-  assert.ok(performance.now() - t0 >= 40);
+  let settled = false;
+  const timedOut = store.waitForFinish(b.id, 50).finally(() => (settled = true));
+  await timerSet(clock);
+  await clock.tick(49);
+  assert.equal(settled, false);
+  await clock.tick(1);
+  assert.equal((await timedOut)?.status, "pending");
   // An aborted wait ends at once.
   const ac = new AbortController();
   const aborted = store.waitForFinish(b.id, 10_000, ac.signal);
@@ -54,18 +64,20 @@ async function contract(store: RequestStore): Promise<void> {
 }
 
 Deno.test("MemoryRequestStore keeps, finishes, lists and waits on requests", async () => {
-  const store = new MemoryRequestStore();
+  const clock = new FakeClock(Date.now());
+  const store = new MemoryRequestStore({ clock });
   try {
-    await contract(store);
+    await contract(store, clock);
   } finally {
     await store.close();
   }
 });
 
 Deno.test("KvRequestStore keeps, finishes, lists and waits on requests", async () => {
-  const store = await KvRequestStore.open(":memory:");
+  const clock = new FakeClock(Date.now());
+  const store = await KvRequestStore.open(":memory:", { clock });
   try {
-    await contract(store);
+    await contract(store, clock);
   } finally {
     await store.close();
   }
@@ -107,23 +119,25 @@ Deno.test("KvRequestStore splits records over Deno KV's 64 KiB value limit", asy
 });
 
 Deno.test("Memory and KV stores drop finished entries after the TTL", async () => {
+  const clock = new FakeClock(Date.now());
   for (
     const store of [
-      new MemoryRequestStore({ ttlMs: 30 }),
-      await KvRequestStore.open(":memory:", { ttlMs: 30 }),
+      new MemoryRequestStore({ ttlMs: 30, clock }),
+      await KvRequestStore.open(":memory:", { ttlMs: 30, clock }),
     ]
   ) {
     try {
       const a = pendingRecord();
       await store.create(a);
       await store.finish(finished(a));
+      await clock.tick(29);
       assert.equal((await store.get(a.id))?.status, "completed");
-      await new Promise((r) => setTimeout(r, 60));
+      await clock.tick(1);
       assert.equal(await store.get(a.id), null, store.description);
       // A pending entry is kept until its request expires (+ TTL), not just the TTL.
       const b = pendingRecord();
       await store.create(b);
-      await new Promise((r) => setTimeout(r, 60));
+      await clock.tick(60);
       assert.equal((await store.get(b.id))?.status, "pending", store.description);
     } finally {
       await store.close();
@@ -132,9 +146,10 @@ Deno.test("Memory and KV stores drop finished entries after the TTL", async () =
 });
 
 redisTest("RedisRequestStore keeps, finishes, lists and waits on requests", async (r) => {
-  const store = await RedisRequestStore.connect(r.url, { prefix: r.prefix });
+  const clock = new FakeClock(Date.now());
+  const store = await RedisRequestStore.connect(r.url, { prefix: r.prefix, clock });
   try {
-    await contract(store);
+    await contract(store, clock);
   } finally {
     await store.close();
   }
@@ -142,18 +157,18 @@ redisTest("RedisRequestStore keeps, finishes, lists and waits on requests", asyn
 
 redisTest("RedisRequestStore: a finish on one store wakes a long-poll on another", async (r) => {
   const one = await RedisRequestStore.connect(r.url, { prefix: r.prefix });
-  const two = await RedisRequestStore.connect(r.url, { prefix: r.prefix });
+  // Time stands still for the waiting store: only the published finish can end its wait.
+  const clock = new FakeClock(Date.now());
+  const two = await RedisRequestStore.connect(r.url, { prefix: r.prefix, clock });
   try {
     const a = pendingRecord();
     await one.create(a);
     assert.deepEqual(await two.get(a.id), a);
     const waiting = two.waitForFinish(a.id, 5_000);
-    await new Promise((res) => setTimeout(res, 50)); // let the subscription settle
-    const t0 = performance.now();
+    await timerSet(clock); // subscribed, read, waiting
     await one.finish(finished(a));
     const seen = await waiting;
     assert.equal(seen?.status, "completed");
-    assert.ok(performance.now() - t0 < 2_000, "woken by pub/sub, not by the timeout");
     // The TTL applies in Redis too.
     const ttl = await r.client.pttl(`${r.prefix}req:${a.id}`);
     assert.ok(ttl > 3_500_000 && ttl <= 3_600_000, `ttl ${ttl}`);
@@ -192,8 +207,9 @@ redisTest("RedisRequestStore drops finished entries after the TTL", async (r) =>
     const a = pendingRecord();
     await store.create(a);
     await store.finish(finished(a));
-    await new Promise((res) => setTimeout(res, 120));
-    assert.equal(await store.get(a.id), null);
+    // Redis expires the key itself after the TTL.
+    const ttl = await r.client.pttl(`${r.prefix}req:${a.id}`);
+    assert.ok(ttl <= 50 && (ttl > 0 || ttl === -2), `ttl ${ttl}`); // -2: already expired
   } finally {
     await store.close();
   }

@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { createFileBackend } from "../../../lib/proxy/_file_backend.ts";
-import { ProxyGateway } from "../../../lib/proxy/_gateway.ts";
+import { createFileBackend } from "../../../servers/proxy/_file_backend.ts";
+import { ProxyGateway } from "../../../servers/proxy/_gateway.ts";
 import { MemoryRequestStore, type RequestStore } from "../../../lib/proxy/store.ts";
 import { createEchoApp } from "../../../lib/rpc/echo.ts";
 import { reply, type SyftEvents } from "../../../lib/rpc/server.ts";

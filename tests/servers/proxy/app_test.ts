@@ -1,6 +1,6 @@
 // deno-lint-ignore-file camelcase -- the proxy APIs are snake_case JSON
 import assert from "node:assert/strict";
-import { wireBodyValue } from "../../../lib/proxy/_body.ts";
+import { wireBodyValue } from "../../../servers/proxy/_body.ts";
 import { waitFor } from "../../_helpers/workspace.ts";
 import { appFixture, ME } from "./_fixture.ts";
 

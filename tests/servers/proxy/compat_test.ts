@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { wireBodyValue } from "../../../lib/proxy/_body.ts";
+import { wireBodyValue } from "../../../servers/proxy/_body.ts";
 import { pythonJsonError } from "../../../servers/proxy/_fastapi.ts";
 import { appFixture, ME } from "./_fixture.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startProxyServer } from "../../../lib/proxy/mod.ts";
+import { startProxyServer } from "../../../servers/proxy/mod.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 import { ME, startEcho } from "./_fixture.ts";
 

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import {
   LoadBalancedProxyClient,
   ProxyClient,
+  ProxyTimeoutError,
   ProxyUnavailableError,
   RpcError,
   RpcExecutionError,
-  RpcTimeoutError,
-  startProxyServer,
 } from "../../../lib/proxy/mod.ts";
+import { startProxyServer } from "../../../servers/proxy/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 import { ME, startEcho } from "./_fixture.ts";
@@ -273,7 +273,7 @@ Deno.test("ProxyClient calls, polls, broadcasts, batches and maps errors against
     return true;
   });
   await assert.rejects(client.call("nobody", "x", { to: ME, timeout: 0.3 }), (err: unknown) => {
-    assert.ok(err instanceof RpcTimeoutError);
+    assert.ok(err instanceof ProxyTimeoutError);
     assert.match(err.id!, /^[0-9a-f-]{36}$/);
     return true;
   });

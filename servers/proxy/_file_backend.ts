@@ -5,15 +5,19 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { RpcClient } from "../rpc/client.ts";
-import { RpcTimeoutError } from "../rpc/errors.ts";
-import type { SyftFuture } from "../rpc/client.ts";
-import { type SyftMethod, SyftRequest, SyftResponse } from "../rpc/protocol.ts";
-import { SyftBoxURL } from "../rpc/url.ts";
+import { dirname, join } from "node:path";
+import {
+  RpcClient,
+  RpcTimeoutError,
+  SyftBoxURL,
+  type SyftFuture,
+  type SyftMethod,
+  SyftRequest,
+  SyftResponse,
+} from "../../lib/rpc/mod.ts";
+import type { SyftRequestJson, SyftResponseJson } from "../../lib/proxy/mod.ts";
+import { findMissingEndpoint } from "../../lib/workspace.ts";
 import type { OutgoingRequest, PreparedRequest, RpcBackend, SentRequest } from "./_gateway.ts";
-import type { SyftRequestJson, SyftResponseJson } from "./types.ts";
-import { findMissingEndpoint } from "../workspace.ts";
 
 /** How long past its expiry a request is followed before it counts as expired here. */
 const EXPIRY_SLACK_MS = 5_000;
@@ -108,8 +112,68 @@ export async function createFileBackend(
         throw err;
       }
     },
+    listFiles: () => requestFiles(client.workspace.datasitesDir, client.email),
+    async checkWritable(): Promise<void> {
+      // A file of one byte beside the datasites (Go's client ignores `*.syft.tmp.*` names).
+      const dir = join(dirname(client.workspace.datasitesDir), ".syft-tmp");
+      const path = join(dir, `proxy-health.${crypto.randomUUID()}.syft.tmp`);
+      try {
+        await Deno.mkdir(dir, { recursive: true });
+        await Deno.writeFile(path, new Uint8Array([0x0a]));
+      } catch (err) {
+        throw new Error(
+          `Cannot write to the data dir ${dirname(client.workspace.datasitesDir)}: ${
+            err instanceof Error ? err.message : String(err)
+          }`,
+          { cause: err },
+        );
+      } finally {
+        await Deno.remove(path).catch(() => {});
+      }
+    },
     close: () => client.close(),
   };
+}
+
+const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\./;
+
+/**
+ * The request files `email` has in the datasites: every `<id>.*` file in a folder named `email`
+ * under `datasites/<owner>/app_data/<app>/rpc/**`, by id.
+ */
+async function requestFiles(datasitesDir: string, email: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const list = async (dir: string): Promise<Deno.DirEntry[]> => {
+    const entries: Deno.DirEntry[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) entries.push(e);
+    } catch { /* gone or unreadable: nothing there */ }
+    return entries;
+  };
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    for (const e of await list(dir)) {
+      if (!e.isDirectory) continue;
+      const sub = join(dir, e.name);
+      if (e.name === email) {
+        for (const f of await list(sub)) {
+          if (!f.isFile || !ID_RE.test(f.name)) continue;
+          const id = f.name.slice(0, 36);
+          let paths = out.get(id);
+          if (paths === undefined) out.set(id, paths = []);
+          paths.push(join(sub, f.name));
+        }
+      } else if (depth < 8) await walk(sub, depth + 1);
+    }
+  };
+  for (const site of await list(datasitesDir)) {
+    if (!site.isDirectory) continue;
+    for (const app of await list(join(datasitesDir, site.name, "app_data"))) {
+      if (app.isDirectory) {
+        await walk(join(datasitesDir, site.name, "app_data", app.name, "rpc"), 0);
+      }
+    }
+  }
+  return out;
 }
 
 /** The ids of the files in `dir` (none when it does not exist). */

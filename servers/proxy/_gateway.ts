@@ -5,16 +5,18 @@
  *
  * @module
  */
-import { getLogger } from "../_log.ts";
-import { isFinished } from "./_store_util.ts";
-import type { RequestStore } from "./store.ts";
-import type {
-  ProxyApi,
-  RequestRecord,
-  RequestStatus,
-  SyftRequestJson,
-  SyftResponseJson,
-} from "./types.ts";
+import { getLogger } from "../../lib/_log.ts";
+import { type Clock, systemClock } from "../../lib/_clock.ts";
+import { deadline, delay } from "../../lib/_async.ts";
+import {
+  type ProxyApi,
+  type RequestRecord,
+  type RequestStatus,
+  type RequestStore,
+  StoreError,
+  type SyftRequestJson,
+  type SyftResponseJson,
+} from "../../lib/proxy/mod.ts";
 import { wireBodyText } from "./_body.ts";
 
 const log = getLogger(["proxy", "gateway"]);
@@ -87,8 +89,23 @@ export interface RpcBackend {
   ): Promise<{ missing: string; path: string; message: string } | null>;
   /** Reads `rpc.schema.json` of an app on a datasite; `null` when there is none. */
   readSchema(datasite: string, app: string): Promise<unknown | null>;
+  /**
+   * The request files this backend's sender has in the datasites (request, response, rejection
+   * markers), by id: what a killed process may have left behind. Optional.
+   */
+  listFiles?(): Promise<Map<string, string[]>>;
+  /**
+   * Writes and removes a tiny file in the data dir: rejects (with the OS error) when the data dir
+   * does not accept writes (full disk, read-only). Optional.
+   */
+  checkWritable?(): Promise<void>;
   /** Stops the shared watcher. */
   close(): Promise<void>;
+}
+
+/** Returns whether a record is finished. */
+export function isFinished(record: RequestRecord): boolean {
+  return record.status === "completed" || record.status === "failed";
 }
 
 /** Called once per request this process sees finish. */
@@ -104,6 +121,8 @@ export interface ProxyGatewayOptions {
   owner?: string;
   /** Refuse sends to endpoints that are not in the local datasites (default false). */
   checkEndpoints?: boolean;
+  /** The clock for store retries and leases (default the system clock). */
+  clock?: Clock;
 }
 
 interface InFlight {
@@ -113,7 +132,16 @@ interface InFlight {
   result: Promise<RequestRecord>;
   /** The store write of the pending record (blocking sends do not wait for it up front). */
   created: Promise<void>;
+  /**
+   * Resolves with the finished record once the store holds it; rejects with a
+   * {@linkcode StoreError} when it could not be stored at the first try (retries go on).
+   */
+  stored: Promise<RequestRecord>;
 }
+
+/** The first retry of a finish the store refused, then doubling up to the longest. */
+const STORE_RETRY_MS = 1_000;
+const STORE_RETRY_MAX_MS = 30_000;
 
 /** Non-blocking sends whose file is not written yet, at most (then sends wait for room). */
 const MAX_BACKLOG = 1024;
@@ -211,18 +239,23 @@ export class ProxyGateway {
   readonly store: RequestStore;
   #owner: string | undefined;
   #checkEndpoints: boolean;
+  #clock: Clock;
   #writer = new BackgroundWriter();
   #listeners: FinishListener[] = [];
   #inflight = new Map<string, InFlight>();
   /** In-flight requests whose response is not known yet. */
   #waiting = 0;
   #counts = { total: 0, completed: 0, failed: 0 };
+  #closing = new AbortController();
+  #leaseLoop: Promise<void> | undefined;
+  #cleaned = 0;
 
   constructor(options: ProxyGatewayOptions) {
     this.backend = options.backend;
     this.store = options.store;
     this.#owner = options.owner;
     this.#checkEndpoints = options.checkEndpoints ?? false;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /**
@@ -256,6 +289,11 @@ export class ProxyGateway {
     return { ...this.#counts, pending: this.#waiting };
   }
 
+  /** How many leftover request/response file pairs `start()` removed. */
+  get cleaned(): number {
+    return this.#cleaned;
+  }
+
   /**
    * Requests this process waits on (no response yet), oldest first.
    *
@@ -271,29 +309,129 @@ export class ProxyGateway {
   }
 
   /**
-   * Computes the owner id and follows the pending requests this instance owns again (writing the
-   * request files of those accepted but not written yet).
+   * Computes the owner id, follows the pending requests this instance owns again (writing the
+   * request files of those accepted but not written yet), removes the files of requests whose
+   * result is already stored (a killed process left them) and, on a store with leases, starts
+   * renewing this instance's lease and claiming the requests of proxies whose lease ran out.
    *
    * @returns How many requests are followed again.
    */
   async start(): Promise<number> {
-    this.#owner ??= await ownerId(this.backend.email, this.backend.datasitesDir);
+    const stable = await ownerId(this.backend.email, this.backend.datasitesDir);
+    // On a shared store each process is its own owner (several may share a data dir); a restart
+    // claims its predecessor's requests once their lease has run out.
+    this.#owner ??= this.store.leases ? `${stable}-${crypto.randomUUID().slice(0, 8)}` : stable;
+    const leases = this.store.leases;
+    if (leases) await leases.renew(this.#owner);
     const pending = (await this.store.listPending(this.#owner)).filter((r) =>
       !this.#inflight.has(r.id)
     );
+    let resumed = await this.#follow(pending);
+    if (leases) resumed += await this.#claim();
+    await this.#cleanLeftovers();
+    if (resumed > 0) log.info("Re-attached to {count} pending request(s)", { count: resumed });
+    if (leases) this.#leaseLoop = this.#renewLoop(leases.ttlMs);
+    return resumed;
+  }
+
+  /** Follows stored pending records (re-attaching to their files or writing them). */
+  async #follow(pending: RequestRecord[]): Promise<number> {
+    if (pending.length === 0) return 0;
     const sent = await this.backend.recover(pending.map((r) => r.request));
-    let resumed = 0;
+    let followed = 0;
     pending.forEach((record, i) => {
-      const followed = sent[i]!;
-      if (followed instanceof Error) {
-        log.warn("Cannot re-attach to request {id}: {error}", { id: record.id, error: followed });
-      } else {
-        this.#track(record, Promise.resolve(followed));
-        resumed++;
+      const result = sent[i]!;
+      if (result instanceof Error) {
+        log.warn("Cannot re-attach to request {id}: {error}", { id: record.id, error: result });
+      } else if (!this.#inflight.has(record.id)) {
+        this.#counts.total++;
+        this.#track(record, Promise.resolve(result));
+        followed++;
       }
     });
-    if (resumed > 0) log.info("Re-attached to {count} pending request(s)", { count: resumed });
-    return resumed;
+    return followed;
+  }
+
+  /** Claims the pending requests of proxies whose lease ran out and follows them. */
+  async #claim(): Promise<number> {
+    const claimed = await this.store.leases!.claim(this.owner);
+    if (claimed.length === 0) return 0;
+    const followed = await this.#follow(claimed.filter((r) => !this.#inflight.has(r.id)));
+    log.info("Took over {count} pending request(s) of a proxy whose lease ran out", {
+      count: followed,
+    });
+    return followed;
+  }
+
+  /** Renews the lease every third of its time and claims expired ones, until close. */
+  async #renewLoop(ttlMs: number): Promise<void> {
+    const signal = this.#closing.signal;
+    const leases = this.store.leases!;
+    while (!signal.aborted) {
+      try {
+        await delay(Math.max(1, Math.floor(ttlMs / 3)), { signal, clock: this.#clock });
+      } catch {
+        return;
+      }
+      try {
+        await leases.renew(this.owner);
+        await this.#claim();
+      } catch (err) {
+        log.warn("Cannot renew the lease or claim requests: {error}", { error: err });
+      }
+    }
+  }
+
+  /** Deletes the files of requests whose result the store already has. */
+  async #cleanLeftovers(): Promise<void> {
+    const files = await this.backend.listFiles?.().catch((err) => {
+      log.warn("Cannot list leftover request files: {error}", { error: err });
+      return undefined;
+    });
+    if (!files || files.size === 0) return;
+    const ids = [...files.keys()].filter((id) => !this.#inflight.has(id));
+    for (let i = 0; i < ids.length; i += 256) {
+      const chunk = ids.slice(i, i + 256);
+      const records = await Promise.all(chunk.map((id) => this.store.get(id).catch(() => null)));
+      await Promise.all(chunk.map(async (id, j) => {
+        const record = records[j];
+        if (!record || !isFinished(record) || this.#inflight.has(id)) return;
+        for (const path of files.get(id)!) {
+          await Deno.remove(path).catch((err) => {
+            if (!(err instanceof Deno.errors.NotFound)) {
+              log.warn("Cannot remove leftover {path}: {error}", { path, error: err });
+            }
+          });
+        }
+        this.#cleaned++;
+      }));
+    }
+    if (this.#cleaned > 0) {
+      log.info("Removed the files of {count} answered request(s) left behind", {
+        count: this.#cleaned,
+      });
+    }
+  }
+
+  /**
+   * Checks that the store and the data dir accept writes (a tiny write each).
+   *
+   * @returns The reasons, by part (`store`, `data`), `"ok"` for each that accepts writes.
+   */
+  async checkWritable(): Promise<{ store: string; data: string }> {
+    const reason = async (check: (() => Promise<void>) | undefined): Promise<string> => {
+      try {
+        await check?.();
+        return "ok";
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
+      }
+    };
+    const [store, data] = await Promise.all([
+      reason(this.store.checkWritable?.bind(this.store)),
+      reason(this.backend.checkWritable?.bind(this.backend)),
+    ]);
+    return { store, data };
   }
 
   /**
@@ -301,10 +439,12 @@ export class ProxyGateway {
    * durable store) before this returns, and the request file is written just after in the
    * background (a restart writes it if the process stopped first). Blocking (`wait: true`): the
    * file is written before this returns (the app can start) while the record is stored; a caller
-   * that ends up answering "pending" must first wait for {@linkcode ProxyGateway.accepted}.
+   * that ends up answering "pending" must first wait for {@linkcode ProxyGateway.accepted}, and
+   * one that answers with the result for {@linkcode ProxyGateway.waitFor}'s `stored` option.
    *
    * @returns The record: `pending`, or `failed` when the file could not be written.
-   * @throws {StoreError} When a non-blocking send cannot be stored.
+   * @throws {StoreError} When a non-blocking send cannot be stored, or a blocking send's file
+   *   could not be written and its failure not stored either.
    */
   async send(
     api: ProxyApi,
@@ -322,7 +462,7 @@ export class ProxyGateway {
       status: "pending",
       "status_code": null,
       error: null,
-      "created_at": new Date().toISOString(),
+      "created_at": new Date(this.#clock.now()).toISOString(),
       "completed_at": null,
       request: prepared.request,
       response: null,
@@ -335,15 +475,19 @@ export class ProxyGateway {
       return record;
     }
     const created = this.store.create(record);
+    // Handled below (by accepted() or the answer); never an unhandled rejection meanwhile.
+    created.catch(() => {});
     let sent: SentRequest;
     try {
       sent = await prepared.write();
     } catch (err) {
       // The store write may have succeeded while the file write failed: record the failure.
-      await created.catch(() => {});
+      await created;
       const failed = this.#writeFailed(record, err);
       this.#finished(failed, record);
-      return (await this.store.finish(failed).catch(() => null)) ?? failed;
+      const stored = await this.store.finish(failed);
+      if (stored === null) throw notStored(record.id);
+      return stored;
     }
     this.#track(record, Promise.resolve(sent), created);
     return record;
@@ -368,10 +512,18 @@ export class ProxyGateway {
       url: "syft://system@syftbox.localhost",
       body: new TextEncoder().encode(message).toBase64({ alphabet: "base64url" }),
       headers: {},
-      created: new Date().toISOString(),
+      created: new Date(this.#clock.now()).toISOString(),
       expires: record.request.expires,
       status_code: 500,
     });
+  }
+
+  /** Stores a finished record (after its pending one); `null` from the store is an error. */
+  async #store(finished: RequestRecord, created: Promise<void>): Promise<RequestRecord> {
+    await created;
+    const stored = await this.store.finish(finished);
+    if (stored === null) throw notStored(finished.id);
+    return stored;
   }
 
   #track(
@@ -380,8 +532,10 @@ export class ProxyGateway {
     created: Promise<void> = Promise.resolve(),
   ): void {
     const { promise: result, resolve } = Promise.withResolvers<RequestRecord>();
-    const entry: InFlight = { record, result, created };
+    const storedResolvers = Promise.withResolvers<RequestRecord>();
+    const entry: InFlight = { record, result, created, stored: storedResolvers.promise };
     created.catch(() => {/* reported by accepted() */});
+    entry.stored.catch(() => {/* reported by waitFor({ stored: true }) */});
     let waiting = true;
     const stopWaiting = (): void => {
       if (waiting) this.#waiting--;
@@ -393,15 +547,43 @@ export class ProxyGateway {
       stopWaiting();
       this.#finished(finished, record);
       resolve(finished);
-      try {
-        // The pending record first: a finish of an id the store does not know is dropped.
-        await created.catch(() => {});
-        await this.store.finish(finished);
-        // Stored: the response's files can go (kept on a store failure, for a restart to read).
-        await sent?.consume();
-      } catch (err) {
-        log.error("Cannot store the result of {id}: {error}", { id: record.id, error: err });
+      // The pending record first: a finish of an id the store does not know is dropped.
+      let stored: RequestRecord | undefined;
+      let retryMs = STORE_RETRY_MS;
+      while (stored === undefined) {
+        try {
+          stored = await this.#store(finished, created);
+        } catch (err) {
+          const error = err instanceof StoreError
+            ? err
+            : new StoreError(`Cannot store the result of ${record.id}: ${String(err)}`, {
+              cause: err,
+            });
+          storedResolvers.reject(error);
+          // The pending record is not stored: nothing to finish (the files stay for a look).
+          if (await created.then(() => false, () => true)) {
+            log.error("Cannot store {id}: {error}", { id: record.id, error });
+            return;
+          }
+          log.error("Cannot store the result of {id} (retrying in {ms} ms): {error}", {
+            id: record.id,
+            ms: retryMs,
+            error,
+          });
+          // Kept in memory and on disk (a restart finds the response file) and retried.
+          try {
+            await delay(retryMs, { signal: this.#closing.signal, clock: this.#clock });
+          } catch {
+            return;
+          }
+          retryMs = Math.min(retryMs * 2, STORE_RETRY_MAX_MS);
+        }
       }
+      storedResolvers.resolve(stored);
+      // Stored: the response's files can go (kept on a store failure, for a restart to read).
+      await sent?.consume().catch((err) =>
+        log.warn("Cannot remove the files of {id}: {error}", { id: record.id, error: err })
+      );
     };
     (async () => {
       let sent: SentRequest;
@@ -416,6 +598,7 @@ export class ProxyGateway {
       .finally(() => {
         stopWaiting();
         resolve(record);
+        storedResolvers.reject(new StoreError(`The proxy stopped before ${record.id} was stored`));
         if (this.#inflight.get(record.id) === entry) this.#inflight.delete(record.id);
       });
     this.#waiting++;
@@ -425,7 +608,7 @@ export class ProxyGateway {
   #finished(record: RequestRecord, original: RequestRecord): void {
     if (record.status === "completed") this.#counts.completed++;
     else this.#counts.failed++;
-    const seconds = Math.max(0, (Date.now() - Date.parse(original.created_at)) / 1000);
+    const seconds = Math.max(0, (this.#clock.now() - Date.parse(original.created_at)) / 1000);
     for (const listener of this.#listeners) {
       try {
         listener(record, seconds);
@@ -445,28 +628,25 @@ export class ProxyGateway {
   /**
    * Waits until the request finishes, `timeoutMs` passes or `signal` aborts.
    *
+   * @param options `stored`: a finished in-flight request is returned only once the store holds
+   *   its result (a {@linkcode StoreError} when the store refused it).
    * @returns The record as it stands then, or `null` when unknown.
    */
   async waitFor(
     id: string,
     timeoutMs: number,
     signal?: AbortSignal,
+    options: { stored?: boolean } = {},
   ): Promise<RequestRecord | null> {
     const inflight = this.#inflight.get(id);
     if (!inflight) return await this.store.waitForFinish(id, timeoutMs, signal);
-    if (timeoutMs <= 0 || isFinished(inflight.record)) return inflight.record;
-    const { promise: stop, resolve } = Promise.withResolvers<null>();
-    const timer = setTimeout(() => resolve(null), timeoutMs);
-    const onAbort = (): void => resolve(null);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      const finished = await Promise.race([inflight.result, stop]);
-      if (finished && isFinished(finished)) return finished;
-      return this.#inflight.get(id)?.record ?? await this.store.get(id);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    }
+    const done = (finished: RequestRecord): Promise<RequestRecord> | RequestRecord =>
+      options.stored ? inflight.stored : finished;
+    if (isFinished(inflight.record)) return await done(inflight.record);
+    if (timeoutMs <= 0) return inflight.record;
+    const finished = await deadlineOrNull(inflight.result, timeoutMs, signal, this.#clock);
+    if (finished && isFinished(finished)) return await done(finished);
+    return this.#inflight.get(id)?.record ?? await this.store.get(id);
   }
 
   /**
@@ -474,10 +654,38 @@ export class ProxyGateway {
    * pending in the store) and closes the backend.
    */
   async close(): Promise<void> {
+    this.#closing.abort();
+    await this.#leaseLoop;
     await this.#writer.drain();
     // Closing the backend rejects every wait at once (one shared abort signal per request would
     // cost an O(n) listener insertion each: Deno's EventTarget checks for duplicates).
     await this.backend.close();
     await Promise.allSettled([...this.#inflight.values()].map((f) => f.result));
+  }
+
+  /** {@linkcode ProxyGateway.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function notStored(id: string): StoreError {
+  return new StoreError(
+    `Cannot store the result of ${id}: the store does not hold its pending record`,
+  );
+}
+
+/** `promise`'s value, or `null` once `ms` pass or `signal` aborts. */
+async function deadlineOrNull<T>(
+  promise: Promise<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+  clock: Clock,
+): Promise<T | null> {
+  try {
+    return await deadline(promise, ms, { ...(signal ? { signal } : {}), clock });
+  } catch (err) {
+    if (err instanceof DOMException) return null;
+    throw err;
   }
 }
