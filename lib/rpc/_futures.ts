@@ -9,7 +9,7 @@ import { sep } from "node:path";
 import type { Clock } from "../_clock.ts";
 import { discardFile } from "./_io.ts";
 import { Deletions } from "./_deletions.ts";
-import { type FutureHost, FutureImpl } from "./_future.ts";
+import type { FutureHost, FutureImpl } from "./_future.ts";
 import type { FileChange, RescanReason } from "./watcher.ts";
 
 /** Settings of a {@linkcode FutureRegistry}. */

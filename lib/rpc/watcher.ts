@@ -115,7 +115,7 @@ function defaultSource(paths: string[]): FsEventSource {
  *
  * @example Watch a directory
  * ```ts
- * import { FileWatcher } from "@syft/syft/rpc";
+ * import { FileWatcher } from "./watcher.ts";
  * const dir = await Deno.makeTempDir();
  * const watcher = new FileWatcher(dir);
  * await watcher.start();
@@ -485,7 +485,7 @@ export class FileWatcher {
  *
  * @example
  * ```ts
- * import { walkFiles } from "@syft/syft/rpc";
+ * import { walkFiles } from "./watcher.ts";
  * for await (const file of walkFiles(await Deno.makeTempDir())) console.log(file);
  * ```
  */
@@ -542,7 +542,7 @@ const SHARED = new Map<string, Shared>();
  *
  * @example Two users of one tree share one watcher
  * ```ts
- * import { acquireWatcher } from "@syft/syft/rpc";
+ * import { acquireWatcher } from "./watcher.ts";
  * const root = await Deno.makeTempDir();
  * await Deno.mkdir(`${root}/a/b`, { recursive: true });
  * const outer = await acquireWatcher(root);

@@ -3,7 +3,6 @@ import { join } from "node:path";
 import {
   createEchoApp,
   readRpcSchema,
-  REJECTED_MESSAGE,
   RpcClient,
   RpcTimeoutError,
   SyftBoxURL,
@@ -11,6 +10,7 @@ import {
   SyftRequest,
   SyftResponse,
 } from "../../../lib/rpc/mod.ts";
+import { REJECTED_MESSAGE } from "../../../lib/rpc/_resolve.ts";
 import { fileExists, ME, rpcWorkspace, waitFor } from "./_fixtures.ts";
 
 const NOBODY = "syft://carol@example.com/app_data/silent/rpc/void";

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  expandGlob,
-  GlobWatcher,
-  listPendingRequests,
-  SyftBoxWorkspace,
-  type WatchEvent,
-} from "../../../lib/rpc/mod.ts";
+import { listPendingRequests, SyftBoxWorkspace, type WatchEvent } from "../../../lib/rpc/mod.ts";
+import { expandGlob, GlobWatcher } from "../../../lib/rpc/globs.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { scriptedEventSource } from "./_fixtures.ts";
 

@@ -5,15 +5,15 @@ import { z } from "zod";
 import {
   createEchoApp,
   EventRouter,
-  INTERNAL_ERROR_MESSAGE,
   reply,
-  RPC_PERMISSIONS_YAML,
   SyftEvents,
   type SyftEventsOptions,
   SyftRequest,
   SyftResponse,
   type WatchEvent,
 } from "../../../lib/rpc/mod.ts";
+import { INTERNAL_ERROR_MESSAGE } from "../../../lib/rpc/_answer.ts";
+import { RPC_PERMISSIONS_YAML } from "../../../lib/rpc/schema.ts";
 import {
   ALICE,
   dropRequest,
