@@ -484,16 +484,26 @@ export class RpcClient implements AsyncDisposable {
     let tmp: string;
     try {
       if (cache) {
-        // Look for an identical pending request while the new one is staged.
-        const [reused, staged] = await Promise.all([
+        // Look for an identical pending request while the new one is staged. An identical
+        // request on disk needs no write, so a staging failure (a full disk) does not matter then.
+        const [reused, staged] = await Promise.allSettled([
           this.#reuseCached(dir, id),
           stageFile(path, bytes, this.workspace.tmpDir),
         ]);
-        if (reused !== undefined) {
-          await discardFile(staged, this.workspace.tmpDir, { trusted: true });
-          return reused;
+        if (reused.status === "rejected") {
+          if (staged.status === "fulfilled") {
+            await discardFile(staged.value, this.workspace.tmpDir, { trusted: true });
+          }
+          throw reused.reason;
         }
-        tmp = staged;
+        if (reused.value !== undefined) {
+          if (staged.status === "fulfilled") {
+            await discardFile(staged.value, this.workspace.tmpDir, { trusted: true });
+          }
+          return reused.value;
+        }
+        if (staged.status === "rejected") throw staged.reason;
+        tmp = staged.value;
       } else tmp = await stageFile(path, bytes, this.workspace.tmpDir);
     } catch (err) {
       throw writeError(path, err);
