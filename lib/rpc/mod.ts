@@ -95,6 +95,8 @@ export {
   type EndpointSchema,
   type InferInput,
   type InferOutput,
+  type StandardIssue,
+  type StandardResult,
   type StandardSchemaV1,
   type TypeDescriptor,
 } from "./schema.ts";
@@ -110,6 +112,10 @@ export {
 } from "./server.ts";
 export { formatTimestamp, parseDuration, parseTimestamp } from "./time.ts";
 export { isValidEmail, SyftBoxURL } from "./url.ts";
-export { type FileWatcherOptions } from "./watcher.ts";
-export { type Clock } from "../_clock.ts";
+export {
+  type FileWatcherOptions,
+  type FsEventSource,
+  type FsEventSourceFactory,
+} from "./watcher.ts";
+export { type Clock, type TimerHandle } from "../_clock.ts";
 export { SyftError, type SyftErrorOptions } from "../errors.ts";
