@@ -25,7 +25,12 @@
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
  * BENCH_RPC_BURST (10000), BENCH_RPC_POLL_CALLS (40), BENCH_RPC_PY_CALLS (300),
- * BENCH_RPC_CACHE=1 (cache-mode ids in (b)).
+ * BENCH_RPC_CACHE=1 (cache-mode ids in (b)), BENCH_RPC_TRACE_CALLS (500; 0 skips the strace counts).
+ *
+ * Also reported: the server's peak RSS (`VmHWM`) after (b) and (c), beside the bare server's;
+ * and, where strace can attach, the system calls per round trip of client and server (waits,
+ * futexes and the watcher's own `readlink` path canonicalisation left out), for the RPC round
+ * trip and the bare one, over `BENCH_RPC_TRACE_CALLS` sequential round trips each.
  *
  * @module
  */
@@ -36,6 +41,7 @@ import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
 import { FileRecycler } from "../lib/rpc/_recycle.ts";
 import * as fast from "../lib/rpc/_fastfs.ts";
 import { pollCall } from "./rpc/poll_client.ts";
+import { peakRssMb, perRoundTrip, traceSyscalls } from "./rpc/_probe.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SEQUENTIAL = Number(Deno.env.get("BENCH_RPC_CALLS") ?? 2000);
@@ -46,6 +52,23 @@ const PY_CALLS = Number(Deno.env.get("BENCH_RPC_PY_CALLS") ?? 300);
 const DEBIAN_PYTHON = "/usr/bin/python3";
 const EMAIL = "bench@example.com";
 const CACHE = Deno.env.get("BENCH_RPC_CACHE") === "1";
+const TRACE_CALLS = Number(Deno.env.get("BENCH_RPC_TRACE_CALLS") ?? 500);
+
+/** Syscalls per round trip of both processes while `rounds` sequential round trips run. */
+async function syscallsOf(
+  serverPid: number,
+  rounds: number,
+  once: () => Promise<void>,
+): Promise<{ client: number | null; server: number | null }> {
+  if (rounds <= 0) return { client: null, server: null };
+  const [client, server] = await Promise.all([traceSyscalls(Deno.pid), traceSyscalls(serverPid)]);
+  for (let i = 0; i < rounds; i++) await once();
+  const [c, s] = await Promise.all([client?.stop() ?? null, server?.stop() ?? null]);
+  return {
+    client: perRoundTrip(c, rounds)?.io ?? null,
+    server: perRoundTrip(s, rounds)?.io ?? null,
+  };
+}
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -96,7 +119,16 @@ async function bareWatchLatency(samples: number): Promise<number> {
  * `recycled` mode the files are written and removed the way lib/rpc does (reused temp files); in
  * `churn` mode every write creates a new file and every consumed file is deleted.
  */
-async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promise<number> {
+async function bareFilesRps(
+  seconds: number,
+  mode: "recycled" | "churn",
+): Promise<
+  {
+    rps: number;
+    serverRssMb: number | null;
+    syscalls: { client: number | null; server: number | null };
+  }
+> {
   const base = await Deno.makeTempDir({
     prefix: "syft_bench_bare_",
     ...(BASE === undefined ? {} : { dir: BASE }),
@@ -160,6 +192,11 @@ async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promis
       if (performance.now() >= warmEnd) done++;
     }
   }));
+  const serverRssMb = await peakRssMb(child.pid);
+  // One at a time, counted by strace: the same file operations without the protocol.
+  const syscalls = mode === "recycled"
+    ? await syscallsOf(child.pid, TRACE_CALLS, once)
+    : { client: null, server: null };
   watcher.close();
   await loop;
   fast.forceSyncOps(undefined);
@@ -167,7 +204,7 @@ async function bareFilesRps(seconds: number, mode: "recycled" | "churn"): Promis
   await child.status;
   await lines.cancel().catch(() => {});
   await Deno.remove(base, { recursive: true }).catch(() => {});
-  return done / seconds;
+  return { rps: done / seconds, serverRssMb, syscalls };
 }
 
 interface PythonFigures {
@@ -299,7 +336,8 @@ try {
   console.log("(e) bare Deno.watchFs write-to-event latency ...");
   const watchP50 = await bareWatchLatency(1000);
   console.log(`(e) bare files, 64 in flight for ${CONCURRENT_S} s (no protocol) ...`);
-  const bareRps = await bareFilesRps(CONCURRENT_S, "recycled");
+  const bare = await bareFilesRps(CONCURRENT_S, "recycled");
+  const bareRps = bare.rps;
 
   await using client = await RpcClient.open({ workspace });
   const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
@@ -316,6 +354,11 @@ try {
   lat.sort((a, b) => a - b);
   const p50 = percentile(lat, 0.5);
   const p99 = percentile(lat, 0.99);
+  console.log(`(e) ${TRACE_CALLS} sequential calls counted by strace (client and server) ...`);
+  const syscalls = await syscallsOf(server.pid, TRACE_CALLS, async () => {
+    const res = await client.call(url, { method: "POST", body: { traced: 1 }, timeout: "30s" });
+    if (res.statusCode !== 200) throw new Error(`Unexpected status ${res.statusCode}`);
+  });
 
   console.log(`(b) 64 in flight for ${CONCURRENT_S} s ...`);
   let done = 0;
@@ -386,6 +429,8 @@ try {
   for (const id of ids) if (!names.has(`${id}.response`)) lost++;
   const duplicates = Math.max(0, after.answered - before.answered - (BURST - lost));
   const rescans = after.scans - before.scans;
+  // After the 64-in-flight phase and the burst of 10,000: the server's peak memory.
+  const serverRssMb = await peakRssMb(server.pid);
 
   console.log(`(d) the peer: ${POLL_CALLS} calls polling every 100 ms ...`);
   const pollLat: number[] = [];
@@ -404,7 +449,7 @@ try {
   // Last, because deleting files slows file creation for a minute afterwards on ext4 without a
   // journal (it will not reuse recently deleted inodes), which would bias the phases above.
   console.log(`(e) bare files with create/delete churn, 64 in flight for ${CONCURRENT_S} s ...`);
-  const churnRps = await bareFilesRps(CONCURRENT_S, "churn");
+  const churnRps = (await bareFilesRps(CONCURRENT_S, "churn")).rps;
 
   const result = {
     "rtt_p50_ms": round(p50),
@@ -421,6 +466,13 @@ try {
     "bare_files_rps_64": Math.round(bareRps),
     "ratio_vs_bare_files": round(rps / bareRps, 2),
     "bare_churn_files_rps_64": Math.round(churnRps),
+    "ratio_p50_vs_two_watch_events": round(p50 / (2 * watchP50), 2),
+    "server_peak_rss_mb": serverRssMb,
+    "bare_server_peak_rss_mb": bare.serverRssMb,
+    "syscalls_per_rt_client": syscalls.client,
+    "syscalls_per_rt_server": syscalls.server,
+    "bare_syscalls_per_rt_client": bare.syscalls.client,
+    "bare_syscalls_per_rt_server": bare.syscalls.server,
     "py_server_rtt_p50_ms": py.ours === null ? null : round(py.ours.p50),
     "py_server_rtt_p99_ms": py.ours === null ? null : round(py.ours.p99),
     "py_py_rtt_p50_ms": py.python === null ? null : round(py.python.p50),

@@ -14,7 +14,6 @@ import { findMissingEndpoint } from "../../lib/workspace.ts";
 import {
   CONFIG_PATH_ENV,
   createEchoApp,
-  GlobWatcher,
   isValidEmail,
   listPendingRequests,
   readRpcSchema,
@@ -27,6 +26,7 @@ import {
   type SyftResponse,
   type WatchEventKind,
 } from "../../lib/rpc/mod.ts";
+import { GlobWatcher } from "../../lib/rpc/globs.ts";
 import { print, printJson } from "../_output.ts";
 import type { RunningService, UpContext } from "../_service.ts";
 import {

@@ -9,10 +9,10 @@
  */
 import { createHash } from "node:crypto";
 import { basename, dirname, join, sep } from "node:path";
-import { SyftError } from "../errors.ts";
-import { setLongTimeout } from "../_timers.ts";
+import { LRUCache } from "lru-cache";
+import { abortable } from "../_async.ts";
+import { type Clock, systemClock } from "../_clock.ts";
 import { recyclerFor } from "./_recycle.ts";
-import { getLogger } from "../_log.ts";
 import {
   commitFile,
   discardFile,
@@ -21,33 +21,26 @@ import {
   removeQuiet,
   stageFile,
 } from "./_io.ts";
+import { FutureImpl, timeoutOf } from "./_future.ts";
+import { FutureRegistry } from "./_futures.ts";
+import { WatchSet } from "./_watch_set.ts";
 import { resolveWorkspace, type SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
-import { RpcProtocolError, RpcTimeoutError } from "./errors.ts";
+import { RpcError, RpcProtocolError } from "./errors.ts";
 import {
   type BodyValue,
   canonicalUuid,
   messageId,
   type SyftMethod,
   SyftRequest,
-  SyftResponse,
+  type SyftResponse,
   toBodyBytes,
 } from "./protocol.ts";
-import { formatTimestamp, parseDuration, toInstant } from "./time.ts";
+import { parseDuration, toInstant } from "./time.ts";
 import { LATEST_PYTHON_DATE_MS, nowMicros } from "./_micros.ts";
 import { SyftBoxURL } from "./url.ts";
-import {
-  acquireWatcher,
-  type FileChange,
-  type FileWatcherOptions,
-  type RescanReason,
-  type WatcherLease,
-} from "./watcher.ts";
+import type { FileWatcherOptions } from "./watcher.ts";
 
-const log = getLogger(["rpc", "client"]);
-
-/** The body of a synthetic 403 (syft-rpc's text). */
-export const REJECTED_MESSAGE =
-  "Request was rejected by the SyftBox cache server due to permissions issue";
+export { REJECTED_MESSAGE } from "./_resolve.ts";
 
 /** Options of {@linkcode RpcClient}. */
 export interface RpcClientOptions {
@@ -72,6 +65,8 @@ export interface RpcClientOptions {
   consumeOnRead?: boolean;
   /** Options for the watchers this client creates. */
   watcher?: FileWatcherOptions;
+  /** The clock wait timeouts and grace periods run on (default the system clock; tests fake it). */
+  clock?: Clock;
 }
 
 /** Options of {@linkcode RpcClient.send}. */
@@ -125,9 +120,7 @@ export interface SyftFutureRecord {
   url?: string;
 }
 
-const DEFAULT_WAIT_MS = 300_000;
-
-const EXPIRY_CACHE = new Map<string, number>();
+const EXPIRY_CACHE = new LRUCache<string, number>({ max: 64 });
 
 function expiryMs(expiry: string | number | undefined): number {
   if (typeof expiry === "number") return parseDuration(expiry, "expiry");
@@ -135,15 +128,9 @@ function expiryMs(expiry: string | number | undefined): number {
   let ms = EXPIRY_CACHE.get(key);
   if (ms === undefined) {
     ms = parseDuration(key, "expiry");
-    if (EXPIRY_CACHE.size < 64) EXPIRY_CACHE.set(key, ms);
+    EXPIRY_CACHE.set(key, ms);
   }
   return ms;
-}
-
-function timeoutOf(options: WaitOptions): number {
-  if (options.timeout === undefined) return DEFAULT_WAIT_MS;
-  if (options.timeout === Infinity) return Infinity;
-  return parseDuration(options.timeout, "timeout");
 }
 
 /**
@@ -160,7 +147,7 @@ function timeoutOf(options: WaitOptions): number {
  * console.log(res.statusCode, res.json());
  * ```
  */
-export class SyftFuture {
+export interface SyftFuture {
   /** The request id (lower-case UUID). */
   readonly id: string;
   /** The sender folder: `<url local path>/<sender>`. */
@@ -169,80 +156,16 @@ export class SyftFuture {
   readonly requestPath: string;
   /** `<dir>/<id>.response`. */
   readonly responsePath: string;
-  #client: RpcClient;
-  #request: SyftRequest | undefined;
-  #url: SyftBoxURL | undefined;
-  #expires: Temporal.Instant | undefined;
-  #response: SyftResponse | undefined;
-  #settled = Promise.withResolvers<SyftResponse>();
-  #waiters = 0;
-  #checking: Promise<SyftResponse | null> | undefined;
-  #again: "fast" | "full" | undefined;
-  /** A rejection marker was seen (or the watcher lost events): use the full check. */
-  #suspect = false;
-  /** The watcher saw the response while nobody was waiting. */
-  #hint = false;
-  #lastCheck = 0;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** This client wrote the request file. */
-  #sent = false;
-  /** A response was read whose files are not deleted yet (`consumeOnRead: false`). */
-  #unconsumed = false;
-
-  /** @internal Use {@linkcode RpcClient.send} or {@linkcode RpcClient.attach}. */
-  constructor(
-    client: RpcClient,
-    init: {
-      id: string;
-      dir: string;
-      request?: SyftRequest;
-      url?: SyftBoxURL;
-      expires?: Temporal.Instant;
-      fresh?: boolean;
-    },
-  ) {
-    this.#client = client;
-    this.id = init.id;
-    this.dir = init.dir;
-    // Plain concatenation: `dir` is already normalised (path.join costs on this hot path).
-    this.requestPath = `${init.dir}${sep}${init.id}.request`;
-    this.responsePath = `${init.dir}${sep}${init.id}.response`;
-    this.#request = init.request;
-    this.#url = init.request?.url ?? init.url;
-    this.#expires = init.request?.expires ?? init.expires;
-    // A request this client has just written cannot have a response yet: skip the first look.
-    if (init.fresh) {
-      this.#lastCheck = performance.now();
-      this.#sent = true;
-    }
-    this.#settled.promise.catch(() => {});
-  }
-
   /** The request, when this future was created by `send` (or has loaded it since). */
-  get request(): SyftRequest | undefined {
-    return this.#request;
-  }
-
+  readonly request: SyftRequest | undefined;
   /** The request URL, when known. */
-  get url(): SyftBoxURL | undefined {
-    return this.#url;
-  }
-
+  readonly url: SyftBoxURL | undefined;
   /** The request's expiry, when known. */
-  get expires(): Temporal.Instant | undefined {
-    return this.#expires;
-  }
-
+  readonly expires: Temporal.Instant | undefined;
   /** The response once resolved, else `undefined`. */
-  get response(): SyftResponse | undefined {
-    return this.#response;
-  }
-
+  readonly response: SyftResponse | undefined;
   /** Whether the future has resolved. */
-  get done(): boolean {
-    return this.#response !== undefined;
-  }
-
+  readonly done: boolean;
   /**
    * Makes one check, in syft-rpc's order: a rejection marker (`<id>.syftrejected.request`, or the
    * Go client's `<id>.rejected[.<time>].request`) → 403; a response → loaded and both files
@@ -252,14 +175,7 @@ export class SyftFuture {
    *
    * @returns The response, or `null` while pending.
    */
-  async resolve(): Promise<SyftResponse | null> {
-    if (this.#response !== undefined) return this.#response;
-    const result = await this.#check("full");
-    // resolve() returns once the consumed files are gone, as syft-rpc's does.
-    await this.#client._deletion(this);
-    return result;
-  }
-
+  resolve(): Promise<SyftResponse | null>;
   /**
    * Waits for the response. It returns as soon as the response is read; deleting the consumed
    * files finishes just after (a new send of the same id waits for that).
@@ -268,256 +184,14 @@ export class SyftFuture {
    * @returns The response (check `statusCode`, or call `raiseForStatus()`).
    * @throws {RpcTimeoutError} When the timeout elapses first; the request stays pending.
    */
-  async wait(options: WaitOptions = {}): Promise<SyftResponse> {
-    if (this.#response !== undefined) return this.#response;
-    const timeoutMs = timeoutOf(options);
-    options.signal?.throwIfAborted();
-    this.#waiters++;
-    this.#client._watched(this);
-    let cancelTimer: (() => void) | undefined;
-    let onAbort: (() => void) | undefined;
-    try {
-      // A response may already be there (attach, cache hit, restart): look once now.
-      if (this.#lastCheck === 0 || this.#hint) {
-        const mode = this.#hint && !this.#suspect ? "fast" : "full";
-        this.#hint = false;
-        void this.#check(mode).catch(() => {});
-      }
-      return await new Promise<SyftResponse>((resolve, reject) => {
-        this.#settled.promise.then(resolve, reject);
-        if (Number.isFinite(timeoutMs)) {
-          cancelTimer = setLongTimeout(
-            () => reject(new RpcTimeoutError(this.id, timeoutMs)),
-            timeoutMs,
-          );
-        }
-        if (options.signal) {
-          onAbort = () => reject(options.signal!.reason);
-          options.signal.addEventListener("abort", onAbort, { once: true });
-        }
-      });
-    } finally {
-      cancelTimer?.();
-      if (onAbort) options.signal?.removeEventListener("abort", onAbort);
-      this.#waiters--;
-    }
-  }
-
+  wait(options?: WaitOptions): Promise<SyftResponse>;
   /** The persisted form (`{id, path, expires, url}`), for {@linkcode RpcClient.attach}. */
-  toJSON(): SyftFutureRecord {
-    const record: SyftFutureRecord = { id: this.id, path: this.dir };
-    if (this.#expires !== undefined) record.expires = formatTimestamp(this.#expires);
-    if (this.#url !== undefined) record.url = this.#url.href;
-    return record;
-  }
-
-  /** @internal Whether someone waits (events then consume the response at once). */
-  get _waited(): boolean {
-    return this.#waiters > 0;
-  }
-
-  /** @internal When this future was last checked (performance.now()). */
-  get _lastCheck(): number {
-    return this.#lastCheck;
-  }
-
-  /** @internal The watcher saw something about this request. */
-  _onEvent(what: "response" | "request-removed" | "marker"): void {
-    if (this.#response !== undefined) return;
-    if (what === "marker") this.#suspect = true;
-    if (what === "response" && !this.#waiters) {
-      // Consumed on resolve() or wait(), as syft-rpc consumes on resolve(). The event can beat the
-      // return of send() to its caller, so remember it for the wait() that follows.
-      this.#hint = true;
-      return;
-    }
-    void this.#check(what === "response" && !this.#suspect ? "fast" : "full").catch((err) =>
-      log.warn("Cannot check request {id}: {error}", { id: this.id, error: String(err) })
-    );
-  }
-
-  /** @internal Events may have been lost: the next check must be a full one. */
-  _suspect(): void {
-    this.#suspect = true;
-  }
-
-  /** @internal Settles with a response made elsewhere (client closing). */
-  _fail(err: Error): void {
-    this.#settled.reject(err);
-  }
-
-  #check(mode: "fast" | "full"): Promise<SyftResponse | null> {
-    if (this.#checking !== undefined) {
-      if (this.#again !== "full") this.#again = mode;
-      return this.#checking;
-    }
-    const run = async (): Promise<SyftResponse | null> => {
-      let result: SyftResponse | null = null;
-      let next: "fast" | "full" | undefined = mode;
-      while (next !== undefined && this.#response === undefined) {
-        this.#again = undefined;
-        this.#lastCheck = performance.now();
-        result = next === "fast" ? await this.#fastCheck() : await this.#fullCheck();
-        if (result !== null) {
-          this.#settle(result);
-          break;
-        }
-        next = this.#again;
-      }
-      return this.#response ?? result;
-    };
-    this.#checking = run().finally(() => {
-      this.#checking = undefined;
-    });
-    return this.#checking;
-  }
-
-  #settle(response: SyftResponse): void {
-    if (this.#response !== undefined) return;
-    this.#response = response;
-    clearTimeout(this.#retryTimer);
-    this.#client._settled(this);
-    this.#settled.resolve(response);
-  }
-
-  /** The response file appeared and no rejection marker was seen: read it directly. */
-  async #fastCheck(): Promise<SyftResponse | null> {
-    const bytes = await readOrNull(this.responsePath);
-    if (bytes === null) return null;
-    return await this.#consume(bytes);
-  }
-
-  async #fullCheck(): Promise<SyftResponse | null> {
-    const syftRejected = join(this.dir, `${this.id}.syftrejected.request`);
-    const goRejected = join(this.dir, `${this.id}.rejected.request`);
-    const [m1, m2, responseBytes, requestBytes] = await Promise.all([
-      exists(syftRejected),
-      exists(goRejected),
-      readOrNull(this.responsePath),
-      this.#request === undefined ? readOrNull(this.requestPath) : exists(this.requestPath),
-    ]);
-    if (m1 || m2) {
-      await Promise.all([
-        removeQuiet(this.requestPath),
-        m1 ? removeQuiet(syftRejected) : undefined,
-        m2 ? removeQuiet(goRejected) : undefined,
-      ]);
-      return SyftResponse.system(403, REJECTED_MESSAGE, { id: this.id });
-    }
-    if (responseBytes !== null) return await this.#consume(responseBytes);
-    if (requestBytes === false || requestBytes === null) {
-      const rotated = await this.#findRotatedMarker();
-      if (rotated !== undefined) {
-        await removeQuiet(rotated);
-        return SyftResponse.system(403, REJECTED_MESSAGE, { id: this.id });
-      }
-      return SyftResponse.system(404, `Request with ${this.id} not found`, { id: this.id });
-    }
-    if (requestBytes instanceof Uint8Array) {
-      try {
-        this.#request = SyftRequest.decode(requestBytes, { fileId: this.id });
-        this.#url ??= this.#request.url;
-        this.#expires = this.#request.expires;
-      } catch (err) {
-        log.debug("Cannot read request {path}: {error}", {
-          path: this.requestPath,
-          error: String(err),
-        });
-      }
-    }
-    if (
-      this.#expires !== undefined &&
-      Temporal.Instant.compare(Temporal.Now.instant(), this.#expires) > 0
-    ) {
-      await Promise.all([
-        this.#client._discard(this.requestPath, { trusted: this.#sent }),
-        this.#client._discard(this.responsePath, { share: true }),
-      ]);
-      return SyftResponse.system(
-        419,
-        `Request with ${this.id} expired on ${formatTimestamp(this.#expires, " ")}`,
-        { id: this.id },
-      );
-    }
-    return null;
-  }
-
-  async #findRotatedMarker(): Promise<string | undefined> {
-    const prefix = `${this.id}.rejected.`;
-    try {
-      for await (const entry of Deno.readDir(this.dir)) {
-        if (entry.name.startsWith(prefix) && entry.name.endsWith(".request")) {
-          return join(this.dir, entry.name);
-        }
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    return undefined;
-  }
-
-  async #consume(bytes: Uint8Array): Promise<SyftResponse | null> {
-    let response: SyftResponse;
-    try {
-      response = SyftResponse.decode(bytes);
-    } catch (err) {
-      // A writer that is not atomic (Python) may still be writing: give it a grace period.
-      const grace = this.#client._graceMs;
-      let age = Infinity;
-      try {
-        const info = await Deno.stat(this.responsePath);
-        age = Date.now() - (info.mtime?.getTime() ?? 0);
-      } catch { /* gone: consume as is */ }
-      if (age < grace) {
-        clearTimeout(this.#retryTimer);
-        this.#retryTimer = setTimeout(() => {
-          if (this.#waiters > 0) void this.#check("full").catch(() => {});
-        }, Math.max(10, grace - age + 5));
-        return null;
-      }
-      response = SyftResponse.system(
-        500,
-        `Error loading response: ${err instanceof Error ? err.message : String(err)}`,
-        { id: this.id },
-      );
-    }
-    if (response.isExpired() && response.statusCode !== 419) {
-      response = new SyftResponse({
-        id: response.id,
-        sender: response.sender,
-        url: response.url,
-        body: response.body,
-        headers: response.headers,
-        created: response.created,
-        expires: response.expires,
-        statusCode: 419,
-      });
-    }
-    // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion runs
-    // while the caller gets the response; a new send of the same id waits for it.
-    if (this.#client._consumeOnRead) this.#deleteFiles();
-    else this.#unconsumed = true;
-    return response;
-  }
-
-  #deleteFiles(): Promise<void> {
-    const deletion = Promise.all([
-      this.#client._discard(this.requestPath, { trusted: this.#sent }),
-      this.#client._discard(this.responsePath, { share: true }),
-    ]);
-    this.#client._consuming(this, deletion);
-    return this.#client._deletion(this);
-  }
-
+  toJSON(): SyftFutureRecord;
   /**
    * Deletes the request and response files of a response that was read but kept on disk (a
    * client opened with `consumeOnRead: false`). Does nothing otherwise.
    */
-  async consume(): Promise<void> {
-    if (!this.#unconsumed) return await this.#client._deletion(this);
-    this.#unconsumed = false;
-    await this.#deleteFiles();
-  }
+  consume(): Promise<void>;
 }
 
 /**
@@ -585,16 +259,13 @@ export class SyftBulkFuture {
         notify?.();
       });
     }
-    const aborted = new Promise<void>((r) =>
-      signal.addEventListener("abort", () => r(), { once: true })
-    );
     while (true) {
       while (queue.length > 0) yield queue.shift()!;
       if (left === 0 || signal.aborted) {
         if (options.signal?.aborted) throw options.signal.reason;
         return;
       }
-      await Promise.race([new Promise<void>((r) => (notify = r)), aborted]);
+      await abortable(new Promise<void>((r) => (notify = r)), signal).catch(() => {});
       notify = undefined;
     }
   }
@@ -632,12 +303,12 @@ export class SyftBulkFuture {
 }
 
 /** The error of a request file that could not be written, with what to do about it. */
-function writeError(path: string, err: unknown): SyftError {
+function writeError(path: string, err: unknown): RpcError {
   const code = (err as { code?: unknown }).code;
   const hint = code === "ENOSPC" || code === "EDQUOT"
     ? " (the disk is full: free some space, then send again)"
     : "";
-  return new SyftError(`Cannot write request ${path}: ${(err as Error).message}${hint}`, {
+  return new RpcError(`Cannot write request ${path}: ${(err as Error).message}${hint}`, {
     cause: err,
     code: "RPC_WRITE",
   });
@@ -663,28 +334,30 @@ function writeError(path: string, err: unknown): SyftError {
 export class RpcClient implements AsyncDisposable {
   /** The workspace this client writes into. */
   readonly workspace: SyftBoxWorkspace;
-  #options: RpcClientOptions;
-  #futures = new Map<string, SyftFuture>();
-  #waited = new Set<SyftFuture>();
-  #leases = new Map<string, { lease: WatcherLease; off: () => void }>();
-  #covered = new Set<string>();
-  #leasing = new Map<string, Promise<void>>();
-  #dirs = new Map<string, string>();
-  #watchedUrls = new Set<string>();
-  #consuming = new Map<string, Promise<void>>();
-  #pollTimer: ReturnType<typeof setInterval> | undefined;
-  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  #futures: FutureRegistry;
+  #watches: WatchSet;
+  /** URL → its local directory (many requests go to the same few endpoints). */
+  #dirs = new LRUCache<string, string>({ max: 1024 });
+  /** URLs whose app directory is known to be watched. */
+  #watchedUrls = new LRUCache<string, true>({ max: 1024 });
   #closed = false;
 
   /**
    * Creates a client for a workspace (no I/O happens until the first send).
    *
    * @param workspace The workspace.
-   * @param options Poll interval, grace period and watcher options.
+   * @param options Poll interval, grace period, watcher options and clock.
    */
   constructor(workspace: SyftBoxWorkspace, options: Omit<RpcClientOptions, "workspace"> = {}) {
     this.workspace = workspace;
-    this.#options = options;
+    this.#futures = new FutureRegistry({
+      clock: options.clock ?? systemClock,
+      graceMs: options.graceMs ?? 1000,
+      consumeOnRead: options.consumeOnRead ?? true,
+      pollMs: options.pollMs ?? 1000,
+      tmpDir: workspace.tmpDir,
+    });
+    this.#watches = new WatchSet(this.#futures, options.watcher ?? {});
   }
 
   /**
@@ -712,16 +385,6 @@ export class RpcClient implements AsyncDisposable {
   /** The sender e-mail (the workspace owner). */
   get email(): string {
     return this.workspace.email;
-  }
-
-  /** @internal The response grace period. */
-  get _graceMs(): number {
-    return this.#options.graceMs ?? 1000;
-  }
-
-  /** @internal Whether read responses are deleted at once. */
-  get _consumeOnRead(): boolean {
-    return this.#options.consumeOnRead ?? true;
   }
 
   /** The futures sent or attached and not resolved yet. */
@@ -813,94 +476,57 @@ export class RpcClient implements AsyncDisposable {
     const existing = this.#futures.get(key);
     if (existing !== undefined) return existing;
     // A response for this id is being consumed: let its files go first.
-    const consuming = this.#consuming.get(key);
+    const consuming = this.#futures.deletions.pending(key);
     if (consuming !== undefined) await consuming;
     if (!this.#watchedUrls.has(request.url.href)) await this.#watch(request.url);
-    const path = dir + sep + id + ".request";
+    const path = key + ".request";
     const bytes = request.toBytes();
     let tmp: string;
     try {
       if (cache) {
-        // Look for an identical pending request while the new one is staged.
-        const [reused, staged] = await Promise.all([
+        // Look for an identical pending request while the new one is staged. An identical
+        // request on disk needs no write, so a staging failure (a full disk) does not matter then.
+        const [reused, staged] = await Promise.allSettled([
           this.#reuseCached(dir, id),
           stageFile(path, bytes, this.workspace.tmpDir),
         ]);
-        if (reused !== undefined) {
-          await discardFile(staged, this.workspace.tmpDir, { trusted: true });
-          return reused;
+        if (reused.status === "rejected") {
+          if (staged.status === "fulfilled") {
+            await discardFile(staged.value, this.workspace.tmpDir, { trusted: true });
+          }
+          throw reused.reason;
         }
-        tmp = staged;
+        if (reused.value !== undefined) {
+          if (staged.status === "fulfilled") {
+            await discardFile(staged.value, this.workspace.tmpDir, { trusted: true });
+          }
+          return reused.value;
+        }
+        if (staged.status === "rejected") throw staged.reason;
+        tmp = staged.value;
       } else tmp = await stageFile(path, bytes, this.workspace.tmpDir);
     } catch (err) {
       throw writeError(path, err);
     }
-    const future = new SyftFuture(this, { id, dir, request, fresh: true });
-    this.#track(key, future);
+    const future = new FutureImpl(this.#futures, { id, dir, request, fresh: true });
+    this.#futures.track(future);
     try {
       await commitFile(tmp, path, bytes);
     } catch (err) {
-      this.#futures.delete(key);
+      this.#futures.untrack(future);
       throw writeError(path, err);
     }
     return future;
   }
 
-  #track(key: string, future: SyftFuture): void {
-    this.#futures.set(key, future);
-    if (this.#sweepTimer === undefined && !this.#closed) {
-      this.#sweepTimer = setInterval(() => this.#sweep(), 60_000);
-      Deno.unrefTimer(this.#sweepTimer);
-    }
-  }
-
-  /**
-   * Forgets futures nobody waits for whose request expired over a minute ago (they can still be
-   * resolved by whoever holds them), so a long-lived client does not grow without bound.
-   */
-  #sweep(): void {
-    const cutoff = Temporal.Now.instant().subtract({ minutes: 1 });
-    for (const [key, f] of this.#futures) {
-      if (
-        !f._waited && f.expires !== undefined && Temporal.Instant.compare(f.expires, cutoff) < 0
-      ) {
-        this.#futures.delete(key);
-      }
-    }
-    if (this.#futures.size === 0) {
-      clearInterval(this.#sweepTimer);
-      this.#sweepTimer = undefined;
-    }
-  }
-
-  /** The local directory of a URL (cached: many requests go to the same few endpoints). */
+  /** The local directory of a URL. */
   #localDir(url: SyftBoxURL): string {
     let dir = this.#dirs.get(url.href);
     if (dir === undefined) {
       dir = url.toLocalPath(this.workspace.datasitesDir);
-      if (this.#dirs.size >= 1024) this.#dirs.clear();
       this.#dirs.set(url.href, dir);
     }
     return dir;
-  }
-
-  /** @internal Removes a consumed file (recycled for later writes when possible). */
-  _discard(path: string, options: { trusted?: boolean; share?: boolean }): Promise<boolean> {
-    return discardFile(path, this.workspace.tmpDir, options);
-  }
-
-  /** @internal Resolves when the consumed files of `future` are deleted. */
-  async _deletion(future: SyftFuture): Promise<void> {
-    await this.#consuming.get(future.dir + sep + future.id);
-  }
-
-  /** @internal The files of a consumed response are being deleted. */
-  _consuming(future: SyftFuture, deletion: Promise<unknown>): void {
-    const key = future.dir + sep + future.id;
-    const done = deletion.then(() => {}, () => {}).finally(() => {
-      if (this.#consuming.get(key) === done) this.#consuming.delete(key);
-    });
-    this.#consuming.set(key, done);
   }
 
   async #reuseCached(dir: string, id: string): Promise<SyftFuture | undefined> {
@@ -919,8 +545,9 @@ export class RpcClient implements AsyncDisposable {
       return undefined;
     }
     const key = dir + sep + id;
-    const future = this.#futures.get(key) ?? new SyftFuture(this, { id, dir, request: old });
-    this.#track(key, future);
+    const future = this.#futures.get(key) ??
+      new FutureImpl(this.#futures, { id, dir, request: old });
+    this.#futures.track(future);
     return future;
   }
 
@@ -1019,15 +646,9 @@ export class RpcClient implements AsyncDisposable {
     if (existing !== undefined) return existing;
     url ??= this.#urlOfDir(dir);
     if (url !== undefined) await this.#watch(url);
-    else await this.#watchDir(dirname(dir));
-    const init: { id: string; dir: string; url?: SyftBoxURL; expires?: Temporal.Instant } = {
-      id,
-      dir,
-    };
-    if (url !== undefined) init.url = url;
-    if (expires !== undefined) init.expires = expires;
-    const future = new SyftFuture(this, init);
-    this.#track(key, future);
+    else await this.#watches.cover(dirname(dir));
+    const future = new FutureImpl(this.#futures, { id, dir, url, expires });
+    this.#futures.track(future);
     return future;
   }
 
@@ -1068,16 +689,10 @@ export class RpcClient implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#pollTimer);
-    clearInterval(this.#sweepTimer);
-    for (const { lease } of this.#leases.values()) lease.release();
-    this.#leases.clear();
-    const err = new SyftError("The RPC client was closed", { code: "RPC_CLOSED" });
-    for (const f of this.#futures.values()) f._fail(err);
-    this.#futures.clear();
-    this.#waited.clear();
+    this.#watches.close();
+    this.#futures.close(new RpcError("The RPC client was closed", { code: "RPC_CLOSED" }));
     // Consumed files still being removed: finish that before the caller (a CLI) exits.
-    await Promise.all(this.#consuming.values());
+    await this.#futures.deletions.all();
     // This process's private recycled files go to the shared pool, for the processes that stay.
     await recyclerFor(this.workspace.tmpDir).release();
   }
@@ -1087,41 +702,8 @@ export class RpcClient implements AsyncDisposable {
     await this.close();
   }
 
-  /** @internal A future has waiters: make sure the safety-net poll runs. */
-  _watched(future: SyftFuture): void {
-    this.#waited.add(future);
-    if (this.#pollTimer === undefined && !this.#closed) {
-      const pollMs = this.#options.pollMs ?? 1000;
-      this.#pollTimer = setInterval(() => this.#poll(pollMs), pollMs);
-    }
-  }
-
-  /** @internal A future resolved. */
-  _settled(future: SyftFuture): void {
-    this.#futures.delete(future.dir + sep + future.id);
-    this.#waited.delete(future);
-  }
-
-  #poll(pollMs: number): void {
-    const now = performance.now();
-    let budget = 256;
-    for (const f of this.#waited) {
-      if (!f._waited || f.done) {
-        this.#waited.delete(f);
-        continue;
-      }
-      if (now - f._lastCheck < pollMs * 0.9) continue;
-      if (budget-- <= 0) break;
-      void f.resolve().catch(() => {});
-    }
-    if (this.#waited.size === 0) {
-      clearInterval(this.#pollTimer);
-      this.#pollTimer = undefined;
-    }
-  }
-
   #assertOpen(): void {
-    if (this.#closed) throw new SyftError("The RPC client is closed", { code: "RPC_CLOSED" });
+    if (this.#closed) throw new RpcError("The RPC client is closed", { code: "RPC_CLOSED" });
   }
 
   /** Makes sure a watcher covers the app directory of `url`. */
@@ -1131,67 +713,8 @@ export class RpcClient implements AsyncDisposable {
     const dir = app === undefined
       ? local
       : join(this.workspace.datasitesDir, url.host, "app_data", ...app.split("/"), "rpc");
-    await this.#watchDir(dir);
-    if (this.#watchedUrls.size >= 1024) this.#watchedUrls.clear();
-    this.#watchedUrls.add(url.href);
-  }
-
-  async #watchDir(dir: string): Promise<void> {
-    if (this.#covered.has(dir)) return;
-    for (const root of this.#leases.keys()) {
-      if (dir === root || dir.startsWith(root + sep)) {
-        this.#covered.add(dir);
-        return;
-      }
-    }
-    const inProgress = this.#leasing.get(dir);
-    if (inProgress !== undefined) return await inProgress;
-    const p = (async () => {
-      const lease = await acquireWatcher(dir, this.#options.watcher ?? {});
-      if (this.#closed) {
-        lease.release();
-        return;
-      }
-      const off = lease.subscribe({
-        dir,
-        onChange: (c) => this.#onChange(c),
-        onRescan: (r) => this.#onRescan(r),
-      });
-      this.#leases.set(dir, { lease, off });
-      this.#covered.add(dir);
-    })();
-    this.#leasing.set(dir, p);
-    try {
-      await p;
-    } finally {
-      this.#leasing.delete(dir);
-    }
-  }
-
-  #onChange(change: FileChange): void {
-    if (this.#futures.size === 0) return;
-    const p = change.path;
-    const slash = p.lastIndexOf(sep);
-    const name = p.slice(slash + 1);
-    if (name.length < 45) return; // <36-char uuid>.request at least
-    const future = this.#futures.get(p.slice(0, slash + 1) + name.slice(0, 36));
-    if (future === undefined) return;
-    const rest = name.slice(36);
-    if (rest === ".response") {
-      if (change.kind !== "remove") future._onEvent("response");
-    } else if (rest === ".request") {
-      if (change.kind === "remove") future._onEvent("request-removed");
-    } else if (rest.endsWith(".request") && rest.includes("rejected")) {
-      if (change.kind !== "remove") future._onEvent("marker");
-    }
-  }
-
-  #onRescan(reason: RescanReason): void {
-    if (reason === "reconcile") return; // the safety-net poll covers waited futures
-    for (const f of this.#futures.values()) {
-      f._suspect();
-      if (f._waited) void f.resolve().catch(() => {});
-    }
+    await this.#watches.cover(dir);
+    this.#watchedUrls.set(url.href, true);
   }
 }
 
@@ -1222,7 +745,7 @@ export async function readRpcSchema(
     text = await Deno.readTextFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new SyftError(
+      throw new RpcError(
         `Cannot find the schema of app "${appName}" on ${datasite}: ${path} does not exist`,
         { cause: err, code: "RPC_NO_SCHEMA" },
       );
@@ -1233,13 +756,13 @@ export async function readRpcSchema(
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new SyftError(`Cannot read ${path}: ${(err as Error).message}`, {
+    throw new RpcError(`Cannot read ${path}: ${(err as Error).message}`, {
       cause: err,
       code: "RPC_BAD_SCHEMA",
     });
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new SyftError(`Cannot read ${path}: expected a JSON object`, { code: "RPC_BAD_SCHEMA" });
+    throw new RpcError(`Cannot read ${path}: expected a JSON object`, { code: "RPC_BAD_SCHEMA" });
   }
   return parsed as Record<string, unknown>;
 }

@@ -200,7 +200,7 @@ export async function chooseSyftBoxConfig(options: ConfigPathOptions = {}): Prom
  *
  * @example
  * ```ts
- * import { configCandidates } from "@syft/syft/rpc";
+ * import { configCandidates } from "./config.ts";
  * console.log(configCandidates({ env: {}, home: "/home/me" }));
  * ```
  */
@@ -542,7 +542,7 @@ export type WorkspaceSource =
  *
  * @example
  * ```ts
- * import { resolveWorkspace } from "@syft/syft/rpc";
+ * import { resolveWorkspace } from "./config.ts";
  * const ws = await resolveWorkspace({ dataDir: "/data", email: "me@example.com" });
  * console.log(ws.myDatasite);
  * ```

@@ -8,6 +8,76 @@ import { SyftError } from "../errors.ts";
 import type { SyftResponse } from "./protocol.ts";
 
 /**
+ * Every `code` an error of the file-RPC part carries, in one place:
+ *
+ * - `RPC_PROTOCOL`: a request or response file is invalid ({@linkcode RpcProtocolError});
+ * - `RPC_BAD_URL`: a `syft://` URL is malformed ({@linkcode SyftUrlError});
+ * - `NO_CONFIG` / `BAD_CONFIG`: no usable SyftBox config ({@linkcode RpcConfigError});
+ * - `RPC_TIMEOUT`: a wait elapsed ({@linkcode RpcTimeoutError});
+ * - `RPC_STATUS`: a response has an error status ({@linkcode RpcStatusError});
+ * - `RPC_WRITE`: a request file cannot be written (a full disk, permissions);
+ * - `RPC_CLOSED`: the client is closed;
+ * - `RPC_NOT_STARTED` / `RPC_STOPPED` / `RPC_NOT_IDLE`: an app's lifecycle;
+ * - `RPC_NO_SCHEMA` / `RPC_BAD_SCHEMA`: an app's `rpc.schema.json` is missing or not JSON.
+ *
+ * @example
+ * ```ts
+ * import type { RpcErrorCode } from "@syft/syft/rpc";
+ * const code: RpcErrorCode = "RPC_WRITE";
+ * console.log(code);
+ * ```
+ */
+export type RpcErrorCode =
+  | "RPC_PROTOCOL"
+  | "RPC_BAD_URL"
+  | "NO_CONFIG"
+  | "BAD_CONFIG"
+  | "RPC_TIMEOUT"
+  | "RPC_STATUS"
+  | "RPC_WRITE"
+  | "RPC_CLOSED"
+  | "RPC_NOT_STARTED"
+  | "RPC_STOPPED"
+  | "RPC_NOT_IDLE"
+  | "RPC_NO_SCHEMA"
+  | "RPC_BAD_SCHEMA";
+
+/** Options of {@linkcode RpcError}. */
+export interface RpcErrorOptions {
+  /** The code (one of {@linkcode RpcErrorCode}). */
+  code: RpcErrorCode;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * An error of the file-RPC part without a class of its own (a request that cannot be written, a
+ * closed client, a stopped app, a missing schema). `code` says which.
+ *
+ * @example
+ * ```ts
+ * import { RpcError } from "@syft/syft/rpc";
+ * const err = new RpcError("The RPC client is closed", { code: "RPC_CLOSED" });
+ * console.log(err.code); // RPC_CLOSED
+ * ```
+ */
+export class RpcError extends SyftError {
+  /** What went wrong, as a stable code. */
+  declare readonly code: RpcErrorCode;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong and what to do next.
+   * @param options The code and the cause.
+   */
+  constructor(message: string, options: RpcErrorOptions) {
+    super(message, options.cause === undefined ? { code: options.code } : options);
+    this.name = "RpcError";
+  }
+}
+
+/**
  * A request or response file (or a value meant to become one) is invalid. `field` names the JSON
  * field that was wrong (`"body"`, `"created"`, `"status_code"`, ...), or `"json"` when the text is
  * not JSON at all.

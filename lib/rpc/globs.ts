@@ -7,6 +7,7 @@
  */
 import { sep } from "node:path";
 import picomatch from "picomatch";
+import { type Clock, systemClock } from "../_clock.ts";
 import { getLogger } from "../_log.ts";
 import type { SyftBoxWorkspace } from "./config.ts";
 import {
@@ -33,9 +34,12 @@ export interface GlobWatcherOptions {
   appDataDir?: string;
   /** Watcher options. */
   watcher?: FileWatcherOptions;
+  /** The clock of the duplicate window (default the system clock; tests fake it). */
+  clock?: Clock;
 }
 
-const DEDUPE_MS = 250;
+/** Changes of the same kind to the same path within this window are delivered once. */
+export const DEDUPE_MS = 250;
 
 function toPosix(path: string): string {
   return sep === "/" ? path : path.split(sep).join("/");
@@ -54,7 +58,7 @@ function escapeGlob(text: string): string {
  *
  * @example
  * ```ts
- * import { expandGlob } from "@syft/syft/rpc";
+ * import { expandGlob } from "./globs.ts";
  * console.log(expandGlob("{datasite}/**\/*.json", { email: "me@x.io", appDataDir: "/d/me@x.io/app_data" }));
  * // **\/me\@x.io/**\/*.json
  * ```
@@ -74,7 +78,8 @@ export function expandGlob(pattern: string, values: { email: string; appDataDir:
  *
  * @example Print JSON files as they change
  * ```ts
- * import { GlobWatcher, SyftBoxWorkspace } from "@syft/syft/rpc";
+ * import { SyftBoxWorkspace } from "@syft/syft/rpc";
+ * import { GlobWatcher } from "./globs.ts";
  * const workspace = new SyftBoxWorkspace({ dataDir: await Deno.makeTempDir(), email: "me@example.com" });
  * await workspace.ensure();
  * const watcher = new GlobWatcher(workspace, ["{datasite}/**\/*.json"], (e) => console.log(e.kind, e.path));
@@ -157,7 +162,7 @@ export class GlobWatcher {
   #deliver(change: FileChange): void {
     if (this.#stopped || !this.#match(toPosix(change.path))) return;
     const key = `${change.kind}:${change.path}`;
-    const now = performance.now();
+    const now = (this.#options.clock ?? systemClock).now();
     const last = this.#recent.get(key);
     if (last !== undefined && now - last < DEDUPE_MS) return;
     if (this.#recent.size > 1000) {

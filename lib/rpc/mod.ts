@@ -11,7 +11,8 @@
  * - **Client**: {@linkcode RpcClient} (`send`, `call`, `broadcast`, `attach`, `readSchema`),
  *   {@linkcode SyftFuture} (`id`, `request`, `resolve()`, `wait({ timeout })`, `toJSON()`),
  *   {@linkcode SyftBulkFuture} (`gather()` in completion order).
- * - **Watcher**: {@linkcode FileWatcher}, {@linkcode acquireWatcher} (shared, ref-counted).
+ * - **Watching**: one shared `Deno.watchFs` watcher per tree (options: {@linkcode FileWatcherOptions});
+ *   {@linkcode SyftEvents.watch} for glob watchers.
  *
  * Durations (`expiry`, `timeout`) are strings such as `"15m"`, `"30s"`, `"1d2h"`, or numbers of
  * milliseconds.
@@ -33,16 +34,88 @@
  *
  * @module
  */
-export * from "./client.ts";
-export * from "./config.ts";
-export * from "./echo.ts";
-export * from "./errors.ts";
-export * from "./globs.ts";
-export * from "./pending.ts";
-export * from "./protocol.ts";
-export * from "./schema.ts";
-export * from "./server.ts";
-export * from "./time.ts";
-export * from "./url.ts";
-export * from "./watcher.ts";
+export {
+  type FutureRef,
+  readRpcSchema,
+  RpcClient,
+  type RpcClientOptions,
+  type SendOptions,
+  SyftBulkFuture,
+  type SyftFuture,
+  type SyftFutureRecord,
+  type WaitOptions,
+} from "./client.ts";
+export {
+  chooseSyftBoxConfig,
+  CONFIG_PATH_ENV,
+  type ConfigChoice,
+  type ConfigPathOptions,
+  type ConfigSource,
+  DEFAULT_SERVER_URL,
+  loadSyftBoxConfig,
+  type NewSyftBoxConfig,
+  parseSyftBoxConfig,
+  resolveConfigPath,
+  SYFT_HOME_ENV,
+  type SyftBoxConfig,
+  SyftBoxWorkspace,
+  type WorkspaceSource,
+  writeSyftBoxConfig,
+} from "./config.ts";
+export { createEchoApp, type EchoAppOptions } from "./echo.ts";
+export {
+  RpcConfigError,
+  RpcError,
+  type RpcErrorCode,
+  type RpcErrorOptions,
+  RpcProtocolError,
+  RpcStatusError,
+  RpcTimeoutError,
+  SyftUrlError,
+} from "./errors.ts";
+export { type WatchEvent, type WatchEventKind } from "./globs.ts";
+export { listPendingRequests, type PendingRequest } from "./pending.ts";
+export {
+  type BodyValue,
+  type DecodeOptions,
+  messageId,
+  SYFT_METHODS,
+  SYFT_STATUS_CODES,
+  SyftMessage,
+  type SyftMessageInit,
+  type SyftMethod,
+  SyftRequest,
+  type SyftRequestInit,
+  SyftResponse,
+  type SyftResponseInit,
+  SYSTEM_SENDER,
+} from "./protocol.ts";
+export { reply, type ReplyOptions, SyftReply } from "./reply.ts";
+export {
+  type EndpointSchema,
+  type InferInput,
+  type InferOutput,
+  type StandardIssue,
+  type StandardResult,
+  type StandardSchemaV1,
+  type TypeDescriptor,
+} from "./schema.ts";
+export {
+  type EndpointOptions,
+  EventRouter,
+  type RequestContext,
+  type RequestHandler,
+  SyftEvents,
+  type SyftEventsOptions,
+  type SyftEventsStats,
+  type WatchOptions,
+} from "./server.ts";
+export { formatTimestamp, parseDuration, parseTimestamp } from "./time.ts";
+export { isValidEmail, SyftBoxURL } from "./url.ts";
+export {
+  type FileWatcherOptions,
+  type FsEventSource,
+  type FsEventSourceFactory,
+} from "./watcher.ts";
+export { type Clock, type TimerHandle } from "../_clock.ts";
 export { SyftError, type SyftErrorOptions } from "../errors.ts";

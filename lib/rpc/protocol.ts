@@ -137,7 +137,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import { canonicalUuid } from "@syft/syft/rpc";
+ * import { canonicalUuid } from "./protocol.ts";
  * console.log(canonicalUuid("3F2C8F6E0D6A4F0E9A551C2B7D9E4A10"));
  * // 3f2c8f6e-0d6a-4f0e-9a55-1c2b7d9e4a10
  * ```
@@ -159,7 +159,7 @@ export function canonicalUuid(text: string): string | undefined {
  *
  * @example
  * ```ts
- * import { encodeBody } from "@syft/syft/rpc";
+ * import { encodeBody } from "./protocol.ts";
  * console.log(encodeBody(new Uint8Array([0xfb, 0xff, 0xfe]))); // -__-
  * ```
  */
@@ -176,7 +176,7 @@ export function encodeBody(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
- * import { decodeBody } from "@syft/syft/rpc";
+ * import { decodeBody } from "./protocol.ts";
  * console.log(new TextDecoder().decode(decodeBody("ZXhwaXJlZA"))); // expired
  * ```
  */
@@ -206,7 +206,7 @@ export type BodyValue = unknown;
  *
  * @example
  * ```ts
- * import { toBodyBytes } from "@syft/syft/rpc";
+ * import { toBodyBytes } from "./protocol.ts";
  * console.log(new TextDecoder().decode(toBodyBytes({ a: 1 })!)); // {"a":1}
  * ```
  */

@@ -99,7 +99,7 @@ export type InferOutput<S> = S extends StandardSchemaV1<unknown, infer O> ? O : 
  *
  * @example
  * ```ts
- * import { formatIssues } from "@syft/syft/rpc";
+ * import { formatIssues } from "./schema.ts";
  * console.log(formatIssues([{ message: "Invalid input: expected number", path: ["a"] }]));
  * // ✖ Invalid input: expected number
  * //   → at a
@@ -174,7 +174,7 @@ function unwrap(schema: AnySchema): { inner: AnySchema; optional: boolean } {
  *
  * @example
  * ```ts
- * import { describeType } from "@syft/syft/rpc";
+ * import { describeType } from "./schema.ts";
  * import { z } from "zod";
  * console.log(describeType(z.array(z.number().int()))); // { type: "array", items: "int" }
  * const user = describeType(z.object({ user_id: z.int() }).meta({ title: "User" }));
@@ -294,7 +294,7 @@ export interface EndpointSchemaOptions {
  *
  * @example
  * ```ts
- * import { endpointSchema } from "@syft/syft/rpc";
+ * import { endpointSchema } from "./schema.ts";
  * import { z } from "zod";
  * const entry = endpointSchema("/add", {
  *   input: z.object({ a: z.number(), b: z.number() }),

@@ -7,35 +7,25 @@
  * @module
  */
 import { MAX_TIMER_MS } from "../_timers.ts";
-import { basename, dirname, join, sep } from "node:path";
+import { dirname, join, sep } from "node:path";
+import { LRUCache } from "lru-cache";
+import { deadline } from "../_async.ts";
+import { type Clock, systemClock } from "../_clock.ts";
 import { ensureDir, writeFileAtomic } from "../_fs.ts";
-import { SyftError } from "../errors.ts";
 import { getLogger } from "../_log.ts";
-import {
-  clearSpecialFile,
-  hintRecycled,
-  isSpecialEntry,
-  pathExists,
-  readOrNull,
-  readRegular,
-  removeQuiet,
-  writeAtomic,
-} from "./_io.ts";
+import { clearSpecialFile, hintRecycled, pathExists, readRegular, writeAtomic } from "./_io.ts";
+import { answer, type AnswerRoute, describeLoadError, loadErrorResponse } from "./_answer.ts";
+import { AnsweredMemory } from "./_answered.ts";
+import { HalfWritten } from "./_half_written.ts";
+import { migrateLegacy, removeOldRequests, scanEndpoint, type ScanSink } from "./_scan.ts";
+import { WatchSet } from "./_watch_set.ts";
+import { WorkQueue } from "./_work_queue.ts";
 import { resolveWorkspace, SyftBoxWorkspace, type WorkspaceSource } from "./config.ts";
-import { TRUSTED } from "./_trusted.ts";
-import {
-  canonicalUuid,
-  SYFT_STATUS_CODES,
-  type SyftMethod,
-  SyftRequest,
-  SyftResponse,
-  type SyftResponseInit,
-  toBodyBytes,
-} from "./protocol.ts";
+import { RpcError } from "./errors.ts";
+import { canonicalUuid, type SyftMethod, SyftRequest } from "./protocol.ts";
 import {
   type EndpointSchema,
   endpointSchema,
-  formatIssues,
   type InferInput,
   type InferOutput,
   RPC_PERMISSIONS_YAML,
@@ -44,29 +34,15 @@ import {
 import { pythonJson } from "./_pydantic_schema.ts";
 import { GlobWatcher, type WatchEvent, type WatchEventKind } from "./globs.ts";
 import { parseDuration } from "./time.ts";
-import { nowMicros } from "./_micros.ts";
 import type { RpcLiveSource } from "../live/mod.ts";
 import { RpcLiveRecorder, type RpcLiveView } from "./_live.ts";
 import { isValidEmail, type SyftBoxURL } from "./url.ts";
-import {
-  acquireWatcher,
-  type FileChange,
-  type FileWatcherOptions,
-  type RescanReason,
-  walkFiles,
-  type WatcherLease,
-} from "./watcher.ts";
+import type { FileChange, FileWatcherOptions, RescanReason } from "./watcher.ts";
+import type { SyftReply } from "./reply.ts";
+
+export { reply, type ReplyOptions, SyftReply } from "./reply.ts";
 
 const log = getLogger(["rpc", "server"]);
-const textDecoder = new TextDecoder();
-const textEncoder = new TextEncoder();
-
-function textBytes(text: string): Uint8Array {
-  return textEncoder.encode(text);
-}
-
-/** The body of a 500 reply in production mode (syft-event's text). */
-export const INTERNAL_ERROR_MESSAGE = "Internal server error. Please try again later.";
 
 /** What a handler receives besides the body. */
 export interface RequestContext {
@@ -92,64 +68,6 @@ export interface RequestContext {
   app: SyftEvents;
   /** Aborted when the app stops. */
   signal: AbortSignal;
-}
-
-/**
- * A reply with a status and headers (syft-event's `Response`). Return it from a handler, usually
- * through {@linkcode reply}.
- *
- * @example
- * ```ts
- * import { SyftReply } from "@syft/syft/rpc";
- * const r = new SyftReply({ message: "created" }, { status: 201 });
- * console.log(r.status); // 201
- * ```
- */
-export class SyftReply {
-  /** The body: bytes, a string (UTF-8) or any JSON value; `null`/`undefined` for none. */
-  readonly body: unknown;
-  /** The status code (default 200). */
-  readonly status: number;
-  /** Response headers. */
-  readonly headers: Record<string, string>;
-
-  /**
-   * Creates a reply.
-   *
-   * @param body The body.
-   * @param options Status and headers.
-   */
-  constructor(body: unknown, options: ReplyOptions = {}) {
-    this.body = body;
-    this.status = options.status ?? 200;
-    this.headers = options.headers ?? {};
-  }
-}
-
-/** Options of {@linkcode reply}. */
-export interface ReplyOptions {
-  /** The status code (default 200); must be one SyftBox accepts. */
-  status?: number;
-  /** Response headers. */
-  headers?: Record<string, string>;
-}
-
-/**
- * Builds a reply with a custom status and headers.
- *
- * @param body The body: bytes, a string (UTF-8) or any JSON value.
- * @param options Status and headers.
- * @returns The reply to return from a handler.
- *
- * @example
- * ```ts
- * import { reply, SyftEvents } from "@syft/syft/rpc";
- * const box = new SyftEvents("users");
- * box.onRequest("/create", () => reply({ message: "created" }, { status: 201, headers: { "X-Custom": "v" } }));
- * ```
- */
-export function reply(body: unknown, options: ReplyOptions = {}): SyftReply {
-  return new SyftReply(body, options);
 }
 
 /** A request handler: receives the decoded body and the context; returns the reply body. */
@@ -302,6 +220,11 @@ export interface SyftEventsOptions {
   watcher?: FileWatcherOptions;
   /** How long `stop()` waits for handlers in flight, in ms (default 10000). */
   stopTimeoutMs?: number;
+  /**
+   * The clock grace periods, the stop timeout, `idle()` and the glob watchers' windows run on
+   * (default the system clock; tests fake it).
+   */
+  clock?: Clock;
 }
 
 /** Counters of a running app. */
@@ -330,8 +253,6 @@ interface GlobWatch {
 
 /** The default of {@linkcode SyftEventsOptions.maxRequestBytes}: 64 MiB. */
 const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
-const LEGACY_SKIP = new Set(["rpc.schema.json", "syft.pub.yaml", ".syftkeep"]);
-const DONE_LIMIT = 100_000;
 
 /**
  * A SyftBox RPC app (syft-event's `SyftEvents`). Register handlers with
@@ -377,32 +298,24 @@ export class SyftEvents implements AsyncDisposable {
     cleaned: 0,
   };
   #options: SyftEventsOptions;
+  #clock: Clock;
   #routes = new Map<string, Route>();
   #globs: GlobWatch[] = [];
   #workspace: SyftBoxWorkspace | undefined;
   #rpcDir = "";
-  #leases: WatcherLease[] = [];
+  #watches: WatchSet;
   #globWatchers: GlobWatcher[] = [];
   #controller = new AbortController();
   #started: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
-  #queue: string[] = [];
-  #qhead = 0;
-  #queued = new Set<string>();
-  #inFlight = new Map<string, Promise<void>>();
-  #dirty = new Set<string>();
-  /** Requests this process answered: path → creation time (µs since the epoch). */
-  #done = new Map<string, number>();
-  /** The newest creation time dropped from `#done` (older requests are checked on disk). */
-  #forgottenUpTo = -1;
-  /** Requests that had a response when a scan listed their directory. */
-  #answeredOnDisk = new Set<string>();
-  #urlDirs = new Map<string, string>();
-  #unreadable = new Map<string, { first: number; timer?: ReturnType<typeof setTimeout> }>();
+  #queue: WorkQueue<string>;
+  #answered = new AnsweredMemory();
+  #halfWritten: HalfWritten;
+  /** URL → its local directory (requests name their endpoint by URL). */
+  #urlDirs = new LRUCache<string, string>({ max: 1024 });
   #scanning: Promise<void> | undefined;
   #rescanAgain = false;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
-  #concurrency: number;
   readonly #live: RpcLiveRecorder;
 
   /**
@@ -419,8 +332,23 @@ export class SyftEvents implements AsyncDisposable {
     }
     this.appName = appName;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.#live = new RpcLiveRecorder(appName, () => this.#liveView());
-    this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 32));
+    this.#queue = new WorkQueue<string>({
+      concurrency: options.concurrency ?? 32,
+      run: (path) => this.#process(path),
+      onError: (path, err) =>
+        log.error("Cannot process {path}: {error}", { path, error: String(err) }),
+    });
+    this.#halfWritten = new HalfWritten({
+      clock: this.#clock,
+      graceMs: options.graceMs ?? 1000,
+      retry: (path) => this.#enqueue(path),
+    });
+    this.#watches = new WatchSet({
+      onChange: (c) => this.#onChange(c),
+      onRescan: (r) => this.#onRescan(r),
+    }, options.watcher ?? {});
     // A workspace given as an object is known at once (so `url()` works before `start()`).
     if (options.workspace instanceof SyftBoxWorkspace) this.#setWorkspace(options.workspace);
     else if (options.workspace !== undefined && typeof options.workspace !== "string") {
@@ -436,7 +364,7 @@ export class SyftEvents implements AsyncDisposable {
   /** The workspace (known once started, or at once when given as an object). */
   get workspace(): SyftBoxWorkspace {
     if (this.#workspace === undefined) {
-      throw new SyftError(`The app "${this.appName}" has no workspace yet: call start() first`, {
+      throw new RpcError(`The app "${this.appName}" has no workspace yet: call start() first`, {
         code: "RPC_NOT_STARTED",
       });
     }
@@ -465,12 +393,12 @@ export class SyftEvents implements AsyncDisposable {
 
   /** Handlers running now. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#queue.running;
   }
 
   /** Requests waiting for a handler slot. */
   get queued(): number {
-    return this.#queue.length - this.#qhead;
+    return this.#queue.queued;
   }
 
   /**
@@ -616,7 +544,7 @@ export class SyftEvents implements AsyncDisposable {
   start(): Promise<void> {
     if (this.#stopping !== undefined) {
       return Promise.reject(
-        new SyftError(`The app "${this.appName}" was stopped`, { code: "RPC_STOPPED" }),
+        new RpcError(`The app "${this.appName}" was stopped`, { code: "RPC_STOPPED" }),
       );
     }
     this.#started ??= this.#start();
@@ -632,15 +560,9 @@ export class SyftEvents implements AsyncDisposable {
     for (const ep of this.#routes.keys()) await this.#initEndpoint(ep);
     if (this.#options.publishSchema ?? true) await this.publishSchema();
     // Watch first, then scan: nothing written in between is missed.
-    const lease = await acquireWatcher(this.#rpcDir, this.#options.watcher ?? {});
-    this.#leases.push(lease);
-    lease.subscribe({
-      dir: this.#rpcDir,
-      onChange: (c) => this.#onChange(c),
-      onRescan: (r) => this.#onRescan(r),
-    });
+    await this.#watches.cover(this.#rpcDir);
     await this.#startGlobs(this.#globs);
-    if (this.#options.processPending ?? true) await this.#scan("start");
+    if (this.#options.processPending ?? true) await this.#scan();
     const interval = parseDuration(this.#options.cleanupInterval ?? "1h", "cleanupInterval");
     if (interval > 0) {
       // setInterval fires at once for intervals over ~24.8 days: clamp to that.
@@ -679,27 +601,19 @@ export class SyftEvents implements AsyncDisposable {
     try {
       await this.#started;
     } catch { /* failed start: still release what was acquired */ }
-    for (const lease of this.#leases) lease.release();
-    this.#leases = [];
+    this.#watches.close();
     for (const g of this.#globWatchers) g.stop();
     this.#globWatchers = [];
     clearInterval(this.#cleanupTimer);
-    for (const entry of this.#unreadable.values()) clearTimeout(entry.timer);
-    this.#unreadable.clear();
-    this.#queue = [];
-    this.#qhead = 0;
-    this.#queued.clear();
+    this.#halfWritten.clear();
+    this.#queue.close();
     this.#controller.abort(
-      new SyftError(`The app "${this.appName}" is stopping`, { code: "RPC_STOPPED" }),
+      new RpcError(`The app "${this.appName}" is stopping`, { code: "RPC_STOPPED" }),
     );
-    const pending = [...this.#inFlight.values()];
-    if (pending.length > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.allSettled(pending),
-        new Promise((r) => (timer = setTimeout(r, this.#options.stopTimeoutMs ?? 10_000))),
-      ]);
-      clearTimeout(timer);
+    if (this.#queue.running > 0) {
+      await deadline(this.#queue.drain(), this.#options.stopTimeoutMs ?? 10_000, {
+        clock: this.#clock,
+      }).catch(() => {});
     }
     await this.#scanning?.catch(() => {});
   }
@@ -745,13 +659,14 @@ export class SyftEvents implements AsyncDisposable {
    * Waits until no request is queued or in flight (useful in tests and benchmarks).
    *
    * @param options Give up after `timeoutMs` (default 30 s).
+   * @throws {RpcError} `RPC_NOT_IDLE` when the time runs out first.
    */
   async idle(options: { timeoutMs?: number } = {}): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-    while (this.#inFlight.size > 0 || this.queued > 0 || this.#scanning !== undefined) {
-      if (Date.now() > deadline) throw new SyftError("Timed out waiting for the app to be idle");
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await deadline(this.#queue.idle(), options.timeoutMs ?? 30_000, {
+      clock: this.#clock,
+      onTimeout: () =>
+        new RpcError("Timed out waiting for the app to be idle", { code: "RPC_NOT_IDLE" }),
+    });
   }
 
   // ---- events and scans ----------------------------------------------------------------------
@@ -767,8 +682,8 @@ export class SyftEvents implements AsyncDisposable {
       return;
     }
     if (change.kind === "remove") {
-      this.#forgetUnreadable(p);
-      this.#answeredOnDisk.delete(p);
+      this.#halfWritten.forget(p);
+      this.#answered.unmarkOnDisk(p);
       return;
     }
     this.#enqueue(p);
@@ -785,19 +700,34 @@ export class SyftEvents implements AsyncDisposable {
       this.#rescanAgain = true;
       return;
     }
-    void this.#scan("rescan");
+    void this.#scan();
   }
 
-  /** Lists every endpoint directory: migrates legacy files, queues requests without responses. */
-  #scan(_why: string): Promise<void> {
+  /** Lists every endpoint directory: queues requests without responses (legacy ones migrate). */
+  #scan(): Promise<void> {
+    const release = this.#queue.hold();
+    const sink: ScanSink = {
+      pending: (path) => {
+        this.#answered.unmarkOnDisk(path);
+        this.#enqueue(path);
+      },
+      answered: (path) => this.#answered.markOnDisk(path),
+      special: (path) => this.#reportSpecial(path),
+    };
     const run = async (): Promise<void> => {
       do {
         this.#rescanAgain = false;
         this.stats.scans++;
         for (const ep of this.#routes.keys()) {
           if (this.#stopping !== undefined) return;
+          const childEndpoints = new Set<string>();
+          for (const other of this.#routes.keys()) {
+            if (other.startsWith(ep + "/")) {
+              childEndpoints.add(other.slice(ep.length + 1).split("/")[0]!);
+            }
+          }
           try {
-            await this.#scanEndpoint(ep);
+            await scanEndpoint(join(this.#rpcDir, ...ep.split("/")), childEndpoints, sink);
           } catch (err) {
             log.warn("Cannot scan endpoint {ep}: {error}", { ep, error: String(err) });
           }
@@ -806,82 +736,16 @@ export class SyftEvents implements AsyncDisposable {
     };
     this.#scanning = run().finally(() => {
       this.#scanning = undefined;
+      release();
     });
     return this.#scanning;
-  }
-
-  async #scanEndpoint(ep: string): Promise<void> {
-    const dir = join(this.#rpcDir, ...ep.split("/"));
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(dir));
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return;
-      throw err;
-    }
-    const childEndpoints = new Set<string>();
-    for (const other of this.#routes.keys()) {
-      if (other.startsWith(ep + "/")) childEndpoints.add(other.slice(ep.length + 1).split("/")[0]!);
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (isSpecialEntry(entry)) this.#clearSpecial(path);
-      else if (entry.isFile && entry.name.endsWith(".request") && !LEGACY_SKIP.has(entry.name)) {
-        this.#enqueue(path); // legacy flat layout: migrated when processed
-      } else if (entry.isDirectory && !childEndpoints.has(entry.name)) {
-        let names: string[];
-        try {
-          const inner = await Array.fromAsync(Deno.readDir(path));
-          for (const e of inner) if (isSpecialEntry(e)) this.#clearSpecial(join(path, e.name));
-          names = inner.map((e) => e.name);
-        } catch {
-          continue;
-        }
-        const present = new Set(names);
-        for (const name of names) {
-          if (name.length !== 44 || !name.endsWith(".request")) continue;
-          const request = join(path, name);
-          if (present.has(name.slice(0, 36) + ".response")) this.#answeredOnDisk.add(request);
-          else {
-            this.#answeredOnDisk.delete(request);
-            this.#enqueue(request);
-          }
-        }
-      }
-    }
   }
 
   // ---- the request pipeline ------------------------------------------------------------------
 
   #enqueue(path: string): void {
     if (this.#stopping !== undefined) return;
-    if (this.#queued.has(path)) return;
-    if (this.#inFlight.has(path)) {
-      this.#dirty.add(path);
-      return;
-    }
-    this.#queued.add(path);
-    this.#queue.push(path);
-    this.#pump();
-  }
-
-  #pump(): void {
-    while (this.#inFlight.size < this.#concurrency && this.#qhead < this.#queue.length) {
-      const path = this.#queue[this.#qhead++]!;
-      if (this.#qhead > 1024 && this.#qhead * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#qhead);
-        this.#qhead = 0;
-      }
-      this.#queued.delete(path);
-      const run = this.#process(path).catch((err) => {
-        log.error("Cannot process {path}: {error}", { path, error: String(err) });
-      }).finally(() => {
-        this.#inFlight.delete(path);
-        if (this.#dirty.delete(path)) this.#enqueue(path);
-        this.#pump();
-      });
-      this.#inFlight.set(path, run);
-    }
+    this.#queue.add(path);
   }
 
   /** Finds the route and layout of a request file from its location. */
@@ -906,20 +770,17 @@ export class SyftEvents implements AsyncDisposable {
     const where = this.#locate(path);
     if (where === undefined) return;
     const responsePath = path.slice(0, -".request".length) + ".response";
-    const bytes = await readRegular(
-      path,
-      this.#options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
-    );
+    const limit = this.#options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    const bytes = await readRegular(path, limit);
     if (!(bytes instanceof Uint8Array)) {
-      this.#forgetUnreadable(path);
-      if (bytes === "special") this.#clearSpecial(path);
-      else if (typeof bytes === "object") {
+      this.#halfWritten.forget(path);
+      if (bytes === "special") {
+        if (clearSpecialFile(path)) this.#reportSpecial(path);
+      } else if (typeof bytes === "object") {
         await this.#writeLoadError(
           path,
           id,
-          `Request file is ${bytes.tooLarge} bytes; the limit is ${
-            this.#options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
-          }`,
+          `Request file is ${bytes.tooLarge} bytes; the limit is ${limit}`,
           413,
         );
       }
@@ -929,23 +790,39 @@ export class SyftEvents implements AsyncDisposable {
     try {
       request = SyftRequest.decode(bytes, { fileId: stem });
     } catch (err) {
-      if (await pathExists(responsePath)) this.#forgetUnreadable(path);
-      else await this.#unreadableRequest(path, id, err);
+      if (await pathExists(responsePath)) this.#halfWritten.forget(path);
+      else if (await this.#halfWritten.check(path) === "give-up") {
+        await this.#writeLoadError(path, id, describeLoadError(err));
+      }
       return;
     }
-    this.#forgetUnreadable(path);
+    this.#halfWritten.forget(path);
     const started = performance.now();
     // Idempotency without a stat per request: what this process answered is remembered (keyed by
     // path and creation time), and what was already answered when a scan listed the directory is
     // marked. Only those (and requests older than anything forgotten) need a look at the disk.
     const created = request.createdMicros; // a number: no Temporal instant on the hot path
-    if (this.#done.get(path) === created) return;
-    if (this.#answeredOnDisk.has(path) || created <= this.#forgottenUpTo) {
+    const verdict = this.#answered.verdict(path, created);
+    if (verdict === "done") return;
+    if (verdict === "check-disk") {
       if (await pathExists(responsePath)) return;
-      this.#answeredOnDisk.delete(path);
+      this.#answered.unmarkOnDisk(path);
     }
     if (where.legacy) {
-      await this.#migrate(path, bytes, request);
+      if (!isValidEmail(request.sender)) {
+        await this.#writeLoadError(
+          path,
+          request.id,
+          `Error loading request: the sender ${
+            JSON.stringify(request.sender)
+          } is not an e-mail address`,
+        );
+        return;
+      }
+      const target = await migrateLegacy(path, bytes, request, this.workspace.tmpDir);
+      this.stats.migrated++;
+      log.info("Moved legacy request {from} to {to}", { from: path, to: target });
+      this.#enqueue(target);
       return;
     }
     // The response goes next to the request; refuse requests whose URL or sender disagree with
@@ -958,7 +835,6 @@ export class SyftEvents implements AsyncDisposable {
       } catch {
         urlDir = "";
       }
-      if (this.#urlDirs.size >= 1024) this.#urlDirs.clear();
       this.#urlDirs.set(request.url.href, urlDir);
     }
     if (urlDir !== endpointDir || where.senderDir !== request.sender) {
@@ -971,82 +847,65 @@ export class SyftEvents implements AsyncDisposable {
             JSON.stringify(request.sender)
           } does not match the folder ${JSON.stringify(where.senderDir)}`,
       );
-      this.#remember(path, created);
+      this.#answered.remember(path, created);
       return;
     }
-    const response = await this.#answer(request, where.route, path);
-    await writeAtomic(responsePath, response.toBytes(), this.workspace.tmpDir);
+    const route = where.route;
+    const ctx: RequestContext = {
+      request,
+      id: request.id,
+      sender: request.sender,
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      raw: request.body,
+      endpoint: "/" + route.endpoint,
+      path,
+      app: this,
+      signal: this.#controller.signal,
+    };
+    const result = await answer(
+      request,
+      {
+        endpoint: route.endpoint,
+        handler: route.handler as AnswerRoute<RequestContext>["handler"],
+        input: route.options.input,
+      },
+      ctx,
+      { sender: this.workspace.email, debug: this.#options.debug ?? false },
+    );
+    if (result.outcome === "expired") this.stats.expired++;
+    else if (result.outcome === "bad-request") this.stats.badRequests++;
+    else if (result.outcome === "error") {
+      this.stats.errors++;
+      log.warn("Handler {endpoint} failed on {id}: {error}", {
+        endpoint: ctx.endpoint,
+        id: request.id,
+        error: result.error instanceof Error ? result.error.message : String(result.error),
+      });
+    }
+    await writeAtomic(responsePath, result.response.toBytes(), this.workspace.tmpDir);
     this.stats.answered++;
-    this.#live.record(request, response, "/" + where.route.endpoint, performance.now() - started);
-    this.#remember(path, created);
-  }
-
-  #remember(path: string, created: number): void {
-    this.#done.delete(path);
-    this.#done.set(path, created);
-    if (this.#done.size > DONE_LIMIT) {
-      const [oldest, at] = this.#done.entries().next().value!;
-      this.#done.delete(oldest);
-      if (at > this.#forgottenUpTo) this.#forgottenUpTo = at;
-    }
-  }
-
-  #forgetUnreadable(path: string): void {
-    const entry = this.#unreadable.get(path);
-    if (entry !== undefined) {
-      clearTimeout(entry.timer);
-      this.#unreadable.delete(path);
-    }
-  }
-
-  async #unreadableRequest(path: string, id: string, err: unknown): Promise<void> {
-    const grace = this.#options.graceMs ?? 1000;
-    const now = Date.now();
-    let entry = this.#unreadable.get(path);
-    if (entry === undefined) {
-      entry = { first: now };
-      // A file that has not changed for the whole grace period is not being written any more.
-      try {
-        const info = await Deno.stat(path);
-        const mtime = info.mtime?.getTime();
-        if (mtime !== undefined && now - mtime >= grace) entry.first = mtime;
-      } catch { /* gone */ }
-      this.#unreadable.set(path, entry);
-    }
-    const age = now - entry.first;
-    if (age >= grace) {
-      this.#forgetUnreadable(path);
-      const message = err instanceof Error
-        ? `${err.name}(${JSON.stringify(err.message)})`
-        : String(err);
-      await this.#writeLoadError(path, id, `Error loading request: ${message}`);
-      return;
-    }
-    clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => this.#enqueue(path), grace - age + 5);
+    this.#live.record(request, result.response, ctx.endpoint, performance.now() - started);
+    this.#answered.remember(path, created);
   }
 
   /** A FIFO, socket or device in the RPC folder: never a request, and a FIFO stalls the watcher. */
-  #clearSpecial(path: string): void {
-    if (clearSpecialFile(path)) {
-      log.warn(
-        "Removed {path}: a FIFO, socket or device is never a request (and stalls watchers)",
-        {
-          path,
-        },
-      );
-    }
+  #reportSpecial(path: string): void {
+    log.warn("Removed {path}: a FIFO, socket or device is never a request (and stalls watchers)", {
+      path,
+    });
   }
 
   /** Writes a 400 (or `status`) next to the request file, as syft-event's `write_response`. */
   async #writeLoadError(path: string, id: string, message: string, status = 400): Promise<void> {
-    const response = new SyftResponse({
+    const response = loadErrorResponse(
       id,
-      sender: this.workspace.email,
-      url: this.workspace.toSyftUrl(dirname(path)),
-      body: message,
-      statusCode: status,
-    });
+      this.workspace.email,
+      this.workspace.toSyftUrl(dirname(path)),
+      message,
+      status,
+    );
     await writeAtomic(
       path.slice(0, -".request".length) + ".response",
       response.toBytes(),
@@ -1055,128 +914,6 @@ export class SyftEvents implements AsyncDisposable {
     this.stats.answered++;
     this.stats.badRequests++;
     log.debug("Answered {path} with {status}: {message}", { path, status, message });
-  }
-
-  async #migrate(path: string, bytes: Uint8Array, request: SyftRequest): Promise<void> {
-    if (!isValidEmail(request.sender)) {
-      await this.#writeLoadError(
-        path,
-        request.id,
-        `Error loading request: the sender ${
-          JSON.stringify(request.sender)
-        } is not an e-mail address`,
-      );
-      return;
-    }
-    const target = join(dirname(path), request.sender, basename(path));
-    await writeAtomic(target, bytes, this.workspace.tmpDir);
-    await removeQuiet(path);
-    this.stats.migrated++;
-    log.info("Moved legacy request {from} to {to}", { from: path, to: target });
-    this.#enqueue(target);
-  }
-
-  async #answer(request: SyftRequest, route: Route, path: string): Promise<SyftResponse> {
-    // Replies are built from a decoded request and validated values: skip re-validation.
-    const base = {
-      [TRUSTED]: true,
-      id: request.id,
-      sender: this.workspace.email,
-      url: request.url,
-      createdUs: nowMicros(),
-      expiresUs: request.expiresMicros,
-      headers: {},
-      body: null,
-    } as unknown as SyftResponseInit;
-    if (request.isExpired()) {
-      this.stats.expired++;
-      return new SyftResponse({ ...base, body: textBytes("Request expired"), statusCode: 419 });
-    }
-    let input: unknown;
-    const raw = request.body;
-    const schema = route.options.input;
-    if (schema !== undefined) {
-      let data: unknown = undefined;
-      if (raw !== null && raw.length > 0) {
-        try {
-          data = JSON.parse(textDecoder.decode(raw));
-        } catch (err) {
-          this.stats.badRequests++;
-          return new SyftResponse({
-            ...base,
-            body: textBytes(
-              `Invalid request schema: the body is not JSON (${(err as Error).message})`,
-            ),
-            statusCode: 400,
-          });
-        }
-      }
-      const result = await schema["~standard"].validate(data);
-      if (result.issues !== undefined) {
-        this.stats.badRequests++;
-        return new SyftResponse({
-          ...base,
-          body: textBytes(`Invalid request schema: ${formatIssues(result.issues)}`),
-          statusCode: 400,
-        });
-      }
-      input = result.value;
-    } else if (raw !== null && raw.length > 0) {
-      const text = textDecoder.decode(raw);
-      try {
-        input = JSON.parse(text);
-      } catch {
-        input = text;
-      }
-    }
-    const ctx: RequestContext = {
-      request,
-      id: request.id,
-      sender: request.sender,
-      url: request.url,
-      method: request.method,
-      headers: request.headers,
-      raw,
-      endpoint: "/" + route.endpoint,
-      path,
-      app: this,
-      signal: this.#controller.signal,
-    };
-    try {
-      const result = await route.handler(input, ctx);
-      const { body, status, headers } = await toReply(result);
-      return new SyftResponse({ ...base, body, headers, statusCode: status });
-    } catch (err) {
-      this.stats.errors++;
-      log.warn("Handler {endpoint} failed on {id}: {error}", {
-        endpoint: ctx.endpoint,
-        id: request.id,
-        error: err instanceof Error ? err.message : String(err),
-      });
-      if (this.#options.debug) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        return new SyftResponse({
-          ...base,
-          body: textBytes(JSON.stringify(
-            {
-              "error_type": e.name,
-              "error_message": e.message,
-              "function_name": route.handler.name || ctx.endpoint,
-              traceback: e.stack ?? "",
-            },
-            null,
-            2,
-          )),
-          headers: { "Content-Type": "application/json" },
-          statusCode: 500,
-        });
-      }
-      return new SyftResponse({
-        ...base,
-        body: textBytes(INTERNAL_ERROR_MESSAGE),
-        statusCode: 500,
-      });
-    }
   }
 
   // ---- cleanup and glob watchers ---------------------------------------------------------------
@@ -1190,25 +927,9 @@ export class SyftEvents implements AsyncDisposable {
   async cleanup(): Promise<number> {
     if (this.#workspace === undefined || this.#stopping !== undefined) return 0;
     const expiry = parseDuration(this.#options.cleanupExpiry ?? "30d", "cleanupExpiry");
-    const cutoff = Date.now() - expiry;
     let removed = 0;
     try {
-      for await (const file of walkFiles(this.#rpcDir)) {
-        if (!file.endsWith(".request")) continue;
-        let created: number | undefined;
-        const bytes = await readOrNull(file);
-        if (bytes === null) continue;
-        try {
-          created = SyftRequest.decode(bytes).createdMicros / 1000;
-        } catch {
-          created = (await Deno.stat(file).catch(() => undefined))?.mtime?.getTime();
-        }
-        if (created !== undefined && created < cutoff) {
-          await removeQuiet(file);
-          await removeQuiet(file.slice(0, -".request".length) + ".response");
-          removed++;
-        }
-      }
+      await removeOldRequests(this.#rpcDir, this.#clock.now() - expiry, () => removed++);
     } catch (err) {
       log.warn("Cleanup of {dir} failed: {error}", { dir: this.#rpcDir, error: String(err) });
     }
@@ -1225,36 +946,10 @@ export class SyftEvents implements AsyncDisposable {
         events: g.events,
         appDataDir: this.appDir,
         watcher: this.#options.watcher ?? {},
+        clock: this.#clock,
       });
       this.#globWatchers.push(watcher);
       await watcher.start();
     }
   }
-}
-
-async function toReply(
-  result: unknown,
-): Promise<{ body: Uint8Array | null; status: number; headers: Record<string, string> }> {
-  let body: unknown = result;
-  let status = 200;
-  let headers: Record<string, string> = {};
-  if (result instanceof SyftReply) {
-    body = result.body;
-    status = result.status;
-    headers = result.headers;
-  } else if (result instanceof Response) {
-    status = result.status;
-    result.headers.forEach((v, k) => (headers[k] = v));
-    const bytes = new Uint8Array(await result.arrayBuffer());
-    body = bytes.length === 0 ? null : bytes;
-  }
-  if (!SYFT_STATUS_CODES.has(status)) {
-    throw new RangeError(`Invalid reply status ${status}: not an HTTP status SyftBox accepts`);
-  }
-  for (const [k, v] of Object.entries(headers)) {
-    if (typeof v !== "string") {
-      throw new TypeError(`Invalid reply header ${JSON.stringify(k)}: not a string`);
-    }
-  }
-  return { body: toBodyBytes(body), status, headers };
 }

@@ -21,7 +21,7 @@ import {
  *
  * @example
  * ```ts
- * import { nowInstant } from "@syft/syft/rpc";
+ * import { nowInstant } from "./time.ts";
  * console.log(nowInstant().toString());
  * ```
  */
@@ -40,7 +40,7 @@ export function nowInstant(): Temporal.Instant {
  *
  * @example
  * ```ts
- * import { toInstant } from "@syft/syft/rpc";
+ * import { toInstant } from "./time.ts";
  * console.log(toInstant(new Date(0)).toString()); // 1970-01-01T00:00:00Z
  * ```
  */

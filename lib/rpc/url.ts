@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { posix, relative, resolve, sep } from "node:path";
 import { SyftUrlError } from "./errors.ts";
 
@@ -15,7 +16,7 @@ const EMAIL_RE = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
 // deno-lint-ignore no-control-regex
 const BAD_PATH_RE = /[\x00-\x1f\x7f\\]|%(?:2e|2f|5c|00)/i;
 
-const PARSED = new Map<string, SyftBoxURL>();
+const PARSED = new LRUCache<string, SyftBoxURL>({ max: 4096 });
 
 /**
  * Returns whether `email` is an e-mail address SyftBox accepts as a datasite name (the domain must
@@ -129,7 +130,6 @@ export class SyftBoxURL {
     let parsed = PARSED.get(url);
     if (parsed === undefined) {
       parsed = new SyftBoxURL(url);
-      if (PARSED.size >= 4096) PARSED.clear();
       PARSED.set(url, parsed);
     }
     return parsed;

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { join, resolve, sep } from "node:path";
 import { ensureDir, isTempName } from "../_fs.ts";
 import { getLogger } from "../_log.ts";
@@ -115,7 +116,7 @@ function defaultSource(paths: string[]): FsEventSource {
  *
  * @example Watch a directory
  * ```ts
- * import { FileWatcher } from "@syft/syft/rpc";
+ * import { FileWatcher } from "./watcher.ts";
  * const dir = await Deno.makeTempDir();
  * const watcher = new FileWatcher(dir);
  * await watcher.start();
@@ -135,7 +136,7 @@ export class FileWatcher {
   #options: Required<Omit<FileWatcherOptions, "source">> & { source: FsEventSourceFactory };
   #subs = new Set<Sub>();
   #pending = new Map<string, Pending>();
-  #gone = new Set<string>();
+  #gone = new LRUCache<string, true>({ max: 10_000 });
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #reconcileTimer: ReturnType<typeof setInterval> | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -382,8 +383,7 @@ export class FileWatcher {
     // Deno reports every event of a path that is already gone as `remove` (create, modify and
     // close of a short-lived file arrive as several removes): deliver the first one only.
     if (this.#gone.has(path)) return;
-    if (this.#gone.size >= 10_000) this.#gone.clear();
-    this.#gone.add(path);
+    this.#gone.set(path, true);
     this.#emit({ kind: "remove", path, origin: "event" });
   }
 
@@ -485,7 +485,7 @@ export class FileWatcher {
  *
  * @example
  * ```ts
- * import { walkFiles } from "@syft/syft/rpc";
+ * import { walkFiles } from "./watcher.ts";
  * for await (const file of walkFiles(await Deno.makeTempDir())) console.log(file);
  * ```
  */
@@ -542,7 +542,7 @@ const SHARED = new Map<string, Shared>();
  *
  * @example Two users of one tree share one watcher
  * ```ts
- * import { acquireWatcher } from "@syft/syft/rpc";
+ * import { acquireWatcher } from "./watcher.ts";
  * const root = await Deno.makeTempDir();
  * await Deno.mkdir(`${root}/a/b`, { recursive: true });
  * const outer = await acquireWatcher(root);

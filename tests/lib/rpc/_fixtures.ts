@@ -4,13 +4,9 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  formatTimestamp,
-  type FsEventSource,
-  nowInstant,
-  SyftBoxWorkspace,
-  SyftResponse,
-} from "../../../lib/rpc/mod.ts";
+import { formatTimestamp, SyftBoxWorkspace, SyftResponse } from "../../../lib/rpc/mod.ts";
+import type { FsEventSource } from "../../../lib/rpc/watcher.ts";
+import { nowInstant } from "../../../lib/rpc/time.ts";
 import { type TempWorkspace, tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 
 export const ME = "bob@example.com";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { join } from "node:path";
 import {
   createEchoApp,
   readRpcSchema,
-  REJECTED_MESSAGE,
   RpcClient,
   RpcTimeoutError,
   SyftBoxURL,
@@ -11,6 +11,7 @@ import {
   SyftRequest,
   SyftResponse,
 } from "../../../lib/rpc/mod.ts";
+import { REJECTED_MESSAGE } from "../../../lib/rpc/_resolve.ts";
 import { fileExists, ME, rpcWorkspace, waitFor } from "./_fixtures.ts";
 
 const NOBODY = "syft://carol@example.com/app_data/silent/rpc/void";
@@ -105,9 +106,13 @@ Deno.test("SyftFuture resolves 404 when the request vanishes", async () => {
 
 Deno.test("SyftFuture resolves 419 when the request expires unanswered and deletes it", async () => {
   await using ws = await rpcWorkspace();
-  await using client = await RpcClient.open({ workspace: ws.workspace, pollMs: 50 });
+  const clock = new FakeClock(Date.now());
+  await using client = await RpcClient.open({ workspace: ws.workspace, clock });
   const future = await client.send(NOBODY, { expiry: "100ms", cache: false });
-  const res = await future.wait({ timeout: "10s" });
+  assert.equal(await future.resolve(), null);
+  await clock.tick(60_000); // the request (written with the real time) is long expired by now
+  const res = await future.resolve();
+  assert.ok(res !== null);
   assert.equal(res.statusCode, 419);
   assert.match(
     res.text(),
@@ -118,9 +123,16 @@ Deno.test("SyftFuture resolves 419 when the request expires unanswered and delet
 
 Deno.test("SyftFuture.wait() times out with RpcTimeoutError and stays pending", async () => {
   await using ws = await rpcWorkspace();
-  await using client = await RpcClient.open({ workspace: ws.workspace });
+  const clock = new FakeClock(Date.now());
+  await using client = await RpcClient.open({ workspace: ws.workspace, clock });
   const future = await client.send(NOBODY, { cache: false });
-  await assert.rejects(future.wait({ timeout: 100 }), (err) => {
+  const timedOut = future.wait({ timeout: 100 });
+  let settled = false;
+  timedOut.then(() => (settled = true), () => (settled = true));
+  await clock.tick(99);
+  assert.equal(settled, false);
+  await clock.tick(1);
+  await assert.rejects(timedOut, (err) => {
     assert.ok(err instanceof RpcTimeoutError);
     assert.equal(err.id, future.id);
     assert.equal(err.exitCode, 124);
@@ -145,7 +157,9 @@ Deno.test("SyftFuture.wait() times out with RpcTimeoutError and stays pending", 
 
 Deno.test("SyftFuture gives a half-written response its grace period, then consumes garbage as 500", async () => {
   await using ws = await rpcWorkspace();
-  await using client = await RpcClient.open({ workspace: ws.workspace, graceMs: 400, pollMs: 50 });
+  // The grace runs from the file's mtime (real time): start the fake clock there.
+  const clock = new FakeClock(Date.now());
+  await using client = await RpcClient.open({ workspace: ws.workspace, graceMs: 400, clock });
   const future = await client.send(NOBODY, { cache: false });
   const waiting = future.wait({ timeout: "10s" });
   const full = new SyftResponse({
@@ -156,17 +170,22 @@ Deno.test("SyftFuture gives a half-written response its grace period, then consu
   }).encode();
   const file = await Deno.open(future.responsePath, { write: true, create: true, truncate: true });
   await file.write(new TextEncoder().encode(full.slice(0, 30)));
-  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(await future.resolve(), null);
+  await clock.tick(399);
+  assert.equal(await future.resolve(), null);
   assert.equal(future.done, false);
   await file.write(new TextEncoder().encode(full.slice(30)));
   file.close();
   assert.equal((await waiting).text(), "whole");
 
   const broken = await client.send(NOBODY, { cache: false });
+  const answer = broken.wait({ timeout: "10s" });
   await Deno.writeTextFile(broken.responsePath, "{ garbage");
-  const t0 = Date.now();
-  const res = await broken.wait({ timeout: "10s" });
-  assert.ok(Date.now() - t0 >= 300);
+  const mtime = (await Deno.stat(broken.responsePath)).mtime!.getTime();
+  assert.equal(await broken.resolve(), null);
+  assert.equal(broken.done, false);
+  await clock.tick(mtime + 400 - clock.now() + 10); // past the grace: the retry consumes it
+  const res = await answer;
   assert.equal(res.statusCode, 500);
   assert.match(res.text(), /^Error loading response: /);
   await waitFor(async () =>

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  configCandidates,
   loadSyftBoxConfig,
   parseSyftBoxConfig,
   resolveConfigPath,
-  resolveWorkspace,
   RpcConfigError,
   SyftBoxWorkspace,
   writeSyftBoxConfig,
 } from "../../../lib/rpc/mod.ts";
+import { configCandidates, resolveWorkspace } from "../../../lib/rpc/config.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 
 async function writeJson(path: string, value: unknown): Promise<void> {

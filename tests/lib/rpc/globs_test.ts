@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  expandGlob,
-  GlobWatcher,
-  listPendingRequests,
-  SyftBoxWorkspace,
-  type WatchEvent,
-} from "../../../lib/rpc/mod.ts";
+import { listPendingRequests, SyftBoxWorkspace, type WatchEvent } from "../../../lib/rpc/mod.ts";
+import { DEDUPE_MS, expandGlob, GlobWatcher } from "../../../lib/rpc/globs.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { scriptedEventSource } from "./_fixtures.ts";
 
@@ -28,22 +24,54 @@ Deno.test("GlobWatcher without remove events still forgets removed files: a re-c
   await Deno.mkdir(dir, { recursive: true });
   const { source, push } = scriptedEventSource();
   const events: string[] = [];
+  const clock = new FakeClock();
   const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => {
     events.push(`${e.kind} ${e.path.slice(dir.length + 1)}`);
-  }, { watcher: { source, reconcileMs: 0 } }); // default events: create and modify
+  }, { watcher: { source, reconcileMs: 0 }, clock }); // default events: create and modify
   await watcher.start();
-  await new Promise((r) => setTimeout(r, 100)); // the initial inventory
+  await new Promise((r) => setTimeout(r, 100)); // the initial inventory (a real directory walk)
   const file = join(dir, "x.json");
   await Deno.writeTextFile(file, "{}");
   push({ kind: "create", paths: [file] });
   await waitFor(() => events.length === 1);
   await Deno.remove(file);
   push({ kind: "remove", paths: [file] });
-  await new Promise((r) => setTimeout(r, 400)); // past the 250 ms dedupe window
+  await clock.tick(DEDUPE_MS); // past the dedupe window
   await Deno.writeTextFile(file, "{}");
   push({ kind: "any", paths: [workspace.datasitesDir], flag: "rescan" });
   await waitFor(() => events.length === 2);
   assert.deepEqual(events, ["create x.json", "create x.json"]);
+  watcher.stop();
+});
+
+Deno.test("GlobWatcher delivers a change repeated within the dedupe window once, and again after it", async () => {
+  await using ws = await tempWorkspace();
+  const workspace = new SyftBoxWorkspace({ dataDir: ws.path, email: "me@example.com" });
+  await workspace.ensure();
+  const dir = join(workspace.myDatasite, "data");
+  await Deno.mkdir(dir, { recursive: true });
+  const { source, push } = scriptedEventSource();
+  const events: string[] = [];
+  const clock = new FakeClock();
+  const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => {
+    events.push(`${e.kind} ${e.path.slice(dir.length + 1)}`);
+  }, { watcher: { source, reconcileMs: 0 }, clock });
+  await watcher.start();
+  await new Promise((r) => setTimeout(r, 100)); // the initial inventory (a real directory walk)
+  const file = join(dir, "y.json");
+  await Deno.writeTextFile(file, "{}");
+  push({ kind: "modify", paths: [file] });
+  await waitFor(() => events.length === 1);
+  await clock.tick(DEDUPE_MS - 1);
+  push({ kind: "modify", paths: [file] });
+  await Deno.writeTextFile(join(dir, "marker.json"), "{}");
+  push({ kind: "create", paths: [join(dir, "marker.json")] });
+  await waitFor(() => events.length === 2); // the marker passed, the repeat did not
+  assert.deepEqual(events, ["modify y.json", "create marker.json"]);
+  await clock.tick(1);
+  push({ kind: "modify", paths: [file] });
+  await waitFor(() => events.length === 3);
+  assert.deepEqual(events, ["modify y.json", "create marker.json", "modify y.json"]);
   watcher.stop();
 });
 

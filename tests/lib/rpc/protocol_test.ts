@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  canonicalUuid,
-  decodeBody,
-  encodeBody,
   formatTimestamp,
   messageId,
   parseTimestamp,
@@ -11,6 +8,7 @@ import {
   SyftRequest,
   SyftResponse,
 } from "../../../lib/rpc/mod.ts";
+import { canonicalUuid, decodeBody, encodeBody } from "../../../lib/rpc/protocol.ts";
 
 // The reference's examples (syftbox-rpc.md §1.5), produced by syft-rpc's pydantic models.
 const REQUEST_TEXT =

@@ -7,12 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import {
-  describeType,
-  endpointSchema,
-  RPC_PERMISSIONS_YAML,
-  SyftEvents,
-} from "../../../lib/rpc/mod.ts";
+import { SyftEvents } from "../../../lib/rpc/mod.ts";
+import { describeType, endpointSchema, RPC_PERMISSIONS_YAML } from "../../../lib/rpc/schema.ts";
 import { pythonJson, pythonTitle } from "../../../lib/rpc/_pydantic_schema.ts";
 import { rpcWorkspace } from "./_fixtures.ts";
 

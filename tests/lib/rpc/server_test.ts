@@ -1,19 +1,20 @@
 import assert from "node:assert/strict";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import {
   createEchoApp,
   EventRouter,
-  INTERNAL_ERROR_MESSAGE,
   reply,
-  RPC_PERMISSIONS_YAML,
   SyftEvents,
   type SyftEventsOptions,
   SyftRequest,
   SyftResponse,
   type WatchEvent,
 } from "../../../lib/rpc/mod.ts";
+import { INTERNAL_ERROR_MESSAGE } from "../../../lib/rpc/_answer.ts";
+import { RPC_PERMISSIONS_YAML } from "../../../lib/rpc/schema.ts";
 import {
   ALICE,
   dropRequest,
@@ -324,8 +325,10 @@ Deno.test("SyftEvents answers schema errors 400 with zod's field messages", asyn
 
 Deno.test("SyftEvents answers a half-written request once it completes, never with a 400", async () => {
   await using ws = await rpcWorkspace();
+  const clock = new FakeClock();
   await using box = await startApp(ws, (b) => b.onRequest("/echo", (body) => body), {
     graceMs: 2000,
+    clock,
   });
   const dir = senderDir(ws.workspace, APP, "echo");
   await Deno.mkdir(dir, { recursive: true });
@@ -334,9 +337,13 @@ Deno.test("SyftEvents answers a half-written request once it completes, never wi
   const file = await Deno.open(path, { create: true, write: true, truncate: true });
   const bytes = new TextEncoder().encode(text);
   await file.write(bytes.subarray(0, 40));
-  // The server may look at the partial file (a scan or a modify flush), but must not answer it.
+  // The server may look at the partial file (a scan or a modify flush), but must not answer it,
+  // not even when the grace period is nearly over.
   await box.rescan();
-  await new Promise((r) => setTimeout(r, 300));
+  await box.idle();
+  assert.equal(await fileExists(join(dir, `${id}.response`)), false);
+  await clock.tick(1999);
+  await box.idle();
   assert.equal(await fileExists(join(dir, `${id}.response`)), false);
   await file.write(bytes.subarray(40));
   file.close();
@@ -348,15 +355,22 @@ Deno.test("SyftEvents answers a half-written request once it completes, never wi
 
 Deno.test("SyftEvents answers an unreadable request 400 after the grace period", async () => {
   await using ws = await rpcWorkspace();
+  const clock = new FakeClock();
   await using box = await startApp(ws, (b) => b.onRequest("/echo", (body) => body), {
     graceMs: 300,
+    clock,
   });
   const dir = senderDir(ws.workspace, APP, "echo");
   const id = crypto.randomUUID();
-  const t0 = Date.now();
   await dropRequest(dir, id, "this is not json");
+  await box.rescan();
+  await box.idle();
+  assert.equal(await fileExists(join(dir, `${id}.response`)), false, "answered at once");
+  await clock.tick(299);
+  await box.idle();
+  assert.equal(await fileExists(join(dir, `${id}.response`)), false, "answered before the grace");
+  await clock.tick(10);
   const res = await waitResponse(dir, id);
-  assert.ok(Date.now() - t0 >= 250, "answered before the grace period");
   assert.equal(res.statusCode, 400);
   assert.match(res.text(), /^Error loading request: RpcProtocolError\("Invalid request: /);
   // Written next to the request file, with the sender-folder URL (syft-event's write_response).
@@ -365,6 +379,9 @@ Deno.test("SyftEvents answers an unreadable request 400 after the grace period",
   // Other invalid content: a bad method names the field.
   const bad = pythonRequest({ url: urlOf("echo"), method: "FETCH" });
   await dropRequest(dir, bad.id, bad.text);
+  await box.rescan();
+  await box.idle();
+  await clock.tick(310);
   assert.match((await waitResponse(dir, bad.id)).text(), /Invalid method/);
   // Files that are not <uuid>.request (rejection markers, stray names) are left alone.
   await dropRequest(dir, "not-a-uuid", "{}");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { nowInstant, parseDuration, toInstant } from "../../../lib/rpc/mod.ts";
+import { parseDuration } from "../../../lib/rpc/mod.ts";
+import { nowInstant, toInstant } from "../../../lib/rpc/time.ts";
 
 Deno.test("parseDuration() reads syft-rpc and syft-event durations", () => {
   assert.equal(parseDuration("15m"), 900_000);

@@ -7,7 +7,7 @@ import {
   type FsEventSource,
   type RescanReason,
   walkFiles,
-} from "../../../lib/rpc/mod.ts";
+} from "../../../lib/rpc/watcher.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 
 /** A scripted event source: push events, make it fail, count how often it was opened. */
