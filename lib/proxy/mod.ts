@@ -31,3 +31,4 @@ export {
   startProxyServer,
 } from "../../servers/proxy/serve.ts";
 export type { ProxyHttpOptions, RateLimit } from "../../servers/proxy/app.ts";
+export type { ServeLimits } from "../../servers/_limits.ts";

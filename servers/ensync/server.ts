@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { serveHardened } from "../_serve.ts";
+import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
@@ -46,6 +48,11 @@ export const ENSYNC_DEFAULT_PORTS: { ws: number; grpc: number } = { ws: 8082, gr
 
 /** Options of {@linkcode startEnSyncServer}. */
 export interface EnSyncServerOptions {
+  /**
+   * Connection limit and headers/body/idle timeouts (defaults: 10,000 connections, 10 s, 30 s,
+   * 60 s; see docs/reliability.md).
+   */
+  limits?: ServeLimits;
   /** The app configuration, or the path of its YAML file (reloaded when it changes). */
   config: EnSyncConfig | string;
   /** Where events are kept (default: a new {@linkcode MemoryStore}). */
@@ -201,8 +208,11 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   if (options.wsPort !== false) {
     try {
       const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-      const server = Deno.serve(
+      const server = serveHardened(
         {
+          ...options.limits,
+          name: "the EnSync engine (WebSocket)",
+          websocket: true,
           hostname: host,
           port: options.wsPort ?? ENSYNC_DEFAULT_PORTS.ws,
           onListen: (addr) => resolve(addr as Deno.NetAddr),
