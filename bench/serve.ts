@@ -1,4 +1,4 @@
-// deno-lint-ignore-file no-console camelcase
+// deno-lint-ignore-file no-console
 /**
  * `deno task bench:serve`: what the hardened serving layer (servers/_serve.ts: own accept loop,
  * connection limit, headers/body/idle timeouts) costs against bare `Deno.serve`, in the same run.

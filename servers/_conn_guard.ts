@@ -39,6 +39,8 @@ export class ConnectionGuard {
   upgraded = false;
   /** Closed (by a timeout, the peer or the server). */
   closed = false;
+  /** Called when the connection becomes a WebSocket. */
+  onUpgrade: (() => void) | undefined;
 
   /**
    * Starts the headers deadline.
@@ -120,7 +122,9 @@ export class ConnectionGuard {
 
   /** The connection became a WebSocket. */
   upgrade(): void {
+    if (this.upgraded) return;
     this.upgraded = true;
+    this.onUpgrade?.();
   }
 
   /** The connection is gone. */

@@ -171,15 +171,15 @@ export function serveUpgradable(
             guard.upgrade();
           });
         }
-        let sent: Promise<void> | undefined;
+        const state: { sent?: Promise<void> } = {};
         const info: Deno.ServeHandlerInfo<Deno.NetAddr> = {
           remoteAddr,
           get completed(): Promise<void> {
-            return sent ?? Promise.resolve();
+            return state.sent ?? Promise.resolve();
           },
         };
         const body = watchBody(request, guard);
-        sent = event.respondWith(respond(request, info));
+        const sent = state.sent = event.respondWith(respond(request, info));
         const over = body === undefined ? ended : (): void => {
           body();
           ended();

@@ -201,18 +201,11 @@ export function serveHardened(
     const connection = served;
     connections.add(connection);
     sweeper.add(guard);
-    let counted = false;
-    const countSocket = (): void => {
-      if (guard.upgraded && !counted) {
-        counted = true;
-        stats.websockets++;
-      }
+    guard.onUpgrade = () => {
+      stats.websockets++;
     };
-    // The upgrade is reported synchronously inside the handler; count it on the next turn.
-    queueMicrotask(countSocket);
     connection.finished.then(() => {
-      countSocket();
-      if (counted) stats.websockets--;
+      if (guard.upgraded) stats.websockets--;
       guard.close();
       sweeper.delete(guard);
       connections.delete(connection);
