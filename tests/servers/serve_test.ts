@@ -3,7 +3,8 @@
 // the layer, and the servers that run on it.
 import assert from "node:assert/strict";
 import { serveHardened } from "../../servers/_serve.ts";
-import { resolveLimits } from "../../servers/_limits.ts";
+import { resolveLimits, SERVE_DEFAULTS } from "../../servers/_limits.ts";
+import { SERVE_LIMIT_DEFAULTS, serveLimitsOf } from "../../cli/_limits.ts";
 import { serveHub } from "../../servers/hub/main.ts";
 import { startPubSubServer } from "../../servers/pubsub/mod.ts";
 import { startEnSyncServer } from "../../servers/ensync/mod.ts";
@@ -207,6 +208,20 @@ Deno.test("resolveLimits() fills the defaults and names a bad value", () => {
     idleTimeoutMs: 60_000,
   });
   assert.throws(() => resolveLimits({ maxConnections: 0 }), /maxConnections must be a positive/);
+});
+
+Deno.test("the CLI's --help defaults are the servers' and its flags map to the limits in ms", () => {
+  assert.deepEqual({
+    maxConnections: SERVE_LIMIT_DEFAULTS.maxConnections,
+    headersTimeoutMs: SERVE_LIMIT_DEFAULTS.headersTimeoutS * 1000,
+    bodyTimeoutMs: SERVE_LIMIT_DEFAULTS.bodyTimeoutS * 1000,
+    idleTimeoutMs: SERVE_LIMIT_DEFAULTS.keepAliveTimeoutS * 1000,
+  }, SERVE_DEFAULTS);
+  assert.deepEqual(
+    serveLimitsOf({ maxConnections: 5, headersTimeout: 0.5, bodyTimeout: 2, keepAliveTimeout: 3 }),
+    { maxConnections: 5, headersTimeoutMs: 500, bodyTimeoutMs: 2000, idleTimeoutMs: 3000 },
+  );
+  assert.deepEqual(serveLimitsOf({}), {});
 });
 
 Deno.test("the hub, pub/sub and EnSync WebSocket servers upgrade through the layer and keep their sockets", async () => {
