@@ -58,6 +58,15 @@ export function processConnectionBudget(fdLimit: number | undefined = openFileLi
   return Math.max(16, Math.floor(fdLimit * FD_BUDGET_SHARE));
 }
 
+/** Connections held by all hardened servers (HTTP and gRPC) of this process, against its budget. */
+export const processConnections: { open: number; budget(): number } = {
+  open: 0,
+  budget(): number {
+    return cachedBudget ??= processConnectionBudget();
+  },
+};
+let cachedBudget: number | undefined;
+
 /**
  * Fills in the defaults and checks the values.
  *

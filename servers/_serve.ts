@@ -27,7 +27,7 @@ import {
   serveNative,
   serveUpgradable,
 } from "./_engines.ts";
-import { processConnectionBudget, resolveLimits, type ServeLimits } from "./_limits.ts";
+import { processConnections, resolveLimits, type ServeLimits } from "./_limits.ts";
 import { Sweeper, sweepPeriodMs } from "./_sweeper.ts";
 
 const log = getLogger(["serve"]);
@@ -77,10 +77,6 @@ export interface HardenedServer extends Deno.HttpServer<Deno.NetAddr> {
   /** The limits in force. */
   readonly limits: Readonly<Required<ServeLimits>>;
 }
-
-/** Connections held by all hardened servers of this process. */
-let processOpen = 0;
-let budget: number | undefined;
 
 const encoder = new TextEncoder();
 
@@ -133,7 +129,7 @@ export function serveHardened(
   if (upgradable ? !ENGINES.upgradable : !ENGINES.native) {
     throw new Error(`This Deno has no per-connection HTTP server (${Deno.version.deno})`);
   }
-  budget ??= processConnectionBudget();
+  const budget = processConnections.budget();
   const listener = Deno.listen({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8000,
@@ -165,7 +161,7 @@ export function serveHardened(
     const message = atOwn
       ? `${name} has ${stats.open} open connections, its limit (${flag} ${limits.maxConnections}); ` +
         "try again later, or raise the limit"
-      : `the process holds ${processOpen} connections, its budget (75% of the open-file limit, ` +
+      : `the process holds ${processConnections.open} connections, its budget (75% of the open-file limit, ` +
         `ulimit -n); raise ulimit -n or lower ${flag}`;
     refusedLog.note("{name} refused a connection: {message}", { name, message });
     conn.write(refusal(message)).catch(() => {}).finally(() => {
@@ -178,7 +174,7 @@ export function serveHardened(
   const serveConnection = (conn: Deno.Conn): void => {
     stats.accepted++;
     stats.open++;
-    processOpen++;
+    processConnections.open++;
     let served: ServedConnection | undefined;
     const guard = new ConnectionGuard(clock, limits, (kind) => {
       stats.timedOut[kind]++;
@@ -192,7 +188,7 @@ export function serveHardened(
       log.warn("{name} cannot serve a connection: {error}", { name, error: err });
       guard.close();
       stats.open--;
-      processOpen--;
+      processConnections.open--;
       try {
         conn.close();
       } catch { /* closed */ }
@@ -210,7 +206,7 @@ export function serveHardened(
       sweeper.delete(guard);
       connections.delete(connection);
       stats.open--;
-      processOpen--;
+      processConnections.open--;
     });
     if (closing) connection.shutdown();
   };
@@ -247,7 +243,7 @@ export function serveHardened(
         conn.close();
         break;
       }
-      if (stats.open >= limits.maxConnections || processOpen >= budget!) {
+      if (stats.open >= limits.maxConnections || processConnections.open >= budget) {
         refuse(conn);
         continue;
       }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type GrpcListener, listenGrpc } from "../_grpc_listen.ts";
 import { serveHardened } from "../_serve.ts";
 import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
@@ -265,20 +266,20 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     });
     const service = grpcService;
     const target = hostPort(host, options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc);
+    const grpcPortOption = options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc;
     const inProcess = async (): Promise<void> => {
       const server = new grpc.Server({
         "grpc.max_receive_message_length": MAX_GRPC_MESSAGE_BYTES,
         "grpc.max_send_message_length": MAX_GRPC_MESSAGE_BYTES,
       });
       service.addTo(server);
+      let listener: GrpcListener | undefined;
       try {
-        grpcPort = await new Promise<number>((resolve, reject) =>
-          server.bindAsync(
-            target,
-            grpc.ServerCredentials.createInsecure(),
-            (err, port) => err ? reject(err) : resolve(port),
-          )
-        );
+        listener = await listenGrpc(server, host, grpcPortOption, {
+          ...options.limits,
+          name: "the EnSync engine (gRPC)",
+        });
+        grpcPort = listener.port;
       } catch (err) {
         server.forceShutdown();
         await service.close();
@@ -286,6 +287,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
       }
       cleanups.push(async () => {
         await service.close();
+        await listener?.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             server.forceShutdown();
@@ -303,6 +305,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
         host,
         port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
         maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
+        ...(options.limits === undefined ? {} : { limits: options.limits }),
       });
       service.addTo(worker);
       let started = false;
