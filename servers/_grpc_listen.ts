@@ -21,7 +21,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { type Clock, systemClock } from "../lib/_clock.ts";
 import { getLogger } from "../lib/_log.ts";
 import { BurstLog } from "./_burst.ts";
-import { processConnections, resolveLimits, type ServeLimits } from "./_limits.ts";
+import { isFdExhaustion, processConnections, resolveLimits, type ServeLimits } from "./_limits.ts";
 import type { ServeStats } from "./_serve.ts";
 
 const log = getLogger(["serve", "grpc"]);
@@ -75,7 +75,6 @@ export function listenGrpc(
   const clock = options.clock ?? systemClock;
   const name = options.name ?? "the gRPC server";
   const flag = options.maxConnectionsFlag ?? "--max-connections";
-  const budget = processConnections.budget();
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const stats: ServeStats = {
     open: 0,
@@ -94,7 +93,9 @@ export function listenGrpc(
 
   const onConnection = (socket: Socket): void => {
     socket.on("error", () => {/* grpc-js reports its own; a reset is not ours to log */});
-    if (stats.open >= limits.maxConnections || processConnections.open >= budget) {
+    if (
+      stats.open >= limits.maxConnections || processConnections.open >= processConnections.budget()
+    ) {
       stats.refused++;
       refusedLog.note("{name} refused a connection: {open} open, its limit ({flag} {max})", {
         name,
@@ -139,6 +140,7 @@ export function listenGrpc(
       net.on("error", (err: Error) => {
         if (closing) return;
         stats.acceptErrors++;
+        if (isFdExhaustion(err)) processConnections.learn(processConnections.open);
         acceptLog.note(
           "{name} cannot accept a connection ({error}); retrying. At the open-file limit: raise " +
             "ulimit -n or lower {flag}",

@@ -58,14 +58,37 @@ export function processConnectionBudget(fdLimit: number | undefined = openFileLi
   return Math.max(16, Math.floor(fdLimit * FD_BUDGET_SHARE));
 }
 
-/** Connections held by all hardened servers (HTTP and gRPC) of this process, against its budget. */
-export const processConnections: { open: number; budget(): number } = {
+/**
+ * Connections held by all hardened servers (HTTP and gRPC) of this process, against its budget:
+ * 75 % of the open-file limit when it can be read, and in any case 90 % of the connections held
+ * when an accept first failed for want of file descriptors (Deno reads `/proc/self/limits` only
+ * with `--allow-all`, so the limit is usually learned that way).
+ */
+export const processConnections: {
+  open: number;
+  budget(): number;
+  learn(open: number): number;
+} = {
   open: 0,
   budget(): number {
-    return cachedBudget ??= processConnectionBudget();
+    cachedBudget ??= processConnectionBudget();
+    return Math.min(cachedBudget, learnedBudget);
+  },
+  learn(open: number): number {
+    learnedBudget = Math.min(learnedBudget, Math.max(16, Math.floor(open * 0.9)));
+    return learnedBudget;
   },
 };
 let cachedBudget: number | undefined;
+let learnedBudget = Infinity;
+
+/** Whether an accept error means the process (or system) is out of file descriptors. */
+export function isFdExhaustion(err: unknown): boolean {
+  const text = err instanceof Error
+    ? `${err.message} ${(err as { code?: string }).code ?? ""}`
+    : "";
+  return /too many open files|os error 2[34]|EMFILE|ENFILE/i.test(text);
+}
 
 /**
  * Fills in the defaults and checks the values.

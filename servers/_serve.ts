@@ -27,7 +27,7 @@ import {
   serveNative,
   serveUpgradable,
 } from "./_engines.ts";
-import { processConnections, resolveLimits, type ServeLimits } from "./_limits.ts";
+import { isFdExhaustion, processConnections, resolveLimits, type ServeLimits } from "./_limits.ts";
 import { Sweeper, sweepPeriodMs } from "./_sweeper.ts";
 
 const log = getLogger(["serve"]);
@@ -129,7 +129,6 @@ export function serveHardened(
   if (upgradable ? !ENGINES.upgradable : !ENGINES.native) {
     throw new Error(`This Deno has no per-connection HTTP server (${Deno.version.deno})`);
   }
-  const budget = processConnections.budget();
   const listener = Deno.listen({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8000,
@@ -161,8 +160,8 @@ export function serveHardened(
     const message = atOwn
       ? `${name} has ${stats.open} open connections, its limit (${flag} ${limits.maxConnections}); ` +
         "try again later, or raise the limit"
-      : `the process holds ${processConnections.open} connections, its budget (75% of the open-file limit, ` +
-        `ulimit -n); raise ulimit -n or lower ${flag}`;
+      : `the process holds ${processConnections.open} connections, all that its open-file limit ` +
+        `(ulimit -n) leaves room for; raise ulimit -n or lower ${flag}`;
     refusedLog.note("{name} refused a connection: {message}", { name, message });
     conn.write(refusal(message)).catch(() => {}).finally(() => {
       try {
@@ -220,6 +219,18 @@ export function serveHardened(
       });
     });
 
+  // One file descriptor kept in reserve: when accepts fail for want of descriptors, closing it
+  // lets one pending connection be accepted and refused, so the backlog drains with 503s instead
+  // of waiting (libuv's trick).
+  const openSpare = (): Deno.FsFile | undefined => {
+    try {
+      return Deno.openSync("/dev/null");
+    } catch {
+      return undefined;
+    }
+  };
+  let spare = openSpare();
+
   const loop = (async () => {
     let backoff = 10;
     while (!closing) {
@@ -229,11 +240,25 @@ export function serveHardened(
       } catch (err) {
         if (closing || isClosedError(err)) break;
         stats.acceptErrors++;
+        const exhausted = isFdExhaustion(err);
+        const budget = exhausted
+          ? processConnections.learn(processConnections.open)
+          : processConnections.budget();
         acceptLog.note(
-          "{name} cannot accept a connection ({error}); retrying in {ms} ms. " +
-            "At the open-file limit: raise ulimit -n or lower {flag}",
-          { name, error: err instanceof Error ? err.message : String(err), ms: backoff, flag },
+          "{name} cannot accept a connection ({error}); " +
+            (exhausted
+              ? "refusing connections beyond {budget} from now on. Raise ulimit -n or lower {flag}"
+              : "retrying with backoff"),
+          { name, error: err instanceof Error ? err.message : String(err), budget, flag },
         );
+        if (exhausted && spare !== undefined) {
+          spare.close();
+          spare = undefined;
+          try {
+            refuse(await listener.accept());
+          } catch { /* taken meanwhile, or closing */ }
+          continue;
+        }
         await pause(backoff);
         backoff = Math.min(backoff * 2, 1_000);
         continue;
@@ -243,12 +268,17 @@ export function serveHardened(
         conn.close();
         break;
       }
-      if (stats.open >= limits.maxConnections || processConnections.open >= budget) {
+      if (
+        stats.open >= limits.maxConnections ||
+        processConnections.open >= processConnections.budget()
+      ) {
         refuse(conn);
         continue;
       }
+      spare ??= openSpare();
       serveConnection(conn);
     }
+    spare?.close();
   })();
 
   let finishing: Promise<void> | undefined;
