@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ServeLimits } from "../servers/_limits.ts";
 import type { SyftHome } from "../lib/home.ts";
 import type { LiveSource } from "../lib/live/mod.ts";
 
@@ -18,6 +19,8 @@ export interface UpContext {
   host: string;
   /** Bind every server to port 0 (a free port) instead of its default port. */
   anyPort: boolean;
+  /** `--max-connections` and the timeouts, for every server (default: the servers' defaults). */
+  limits?: ServeLimits;
   /** Aborted when `syft up` is stopping. */
   signal: AbortSignal;
   /** The services started so far, in start order (the dashboard, started last, shows them). */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { serveLimitsOf, withServeLimits } from "./_limits.ts";
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { print, printJson } from "./_output.ts";
 import type { UpService } from "./_service.ts";
@@ -25,6 +26,7 @@ export const DASHBOARD_UP_SERVICE: UpService = {
     const dashboard = await startDashboard({
       hostname: ctx.host,
       port: ctx.anyPort ? 0 : DASHBOARD_PORT,
+      limits: ctx.limits ?? {},
       ...(ctx.dashboardToken === undefined ? {} : { token: ctx.dashboardToken }),
       workspace: {
         root: ctx.home.root,
@@ -53,7 +55,7 @@ export const DASHBOARD_UP_SERVICE: UpService = {
 
 /** Builds the `dashboard` command. */
 export function dashboardCommand(): CommandUnknownOpts {
-  return new Command("dashboard")
+  return withServeLimits(new Command("dashboard"))
     .description(
       "serve the live dashboard for running syft servers (read through their /live routes)",
     )
@@ -130,6 +132,7 @@ export function dashboardCommand(): CommandUnknownOpts {
         hostname: opts.host,
         port: opts.port,
         services: () => services,
+        limits: serveLimitsOf(opts),
         ...(token === undefined ? {} : { token }),
         ...(workspace === undefined ? {} : { workspace }),
       });

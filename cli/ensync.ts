@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { withServeLimits } from "./_limits.ts";
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { parseDuration } from "../lib/rpc/time.ts";
 import { collect, port, positiveInt, UsageError } from "./_common.ts";
@@ -58,7 +59,7 @@ function secretOption(): Option<"--secret <secret-key>"> {
 }
 
 const serveTree = () =>
-  new Command("serve")
+  withServeLimits(new Command("serve"))
     .description(
       "run the EnSync engine: WebSocket (/ and /message) and gRPC, apps from the app config (Ctrl-C stops it)",
     )

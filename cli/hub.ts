@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { withServeLimits } from "./_limits.ts";
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { collect, nonNegativeInt, port, positiveInt } from "./_common.ts";
 import { HUB_PATH, HUB_PORT } from "./_defaults.ts";
@@ -20,7 +21,7 @@ function tokenOption(): Option<"--token <token>"> {
 }
 
 const serveTree = () =>
-  new Command("serve")
+  withServeLimits(new Command("serve"))
     .description(
       "run the relay hub: clients join room lobby; events go to the other members of their room (Ctrl-C stops it)",
     )

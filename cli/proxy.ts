@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { withServeLimits } from "./_limits.ts";
 import {
   Command,
   type CommandUnknownOpts,
@@ -48,7 +49,7 @@ function parseJson(v: string): unknown {
 }
 
 const serveTree = () =>
-  new Command("serve")
+  withServeLimits(new Command("serve"))
     .description("run the proxy: HTTP calls become file-RPC requests (Ctrl-C stops it)")
     .addOption(
       new Option("--host <host>", "bind address; 0.0.0.0 exposes the proxy").env("PROXY_HOST")

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { serveLimitsOf, withServeLimits } from "./_limits.ts";
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import type { Hive, HiveConfig } from "../lib/pubsub/mod.ts";
 import { print, printErr, printJson } from "./_output.ts";
@@ -218,7 +219,7 @@ async function readJson(raw: string | undefined, flag: string): Promise<Record<s
 }
 
 function serveCommand(): CommandUnknownOpts {
-  return new Command("serve")
+  return withServeLimits(new Command("serve"))
     .description(
       "run a fastapi_websocket_pubsub server (eventhive's fastapi backend) until Ctrl-C",
     )
@@ -261,6 +262,7 @@ Examples:
         ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
         ...(opts.token === undefined ? {} : { token: opts.token }),
         ...(opts.maxQueue === undefined ? {} : { maxQueue: opts.maxQueue }),
+        limits: serveLimitsOf(opts),
       });
       const http = server.url.replace(/^ws/, "http").replace(/\/[^/]*$/, "");
       const info = {
@@ -501,6 +503,7 @@ export const PUBSUB_UP_SERVICE: UpService = {
       hostname: ctx.host,
       port: ctx.anyPort ? 0 : DEFAULT_PUBSUB_PORT,
       path: DEFAULT_PUBSUB_PATH,
+      limits: ctx.limits ?? {},
     });
     const http = server.url.replace(/^ws/, "http").replace(/\/[^/]*$/, "");
     return {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { withServeLimits } from "./_limits.ts";
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { lazy } from "./_lazy.ts";
 import type { UpService } from "./_service.ts";
@@ -27,7 +28,7 @@ export const UP_SERVICES: UpService[] = [
 ];
 
 const upTree = () =>
-  new Command("up")
+  withServeLimits(new Command("up"))
     .description(
       "start the local stack on embedded defaults and print what runs where (Ctrl-C stops it)",
     )

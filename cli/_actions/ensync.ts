@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { serveLimitsOf } from "../_limits.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join, resolve } from "node:path";
 import { TextLineStream } from "../../lib/_lines.ts";
@@ -271,6 +272,7 @@ export async function serve(opts: ServeOptions, cmd: CommandUnknownOpts): Promis
         host: opts.host,
         wsPort: opts.wsPort,
         grpcPort: opts.grpcPort,
+        limits: serveLimitsOf(opts),
         ackTimeoutMs: opts.ackTimeout,
         retentionMs: opts.retention,
         ...(opts.grpcStreams === undefined
@@ -528,6 +530,7 @@ export async function startEnSyncService(ctx: UpContext): Promise<RunningService
         host: ctx.host,
         wsPort: ports.ws,
         grpcPort: ports.grpc,
+        limits: ctx.limits ?? {},
       }, { inProcess: false }),
   );
   // Another shell finds ~/.syft/ensync.yaml on its own; any other file is named.

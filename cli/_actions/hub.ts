@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { serveLimitsOf } from "../_limits.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { type EventData, SCALEOUT_EVENT, ZapClient, ZapClientError } from "../../lib/hub/mod.ts";
 import { DEFAULT_HUB_PATH } from "../../servers/hub/app.ts";
@@ -84,6 +85,7 @@ export async function serve(opts: ServeOptions, cmd: CommandUnknownOpts): Promis
         hostname: opts.host,
         port: opts.port,
         path: opts.path,
+        limits: serveLimitsOf(opts),
         maxFrameBytes: opts.maxFrame,
         idleTimeout: opts.idleTimeout,
         ...(opts.token === undefined ? {} : { token: opts.token }),
@@ -250,7 +252,7 @@ export async function startHubService(ctx: UpContext): Promise<RunningService> {
   const port = ctx.anyPort ? 0 : DEFAULT_HUB_PORT;
   const running = await listening(
     { service: "hub", host: ctx.host, ports: [port], hint: "--any-port, or --skip hub" },
-    () => serveHub({ hostname: ctx.host, port, path: DEFAULT_HUB_PATH }),
+    () => serveHub({ hostname: ctx.host, port, path: DEFAULT_HUB_PATH, limits: ctx.limits ?? {} }),
   );
   return {
     where: running.wsUrl,

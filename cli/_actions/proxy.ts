@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { serveLimitsOf } from "../_limits.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join } from "node:path";
 import { SyftError } from "../../lib/errors.ts";
@@ -59,6 +60,7 @@ export async function serve(opts: ServeOptions, cmd: CommandUnknownOpts): Promis
         workspace: { email: home.email, dataDir: home.dataDir },
         hostname: opts.host,
         port: opts.port,
+        limits: serveLimitsOf(opts),
         store: opts.store,
         kvPath,
         storeTtlMs: opts.ttl * 1000,
@@ -261,6 +263,7 @@ export async function startProxyService(ctx: UpContext): Promise<RunningService>
         workspace: { email: ctx.home.email, dataDir: ctx.home.dataDir },
         hostname: ctx.host,
         port,
+        limits: ctx.limits ?? {},
         store: "kv",
         kv: ctx.kv,
         signal: ctx.signal,

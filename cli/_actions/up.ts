@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { serveLimitsOf } from "../_limits.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join } from "node:path";
 import {
@@ -105,6 +106,7 @@ export async function up(opts: UpOptions, cmd: CommandUnknownOpts): Promise<void
       kv,
       host: opts.host,
       anyPort: opts.anyPort === true,
+      limits: serveLimitsOf(opts),
       signal: controller.signal,
       configArg: await configArgFor(home),
       started,

@@ -44,5 +44,6 @@ export type {
 } from "./core.ts";
 export type { HistoryColumns, HistoryPoint } from "./history.ts";
 export type { RpcAppInfo } from "./rpc_apps.ts";
+export type { ServeLimits } from "../_limits.ts";
 export type { RpcCallInput, RpcCallResult } from "./app.ts";
 export { connectRemote, liveBase, type RemoteOptions } from "./remote.ts";

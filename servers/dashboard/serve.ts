@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { serveHardened } from "../_serve.ts";
+import type { ServeLimits } from "../_limits.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
 import { isLoopbackHost } from "../../lib/live/mod.ts";
@@ -18,6 +20,11 @@ export const DEFAULT_DASHBOARD_PORT = 8700;
 
 /** Options of {@linkcode startDashboard}. */
 export interface DashboardOptions {
+  /**
+   * Connection limit and headers/body/idle timeouts (defaults: 10,000 connections, 10 s, 30 s,
+   * 60 s; see docs/reliability.md).
+   */
+  limits?: ServeLimits;
   /** The services to show (read on every sample). */
   services: () => readonly DashboardService[];
   /** The workspace: shown on the overview, scanned for `rpc.schema.json`, used by "try it". */
@@ -168,7 +175,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   await core.start();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({
+    server = serveHardened({
+      ...options.limits,
+      name: "the dashboard",
       hostname,
       port: options.port ?? DEFAULT_DASHBOARD_PORT,
       onListen() {},

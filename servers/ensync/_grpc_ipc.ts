@@ -6,11 +6,12 @@
  *
  * @module
  */
+import type { ServeLimits } from "../_limits.ts";
 
 /** Engine → worker. */
 export type ToWorker =
   /** Bind and serve. */
-  | { t: "start"; host: string; port: number; maxMessageBytes: number }
+  | { t: "start"; host: string; port: number; maxMessageBytes: number; limits?: ServeLimits }
   /** The answer to a unary call (`err` is a gRPC status). */
   | { t: "reply"; id: number; res?: unknown; err?: { code: number; details: string } }
   /** Send the response headers of a stream now. */

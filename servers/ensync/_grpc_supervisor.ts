@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ServeLimits } from "../_limits.ts";
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../../lib/_log.ts";
@@ -248,6 +249,7 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
   readonly #host: string;
   #port: number;
   readonly #maxMessageBytes: number;
+  readonly #limits: ServeLimits | undefined;
   #impl: Record<string, (...args: unknown[]) => void> = {};
   #worker: Worker | undefined;
   #state: GrpcWorkerStatus["state"] = "starting";
@@ -259,12 +261,13 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
 
   constructor(
     command: GrpcWorkerCommand,
-    options: { host: string; port: number; maxMessageBytes: number },
+    options: { host: string; port: number; maxMessageBytes: number; limits?: ServeLimits },
   ) {
     this.#command = command;
     this.#host = options.host;
     this.#port = options.port;
     this.#maxMessageBytes = options.maxMessageBytes;
+    this.#limits = options.limits;
   }
 
   /** GrpcServiceRegistry: keeps the handlers the worker's calls go to. */
@@ -328,7 +331,13 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
   #spawn(): Worker {
     const worker = new Worker(
       this.#command,
-      { t: "start", host: this.#host, port: this.#port, maxMessageBytes: this.#maxMessageBytes },
+      {
+        t: "start",
+        host: this.#host,
+        port: this.#port,
+        maxMessageBytes: this.#maxMessageBytes,
+        ...(this.#limits === undefined ? {} : { limits: this.#limits }),
+      },
       (w, m) => this.#onMessage(w, m),
     );
     this.#worker = worker;

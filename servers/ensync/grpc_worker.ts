@@ -15,6 +15,8 @@
  *
  * @module
  */
+import { listenGrpc } from "../_grpc_listen.ts";
+import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
 import { ensyncServiceDefinition } from "../../lib/ensync/_proto.ts";
 import { getLogger } from "../../lib/_log.ts";
@@ -147,22 +149,25 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
     }
   }
 
-  const start = (host: string, port: number, maxMessageBytes: number): void => {
+  const start = (
+    host: string,
+    port: number,
+    maxMessageBytes: number,
+    limits: ServeLimits = {},
+  ): void => {
     const s = new grpc.Server({
       "grpc.max_receive_message_length": maxMessageBytes,
       "grpc.max_send_message_length": maxMessageBytes,
     });
     s.addService(definition, implementation);
     const target = hostPort(host, port);
-    s.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) {
-        s.forceShutdown();
-        out.send({ t: "bind-error", message: `Cannot bind ${target}: ${err.message}` });
-        return;
-      }
+    listenGrpc(s, host, port, { ...limits, name: "the EnSync gRPC worker" }).then((listener) => {
       server = s;
       log.debug("gRPC worker {pid} serving on {target}", { pid: Deno.pid, target });
-      out.send({ t: "listening", port: bound });
+      out.send({ t: "listening", port: listener.port });
+    }, (err: Error) => {
+      s.forceShutdown();
+      out.send({ t: "bind-error", message: `Cannot bind ${target}: ${err.message}` });
     });
   };
 
@@ -190,7 +195,7 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
   const onMessage = (m: ToWorker): void => {
     switch (m.t) {
       case "start":
-        start(m.host, m.port, m.maxMessageBytes);
+        start(m.host, m.port, m.maxMessageBytes, m.limits);
         break;
       case "reply": {
         const callback = unary.get(m.id);

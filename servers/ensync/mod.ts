@@ -48,3 +48,4 @@ export * from "./store_memory.ts";
 export * from "./store_redis.ts";
 export * from "./stores.ts";
 export * from "./ws.ts";
+export type { ServeLimits } from "../_limits.ts";

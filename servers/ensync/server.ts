@@ -5,6 +5,9 @@
  *
  * @module
  */
+import { type GrpcListener, listenGrpc } from "../_grpc_listen.ts";
+import { serveHardened } from "../_serve.ts";
+import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
@@ -46,6 +49,11 @@ export const ENSYNC_DEFAULT_PORTS: { ws: number; grpc: number } = { ws: 8082, gr
 
 /** Options of {@linkcode startEnSyncServer}. */
 export interface EnSyncServerOptions {
+  /**
+   * Connection limit and headers/body/idle timeouts (defaults: 10,000 connections, 10 s, 30 s,
+   * 60 s; see docs/reliability.md).
+   */
+  limits?: ServeLimits;
   /** The app configuration, or the path of its YAML file (reloaded when it changes). */
   config: EnSyncConfig | string;
   /** Where events are kept (default: a new {@linkcode MemoryStore}). */
@@ -201,8 +209,11 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   if (options.wsPort !== false) {
     try {
       const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-      const server = Deno.serve(
+      const server = serveHardened(
         {
+          ...options.limits,
+          name: "the EnSync engine (WebSocket)",
+          websocket: true,
           hostname: host,
           port: options.wsPort ?? ENSYNC_DEFAULT_PORTS.ws,
           onListen: (addr) => resolve(addr as Deno.NetAddr),
@@ -255,20 +266,20 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     });
     const service = grpcService;
     const target = hostPort(host, options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc);
+    const grpcPortOption = options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc;
     const inProcess = async (): Promise<void> => {
       const server = new grpc.Server({
         "grpc.max_receive_message_length": MAX_GRPC_MESSAGE_BYTES,
         "grpc.max_send_message_length": MAX_GRPC_MESSAGE_BYTES,
       });
       service.addTo(server);
+      let listener: GrpcListener | undefined;
       try {
-        grpcPort = await new Promise<number>((resolve, reject) =>
-          server.bindAsync(
-            target,
-            grpc.ServerCredentials.createInsecure(),
-            (err, port) => err ? reject(err) : resolve(port),
-          )
-        );
+        listener = await listenGrpc(server, host, grpcPortOption, {
+          ...options.limits,
+          name: "the EnSync engine (gRPC)",
+        });
+        grpcPort = listener.port;
       } catch (err) {
         server.forceShutdown();
         await service.close();
@@ -276,6 +287,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
       }
       cleanups.push(async () => {
         await service.close();
+        await listener?.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             server.forceShutdown();
@@ -293,6 +305,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
         host,
         port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
         maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
+        ...(options.limits === undefined ? {} : { limits: options.limits }),
       });
       service.addTo(worker);
       let started = false;

@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { serveHardened } from "../_serve.ts";
+import type { ServeLimits } from "../_limits.ts";
 import { parseArgs } from "node:util";
 import { RedisAdapter } from "../../lib/hub/mod.ts";
 import { createHubApp, DEFAULT_HUB_PATH, type HubApp, type HubAppOptions } from "./app.ts";
@@ -18,6 +20,11 @@ export const DEFAULT_HUB_PORT = 8765;
 
 /** Options of {@linkcode serveHub}. */
 export interface ServeHubOptions extends Omit<HubAppOptions, "adapter"> {
+  /**
+   * Connection limit and headers/body/idle timeouts (defaults: 10,000 connections, 10 s, 30 s,
+   * 60 s; see docs/reliability.md).
+   */
+  limits?: ServeLimits;
   /** Bind address (default 127.0.0.1). */
   hostname?: string;
   /** Port (default 8765; 0 picks a free one). */
@@ -72,8 +79,14 @@ export async function serveHub(options: ServeHubOptions = {}): Promise<RunningHu
   const relay = createHubApp({ ...options, ...(adapter === undefined ? {} : { adapter }) });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve(
-      { hostname, port: options.port ?? DEFAULT_HUB_PORT, onListen() {} },
+    server = serveHardened(
+      {
+        ...options.limits,
+        name: "the hub",
+        websocket: true,
+        hostname,
+        port: options.port ?? DEFAULT_HUB_PORT,
+      },
       relay.app.fetch,
     );
   } catch (err) {

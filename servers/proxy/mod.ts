@@ -24,3 +24,4 @@ export {
   startProxyServer,
 } from "./serve.ts";
 export { type ProxyHttpOptions, type RateLimit } from "./app.ts";
+export type { ServeLimits } from "../_limits.ts";

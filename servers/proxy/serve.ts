@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { serveHardened } from "../_serve.ts";
+import type { ServeLimits } from "../_limits.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { createFileBackend } from "./_file_backend.ts";
 import { ProxyGateway, type RpcBackend } from "./_gateway.ts";
@@ -18,6 +20,11 @@ export const DEFAULT_PROXY_PORT = 8000;
 
 /** Options for {@linkcode startProxyServer} (plus the HTTP ones: auth, limits, CORS, access log). */
 export interface ProxyServerOptions extends ProxyHttpOptions {
+  /**
+   * Connection limit and headers/body/idle timeouts (defaults: 10,000 connections, 10 s, 30 s,
+   * 60 s; see docs/reliability.md).
+   */
+  limits?: ServeLimits;
   /** Where requests are written and responses arrive: the datasite owner and the SyftBox data dir. */
   workspace: { email: string; dataDir: string };
   /** Bind address (default `127.0.0.1`; `0.0.0.0` exposes the proxy). */
@@ -115,7 +122,9 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     // The HTTP options pass through (the others are ignored by the app).
     const { app, live } = createProxyApp({ ...options, gateway, shutdown: stopping.signal });
     const { promise: listening, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
-    const server = Deno.serve({
+    const server = serveHardened({
+      ...options.limits,
+      name: "the proxy",
       hostname: options.hostname ?? "127.0.0.1",
       port: options.port ?? 8000,
       onListen: (addr) => onListen(addr as Deno.NetAddr),

@@ -21,6 +21,8 @@
  *
  * @module
  */
+import { serveHardened } from "../_serve.ts";
+import type { ServeLimits } from "../_limits.ts";
 import { parseArgs } from "node:util";
 import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import { createPubSubApp, DEFAULT_PUBSUB_PATH } from "./app.ts";
@@ -29,6 +31,7 @@ import type { PubSubClock } from "../../lib/pubsub/mod.ts";
 
 export { PubSubServerError, type PubSubServerErrorCode } from "../../lib/pubsub/fastapi_errors.ts";
 export { DEFAULT_PUBSUB_PATH } from "./app.ts";
+export type { ServeLimits } from "../_limits.ts";
 
 /** The default port (eventhive's and fastapi_websocket_pubsub's examples use 8085). */
 export const DEFAULT_PUBSUB_PORT = 8085;
@@ -45,6 +48,11 @@ export const DEFAULT_PUBSUB_PORT = 8085;
  * ```
  */
 export interface PubSubServerOptions {
+  /**
+   * Connection limit and headers/body/idle timeouts (defaults: 10,000 connections, 10 s, 30 s,
+   * 60 s; see docs/reliability.md).
+   */
+  limits?: ServeLimits;
   /** Bind address (default 127.0.0.1). */
   hostname?: string;
   /** Port (default 8085; 0 picks a free one). */
@@ -127,7 +135,10 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
   }
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({ hostname, port, onListen() {} }, pubsub.app.fetch);
+    server = serveHardened(
+      { ...options.limits, name: "the pub/sub server", websocket: true, hostname, port },
+      pubsub.app.fetch,
+    );
   } catch (err) {
     await pubsub.close({ drainMs: 0 });
     if (err instanceof Deno.errors.AddrInUse) {

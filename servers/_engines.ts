@@ -1,0 +1,217 @@
+/**
+ * Serving one accepted TCP connection with Deno's own HTTP stack, under a connection guard:
+ *
+ * - **native**: Deno's internal `serveHttpOnConnection` (the hyper server `Deno.serve` runs, one
+ *   connection at a time). As fast as `Deno.serve`; a WebSocket upgrade does not survive on it
+ *   (the per-connection server ends when the connection is upgraded, and closes the socket), so
+ *   servers with WebSocket routes use the other engine.
+ * - **upgradable**: `Deno.serveHttp` (the HTTP connection API `Deno.upgradeWebSocket` works with;
+ *   still in Deno 2.9's runtime, no longer in its type declarations), slower per request.
+ *
+ * @module
+ */
+import type { ConnectionGuard } from "./_conn_guard.ts";
+import { watchBody } from "./_body_deadline.ts";
+import { expectUpgrade } from "./_ws_track.ts";
+
+/** The handler a connection serves (the `Deno.serve` handler shape). */
+export type ConnectionHandler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/** What `onError` of `Deno.serve` is. */
+export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
+
+/** A connection being served. */
+export interface ServedConnection {
+  /** Settles when the connection is closed (and, if it became a WebSocket, the socket too). */
+  readonly finished: Promise<void>;
+  /** Closes it once its requests in flight are answered (an upgraded socket gets 1001). */
+  shutdown(): void;
+  /** Closes it now. */
+  abort(): void;
+}
+
+type ServeOn = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: ConnectionHandler,
+  onError: ErrorHandler,
+  onListen: () => void,
+) => { finished: Promise<void>; shutdown(): Promise<void> };
+
+interface LegacyEvent {
+  readonly request: Request;
+  respondWith(response: Response | Promise<Response>): Promise<void>;
+}
+interface LegacyHttpConn extends AsyncIterable<LegacyEvent> {
+  close(): void;
+}
+type ServeHttp = (conn: Deno.Conn) => LegacyHttpConn;
+
+const denoAny = Deno as unknown as Record<string | symbol, unknown> & { internal?: symbol };
+const internals = denoAny.internal === undefined
+  ? undefined
+  : denoAny[denoAny.internal] as { serveHttpOnConnection?: ServeOn } | undefined;
+const serveOn: ServeOn | undefined = internals?.serveHttpOnConnection;
+const serveHttp = denoAny.serveHttp as ServeHttp | undefined;
+
+/** Which engines this Deno has. */
+export const ENGINES: { native: boolean; upgradable: boolean } = {
+  native: typeof serveOn === "function",
+  upgradable: typeof serveHttp === "function",
+};
+
+const noop = (): void => {};
+
+/**
+ * Serves `conn` on the native engine.
+ *
+ * @param conn The accepted connection (its resource passes to the HTTP server).
+ * @param guard Its timers.
+ * @param handler The app.
+ * @param onError What a throwing handler answers.
+ * @returns The served connection.
+ */
+export function serveNative(
+  conn: Deno.Conn,
+  guard: ConnectionGuard,
+  handler: ConnectionHandler,
+  onError: ErrorHandler,
+): ServedConnection {
+  const abort = new AbortController();
+  const ended = (): void => {
+    guard.requestEnded();
+  };
+  const served = serveOn!(
+    conn,
+    abort.signal,
+    (request, info) => {
+      guard.requestStarted();
+      const body = watchBody(request, guard);
+      if (body === undefined) {
+        info.completed.then(ended, ended);
+      } else {
+        const over = (): void => {
+          body();
+          ended();
+        };
+        info.completed.then(over, over);
+      }
+      return handler(request, info);
+    },
+    onError,
+    noop,
+  );
+  let shut = false;
+  return {
+    finished: served.finished.catch(noop),
+    shutdown(): void {
+      if (shut) return;
+      shut = true;
+      if (guard.inFlight === 0) abort.abort();
+      else served.shutdown().catch(noop);
+    },
+    abort(): void {
+      abort.abort();
+    },
+  };
+}
+
+/**
+ * Serves `conn` on the upgradable engine.
+ *
+ * @param conn The accepted connection.
+ * @param guard Its timers.
+ * @param handler The app.
+ * @param onError What a throwing handler answers.
+ * @returns The served connection.
+ */
+export function serveUpgradable(
+  conn: Deno.Conn,
+  guard: ConnectionGuard,
+  handler: ConnectionHandler,
+  onError: ErrorHandler,
+): ServedConnection {
+  const httpConn = serveHttp!(conn);
+  const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+  let socket: WebSocket | undefined;
+  let draining = false;
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    try {
+      httpConn.close();
+    } catch { /* already closed */ }
+  };
+  const ended = (): void => {
+    guard.requestEnded();
+    if (draining && guard.inFlight === 0 && socket === undefined) close();
+  };
+  const respond = async (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> => {
+    try {
+      return await handler(request, info);
+    } catch (err) {
+      return await onError(err);
+    }
+  };
+  const loop = (async () => {
+    try {
+      for await (const event of httpConn) {
+        guard.requestStarted();
+        const request = event.request;
+        if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+          expectUpgrade(request, (ws) => {
+            socket = ws;
+            guard.upgrade();
+          });
+        }
+        const state: { sent?: Promise<void> } = {};
+        const info: Deno.ServeHandlerInfo<Deno.NetAddr> = {
+          remoteAddr,
+          get completed(): Promise<void> {
+            return state.sent ?? Promise.resolve();
+          },
+        };
+        const body = watchBody(request, guard);
+        const sent = state.sent = event.respondWith(respond(request, info));
+        const over = body === undefined ? ended : (): void => {
+          body();
+          ended();
+        };
+        sent.then(over, over);
+      }
+    } catch { /* closed by a timeout, the peer or shutdown */ }
+  })();
+  const finished = loop.then(async () => {
+    closed = true;
+    const ws = socket;
+    if (ws !== undefined && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => ws.addEventListener("close", () => resolve()));
+    }
+  });
+  return {
+    finished,
+    shutdown(): void {
+      draining = true;
+      if (socket !== undefined) {
+        try {
+          socket.close(1001, "server shutting down");
+        } catch { /* closing */ }
+      } else if (guard.inFlight === 0) {
+        close();
+      }
+    },
+    abort(): void {
+      close();
+      try {
+        socket?.close(1001, "server shutting down");
+      } catch { /* closing */ }
+    },
+  };
+}
