@@ -199,7 +199,7 @@ async function servedWithin(target: Target, deadlineMs: number): Promise<number>
 function fault(name: string, fields: Record<string, unknown>): void {
   const line = `FAULT ${name} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`;
   try {
-    const out = Deno.openSync("/dev/stdout", { write: true });
+    const out = Deno.openSync("/dev/stdout", { write: true, append: true });
     out.writeSync(encoder.encode(`\n${line}\n`));
     out.close();
   } catch {
