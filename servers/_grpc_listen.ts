@@ -21,7 +21,13 @@ import { createServer, type Server, type Socket } from "node:net";
 import { type Clock, systemClock } from "../lib/_clock.ts";
 import { getLogger } from "../lib/_log.ts";
 import { BurstLog } from "./_burst.ts";
-import { isFdExhaustion, processConnections, resolveLimits, type ServeLimits } from "./_limits.ts";
+import {
+  isFdExhaustion,
+  probeOpenFileLimit,
+  processConnections,
+  resolveLimits,
+  type ServeLimits,
+} from "./_limits.ts";
 import type { ServeStats } from "./_serve.ts";
 
 const log = getLogger(["serve", "grpc"]);
@@ -75,6 +81,12 @@ export function listenGrpc(
   const clock = options.clock ?? systemClock;
   const name = options.name ?? "the gRPC server";
   const flag = options.maxConnectionsFlag ?? "--max-connections";
+  // Deno's node:net stops accepting for good when an accept fails for want of descriptors, and
+  // says nothing: keep the connections under the limit, which must then be known.
+  if (processConnections.budget() === Infinity) {
+    const free = probeOpenFileLimit();
+    if (free !== undefined) processConnections.knowLimit(free);
+  }
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const stats: ServeStats = {
     open: 0,
@@ -124,11 +136,22 @@ export function listenGrpc(
   };
 
   const net: Server = createServer({ noDelay: true }, onConnection);
-  const relisten = (delayMs: number): void => {
+  // Deno's node:net stops accepting after an accept fails for want of descriptors (the server
+  // still says it is listening): reopen the listening socket on the same port, retrying with
+  // backoff (at most 250 ms, so that service resumes soon after descriptors come back).
+  let backoff = 10;
+  let reopening = false;
+  const reopen = (): void => {
+    if (reopening || closing) return;
+    reopening = true;
+    try {
+      net.close();
+    } catch { /* not listening */ }
     clock.setTimeout(() => {
-      if (closing || net.listening) return;
-      net.listen(boundPort, host);
-    }, delayMs);
+      reopening = false;
+      if (!closing) net.listen(boundPort, host);
+    }, backoff);
+    backoff = Math.min(backoff * 2, 250);
   };
   return new Promise<GrpcListener>((resolve, reject) => {
     const onBindError = (err: Error): void => reject(err);
@@ -136,20 +159,17 @@ export function listenGrpc(
     net.listen(port, host, () => {
       net.off("error", onBindError);
       boundPort = (net.address() as { port: number }).port;
-      let backoff = 10;
       net.on("error", (err: Error) => {
         if (closing) return;
         stats.acceptErrors++;
-        if (isFdExhaustion(err)) processConnections.learn(processConnections.open);
+        const exhausted = isFdExhaustion(err);
+        if (exhausted) processConnections.learn(processConnections.open);
         acceptLog.note(
-          "{name} cannot accept a connection ({error}); retrying. At the open-file limit: raise " +
-            "ulimit -n or lower {flag}",
+          "{name} cannot accept a connection ({error}); reopening its listener. At the " +
+            "open-file limit: raise ulimit -n or lower {flag}",
           { name, error: err.message, flag },
         );
-        if (!net.listening) {
-          relisten(backoff);
-          backoff = Math.min(backoff * 2, 1_000);
-        }
+        if (exhausted || !net.listening) reopen();
       });
       net.on("listening", () => {
         backoff = 10;

@@ -68,11 +68,15 @@ export const processConnections: {
   open: number;
   budget(): number;
   learn(open: number): number;
+  knowLimit(fdLimit: number): void;
 } = {
   open: 0,
   budget(): number {
     cachedBudget ??= processConnectionBudget();
     return Math.min(cachedBudget, learnedBudget);
+  },
+  knowLimit(fdLimit: number): void {
+    cachedBudget = Math.min(this.budget(), processConnectionBudget(fdLimit));
   },
   learn(open: number): number {
     learnedBudget = Math.min(learnedBudget, Math.max(16, Math.floor(open * 0.9)));
@@ -81,6 +85,27 @@ export const processConnections: {
 };
 let cachedBudget: number | undefined;
 let learnedBudget = Infinity;
+
+/**
+ * Finds how many more files this process can open, by opening `/dev/null` until it cannot (about
+ * 10 µs each): for a listener that cannot survive the limit (Deno's `node:net` stops accepting
+ * for good at EMFILE), where `/proc/self/limits` cannot be read.
+ *
+ * @param cap Stop after this many (the limit is then taken as unknown).
+ * @returns The count, or `undefined` when the cap was reached or `/dev/null` cannot be opened.
+ */
+export function probeOpenFileLimit(cap = 32_768): number | undefined {
+  const files: Deno.FsFile[] = [];
+  let result: number | undefined;
+  try {
+    while (files.length < cap) files.push(Deno.openSync("/dev/null"));
+  } catch (err) {
+    if (isFdExhaustion(err)) result = files.length;
+  } finally {
+    for (const f of files) f.close();
+  }
+  return result;
+}
 
 /** Whether an accept error means the process (or system) is out of file descriptors. */
 export function isFdExhaustion(err: unknown): boolean {

@@ -179,7 +179,8 @@ function runGranted(command: string): boolean {
 
 /**
  * How this process starts another `syft` running `ensync grpc-worker`: the compiled binary
- * itself, or `deno run` of the same main module with only env and net (to `host`) permissions.
+ * itself, or `deno run` of the same main module with only env and net (to `host`) permissions
+ * (and read of /dev/null).
  * Returns why not when `run` is not granted for it.
  */
 function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand | string {
@@ -202,6 +203,8 @@ function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand |
       "--no-prompt",
       "--allow-env",
       `--allow-net=${host.includes(":") ? `[${host}]` : host}`,
+      // Only to count free descriptors (servers/_grpc_listen.ts), so the worker stays under them.
+      "--allow-read=/dev/null",
       Deno.mainModule,
       ...tail,
     ],

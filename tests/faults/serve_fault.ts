@@ -195,10 +195,16 @@ async function servedWithin(target: Target, deadlineMs: number): Promise<number>
   }
 }
 
+/** Prints the case's line; `deno test -q` swallows console output, so it goes to the terminal. */
 function fault(name: string, fields: Record<string, unknown>): void {
-  console.log(
-    `FAULT ${name} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`,
-  );
+  const line = `FAULT ${name} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`;
+  try {
+    const out = Deno.openSync("/dev/stdout", { write: true, append: true });
+    out.writeSync(encoder.encode(`\n${line}\n`));
+    out.close();
+  } catch {
+    console.log(line);
+  }
 }
 
 async function fdCase(server: string, started: Started, target: Target): Promise<void> {
