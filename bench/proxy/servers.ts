@@ -96,6 +96,8 @@ if (mode === "raw") {
     { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
     app.fetch,
   );
+  // Exit (not die) on SIGTERM, so that `--cpu-prof` writes its profile.
+  Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
 } else if (mode === "echo") {
   const app = createEchoApp({ workspace: { dataDir: dataDir!, email: "me@example.org" } });
   await app.start();
