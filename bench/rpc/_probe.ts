@@ -6,11 +6,18 @@
  * @module
  */
 
-/** Peak resident set size of a process in MiB (Linux `VmHWM`), or `null` when unknown. */
+/**
+ * Peak resident set size of a process in MiB (Linux `VmHWM`), or `null` when unknown. Read through
+ * `cat` (Deno grants `/proc` paths only with `--allow-all`; the bench has `run`).
+ */
 export async function peakRssMb(pid: number): Promise<number | null> {
   try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/status`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(new TextDecoder().decode(out.stdout))?.[1];
     return kb === undefined ? null : Math.round(Number(kb) / 1024 * 10) / 10;
   } catch {
     return null;
