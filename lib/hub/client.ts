@@ -81,7 +81,7 @@ type Timer = ReturnType<typeof setTimeout>;
  * await client.close();
  * ```
  */
-export class ZapClient {
+export class ZapClient implements AsyncDisposable {
   readonly #reconnect: Required<ReconnectOptions> | undefined;
   readonly #queueLimit: number;
   readonly #protocols: string | string[] | undefined;
@@ -271,6 +271,11 @@ export class ZapClient {
       if (socket.readyState !== 3) await closed;
     }
     this.#finish("OFFLINE", undefined);
+  }
+
+  /** Same as {@linkcode ZapClient.close} with the defaults. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #setState(state: ZapClientState): void {

@@ -184,7 +184,7 @@ function jsonResponse(status: number, error: string, headers: HeadersInit = {}):
  * app.get("/ws", hub.hono());
  * ```
  */
-export class ZapHub {
+export class ZapHub implements AsyncDisposable {
   /** The handlers. */
   readonly register: EventRegister;
   /** The router connections are added to, if one was given. */
@@ -372,6 +372,11 @@ export class ZapHub {
       clearTimeout(timer);
     })();
     return this.#closed;
+  }
+
+  /** Same as {@linkcode ZapHub.close} with the defaults. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #authorize(request: Request): Promise<Record<string, unknown> | undefined | false> {
