@@ -74,8 +74,10 @@ export {
   PubSubConfigError,
   PubSubError,
   type PubSubErrorCode,
+  type PubSubServerErrorCode,
   RemoteHandlerError,
   RequestTimeoutError,
+  type RpcFrameErrorCode,
 } from "./errors.ts";
 export {
   ALL_TOPICS,
