@@ -20,7 +20,6 @@ import * as grpc from "@grpc/grpc-js";
 import { createServer, type Server, type Socket } from "node:net";
 import { type Clock, systemClock } from "../lib/_clock.ts";
 import { getLogger } from "../lib/_log.ts";
-import { BurstLog } from "./_burst.ts";
 import {
   isFdExhaustion,
   probeOpenFileLimit,
@@ -28,7 +27,7 @@ import {
   resolveLimits,
   type ServeLimits,
 } from "./_limits.ts";
-import type { ServeStats } from "./_serve.ts";
+import { serveCounters, type ServeStats } from "./_serve.ts";
 
 const log = getLogger(["serve", "grpc"]);
 
@@ -88,18 +87,7 @@ export function listenGrpc(
     if (free !== undefined) processConnections.knowLimit(free);
   }
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const stats: ServeStats = {
-    open: 0,
-    websockets: 0,
-    accepted: 0,
-    refused: 0,
-    timedOut: { headers: 0, body: 0, idle: 0 },
-    acceptErrors: 0,
-  };
-  const warn = (message: string, properties: Record<string, unknown>): void =>
-    log.warn(message, properties);
-  const acceptLog = new BurstLog(warn, clock);
-  const refusedLog = new BurstLog(warn, clock);
+  const { stats, acceptLog, refusedLog } = serveCounters(log, clock);
   let closing = false;
   let boundPort = port;
 

@@ -55,6 +55,27 @@ export interface HardenedServeOptions extends ServeLimits {
 }
 
 /** Counts of a hardened server. */
+/** Zeroed stats and the once-per-burst logs for accept errors and refusals, shared by both listeners. */
+export function serveCounters(
+  log: { warn(message: string, properties: Record<string, unknown>): void },
+  clock: Clock,
+): { stats: ServeStats; acceptLog: BurstLog; refusedLog: BurstLog } {
+  const warn = (message: string, properties: Record<string, unknown>): void =>
+    log.warn(message, properties);
+  return {
+    stats: {
+      open: 0,
+      websockets: 0,
+      accepted: 0,
+      refused: 0,
+      timedOut: { headers: 0, body: 0, idle: 0 },
+      acceptErrors: 0,
+    },
+    acceptLog: new BurstLog(warn, clock),
+    refusedLog: new BurstLog(warn, clock),
+  };
+}
+
 export interface ServeStats {
   /** Connections open now (WebSockets included). */
   open: number;
@@ -134,18 +155,7 @@ export function serveHardened(
     port: options.port ?? 8000,
   });
   const addr = listener.addr;
-  const stats: ServeStats = {
-    open: 0,
-    websockets: 0,
-    accepted: 0,
-    refused: 0,
-    timedOut: { headers: 0, body: 0, idle: 0 },
-    acceptErrors: 0,
-  };
-  const warn = (message: string, properties: Record<string, unknown>): void =>
-    log.warn(message, properties);
-  const acceptLog = new BurstLog(warn, clock);
-  const refusedLog = new BurstLog(warn, clock);
+  const { stats, acceptLog, refusedLog } = serveCounters(log, clock);
   const connections = new Set<ServedConnection>();
   const sweeper = new Sweeper(
     clock,

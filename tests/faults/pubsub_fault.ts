@@ -24,7 +24,7 @@ import {
 } from "../../lib/pubsub/mod.ts";
 import { TextLineStream } from "../../lib/_lines.ts";
 import { waitFor } from "../_helpers/workspace.ts";
-import { haveRedisServer, PrivateRedis, sparePort } from "../lib/pubsub/_private_redis.ts";
+import { HAVE_REDIS_SERVER, PrivateRedis, sparePort } from "../_helpers/private_redis.ts";
 
 const EVENTS = 3_000;
 /** Events per tick, one tick every 2 ms: about 2,500 events/s. */
@@ -234,7 +234,7 @@ Deno.test({
 
 Deno.test({
   name: "pubsub_hive_redis_restart: hives over Redis while Redis is killed and started again",
-  ignore: !haveRedisServer,
+  ignore: !HAVE_REDIS_SERVER,
   ...options,
   async fn() {
     await using redis = new PrivateRedis(sparePort());
@@ -252,7 +252,7 @@ Deno.test({
 Deno.test({
   name:
     "pubsub_servers_shared_redis_restart: two servers sharing Redis, Redis killed and started again",
-  ignore: !haveRedisServer,
+  ignore: !HAVE_REDIS_SERVER,
   ...options,
   async fn() {
     await using redis = new PrivateRedis(sparePort());

@@ -3,12 +3,12 @@ import { Redis } from "ioredis";
 import { waitFor } from "../../_helpers/workspace.ts";
 import { createHive, PublishError } from "../../../lib/pubsub/mod.ts";
 import { Inbox, ManualHiveClock, uniqueNetwork } from "./_hive_helpers.ts";
-import { haveRedisServer, PrivateRedis, sparePort } from "./_private_redis.ts";
+import { HAVE_REDIS_SERVER, PrivateRedis, sparePort } from "../../_helpers/private_redis.ts";
 
 Deno.test({
   name:
     "after a Redis restart the hive re-subscribes and an event sent during the outage arrives or fails loudly",
-  ignore: !haveRedisServer && Deno.env.get("SYFT_REQUIRE_REDIS") !== "1",
+  ignore: !HAVE_REDIS_SERVER && Deno.env.get("SYFT_REQUIRE_REDIS") !== "1",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -66,7 +66,7 @@ Deno.test({
 Deno.test({
   name:
     "a publish while Redis stays down fails with PUBSUB_PUBLISH_TIMEOUT at its deadline (injected clock), and a full queue at once",
-  ignore: !haveRedisServer && Deno.env.get("SYFT_REQUIRE_REDIS") !== "1",
+  ignore: !HAVE_REDIS_SERVER && Deno.env.get("SYFT_REQUIRE_REDIS") !== "1",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
