@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 export const BUNDLE_RUN_FLAGS: readonly string[] = [
   "-q",
   "--unstable-kv",
+  "--unstable-net",
   "-R",
   "-W",
   "-N",

@@ -105,18 +105,42 @@ export function serveNative(
     noop,
   );
   let shut = false;
+  let over = false;
+  const finished = served.finished.catch(noop).then(() => {
+    over = true;
+  });
+  const cancel = (): void => {
+    if (!over) cancelQuietly(abort);
+  };
   return {
-    finished: served.finished.catch(noop),
+    finished,
     shutdown(): void {
       if (shut) return;
       shut = true;
-      if (guard.inFlight === 0) abort.abort();
+      if (guard.inFlight === 0) cancel();
       else served.shutdown().catch(noop);
     },
-    abort(): void {
-      abort.abort();
-    },
+    abort: cancel,
   };
+}
+
+/**
+ * Aborts a native per-connection server. Deno's abort listener cancels the server's resource
+ * without checking that it is still open, so an abort that races the connection's own close (the
+ * peer hung up, the resource is gone, `finished` has not settled yet) throws `BadResource` inside
+ * the event listener, which Deno reports as an uncaught error that ends the process. Nothing is
+ * left to cancel then: that one error is swallowed; any other is reported as usual.
+ */
+function cancelQuietly(abort: AbortController): void {
+  const swallow = (event: ErrorEvent): void => {
+    if (event.error instanceof Deno.errors.BadResource) event.preventDefault();
+  };
+  globalThis.addEventListener("error", swallow);
+  try {
+    abort.abort();
+  } finally {
+    globalThis.removeEventListener("error", swallow);
+  }
 }
 
 /**

@@ -86,7 +86,8 @@ Deno.test("a second syft up on the same home refuses, naming the first; syft inf
   const email = await runSyft(["info", "--field", "email"], { env });
   assert.equal(email.stdout, "alice@localhost.dev\n");
 
-  assert.equal((await first.stop("SIGINT")).code, 0);
+  const stopped = await first.stop("SIGINT");
+  assert.equal(stopped.code, 0, stopped.stderr);
   // Stopped: nothing listed, and a new syft up may start.
   const after = JSON.parse((await runSyft(["--json", "info"], { env })).stdout);
   assert.deepEqual(after.running, []);

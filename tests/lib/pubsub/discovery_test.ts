@@ -134,17 +134,60 @@ Deno.test("answerQuery() answers queries for the service, SRV and TXT; legacy un
 Deno.test("discoverPubSubServer() refuses bad names, and says how to enable Deno's UDP API when it is off", async () => {
   await assert.rejects(() => discoverPubSubServer("a.b"), PubSubDiscoveryError);
   await assert.rejects(() => discoverPubSubServer(""), PubSubDiscoveryError);
-  if (typeof (Deno as unknown as { listenDatagram?: unknown }).listenDatagram === "function") {
-    // --unstable-net is on in this process: never multicast here, outside a namespace.
-    console.warn("%cskipped the --unstable-net check: the test process has it", "color: yellow");
-    return;
+  // This project's deno.json turns --unstable-net on, so look from a process without it: the same
+  // imports (the import map of deno.json), no config, so no "unstable" list.
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/no_net.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { discoverPubSubServer } from ${
+        JSON.stringify(import.meta.resolve("../../../lib/pubsub/discovery.ts"))
+      };
+const has = typeof (Deno as unknown as { listenDatagram?: unknown }).listenDatagram === "function";
+if (has) { console.log(JSON.stringify({ has })); Deno.exit(0); } // never multicast outside a namespace
+try {
+  await discoverPubSubServer("my-hive", { timeoutMs: 10 });
+  console.log(JSON.stringify({ has, found: true }));
+} catch (err) {
+  console.log(JSON.stringify({ has, name: (err as Error).name, code: (err as { code?: string }).code, message: (err as Error).message }));
+}
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-q",
+        "--no-config",
+        "--import-map",
+        new URL("../../../deno.json", import.meta.url).pathname,
+        "-A",
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const got = JSON.parse(text.split("\n").at(-1)!);
+    assert.equal(got.has, false, "a process without --unstable-net has Deno.listenDatagram");
+    assert.equal(got.name, "PubSubDiscoveryError");
+    assert.equal(got.code, "DISCOVERY_UNSTABLE_NET");
+    assert.match(got.message, /--unstable-net/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  await assert.rejects(
-    () => discoverPubSubServer("my-hive", { timeoutMs: 10 }),
-    (err: unknown) =>
-      err instanceof PubSubDiscoveryError && err.code === "DISCOVERY_UNSTABLE_NET" &&
-      /--unstable-net/.test(err.message),
+});
+
+Deno.test("this project's deno.json, the installed command and the bundle's run line turn on --unstable-net", async () => {
+  assert.equal(typeof (Deno as unknown as { listenDatagram?: unknown }).listenDatagram, "function");
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../../../deno.json", import.meta.url)),
   );
+  assert.ok(config.unstable.includes("net"));
+  assert.match(config.tasks.install.command ?? config.tasks.install, /--unstable-net/);
+  const { BUNDLE_RUN_FLAGS } = await import("../../../cli/_invocation.ts");
+  assert.ok(BUNDLE_RUN_FLAGS.includes("--unstable-net"));
 });
 
 // ---- inside a network namespace ----------------------------------------------------------------
@@ -348,6 +391,89 @@ Deno.test({
         await py.stop();
       }
     } finally {
+      await run("ip", ["netns", "del", ns.name]);
+    }
+  },
+});
+
+const ROOT = new URL("../../../", import.meta.url).pathname;
+/** `syft <args>` as `deno task syft` runs it (the project's deno.json: its unstable list). */
+const syftArgs = (...args: string[]) => [
+  "run",
+  "-q",
+  "-P",
+  "--config",
+  `${ROOT}deno.json`,
+  `${ROOT}cli/main.ts`,
+  ...args,
+];
+
+Deno.test({
+  name:
+    "the syft command finds a server by mDNS (from_broadcast) inside a network namespace: listen and publish",
+  ignore: netnsSkip !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const ns = await makeNamespace();
+    assert.ok("name" in ns, "skip" in ns ? ns.skip : "");
+    const dir = await Deno.makeTempDir();
+    try {
+      const serve = spawnIn(ns.name, DENO, syftArgs("pubsub", "serve", "--port", "19531"));
+      const ad = spawnIn(
+        ns.name,
+        DENO,
+        denoPeer("advertise", "found", "127.0.0.1", "19531", "/pubsub"),
+      );
+      try {
+        while (!(await serve.line()).includes("Press Ctrl-C")) { /* start-up lines */ }
+        assert.equal(await ad.line(), "ready");
+        const yaml = `${dir}/hive.yaml`;
+        await Deno.writeTextFile(
+          yaml,
+          "connectors:\n  found:\n    pubsub_type: fastapi\n    input_channel: worker\n    from_broadcast: 3\n",
+        );
+        const listen = spawnIn(
+          ns.name,
+          DENO,
+          syftArgs("pubsub", "listen", "found/worker/*", "--config", yaml, "--count", "1"),
+        );
+        try {
+          let line: string | undefined;
+          const got = listen.line().then((l) => (line = l));
+          for (let i = 0; i < 40 && line === undefined; i++) {
+            const pub = await new Deno.Command("ip", {
+              args: [
+                "netns",
+                "exec",
+                ns.name,
+                DENO,
+                ...syftArgs("pubsub", "publish", "found/worker/job", '{"n": 1}', "--config", yaml),
+              ],
+              stdout: "piped",
+              stderr: "piped",
+            }).output();
+            assert.ok(pub.success, new TextDecoder().decode(pub.stderr));
+            assert.match(
+              new TextDecoder().decode(pub.stdout),
+              /^published found\/worker\/job on found \(ws:\/\/127\.0\.0\.1:19531\/pubsub/m,
+            );
+            await Promise.race([got, new Promise((r) => setTimeout(r, 250))]);
+          }
+          await got;
+          const event = JSON.parse(line!);
+          assert.equal(event.event, "found/worker/job");
+          assert.deepEqual(event.payload, { n: 1 });
+        } finally {
+          await listen.stop();
+        }
+      } finally {
+        await ad.stop();
+        serve.child.kill("SIGINT");
+        await serve.stop();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
       await run("ip", ["netns", "del", ns.name]);
     }
   },
