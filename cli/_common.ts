@@ -35,7 +35,7 @@ export class UsageError extends SyftError {
    * @param options The underlying error.
    */
   constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { ...options, code: "USAGE", exitCode: 2 });
+    super(message, { ...options, code: "USAGE" });
     this.name = "UsageError";
   }
 }

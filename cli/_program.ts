@@ -115,11 +115,42 @@ function wantsDebug(args: readonly string[]): boolean {
   return env === "debug" || env === "trace";
 }
 
-/** The exit status of an error: its own, 124 for any timeout, else 1. */
-function exitCodeOf(err: unknown): number {
-  const { exitCode, code } = err as { exitCode?: unknown; code?: unknown };
-  if (typeof code === "string" && /TIMEOUT$/.test(code)) return 124;
-  return typeof exitCode === "number" && exitCode > 0 ? exitCode : 1;
+/**
+ * The error codes that mean "the command line or a file it names is wrong" (status 2): usage, a
+ * bad `syft://` URL, a pub/sub config, a dashboard bind without a token, a store named wrongly.
+ */
+export const USAGE_ERROR_CODES: ReadonlySet<string> = new Set([
+  "USAGE",
+  "RPC_BAD_URL",
+  "PUBSUB_CONFIG",
+  "DASHBOARD",
+  "PROXY_STORE_SPEC",
+  "BAD_STORE",
+]);
+
+/**
+ * The exit status of the error that ended a command, from its `code` (the library's errors carry
+ * codes, not statuses): 2 for {@linkcode USAGE_ERROR_CODES}, 124 for any `…TIMEOUT` (as
+ * `timeout(1)`), 130 for `INTERRUPTED` (as a shell's Ctrl-C), 1 otherwise.
+ *
+ * @param err What was thrown.
+ * @returns The status.
+ *
+ * @example
+ * ```ts
+ * import { exitCodeOf } from "./_program.ts";
+ * console.log(exitCodeOf({ code: "RPC_TIMEOUT" })); // 124
+ * ```
+ */
+export function exitCodeOf(err: unknown): number {
+  const code = typeof err === "object" && err !== null
+    ? (err as { code?: unknown }).code
+    : undefined;
+  if (typeof code !== "string") return 1;
+  if (USAGE_ERROR_CODES.has(code)) return 2;
+  if (code.endsWith("TIMEOUT")) return 124;
+  if (code === "INTERRUPTED") return 130;
+  return 1;
 }
 
 /** Parses `args`, runs the command and returns its exit status (see `main()` in `main.ts`). */

@@ -10,13 +10,11 @@ export interface SyftErrorOptions {
   cause?: unknown;
   /** A stable, machine-readable code such as `"KV_UNAVAILABLE"`. */
   code?: string;
-  /** The process exit code the `syft` command uses when this error ends it (default 1). */
-  exitCode?: number;
 }
 
 /**
- * Base class for syft's domain errors. It carries `cause`, a stable `code` and the exit code the
- * `syft` command uses when the error ends a command.
+ * Base class for syft's domain errors. It carries `cause` and a stable `code` (each part lists its
+ * codes in one union type). The `syft` command maps codes to exit statuses; the library has none.
  *
  * @example Catch any syft error
  * ```ts
@@ -31,19 +29,16 @@ export interface SyftErrorOptions {
 export class SyftError extends Error {
   /** A stable, machine-readable code. */
   readonly code: string;
-  /** The exit code the `syft` command uses for this error. */
-  readonly exitCode: number;
 
   /**
    * Creates an error.
    *
    * @param message What went wrong, in one sentence.
-   * @param options Cause, code and exit code.
+   * @param options Cause and code.
    */
   constructor(message: string, options: SyftErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "SyftError";
     this.code = options.code ?? "SYFT_ERROR";
-    this.exitCode = options.exitCode ?? 1;
   }
 }

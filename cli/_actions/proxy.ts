@@ -173,7 +173,7 @@ export async function testRequest(
       throw new SyftError(
         `No answer from the echo app "${opts.app}" on ${to} within ${opts.timeout} s: its folder ` +
           "exists, but no app answered (is `syft rpc echo` or `syft up` running on that workspace?)",
-        { code: "PROXY_TIMEOUT", exitCode: 124, cause: err },
+        { code: "PROXY_TIMEOUT", cause: err },
       );
     }
     throw err;

@@ -251,7 +251,7 @@ export async function call(
     if (ours) await Deno.remove(future.requestPath).catch(() => {});
     throw new SyftError(
       `Interrupted${ours ? `: removed the request ${future.requestPath}` : ""}`,
-      { code: "INTERRUPTED", exitCode: 130 },
+      { code: "INTERRUPTED" },
     );
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);

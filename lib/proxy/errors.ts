@@ -13,7 +13,9 @@ import { SyftError } from "../errors.ts";
  * - `RPC_EXECUTION`: the app answered with an error status ({@linkcode RpcExecutionError});
  * - `PROXY_TIMEOUT`: no answer in time ({@linkcode ProxyTimeoutError});
  * - `PROXY_UNAVAILABLE`: no proxy could be reached ({@linkcode ProxyUnavailableError});
- * - `PROXY_STORE`: the request store cannot be opened or used ({@linkcode StoreError}).
+ * - `PROXY_STORE`: the request store cannot be opened or used ({@linkcode StoreError});
+ * - `PROXY_STORE_SPEC`: the store was named wrongly (`--store`), so nothing was opened
+ *   ({@linkcode StoreError}).
  *
  * @example
  * ```ts
@@ -26,7 +28,8 @@ export type ProxyErrorCode =
   | "RPC_EXECUTION"
   | "PROXY_TIMEOUT"
   | "PROXY_UNAVAILABLE"
-  | "PROXY_STORE";
+  | "PROXY_STORE"
+  | "PROXY_STORE_SPEC";
 
 /** Options shared by the proxy's error constructors. */
 export interface ProxyErrorOptions {
@@ -196,20 +199,19 @@ export class ProxyUnavailableError extends RpcError {
  * ```
  */
 export class StoreError extends SyftError {
-  /** Always `PROXY_STORE`. */
-  declare readonly code: "PROXY_STORE";
+  /** `PROXY_STORE_SPEC` when the store was named wrongly, else `PROXY_STORE`. */
+  declare readonly code: "PROXY_STORE" | "PROXY_STORE_SPEC";
   /**
    * Creates the error.
    *
    * @param message What is wrong with the store.
    * @param options The underlying error.
    */
-  constructor(message: string, options: ProxyErrorOptions & { exitCode?: number } = {}) {
-    super(message, {
-      cause: options.cause,
-      code: "PROXY_STORE",
-      ...(options.exitCode === undefined ? {} : { exitCode: options.exitCode }),
-    });
+  constructor(
+    message: string,
+    options: ProxyErrorOptions & { code?: "PROXY_STORE" | "PROXY_STORE_SPEC" } = {},
+  ) {
+    super(message, { cause: options.cause, code: options.code ?? "PROXY_STORE" });
     this.name = "StoreError";
   }
 }

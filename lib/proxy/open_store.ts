@@ -58,14 +58,14 @@ export async function openRequestStore(
     if (options.kv) return new KvRequestStore(options.kv, ttl, "kv");
     if (options.kvPath) return await KvRequestStore.open(options.kvPath, ttl);
     throw new StoreError('Cannot open the "kv" request store: no KV path was given', {
-      exitCode: 2,
+      code: "PROXY_STORE_SPEC",
     });
   }
   if (value.startsWith("kv:")) {
     const path = value.slice(3);
     if (path === "") {
       throw new StoreError('Cannot open the request store "kv:": the path is empty', {
-        exitCode: 2,
+        code: "PROXY_STORE_SPEC",
       });
     }
     return await KvRequestStore.open(path, ttl);
@@ -79,6 +79,6 @@ export async function openRequestStore(
   }
   throw new StoreError(
     `Cannot use request store "${spec}": expected one of ${STORE_FORMS}`,
-    { exitCode: 2 },
+    { code: "PROXY_STORE_SPEC" },
   );
 }

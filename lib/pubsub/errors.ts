@@ -116,12 +116,9 @@ export class PubSubError extends SyftError {
    * Creates the error.
    *
    * @param message What went wrong and what to do next.
-   * @param options The code, the underlying error and the exit code the `syft` command uses.
+   * @param options The code and the underlying error.
    */
-  constructor(
-    message: string,
-    options: { code: PubSubErrorCode; cause?: unknown; exitCode?: number },
-  ) {
+  constructor(message: string, options: { code: PubSubErrorCode; cause?: unknown }) {
     super(message, options);
     this.name = "PubSubError";
     this.code = options.code;
@@ -155,7 +152,7 @@ export class PubSubConfigError extends PubSubError {
    * @param options The file, the key and the underlying error.
    */
   constructor(message: string, options: { file?: string; key?: string; cause?: unknown } = {}) {
-    super(message, { code: "PUBSUB_CONFIG", cause: options.cause, exitCode: 2 });
+    super(message, { code: "PUBSUB_CONFIG", cause: options.cause });
     this.name = "PubSubConfigError";
     this.file = options.file;
     this.key = options.key;

@@ -24,14 +24,12 @@ import {
   type ServerInit,
 } from "./config.ts";
 import {
-  decodeWith,
   DROP_REASONS,
   type DropReason,
-  encodeWith,
   EVENTHIVE_VERSION,
   type EventMetadata,
-  keysFor,
 } from "./envelope.ts";
+import { decodeWith, encodeWith, keysFor } from "./_envelope.ts";
 import type { SecretKeys } from "./_crypto.ts";
 import {
   PubSubConfigError,

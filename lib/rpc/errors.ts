@@ -136,7 +136,7 @@ export class SyftUrlError extends SyftError {
    * @param options The underlying error.
    */
   constructor(url: string, message: string, options: { cause?: unknown } = {}) {
-    super(message, { ...options, code: "RPC_BAD_URL", exitCode: 2 });
+    super(message, { ...options, code: "RPC_BAD_URL" });
     this.name = "SyftUrlError";
     this.url = url;
   }
@@ -205,7 +205,6 @@ export class RpcTimeoutError extends SyftError {
   constructor(id: string, timeoutMs: number) {
     super(`Timed out after ${timeoutMs} ms waiting for the response to request ${id}`, {
       code: "RPC_TIMEOUT",
-      exitCode: 124,
     });
     this.name = "RpcTimeoutError";
     this.id = id;

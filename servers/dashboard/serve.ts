@@ -76,7 +76,7 @@ export class DashboardError extends SyftError {
    * @param options The underlying error.
    */
   constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { ...options, code: "DASHBOARD", exitCode: 2 });
+    super(message, { ...options, code: "DASHBOARD" });
     this.name = "DashboardError";
   }
 }

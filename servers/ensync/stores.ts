@@ -41,7 +41,6 @@ export function openEnSyncStore(spec: string, options: OpenEnSyncStoreOptions = 
     if (!path) {
       throw new SyftError(`Cannot use store "${spec}": no KV path given (use kv:PATH)`, {
         code: "BAD_STORE",
-        exitCode: 2,
       });
     }
     return new KvStore(path, options.prefix === undefined ? {} : { prefix: [options.prefix] });
@@ -52,7 +51,6 @@ export function openEnSyncStore(spec: string, options: OpenEnSyncStoreOptions = 
     } catch (err) {
       throw new SyftError(`Cannot use store "${spec}": not a valid URL`, {
         code: "BAD_STORE",
-        exitCode: 2,
         cause: err,
       });
     }
@@ -60,6 +58,6 @@ export function openEnSyncStore(spec: string, options: OpenEnSyncStoreOptions = 
   }
   throw new SyftError(
     `Cannot use store "${spec}": expected memory, kv, kv:PATH or a redis:// URL`,
-    { code: "BAD_STORE", exitCode: 2 },
+    { code: "BAD_STORE" },
   );
 }

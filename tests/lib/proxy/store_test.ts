@@ -232,7 +232,7 @@ Deno.test("openRequestStore() opens each form and refuses unknown ones", async (
       err.message,
       /Cannot use request store "postgres:\/\/x": expected one of memory, kv/,
     );
-    assert.equal(err.exitCode, 2);
+    assert.equal(err.code, "PROXY_STORE_SPEC");
     return true;
   });
   await assert.rejects(openRequestStore("kv"), /no KV path was given/);

@@ -135,7 +135,7 @@ Deno.test("SyftFuture.wait() times out with RpcTimeoutError and stays pending", 
   await assert.rejects(timedOut, (err) => {
     assert.ok(err instanceof RpcTimeoutError);
     assert.equal(err.id, future.id);
-    assert.equal(err.exitCode, 124);
+    assert.equal(err.code, "RPC_TIMEOUT");
     return true;
   });
   assert.equal(await future.resolve(), null);
