@@ -7,6 +7,7 @@
  * @module
  */
 import { Redis } from "ioredis";
+import { deadline } from "../_async.ts";
 import { getLogger } from "../_log.ts";
 import { PubSubError } from "./errors.ts";
 import type { RedisConnectorOptions } from "./config.ts";
@@ -154,17 +155,10 @@ export class RedisTransport implements Transport {
       const pattern = `${escapeRedisGlob(input.prefix)}*`;
       connects.push(sub.connect().then(() => sub.psubscribe(pattern)));
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.race([
-        Promise.all(connects),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer within ${this.#connectTimeoutMs} ms`)),
-            this.#connectTimeoutMs,
-          );
-        }),
-      ]);
+      await deadline(Promise.all(connects), this.#connectTimeoutMs, {
+        onTimeout: () => new Error(`no answer within ${this.#connectTimeoutMs} ms`),
+      });
     } catch (err) {
       await this.close();
       throw new PubSubError(
@@ -173,8 +167,6 @@ export class RedisTransport implements Transport {
         } (is redis-server running? check init.host/init.port)`,
         { code: "PUBSUB_CONNECT", cause: err },
       );
-    } finally {
-      clearTimeout(timer);
     }
     this.#pubReady = pub.status === "ready";
     this.#update();
@@ -194,34 +186,23 @@ export class RedisTransport implements Transport {
     for (const item of batch) pipeline.publish(item.channel, item.data);
     // One timer per batch (ioredis' commandTimeout arms one per command): a connection that
     // stops answering without closing is dropped, and the batch goes out again on the next one.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+    const replies = await deadline(pipeline.exec(), BATCH_TIMEOUT_MS, {
+      onTimeout: () => {
         pub.disconnect(true);
-        reject(new Error(`Redis at ${this.where} did not answer within ${BATCH_TIMEOUT_MS} ms`));
-      }, BATCH_TIMEOUT_MS);
+        return new Error(`Redis at ${this.where} did not answer within ${BATCH_TIMEOUT_MS} ms`);
+      },
     });
-    try {
-      const replies = await Promise.race([pipeline.exec(), stalled]);
-      if (replies === null) throw new Error("the pipeline was discarded");
-      return replies.map(([err, n]): SendResult =>
-        err ? { ok: false, error: err, retry: true } : n === 0 ? UNHEARD : HEARD
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    if (replies === null) throw new Error("the pipeline was discarded");
+    return replies.map(([err, n]): SendResult =>
+      err ? { ok: false, error: err, retry: true } : n === 0 ? UNHEARD : HEARD
+    );
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     // Let what is already queued go out first while Redis is up.
     if (this.#pubReady && this.#outbox.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#outbox.drained(),
-        new Promise((r) => timer = setTimeout(r, 2_000)),
-      ]);
-      clearTimeout(timer);
+      await deadline(this.#outbox.drained(), 2_000).catch(() => {}); // then close anyway
     }
     this.#closed = true;
     this.#outbox.close();

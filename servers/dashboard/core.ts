@@ -13,6 +13,7 @@ import {
   type LiveStateBase,
   type Ring,
 } from "../../lib/live/mod.ts";
+import { deadline } from "../../lib/_async.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { History, type HistoryColumns, type HistoryPoint } from "./history.ts";
 import { type RpcAppInfo, scanRpcApps } from "./rpc_apps.ts";
@@ -164,13 +165,9 @@ const REFRESH_MS = 250;
 const FORWARD_PER_BATCH = 100;
 
 function withTimeout<T>(p: T | Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return deadline(Promise.resolve(p), ms, {
+    onTimeout: () => new Error(`${what} did not answer within ${ms} ms`),
+  });
 }
 
 /** The dashboard's model; see the module doc. */

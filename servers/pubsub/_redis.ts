@@ -11,6 +11,7 @@
  * @module
  */
 import { Redis } from "ioredis";
+import { deadline } from "../../lib/_async.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
 import type { Broker, Forwarder } from "./_broker.ts";
@@ -80,10 +81,9 @@ export class RedisBridge implements Forwarder {
     const sub = make();
     pub.on("error", (err: Error) => log.warn("Redis (publish): {error}", { error: err.message }));
     sub.on("error", (err: Error) => log.warn("Redis (subscribe): {error}", { error: err.message }));
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const bridge = new RedisBridge(pub, sub, `${prefix}:events`, broker, stats);
-      await Promise.race([
+      await deadline(
         (async () => {
           await Promise.all([pub.connect(), sub.connect()]);
           sub.on("message", (_channel: string, message: string) => bridge.#onMessage(message));
@@ -91,10 +91,9 @@ export class RedisBridge implements Forwarder {
           bridge.#selfSubscribed = true;
           bridge.#watch();
         })(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("no answer within 5000 ms")), 5_000);
-        }),
-      ]);
+        5_000,
+        { onTimeout: () => new Error("no answer within 5000 ms") },
+      );
       return bridge;
     } catch (err) {
       pub.disconnect();
@@ -106,8 +105,6 @@ export class RedisBridge implements Forwarder {
         } (start Redis or leave out --redis)`,
         { cause: err },
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 
