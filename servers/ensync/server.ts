@@ -7,6 +7,8 @@
  */
 import { type GrpcListener, listenGrpc } from "../_grpc_listen.ts";
 import { serveHardened } from "../_serve.ts";
+import { registerServeMetrics, type ServeStatsSources } from "../_serve_metrics.ts";
+import { Registry } from "prom-client";
 import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../../lib/_log.ts";
@@ -202,6 +204,11 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
       ? { ...supervisor.status }
       : { process: options.grpcPort === false ? "off" : "engine" };
 
+  // The serving layer's counts, on GET /metrics (each listener adds its getter once listening).
+  const metrics = new Registry();
+  const served: ServeStatsSources = {};
+  registerServeMetrics(metrics, served);
+
   // WebSocket (and a little HTTP).
   let wsPort = 0;
   let wsUrl: string | undefined;
@@ -223,9 +230,10 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
           },
         },
         (request, info) =>
-          handleHttp(broker, request, sockets, () => grpcHealth(), liveRoutes, info),
+          handleHttp(broker, request, sockets, () => grpcHealth(), liveRoutes, info, metrics),
       );
       const addr = await listening;
+      served.http = () => server.stats;
       wsPort = addr.port;
       wsUrl = `ws://${hostPort(host, wsPort)}`;
       cleanups.push(async () => {
@@ -280,6 +288,8 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
           name: "the EnSync engine (gRPC)",
         });
         grpcPort = listener.port;
+        const grpcListener = listener;
+        served.grpc = () => grpcListener.stats;
       } catch (err) {
         server.forceShutdown();
         await service.close();
@@ -396,6 +406,7 @@ async function handleHttp(
   grpcHealth: () => Record<string, unknown>,
   liveRoutes: LiveHandler,
   info: Deno.ServeHandlerInfo,
+  metrics: Registry,
 ): Promise<Response> {
   if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
     return acceptEnSyncWebSocket(broker, request, { sockets });
@@ -414,6 +425,11 @@ async function handleHttp(
       sessions: broker.sessionCount,
       store: broker.store.description,
       grpc: grpcHealth(),
+    });
+  }
+  if (request.method === "GET" && url.pathname === "/metrics") {
+    return new Response(await metrics.metrics(), {
+      headers: { "content-type": metrics.contentType },
     });
   }
   if (request.method === "GET" && url.pathname === "/discarded") {

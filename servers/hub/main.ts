@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { serveHardened } from "../_serve.ts";
+import { type HardenedServer, serveHardened } from "../_serve.ts";
+import { registerServeMetrics } from "../_serve_metrics.ts";
 import type { ServeLimits } from "../_limits.ts";
 import { parseArgs } from "node:util";
 import { RedisAdapter } from "../../lib/hub/mod.ts";
@@ -77,7 +78,7 @@ export async function serveHub(options: ServeHubOptions = {}): Promise<RunningHu
       ...(options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix }),
     });
   const relay = createHubApp({ ...options, ...(adapter === undefined ? {} : { adapter }) });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: HardenedServer;
   try {
     server = serveHardened(
       {
@@ -93,6 +94,8 @@ export async function serveHub(options: ServeHubOptions = {}): Promise<RunningHu
     await relay.close();
     throw err;
   }
+  const served = server;
+  registerServeMetrics(relay.metrics, { http: () => served.stats });
   const port = server.addr.port;
   const base = `${hostForUrl(hostname)}:${port}`;
   let stopping: Promise<void> | undefined;

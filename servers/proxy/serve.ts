@@ -5,6 +5,7 @@
  * @module
  */
 import { serveHardened } from "../_serve.ts";
+import { registerServeMetrics } from "../_serve_metrics.ts";
 import type { ServeLimits } from "../_limits.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { createFileBackend } from "./_file_backend.ts";
@@ -120,7 +121,11 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     const resumed = await gateway.start();
     const stopping = new AbortController();
     // The HTTP options pass through (the others are ignored by the app).
-    const { app, live } = createProxyApp({ ...options, gateway, shutdown: stopping.signal });
+    const { app, live, metrics } = createProxyApp({
+      ...options,
+      gateway,
+      shutdown: stopping.signal,
+    });
     const { promise: listening, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
     const server = serveHardened({
       ...options.limits,
@@ -136,6 +141,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
         });
       },
     }, app.fetch);
+    registerServeMetrics(metrics.registry, { http: () => server.stats });
     const addr = await listening;
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     const gw = gateway;

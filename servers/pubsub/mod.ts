@@ -21,7 +21,8 @@
  *
  * @module
  */
-import { serveHardened } from "../_serve.ts";
+import { type HardenedServer, serveHardened } from "../_serve.ts";
+import { registerServeMetrics } from "../_serve_metrics.ts";
 import type { ServeLimits } from "../_limits.ts";
 import { parseArgs } from "node:util";
 import { PubSubServerError } from "../../lib/pubsub/fastapi_errors.ts";
@@ -133,7 +134,7 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
   if (options.redisUrl !== undefined) {
     await pubsub.connectRedis(options.redisUrl, options.redisPrefix);
   }
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: HardenedServer;
   try {
     server = serveHardened(
       { ...options.limits, name: "the pub/sub server", websocket: true, hostname, port },
@@ -158,6 +159,8 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
       { cause: err, host: hostname, port },
     );
   }
+  const served = server;
+  registerServeMetrics(pubsub.metrics, { http: () => served.stats });
   const bound = server.addr.port;
   const url = `ws://${hostForUrl(hostname)}:${bound}${path}`;
   let stopping: Promise<void> | undefined;

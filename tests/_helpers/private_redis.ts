@@ -32,10 +32,18 @@ export function sparePort(): number {
 /** A `redis-server` child process without persistence, stopped by its PID. */
 export class PrivateRedis implements AsyncDisposable {
   readonly port: number;
+  readonly #args: string[];
   #child: Deno.ChildProcess | undefined;
 
-  constructor(port: number = sparePort()) {
+  /**
+   * @param port The port (a spare one by default).
+   * @param args More `redis-server` arguments, after the defaults (a later one wins), such as
+   *   `["--appendonly", "yes", "--appendfsync", "always", "--dir", dir]` for a server whose data
+   *   survives a kill.
+   */
+  constructor(port: number = sparePort(), args: string[] = []) {
     this.port = port;
+    this.#args = args;
   }
 
   /** `redis://127.0.0.1:<port>`. */
@@ -63,6 +71,7 @@ export class PrivateRedis implements AsyncDisposable {
         "no",
         "--daemonize",
         "no",
+        ...this.#args,
       ],
       stdout: "null",
       stderr: "null",
