@@ -2,7 +2,7 @@
  * The delivery core of the engine, independent of the wire: sessions (connected clients),
  * subscriptions, one event in flight per subscription, competing consumers, redelivery on
  * disconnect, unsubscribe and ack timeout, defer, discard, replay, rollback, pause and continue.
- * The WebSocket and gRPC front ends translate their commands into calls on {@linkcode Broker}.
+ * The WebSocket and gRPC front ends translate their commands into calls on {@linkcode EnSyncBroker}.
  *
  * Hot-path design: a subscription that has nothing to do waits in a set per queue; a published
  * event wakes one waiter, which claims the next event from the store (no scans). Ack timeouts are
@@ -65,14 +65,14 @@ export class EnSyncEngineError extends SyftError {
 }
 
 /** Where a session's deliveries go; implemented by each front end. */
-export interface SessionSink {
+export interface EngineSessionSink {
   /** Sends an event to the client for `sub`. */
-  deliver(sub: Subscription, event: StoredEvent): void;
+  deliver(sub: EngineSubscription, event: StoredEvent): void;
 }
 
 /**
  * A connected client (one per WebSocket connection or gRPC `Connect`); made by
- * {@linkcode Broker.connect}.
+ * {@linkcode EnSyncBroker.connect}.
  *
  * @example
  * ```ts ignore
@@ -80,7 +80,7 @@ export interface SessionSink {
  * console.log(session.id, session.appName);
  * ```
  */
-export class Session {
+export class EngineSession {
   /** The client id. */
   readonly id: string;
   /** The app id (base64 public key). */
@@ -90,22 +90,22 @@ export class Session {
   /** The value sent as `clientHash`: the app id without base64 padding. */
   readonly hash: string;
   /** Subscriptions by pattern. */
-  readonly subs: Map<string, Subscription> = new Map();
+  readonly subs: Map<string, EngineSubscription> = new Map();
   /** In-flight events of this session by idem. */
-  readonly held: Map<string, Subscription> = new Map();
+  readonly held: Map<string, EngineSubscription> = new Map();
   /** The front end's delivery sink. */
-  readonly sink: SessionSink;
+  readonly sink: EngineSessionSink;
   /** Set once the session ended. */
   closed = false;
 
   /**
-   * Creates a session; {@linkcode Broker.connect} does this.
+   * Creates a session; {@linkcode EnSyncBroker.connect} does this.
    *
    * @param id The client id.
    * @param app The app.
    * @param sink Where deliveries go.
    */
-  constructor(id: string, app: EnSyncApp, sink: SessionSink) {
+  constructor(id: string, app: EnSyncApp, sink: EngineSessionSink) {
     this.id = id;
     this.appId = app.appId;
     this.appName = app.name;
@@ -116,7 +116,7 @@ export class Session {
 
 /**
  * One subscription of a session: a name or pattern, with at most one event in flight; made by
- * {@linkcode Broker.subscribe}.
+ * {@linkcode EnSyncBroker.subscribe}.
  *
  * @example
  * ```ts ignore
@@ -124,9 +124,9 @@ export class Session {
  * console.log(sub.wildcard, sub.inflight?.event.idem);
  * ```
  */
-export class Subscription {
+export class EngineSubscription {
   /** The session. */
-  readonly session: Session;
+  readonly session: EngineSession;
   /** The subscribed name or pattern. */
   readonly pattern: string;
   /** Whether the pattern is a wildcard. */
@@ -151,20 +151,20 @@ export class Subscription {
   rr = 0;
 
   /**
-   * Creates a subscription; {@linkcode Broker.subscribe} does this.
+   * Creates a subscription; {@linkcode EnSyncBroker.subscribe} does this.
    *
    * @param session The session.
    * @param pattern The name or pattern.
    */
-  constructor(session: Session, pattern: string) {
+  constructor(session: EngineSession, pattern: string) {
     this.session = session;
     this.pattern = pattern;
     this.wildcard = isEventPattern(pattern);
   }
 }
 
-/** Options of {@linkcode Broker}. */
-export interface BrokerOptions {
+/** Options of {@linkcode EnSyncBroker}. */
+export interface EnSyncBrokerOptions {
   /** Redeliver an event not acked within this time (default 30 000 ms). */
   ackTimeoutMs?: number;
   /** Keep events this long (default 7 days). */
@@ -173,8 +173,8 @@ export interface BrokerOptions {
   maxPayloadBytes?: number;
 }
 
-/** What {@linkcode Broker.publish} returns. */
-export interface Published {
+/** What {@linkcode EnSyncBroker.publish} returns. */
+export interface EnSyncPublished {
   /** The event id. */
   idem: string;
   /** When the engine accepted it (ms). */
@@ -184,7 +184,7 @@ export interface Published {
 }
 
 /** A replayed event: the stored event and how it stands. */
-export interface Replayed {
+export interface EnSyncReplayed {
   /** The event. */
   event: StoredEvent;
   /** Its state. */
@@ -207,7 +207,7 @@ function queueKey(app: string, name: string): string {
  *
  * @example Deliver one event between two sessions
  * ```ts
- * import { AppRegistry, Broker, MemoryStore } from "@syft/syft/ensync/engine";
+ * import { AppRegistry, EnSyncBroker, MemoryEventStore } from "@syft/syft/ensync/engine";
  * const id = (n: number) => btoa(String.fromCharCode(...new Uint8Array(32).fill(n)));
  * const registry = new AppRegistry({
  *   grpcStreams: "auto",
@@ -216,7 +216,7 @@ function queueKey(app: string, name: string): string {
  *     { name: "b", accessKey: "key-b-123", appId: id(2), send: ["*"], receive: ["*"] },
  *   ],
  * });
- * const broker = new Broker(new MemoryStore(), registry);
+ * const broker = new EnSyncBroker(new MemoryEventStore(), registry);
  * await broker.start();
  * const b = broker.connect("key-b-123", { deliver: (_sub, ev) => console.log(ev.name) });
  * await broker.subscribe(b, "orders/created");
@@ -225,18 +225,18 @@ function queueKey(app: string, name: string): string {
  * await broker.close();
  * ```
  */
-export class Broker {
+export class EnSyncBroker {
   /** The store. */
   readonly store: EnSyncStore;
   #registry: AppRegistry;
   readonly #ackTimeoutMs: number;
   readonly #retentionMs: number;
   readonly #maxPayload: number;
-  #sessions = new Map<string, Session>();
-  #waiters = new Map<string, Set<Subscription>>();
-  #patternSubs = new Map<string, Set<Subscription>>();
+  #sessions = new Map<string, EngineSession>();
+  #waiters = new Map<string, Set<EngineSubscription>>();
+  #patternSubs = new Map<string, Set<EngineSubscription>>();
   #known = new Map<string, Set<string>>();
-  #inflight = new Map<string, Subscription>();
+  #inflight = new Map<string, EngineSubscription>();
   #tick: ReturnType<typeof setInterval> | undefined;
   #metaCache = new Map<string, boolean>();
   #started = false;
@@ -251,7 +251,7 @@ export class Broker {
    * @param registry The apps and their permissions.
    * @param options Ack timeout, retention and size limit.
    */
-  constructor(store: EnSyncStore, registry: AppRegistry, options: BrokerOptions = {}) {
+  constructor(store: EnSyncStore, registry: AppRegistry, options: EnSyncBrokerOptions = {}) {
     this.store = store;
     this.#registry = registry;
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
@@ -275,7 +275,7 @@ export class Broker {
   }
 
   /** The connected sessions, oldest first. */
-  sessions(): IterableIterator<Session> {
+  sessions(): IterableIterator<EngineSession> {
     return this.#sessions.values();
   }
 
@@ -312,7 +312,7 @@ export class Broker {
     await this.store.close();
   }
 
-  #app(session: Session): EnSyncApp {
+  #app(session: EngineSession): EnSyncApp {
     if (session.closed || this.#sessions.get(session.id) !== session) {
       throw new EnSyncEngineError("CLIENT_NOT_FOUND", "Client not found or session expired");
     }
@@ -331,12 +331,12 @@ export class Broker {
    * @returns The session.
    * @throws {EnSyncEngineError} `CLIENT_NOT_FOUND` for an unknown key.
    */
-  connect(accessKey: string, sink: SessionSink): Session {
+  connect(accessKey: string, sink: EngineSessionSink): EngineSession {
     if (this.#closed) throw new EnSyncEngineError("UNAVAILABLE", "The engine is stopping");
     if (!accessKey) throw new EnSyncEngineError("MISSING_PARAMETERS", "ACCESS_KEY is required");
     const app = this.#registry.byAccessKey(accessKey);
     if (app === undefined) throw new EnSyncEngineError("CLIENT_NOT_FOUND", "Invalid access key");
-    const session = new Session(randomBase62(20), app, sink);
+    const session = new EngineSession(randomBase62(20), app, sink);
     this.#sessions.set(session.id, session);
     this.live.connected(session);
     log.debug("Client {id} of app {app} connected", { id: session.id, app: app.name });
@@ -349,7 +349,7 @@ export class Broker {
    * @param clientId The client id.
    * @returns The session or `undefined`.
    */
-  session(clientId: string): Session | undefined {
+  session(clientId: string): EngineSession | undefined {
     return this.#sessions.get(clientId);
   }
 
@@ -359,7 +359,7 @@ export class Broker {
    * @param session The session.
    * @returns Resolves when the releases are recorded.
    */
-  async disconnect(session: Session): Promise<void> {
+  async disconnect(session: EngineSession): Promise<void> {
     if (session.closed) return;
     session.closed = true;
     this.#sessions.delete(session.id);
@@ -381,7 +381,7 @@ export class Broker {
    * @throws {EnSyncEngineError} For a bad name, missing field, permission or unknown recipient.
    */
   async publish(
-    session: Session,
+    session: EngineSession,
     input: {
       name: string;
       payload: string;
@@ -389,7 +389,7 @@ export class Broker {
       metadata?: string;
       payloadMetadata?: string;
     },
-  ): Promise<Published> {
+  ): Promise<EnSyncPublished> {
     const app = this.#app(session);
     const name = input.name;
     this.#checkName(name, false);
@@ -515,15 +515,15 @@ export class Broker {
    *
    * @param session The session.
    * @param pattern The event name or pattern.
-   * @param options `attached: false` holds deliveries until {@linkcode Broker.setAttached}.
+   * @param options `attached: false` holds deliveries until {@linkcode EnSyncBroker.setAttached}.
    * @returns The subscription.
    * @throws {EnSyncEngineError} `PERMISSION_DENIED` when the app cannot receive it.
    */
   async subscribe(
-    session: Session,
+    session: EngineSession,
     pattern: string,
     options: { attached?: boolean } = {},
-  ): Promise<Subscription> {
+  ): Promise<EngineSubscription> {
     const app = this.#app(session);
     this.#checkName(pattern, true);
     if (!this.#registry.canReceive(app, pattern)) {
@@ -534,7 +534,7 @@ export class Broker {
     }
     const existing = session.subs.get(pattern);
     if (existing !== undefined) return existing;
-    const sub = new Subscription(session, pattern);
+    const sub = new EngineSubscription(session, pattern);
     sub.attached = options.attached ?? true;
     session.subs.set(pattern, sub);
     if (sub.wildcard) {
@@ -574,7 +574,7 @@ export class Broker {
    * @param pattern The subscribed name or pattern.
    * @throws {EnSyncEngineError} `NOT_SUBSCRIBED` when there is no such subscription.
    */
-  async unsubscribe(session: Session, pattern: string): Promise<void> {
+  async unsubscribe(session: EngineSession, pattern: string): Promise<void> {
     this.#app(session);
     const sub = session.subs.get(pattern);
     if (sub === undefined) {
@@ -584,7 +584,7 @@ export class Broker {
     await this.#removeSub(sub);
   }
 
-  async #removeSub(sub: Subscription): Promise<void> {
+  async #removeSub(sub: EngineSubscription): Promise<void> {
     sub.closed = true;
     this.#unwait(sub);
     if (sub.wildcard) this.#patternSubs.get(sub.session.appId)?.delete(sub);
@@ -604,7 +604,7 @@ export class Broker {
    * @param sub The subscription.
    * @param attached Whether it can receive.
    */
-  setAttached(sub: Subscription, attached: boolean): void {
+  setAttached(sub: EngineSubscription, attached: boolean): void {
     if (sub.attached === attached) return;
     sub.attached = attached;
     if (attached) {
@@ -621,7 +621,7 @@ export class Broker {
     }
   }
 
-  #clearInflight(sub: Subscription): void {
+  #clearInflight(sub: EngineSubscription): void {
     const held = sub.inflight;
     if (held === undefined) return;
     sub.inflight = undefined;
@@ -631,9 +631,9 @@ export class Broker {
 
   /** Resolves the event a settle command names: held by this session, or queued for its app. */
   async #resolve(
-    session: Session,
+    session: EngineSession,
     idem: string,
-  ): Promise<{ sub?: Subscription; event: StoredEvent; state: EventState }> {
+  ): Promise<{ sub?: EngineSubscription; event: StoredEvent; state: EventState }> {
     this.#app(session);
     if (!idem || idem === "undefined") {
       throw new EnSyncEngineError("MISSING_PARAMETERS", "EVENT_IDEM is required");
@@ -663,14 +663,14 @@ export class Broker {
    * @returns Resolves once the ack is durable.
    * @throws {EnSyncEngineError} `NOT_FOUND`, or `NOT_IN_FLIGHT` when another client holds it.
    */
-  async ack(session: Session, idem: string): Promise<void> {
+  async ack(session: EngineSession, idem: string): Promise<void> {
     const found = await this.#resolve(session, idem);
     if (found.state === "acked") return;
     await this.#settle(found, { kind: "ack" });
   }
 
   async #settle(
-    found: { sub?: Subscription; event: StoredEvent; state: EventState },
+    found: { sub?: EngineSubscription; event: StoredEvent; state: EventState },
     outcome: Parameters<EnSyncStore["settle"]>[1],
   ): Promise<void> {
     if (found.state === "discarded") {
@@ -709,7 +709,12 @@ export class Broker {
    * @returns When it will be delivered again (ms).
    * @throws {EnSyncEngineError} `INVALID_DELAY`, `NOT_FOUND` or `NOT_IN_FLIGHT`.
    */
-  async defer(session: Session, idem: string, delayMs: number, reason: string): Promise<number> {
+  async defer(
+    session: EngineSession,
+    idem: string,
+    delayMs: number,
+    reason: string,
+  ): Promise<number> {
     if (
       !Number.isFinite(delayMs) || delayMs < DEFER_LIMITS_MS.min || delayMs > DEFER_LIMITS_MS.max
     ) {
@@ -729,7 +734,7 @@ export class Broker {
    * @param reason Free text (may be empty).
    * @throws {EnSyncEngineError} `NOT_FOUND` or `NOT_IN_FLIGHT`.
    */
-  async discard(session: Session, idem: string, reason: string): Promise<void> {
+  async discard(session: EngineSession, idem: string, reason: string): Promise<void> {
     const found = await this.#resolve(session, idem);
     await this.#settle(found, { kind: "discard", reason });
   }
@@ -742,7 +747,7 @@ export class Broker {
    * @param idem The event id.
    * @throws {EnSyncEngineError} `NOT_FOUND` or `NOT_IN_FLIGHT`.
    */
-  async rollback(session: Session, idem: string): Promise<void> {
+  async rollback(session: EngineSession, idem: string): Promise<void> {
     const found = await this.#resolve(session, idem);
     try {
       if (found.sub !== undefined) {
@@ -768,7 +773,7 @@ export class Broker {
    * @returns The event and its state.
    * @throws {EnSyncEngineError} `NOT_FOUND`.
    */
-  async replay(session: Session, idem: string): Promise<Replayed> {
+  async replay(session: EngineSession, idem: string): Promise<EnSyncReplayed> {
     const found = await this.#resolve(session, idem);
     if (!found.event.persist && (found.state === "acked" || found.state === "discarded")) {
       throw new EnSyncEngineError("NOT_FOUND", "Event was not persisted (persist: false)");
@@ -783,7 +788,7 @@ export class Broker {
    * @param pattern The subscribed name or pattern.
    * @throws {EnSyncEngineError} `NOT_SUBSCRIBED` or `ALREADY_PAUSED`.
    */
-  pause(session: Session, pattern: string): void {
+  pause(session: EngineSession, pattern: string): void {
     this.#app(session);
     const sub = session.subs.get(pattern);
     if (sub === undefined) {
@@ -801,7 +806,7 @@ export class Broker {
    * @param pattern The subscribed name or pattern.
    * @throws {EnSyncEngineError} `NOT_SUBSCRIBED` or `NOT_PAUSED`.
    */
-  resume(session: Session, pattern: string): void {
+  resume(session: EngineSession, pattern: string): void {
     this.#app(session);
     const sub = session.subs.get(pattern);
     if (sub === undefined) {
@@ -854,7 +859,7 @@ export class Broker {
     }
   }
 
-  #wait(sub: Subscription): void {
+  #wait(sub: EngineSubscription): void {
     for (const q of sub.queues) {
       const key = queueKey(q.app, q.name);
       let set = this.#waiters.get(key);
@@ -863,7 +868,7 @@ export class Broker {
     }
   }
 
-  #unwait(sub: Subscription): void {
+  #unwait(sub: EngineSubscription): void {
     for (const q of sub.queues) {
       const key = queueKey(q.app, q.name);
       const set = this.#waiters.get(key);
@@ -873,12 +878,12 @@ export class Broker {
     }
   }
 
-  #canReceive(sub: Subscription): boolean {
+  #canReceive(sub: EngineSubscription): boolean {
     return sub.inflight === undefined && !sub.paused && !sub.closed && sub.attached &&
       !sub.session.closed;
   }
 
-  #trySend(sub: Subscription): void {
+  #trySend(sub: EngineSubscription): void {
     if (!this.#canReceive(sub)) return;
     if (sub.claiming) {
       sub.rewake = true;
@@ -887,7 +892,7 @@ export class Broker {
     void this.#claimFor(sub);
   }
 
-  async #claimFor(sub: Subscription): Promise<void> {
+  async #claimFor(sub: EngineSubscription): Promise<void> {
     sub.claiming = true;
     // Stay registered while claiming, so an event that arrives meanwhile sets `rewake`.
     this.#wait(sub);

@@ -6,8 +6,8 @@
  * at least once from a durable queue per (recipient app, event name), one in flight per client and
  * subscription. The engine never sees plaintext and never needs secret keys.
  *
- * Stores: {@linkcode KvStore} (Deno KV, default), {@linkcode RedisStore} (several engines share
- * one state) and {@linkcode MemoryStore}.
+ * Stores: {@linkcode KvEventStore} (Deno KV, default), {@linkcode RedisEventStore} (several engines share
+ * one state) and {@linkcode MemoryEventStore}.
  *
  * gRPC runs in the calling process unless `grpcWorker` starts it in a worker process (see
  * {@linkcode runEnSyncGrpcWorker}): Deno 2.9.6 can abort a process when a gRPC client closes a
@@ -43,6 +43,12 @@ export { createEnSyncLive, EnSyncLiveRecorder, type QueueTotals } from "./live.t
 export * from "./protocol.ts";
 export * from "./server.ts";
 export * from "./store.ts";
+export {
+  type LocalAdmission,
+  type LocalEntry,
+  LocalEventStore,
+  type LocalQueueState,
+} from "./store_base.ts";
 export * from "./store_kv.ts";
 export * from "./store_memory.ts";
 export * from "./store_redis.ts";

@@ -1,6 +1,6 @@
 /**
  * Starting the engine: the WebSocket dialect (with `/health` and `/discarded` over plain HTTP) on
- * one port, gRPC on another, one {@linkcode Broker} behind both, and the app configuration reloaded
+ * one port, gRPC on another, one {@linkcode EnSyncBroker} behind both, and the app configuration reloaded
  * when its file changes.
  *
  * @module
@@ -11,7 +11,7 @@ import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
-import { Broker } from "./broker.ts";
+import { EnSyncBroker } from "./broker.ts";
 import {
   AppRegistry,
   type EnSyncConfig,
@@ -24,7 +24,7 @@ import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
 import { hostPort } from "./_grpc_ipc.ts";
 import { GrpcBindError, GrpcWorkerSupervisor, warnInProcessGrpc } from "./_grpc_supervisor.ts";
 import type { EnSyncStore } from "./store.ts";
-import { MemoryStore } from "./store_memory.ts";
+import { MemoryEventStore } from "./store_memory.ts";
 import { acceptEnSyncWebSocket } from "./ws.ts";
 import { createEnSyncLive } from "./live.ts";
 import {
@@ -56,7 +56,7 @@ export interface EnSyncServerOptions {
   limits?: ServeLimits;
   /** The app configuration, or the path of its YAML file (reloaded when it changes). */
   config: EnSyncConfig | string;
-  /** Where events are kept (default: a new {@linkcode MemoryStore}). */
+  /** Where events are kept (default: a new {@linkcode MemoryEventStore}). */
   store?: EnSyncStore;
   /** Bind address (default `127.0.0.1`). */
   host?: string;
@@ -99,7 +99,7 @@ export interface EnSyncServer extends AsyncDisposable {
   /** The bound gRPC port (0 when disabled). */
   grpcPort: number;
   /** The delivery core. */
-  broker: Broker;
+  broker: EnSyncBroker;
   /** Live state (`@syft/syft/live`): apps, queues, clients, a feed, admin actions. */
   live: EnSyncLiveSource;
   /** The gRPC worker process (`undefined` when gRPC runs in this process or is disabled). */
@@ -177,8 +177,8 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   const initial = typeof options.config === "string"
     ? await loadEnSyncConfig(options.config)
     : options.config;
-  const store = options.store ?? new MemoryStore();
-  const broker = new Broker(store, new AppRegistry(initial), {
+  const store = options.store ?? new MemoryEventStore();
+  const broker = new EnSyncBroker(store, new AppRegistry(initial), {
     ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   });
@@ -390,7 +390,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
 }
 
 async function handleHttp(
-  broker: Broker,
+  broker: EnSyncBroker,
   request: Request,
   sockets: Set<WebSocket>,
   grpcHealth: () => Record<string, unknown>,
