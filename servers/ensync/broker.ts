@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { type Clock, systemClock, type TimerHandle } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
 import { type AppRegistry, type EnSyncApp, eventMatcher, isEventPattern } from "./config.ts";
@@ -37,17 +38,43 @@ const log = getLogger(["ensync", "broker"]);
 export const DEFER_LIMITS_MS: { min: number; max: number } = { min: 1_000, max: 86_400_000 };
 
 /**
- * A command the engine refuses. `code` is the stable code sent as `-FAIL:<code>` on WebSocket and
- * in `error_message`/`message` on gRPC: `CLIENT_NOT_FOUND`, `PERMISSION_DENIED`, `NOT_FOUND`,
- * `NOT_SUBSCRIBED`, `ALREADY_PAUSED`, `NOT_PAUSED`, `NOT_IN_FLIGHT`, `INVALID_DELAY`,
- * `INVALID_EVENT_NAME`, `INVALID_METADATA`, `INVALID_PAYLOAD`, `MISSING_PARAMETERS`, `PAYLOAD_TOO_LARGE`,
- * `STORE_ERROR`, `MALFORMED_COMMAND`, `UNKNOWN_COMMAND`.
+ * The stable codes of {@linkcode EnSyncEngineError}, sent as `-FAIL:<code>` on WebSocket and in
+ * `error_message`/`message` on gRPC.
+ *
+ * @example
+ * ```ts
+ * import type { EnSyncEngineErrorCode } from "@syft/syft/ensync/engine";
+ * const retry = (code: EnSyncEngineErrorCode): boolean => code === "STORE_ERROR";
+ * console.log(retry("NOT_FOUND")); // false
+ * ```
+ */
+export type EnSyncEngineErrorCode =
+  | "CLIENT_NOT_FOUND"
+  | "PERMISSION_DENIED"
+  | "NOT_FOUND"
+  | "NOT_SUBSCRIBED"
+  | "ALREADY_PAUSED"
+  | "NOT_PAUSED"
+  | "NOT_IN_FLIGHT"
+  | "INVALID_DELAY"
+  | "INVALID_EVENT_NAME"
+  | "INVALID_METADATA"
+  | "INVALID_PAYLOAD"
+  | "MISSING_PARAMETERS"
+  | "PAYLOAD_TOO_LARGE"
+  | "STORE_ERROR"
+  | "MALFORMED_COMMAND"
+  | "UNKNOWN_COMMAND"
+  | "UNAVAILABLE";
+
+/**
+ * A command the engine refuses; `code` is one of {@linkcode EnSyncEngineErrorCode}.
  *
  * @example
  * ```ts
  * import { EnSyncEngineError } from "@syft/syft/ensync/engine";
  * const err = new EnSyncEngineError("NOT_FOUND", "Event not found or no longer available");
- * console.log(err.code);
+ * console.log(err.code); // NOT_FOUND
  * ```
  */
 export class EnSyncEngineError extends SyftError {
@@ -58,10 +85,13 @@ export class EnSyncEngineError extends SyftError {
    * @param message A human-readable description.
    * @param options The underlying error.
    */
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+  constructor(code: EnSyncEngineErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(message, { ...options, code });
     this.name = "EnSyncEngineError";
   }
+
+  /** The stable code. */
+  declare readonly code: EnSyncEngineErrorCode;
 }
 
 /** Where a session's deliveries go; implemented by each front end. */
@@ -171,6 +201,11 @@ export interface EnSyncBrokerOptions {
   retentionMs?: number;
   /** The largest accepted payload, in characters of base64 (default 8 MiB). */
   maxPayloadBytes?: number;
+  /**
+   * The clock ack timeouts, defer due times and event times are read from (default the system
+   * clock); tests pass a fake one and advance it. The store keeps its own timers.
+   */
+  clock?: Clock;
 }
 
 /** What {@linkcode EnSyncBroker.publish} returns. */
@@ -237,7 +272,8 @@ export class EnSyncBroker {
   #patternSubs = new Map<string, Set<EngineSubscription>>();
   #known = new Map<string, Set<string>>();
   #inflight = new Map<string, EngineSubscription>();
-  #tick: ReturnType<typeof setInterval> | undefined;
+  readonly #clock: Clock;
+  #tick: TimerHandle | undefined;
   #metaCache = new Map<string, boolean>();
   #started = false;
   #closed = false;
@@ -257,6 +293,7 @@ export class EnSyncBroker {
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
     this.#retentionMs = options.retentionMs ?? 7 * 86_400_000;
     this.#maxPayload = options.maxPayloadBytes ?? 8 * 1024 * 1024;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The current app registry. */
@@ -297,16 +334,24 @@ export class EnSyncBroker {
     this.#started = true;
     this.store.onReady((q, n) => this.#onReady(q, n));
     await this.store.open({ retentionMs: this.#retentionMs, ackTimeoutMs: this.#ackTimeoutMs });
-    const every = Math.max(10, Math.min(1_000, Math.floor(this.#ackTimeoutMs / 4)));
-    this.#tick = setInterval(() => this.#expireInflight(Date.now()), every);
-    Deno.unrefTimer(this.#tick);
+    this.#armTick(Math.max(10, Math.min(1_000, Math.floor(this.#ackTimeoutMs / 4))));
+  }
+
+  /** Checks ack timeouts every `every` ms on the clock (an unref'd timer on the real one). */
+  #armTick(every: number): void {
+    if (this.#closed) return;
+    this.#tick = this.#clock.setTimeout(() => {
+      this.#expireInflight(this.#clock.now());
+      this.#armTick(every);
+    }, every);
+    if (typeof this.#tick === "number") Deno.unrefTimer(this.#tick);
   }
 
   /** Disconnects every session (their in-flight events are released) and closes the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#tick !== undefined) clearInterval(this.#tick);
+    this.#clock.clearTimeout(this.#tick);
     const releases = [...this.#sessions.values()].map((s) => this.disconnect(s));
     await Promise.allSettled(releases);
     await this.store.close();
@@ -437,7 +482,7 @@ export class EnSyncBroker {
         });
       }
     }
-    const loggedAt = Date.now();
+    const loggedAt = this.#clock.now();
     const event = {
       app: recipient.appId,
       name,
@@ -721,7 +766,7 @@ export class EnSyncBroker {
       throw new EnSyncEngineError("INVALID_DELAY", "Delay must be between 1000ms and 24 hours");
     }
     const found = await this.#resolve(session, idem);
-    const dueAt = Date.now() + Math.round(delayMs);
+    const dueAt = this.#clock.now() + Math.round(delayMs);
     await this.#settle(found, { kind: "defer", dueAt, reason });
     return dueAt;
   }
@@ -778,7 +823,7 @@ export class EnSyncBroker {
     if (!found.event.persist && (found.state === "acked" || found.state === "discarded")) {
       throw new EnSyncEngineError("NOT_FOUND", "Event was not persisted (persist: false)");
     }
-    return { event: found.event, state: found.state, replayedAt: Date.now() };
+    return { event: found.event, state: found.state, replayedAt: this.#clock.now() };
   }
 
   /**
@@ -927,7 +972,7 @@ export class EnSyncBroker {
       await this.store.release(event, sub.session.id).catch(() => {});
       return;
     }
-    sub.inflight = { event, at: Date.now() };
+    sub.inflight = { event, at: this.#clock.now() };
     sub.session.held.set(event.idem, sub);
     this.#inflight.set(event.idem, sub);
     try {

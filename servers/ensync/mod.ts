@@ -42,6 +42,7 @@ export * from "./grpc_worker.ts";
 export { createEnSyncLive, EnSyncLiveRecorder, type QueueTotals } from "./live.ts";
 export * from "./protocol.ts";
 export * from "./server.ts";
+export type { Clock, TimerHandle } from "../../lib/_clock.ts";
 export * from "./store.ts";
 export {
   type LocalAdmission,
