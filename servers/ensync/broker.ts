@@ -10,9 +10,11 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { type Clock, systemClock, type TimerHandle } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
+import type { EnSyncFailCode } from "../../lib/ensync/errors.ts";
 import { type AppRegistry, type EnSyncApp, eventMatcher, isEventPattern } from "./config.ts";
 import {
   type EnSyncStore,
@@ -39,7 +41,7 @@ export const DEFER_LIMITS_MS: { min: number; max: number } = { min: 1_000, max: 
 
 /**
  * The stable codes of {@linkcode EnSyncEngineError}, sent as `-FAIL:<code>` on WebSocket and in
- * `error_message`/`message` on gRPC.
+ * `error_message`/`message` on gRPC: the client's `EnSyncFailCode` (one list for both sides).
  *
  * @example
  * ```ts
@@ -48,24 +50,7 @@ export const DEFER_LIMITS_MS: { min: number; max: number } = { min: 1_000, max: 
  * console.log(retry("NOT_FOUND")); // false
  * ```
  */
-export type EnSyncEngineErrorCode =
-  | "CLIENT_NOT_FOUND"
-  | "PERMISSION_DENIED"
-  | "NOT_FOUND"
-  | "NOT_SUBSCRIBED"
-  | "ALREADY_PAUSED"
-  | "NOT_PAUSED"
-  | "NOT_IN_FLIGHT"
-  | "INVALID_DELAY"
-  | "INVALID_EVENT_NAME"
-  | "INVALID_METADATA"
-  | "INVALID_PAYLOAD"
-  | "MISSING_PARAMETERS"
-  | "PAYLOAD_TOO_LARGE"
-  | "STORE_ERROR"
-  | "MALFORMED_COMMAND"
-  | "UNKNOWN_COMMAND"
-  | "UNAVAILABLE";
+export type EnSyncEngineErrorCode = EnSyncFailCode;
 
 /**
  * A command the engine refuses; `code` is one of {@linkcode EnSyncEngineErrorCode}.
@@ -274,7 +259,7 @@ export class EnSyncBroker {
   #inflight = new Map<string, EngineSubscription>();
   readonly #clock: Clock;
   #tick: TimerHandle | undefined;
-  #metaCache = new Map<string, boolean>();
+  #metaCache = new LRUCache<string, boolean>({ max: 1_024 });
   #started = false;
   #closed = false;
   /** Live counters and feed (read by `createEnSyncLive()`). */
@@ -522,7 +507,6 @@ export class EnSyncBroker {
       });
     }
     if (text.length <= 4_096) {
-      if (this.#metaCache.size >= 1_024) this.#metaCache.clear();
       this.#metaCache.set(text, persist);
     }
     return persist;
