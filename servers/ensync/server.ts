@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Clock } from "../../lib/_clock.ts";
 import { type GrpcListener, listenGrpc } from "../_grpc_listen.ts";
 import { serveHardened } from "../_serve.ts";
 import type { ServeLimits } from "../_limits.ts";
@@ -68,6 +69,11 @@ export interface EnSyncServerOptions {
   ackTimeoutMs?: number;
   /** Keep events this long (default 7 days). */
   retentionMs?: number;
+  /**
+   * The clock the broker reads ack timeouts, defer due times and event times from (default the
+   * system clock); tests pass a fake one and advance it instead of sleeping.
+   */
+  clock?: Clock;
   /** Forces the gRPC subscription-stream mode (default: the config's `grpc_streams`). */
   grpcStreams?: GrpcStreamMode;
   /** A gRPC client id with no call and no open stream for this long ends (default 90 000 ms). */
@@ -181,6 +187,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   const broker = new EnSyncBroker(store, new AppRegistry(initial), {
     ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   await broker.start();
   const live = createEnSyncLive(broker);
