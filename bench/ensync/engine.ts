@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { KvStore, startEnSyncServer } from "../../servers/ensync/mod.ts";
+import { KvEventStore, startEnSyncServer } from "../../servers/ensync/mod.ts";
 
 const [config, kvPath] = Deno.args;
 if (!config || !kvPath) {
@@ -17,7 +17,7 @@ if (!config || !kvPath) {
 const engine = await startEnSyncServer({
   config,
   // ENSYNC_BENCH_INLINE_KV=1 commits on the engine's thread instead of the writer thread.
-  store: new KvStore(kvPath, { writerThread: Deno.env.get("ENSYNC_BENCH_INLINE_KV") !== "1" }),
+  store: new KvEventStore(kvPath, { writerThread: Deno.env.get("ENSYNC_BENCH_INLINE_KV") !== "1" }),
   wsPort: 0,
   grpcPort: false,
 });

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { Buffer } from "node:buffer";
 import {
   createPrivateKey,
@@ -325,8 +326,7 @@ interface SenderState {
 export class EnvelopeEncryptor {
   readonly #maxUses: number;
   readonly #maxAgeMs: number;
-  readonly #maxRecipients: number;
-  readonly #states = new Map<string, SenderState>();
+  readonly #states: LRUCache<string, SenderState>;
 
   /**
    * Creates an encryptor.
@@ -336,7 +336,7 @@ export class EnvelopeEncryptor {
   constructor(options: EnvelopeEncryptorOptions = {}) {
     this.#maxUses = Math.max(1, options.maxUses ?? 1000);
     this.#maxAgeMs = Math.max(0, options.maxAgeMs ?? 60_000);
-    this.#maxRecipients = Math.max(1, options.maxRecipients ?? 1024);
+    this.#states = new LRUCache({ max: Math.max(1, options.maxRecipients ?? 1024) });
   }
 
   #state(recipient: string): SenderState {
@@ -356,11 +356,7 @@ export class EnvelopeEncryptor {
       uses: 1,
       expires: now + this.#maxAgeMs,
     };
-    this.#states.delete(recipient);
     this.#states.set(recipient, state);
-    if (this.#states.size > this.#maxRecipients) {
-      this.#states.delete(this.#states.keys().next().value!);
-    }
     return state;
   }
 
@@ -405,8 +401,7 @@ export interface EnvelopeDecryptorOptions {
  */
 export class EnvelopeDecryptor {
   readonly #private: KeyObject;
-  readonly #cacheSize: number;
-  readonly #cache = new Map<string, Uint8Array>();
+  readonly #cache: LRUCache<string, Uint8Array> | undefined;
 
   /**
    * Creates a decryptor.
@@ -417,21 +412,19 @@ export class EnvelopeDecryptor {
    */
   constructor(secretKey: string | Uint8Array, options: EnvelopeDecryptorOptions = {}) {
     this.#private = x25519PrivateKeyObject(ed25519SecretKeyToX25519(secretKey));
-    this.#cacheSize = Math.max(0, options.cacheSize ?? 256);
+    const size = Math.max(0, options.cacheSize ?? 256);
+    this.#cache = size > 0 ? new LRUCache({ max: size }) : undefined;
   }
 
   #key(ephemeralPublicKey: string): Uint8Array {
-    const cached = this.#cache.get(ephemeralPublicKey);
+    const cached = this.#cache?.get(ephemeralPublicKey);
     if (cached) return cached;
     const raw = decodeBase64(ephemeralPublicKey, "ephemeralPublicKey");
     if (raw.length !== 32) {
       throw new Error(`ephemeralPublicKey must be 32 bytes, got ${raw.length}`);
     }
     const key = sharedKey(this.#private, raw);
-    if (this.#cacheSize > 0) {
-      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
-      this.#cache.set(ephemeralPublicKey, key);
-    }
+    this.#cache?.set(ephemeralPublicKey, key);
     return key;
   }
 

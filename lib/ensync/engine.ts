@@ -7,7 +7,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { VERSION } from "../version.ts";
-import { type ClientContext, EnSyncClient } from "./client.ts";
+import type { EnSyncClient } from "./client.ts";
+import { type ClientContext, ClientImpl } from "./_client.ts";
 import { EnSyncAuthError, EnSyncConnectionError } from "./errors.ts";
 import { openGrpcSession } from "./_grpc_session.ts";
 import { openWebSocketSession } from "./_ws_session.ts";
@@ -159,8 +160,8 @@ class EngineCore {
       },
       closeEngine,
     };
-    const client = new EnSyncClient(ctx, appKey, options);
-    await client._connect();
+    const client = new ClientImpl(ctx, appKey, options);
+    await client.connect();
     this.clients.add(client);
     return client;
   }

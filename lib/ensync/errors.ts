@@ -7,12 +7,93 @@
  */
 import { SyftError } from "../errors.ts";
 
+/**
+ * The codes an EnSync engine refuses a command with (`-FAIL:<code>` on WebSocket, the error message
+ * on gRPC), as syft's engine sends them.
+ *
+ * @example
+ * ```ts
+ * import type { EnSyncFailCode } from "@syft/syft/ensync";
+ * const retry = (code: EnSyncFailCode): boolean => code === "STORE_ERROR" || code === "UNAVAILABLE";
+ * console.log(retry("NOT_FOUND")); // false
+ * ```
+ */
+export type EnSyncFailCode =
+  | "CLIENT_NOT_FOUND"
+  | "PERMISSION_DENIED"
+  | "NOT_FOUND"
+  | "NOT_SUBSCRIBED"
+  | "ALREADY_PAUSED"
+  | "NOT_PAUSED"
+  | "NOT_IN_FLIGHT"
+  | "INVALID_DELAY"
+  | "INVALID_EVENT_NAME"
+  | "INVALID_METADATA"
+  | "INVALID_PAYLOAD"
+  | "MISSING_PARAMETERS"
+  | "PAYLOAD_TOO_LARGE"
+  | "STORE_ERROR"
+  | "MALFORMED_COMMAND"
+  | "UNKNOWN_COMMAND"
+  | "UNAVAILABLE";
+
+/**
+ * The codes the client itself gives its errors (bad input, connection state, wire problems).
+ *
+ * @example
+ * ```ts
+ * import type { EnSyncClientErrorCode } from "@syft/syft/ensync";
+ * const code: EnSyncClientErrorCode = "MISSING_SECRET_KEY";
+ * console.log(code);
+ * ```
+ */
+export type EnSyncClientErrorCode =
+  | "ENSYNC_ERROR"
+  | "CONNECTION"
+  | "TIMEOUT"
+  | "AUTH"
+  | "PUBLISH"
+  | "SUBSCRIPTION"
+  | "GENERIC"
+  | "CLOSED"
+  | "ENDED"
+  | "FAILED"
+  | "ALREADY_SUBSCRIBED"
+  | "BAD_CONN_REPLY"
+  | "DECRYPTION_FAILED"
+  | "INVALID_ACCESS_KEY"
+  | "INVALID_DELAY"
+  | "INVALID_EVENT_NAME"
+  | "INVALID_KEY"
+  | "INVALID_METADATA"
+  | "INVALID_PAYLOAD"
+  | "INVALID_RECIPIENTS"
+  | "INVALID_URL"
+  | "INVALID_VALUE"
+  | "MALFORMED_RECORD"
+  | "MISSING_SECRET_KEY"
+  | "UNEXPECTED_REPLY";
+
+/**
+ * The code of an {@linkcode EnSyncError}: a client code, a known engine code, or (open-ended) a
+ * code another engine or a gRPC status sent.
+ *
+ * @example
+ * ```ts
+ * import { EnSyncError, type EnSyncErrorCode } from "@syft/syft/ensync";
+ * const code: EnSyncErrorCode = new EnSyncError("no", { code: "NOT_FOUND" }).code;
+ * console.log(code); // NOT_FOUND
+ * ```
+ */
+// deno-lint-ignore ban-types
+export type EnSyncErrorCode = EnSyncClientErrorCode | EnSyncFailCode | (string & {});
+
 /** Options for the EnSync error classes. */
 export interface EnSyncErrorOptions {
   /** The underlying error, kept as `cause`. */
   cause?: unknown;
   /** The engine's failure code (`PERMISSION_DENIED`, ...) or a client code (`TIMEOUT`, ...). */
-  code?: string;
+  code?: EnSyncErrorCode;
 }
 
 /**
@@ -36,6 +117,9 @@ export class EnSyncError extends SyftError {
     super(message, { cause: options.cause, code: options.code ?? "ENSYNC_ERROR" });
     this.name = "EnSyncError";
   }
+
+  /** The client's or the engine's code (one of {@linkcode EnSyncErrorCode}). */
+  declare readonly code: EnSyncErrorCode;
 }
 
 /**

@@ -16,9 +16,30 @@
  * @module
  */
 export { SyftError, type SyftErrorOptions } from "../errors.ts";
-export * from "./errors.ts";
-export * from "./types.ts";
-export { EnSyncClient, type EventHandler, Subscription } from "./client.ts";
+export {
+  EnSyncAuthError,
+  type EnSyncClientErrorCode,
+  EnSyncConnectionError,
+  EnSyncError,
+  type EnSyncErrorCode,
+  type EnSyncErrorOptions,
+  type EnSyncFailCode,
+  EnSyncGenericError,
+  EnSyncPublishError,
+  EnSyncSubscriptionError,
+  EnSyncTimeoutError,
+} from "./errors.ts";
+export type {
+  ClientOptions,
+  CloseOptions,
+  DeferResult,
+  EngineOptions,
+  EnSyncEvent,
+  GrpcEngineOptions,
+  SubscribeOptions,
+  WebSocketEngineOptions,
+} from "./types.ts";
+export type { EnSyncClient, EventHandler, Subscription } from "./client.ts";
 export {
   EnSyncEngine,
   EnSyncWebSocketEngine,

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { EnSyncAuthError, EnSyncError } from "./errors.ts";
 
 /** Keys a command may carry (any other UPPER_SNAKE key is read when written as `KEY=:`). */
@@ -500,7 +501,7 @@ export function formatFail(code: string, message: string): string {
 
 /** A compiled pattern: literal text, `1` for `*` (within a segment), `2` for `**` (anything). */
 type GlobToken = string | 1 | 2;
-const patternCache = new Map<string, GlobToken[] | true>();
+const patternCache = new LRUCache<string, GlobToken[] | true>({ max: 1_000 });
 
 function compileGlob(pattern: string): GlobToken[] {
   const tokens: GlobToken[] = [];
@@ -574,7 +575,6 @@ export function matchesEventName(pattern: string, name: string): boolean {
     if (pattern === "*" || pattern === "**") compiled = true;
     else if (!pattern.includes("*")) return false;
     else compiled = compileGlob(pattern);
-    if (patternCache.size > 1000) patternCache.clear();
     patternCache.set(pattern, compiled);
   }
   return compiled === true || globMatch(compiled, name);

@@ -17,19 +17,10 @@ import type {
   StoredEvent,
   StoreOptions,
 } from "./store.ts";
+import type { LocalEntry, LocalQueueState } from "./store_base.ts";
 
 /** A live event in memory. */
-export interface Entry {
-  event: StoredEvent;
-  state: EventState;
-  dueAt?: number;
-  /** Position in the deferral heap while deferred. */
-  heapIndex?: number | undefined;
-  /** Bumped on every state change, so stale deque references are skipped. */
-  version: number;
-  /** Where the store keeps it (the KV store's segment and slot). */
-  loc?: unknown;
-}
+export type Entry = LocalEntry;
 
 /** A double-ended queue of entries; front pushes for redelivery, back pushes for new events. */
 class Deque {
@@ -168,7 +159,7 @@ export interface LocalHooks {
 }
 
 /** The shared in-process queue logic; see the module doc. */
-export class LocalQueues {
+export class LocalQueues implements LocalQueueState {
   options: StoreOptions = { retentionMs: 7 * 86_400_000, ackTimeoutMs: 30_000 };
   readonly entries: Map<string, Entry> = new Map();
   readonly #hooks: LocalHooks;
@@ -212,6 +203,11 @@ export class LocalQueues {
       byName.set(name, q);
     }
     return q;
+  }
+
+  /** The last block of a queue. */
+  lastBlock(app: string, name: string): number {
+    return this.queue(app, name).lastBlock;
   }
 
   /** Assigns the next block of a queue. */

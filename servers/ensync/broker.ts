@@ -2,7 +2,7 @@
  * The delivery core of the engine, independent of the wire: sessions (connected clients),
  * subscriptions, one event in flight per subscription, competing consumers, redelivery on
  * disconnect, unsubscribe and ack timeout, defer, discard, replay, rollback, pause and continue.
- * The WebSocket and gRPC front ends translate their commands into calls on {@linkcode Broker}.
+ * The WebSocket and gRPC front ends translate their commands into calls on {@linkcode EnSyncBroker}.
  *
  * Hot-path design: a subscription that has nothing to do waits in a set per queue; a published
  * event wakes one waiter, which claims the next event from the store (no scans). Ack timeouts are
@@ -10,8 +10,11 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
+import { type Clock, systemClock, type TimerHandle } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
+import type { EnSyncFailCode } from "../../lib/ensync/errors.ts";
 import { type AppRegistry, type EnSyncApp, eventMatcher, isEventPattern } from "./config.ts";
 import {
   type EnSyncStore,
@@ -37,17 +40,26 @@ const log = getLogger(["ensync", "broker"]);
 export const DEFER_LIMITS_MS: { min: number; max: number } = { min: 1_000, max: 86_400_000 };
 
 /**
- * A command the engine refuses. `code` is the stable code sent as `-FAIL:<code>` on WebSocket and
- * in `error_message`/`message` on gRPC: `CLIENT_NOT_FOUND`, `PERMISSION_DENIED`, `NOT_FOUND`,
- * `NOT_SUBSCRIBED`, `ALREADY_PAUSED`, `NOT_PAUSED`, `NOT_IN_FLIGHT`, `INVALID_DELAY`,
- * `INVALID_EVENT_NAME`, `INVALID_METADATA`, `INVALID_PAYLOAD`, `MISSING_PARAMETERS`, `PAYLOAD_TOO_LARGE`,
- * `STORE_ERROR`, `MALFORMED_COMMAND`, `UNKNOWN_COMMAND`.
+ * The stable codes of {@linkcode EnSyncEngineError}, sent as `-FAIL:<code>` on WebSocket and in
+ * `error_message`/`message` on gRPC: the client's `EnSyncFailCode` (one list for both sides).
+ *
+ * @example
+ * ```ts
+ * import type { EnSyncEngineErrorCode } from "@syft/syft/ensync/engine";
+ * const retry = (code: EnSyncEngineErrorCode): boolean => code === "STORE_ERROR";
+ * console.log(retry("NOT_FOUND")); // false
+ * ```
+ */
+export type EnSyncEngineErrorCode = EnSyncFailCode;
+
+/**
+ * A command the engine refuses; `code` is one of {@linkcode EnSyncEngineErrorCode}.
  *
  * @example
  * ```ts
  * import { EnSyncEngineError } from "@syft/syft/ensync/engine";
  * const err = new EnSyncEngineError("NOT_FOUND", "Event not found or no longer available");
- * console.log(err.code);
+ * console.log(err.code); // NOT_FOUND
  * ```
  */
 export class EnSyncEngineError extends SyftError {
@@ -58,21 +70,24 @@ export class EnSyncEngineError extends SyftError {
    * @param message A human-readable description.
    * @param options The underlying error.
    */
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+  constructor(code: EnSyncEngineErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(message, { ...options, code });
     this.name = "EnSyncEngineError";
   }
+
+  /** The stable code. */
+  declare readonly code: EnSyncEngineErrorCode;
 }
 
 /** Where a session's deliveries go; implemented by each front end. */
-export interface SessionSink {
+export interface EngineSessionSink {
   /** Sends an event to the client for `sub`. */
-  deliver(sub: Subscription, event: StoredEvent): void;
+  deliver(sub: EngineSubscription, event: StoredEvent): void;
 }
 
 /**
  * A connected client (one per WebSocket connection or gRPC `Connect`); made by
- * {@linkcode Broker.connect}.
+ * {@linkcode EnSyncBroker.connect}.
  *
  * @example
  * ```ts ignore
@@ -80,7 +95,7 @@ export interface SessionSink {
  * console.log(session.id, session.appName);
  * ```
  */
-export class Session {
+export class EngineSession {
   /** The client id. */
   readonly id: string;
   /** The app id (base64 public key). */
@@ -90,22 +105,22 @@ export class Session {
   /** The value sent as `clientHash`: the app id without base64 padding. */
   readonly hash: string;
   /** Subscriptions by pattern. */
-  readonly subs: Map<string, Subscription> = new Map();
+  readonly subs: Map<string, EngineSubscription> = new Map();
   /** In-flight events of this session by idem. */
-  readonly held: Map<string, Subscription> = new Map();
+  readonly held: Map<string, EngineSubscription> = new Map();
   /** The front end's delivery sink. */
-  readonly sink: SessionSink;
+  readonly sink: EngineSessionSink;
   /** Set once the session ended. */
   closed = false;
 
   /**
-   * Creates a session; {@linkcode Broker.connect} does this.
+   * Creates a session; {@linkcode EnSyncBroker.connect} does this.
    *
    * @param id The client id.
    * @param app The app.
    * @param sink Where deliveries go.
    */
-  constructor(id: string, app: EnSyncApp, sink: SessionSink) {
+  constructor(id: string, app: EnSyncApp, sink: EngineSessionSink) {
     this.id = id;
     this.appId = app.appId;
     this.appName = app.name;
@@ -116,7 +131,7 @@ export class Session {
 
 /**
  * One subscription of a session: a name or pattern, with at most one event in flight; made by
- * {@linkcode Broker.subscribe}.
+ * {@linkcode EnSyncBroker.subscribe}.
  *
  * @example
  * ```ts ignore
@@ -124,9 +139,9 @@ export class Session {
  * console.log(sub.wildcard, sub.inflight?.event.idem);
  * ```
  */
-export class Subscription {
+export class EngineSubscription {
   /** The session. */
-  readonly session: Session;
+  readonly session: EngineSession;
   /** The subscribed name or pattern. */
   readonly pattern: string;
   /** Whether the pattern is a wildcard. */
@@ -151,30 +166,35 @@ export class Subscription {
   rr = 0;
 
   /**
-   * Creates a subscription; {@linkcode Broker.subscribe} does this.
+   * Creates a subscription; {@linkcode EnSyncBroker.subscribe} does this.
    *
    * @param session The session.
    * @param pattern The name or pattern.
    */
-  constructor(session: Session, pattern: string) {
+  constructor(session: EngineSession, pattern: string) {
     this.session = session;
     this.pattern = pattern;
     this.wildcard = isEventPattern(pattern);
   }
 }
 
-/** Options of {@linkcode Broker}. */
-export interface BrokerOptions {
+/** Options of {@linkcode EnSyncBroker}. */
+export interface EnSyncBrokerOptions {
   /** Redeliver an event not acked within this time (default 30 000 ms). */
   ackTimeoutMs?: number;
   /** Keep events this long (default 7 days). */
   retentionMs?: number;
   /** The largest accepted payload, in characters of base64 (default 8 MiB). */
   maxPayloadBytes?: number;
+  /**
+   * The clock ack timeouts, defer due times and event times are read from (default the system
+   * clock); tests pass a fake one and advance it. The store keeps its own timers.
+   */
+  clock?: Clock;
 }
 
-/** What {@linkcode Broker.publish} returns. */
-export interface Published {
+/** What {@linkcode EnSyncBroker.publish} returns. */
+export interface EnSyncPublished {
   /** The event id. */
   idem: string;
   /** When the engine accepted it (ms). */
@@ -184,7 +204,7 @@ export interface Published {
 }
 
 /** A replayed event: the stored event and how it stands. */
-export interface Replayed {
+export interface EnSyncReplayed {
   /** The event. */
   event: StoredEvent;
   /** Its state. */
@@ -207,7 +227,7 @@ function queueKey(app: string, name: string): string {
  *
  * @example Deliver one event between two sessions
  * ```ts
- * import { AppRegistry, Broker, MemoryStore } from "@syft/syft/ensync/engine";
+ * import { AppRegistry, EnSyncBroker, MemoryEventStore } from "@syft/syft/ensync/engine";
  * const id = (n: number) => btoa(String.fromCharCode(...new Uint8Array(32).fill(n)));
  * const registry = new AppRegistry({
  *   grpcStreams: "auto",
@@ -216,7 +236,7 @@ function queueKey(app: string, name: string): string {
  *     { name: "b", accessKey: "key-b-123", appId: id(2), send: ["*"], receive: ["*"] },
  *   ],
  * });
- * const broker = new Broker(new MemoryStore(), registry);
+ * const broker = new EnSyncBroker(new MemoryEventStore(), registry);
  * await broker.start();
  * const b = broker.connect("key-b-123", { deliver: (_sub, ev) => console.log(ev.name) });
  * await broker.subscribe(b, "orders/created");
@@ -225,20 +245,21 @@ function queueKey(app: string, name: string): string {
  * await broker.close();
  * ```
  */
-export class Broker {
+export class EnSyncBroker {
   /** The store. */
   readonly store: EnSyncStore;
   #registry: AppRegistry;
   readonly #ackTimeoutMs: number;
   readonly #retentionMs: number;
   readonly #maxPayload: number;
-  #sessions = new Map<string, Session>();
-  #waiters = new Map<string, Set<Subscription>>();
-  #patternSubs = new Map<string, Set<Subscription>>();
+  #sessions = new Map<string, EngineSession>();
+  #waiters = new Map<string, Set<EngineSubscription>>();
+  #patternSubs = new Map<string, Set<EngineSubscription>>();
   #known = new Map<string, Set<string>>();
-  #inflight = new Map<string, Subscription>();
-  #tick: ReturnType<typeof setInterval> | undefined;
-  #metaCache = new Map<string, boolean>();
+  #inflight = new Map<string, EngineSubscription>();
+  readonly #clock: Clock;
+  #tick: TimerHandle | undefined;
+  #metaCache = new LRUCache<string, boolean>({ max: 1_024 });
   #started = false;
   #closed = false;
   /** Live counters and feed (read by `createEnSyncLive()`). */
@@ -251,12 +272,13 @@ export class Broker {
    * @param registry The apps and their permissions.
    * @param options Ack timeout, retention and size limit.
    */
-  constructor(store: EnSyncStore, registry: AppRegistry, options: BrokerOptions = {}) {
+  constructor(store: EnSyncStore, registry: AppRegistry, options: EnSyncBrokerOptions = {}) {
     this.store = store;
     this.#registry = registry;
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
     this.#retentionMs = options.retentionMs ?? 7 * 86_400_000;
     this.#maxPayload = options.maxPayloadBytes ?? 8 * 1024 * 1024;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The current app registry. */
@@ -275,7 +297,7 @@ export class Broker {
   }
 
   /** The connected sessions, oldest first. */
-  sessions(): IterableIterator<Session> {
+  sessions(): IterableIterator<EngineSession> {
     return this.#sessions.values();
   }
 
@@ -297,22 +319,30 @@ export class Broker {
     this.#started = true;
     this.store.onReady((q, n) => this.#onReady(q, n));
     await this.store.open({ retentionMs: this.#retentionMs, ackTimeoutMs: this.#ackTimeoutMs });
-    const every = Math.max(10, Math.min(1_000, Math.floor(this.#ackTimeoutMs / 4)));
-    this.#tick = setInterval(() => this.#expireInflight(Date.now()), every);
-    Deno.unrefTimer(this.#tick);
+    this.#armTick(Math.max(10, Math.min(1_000, Math.floor(this.#ackTimeoutMs / 4))));
+  }
+
+  /** Checks ack timeouts every `every` ms on the clock (an unref'd timer on the real one). */
+  #armTick(every: number): void {
+    if (this.#closed) return;
+    this.#tick = this.#clock.setTimeout(() => {
+      this.#expireInflight(this.#clock.now());
+      this.#armTick(every);
+    }, every);
+    if (typeof this.#tick === "number") Deno.unrefTimer(this.#tick);
   }
 
   /** Disconnects every session (their in-flight events are released) and closes the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#tick !== undefined) clearInterval(this.#tick);
+    this.#clock.clearTimeout(this.#tick);
     const releases = [...this.#sessions.values()].map((s) => this.disconnect(s));
     await Promise.allSettled(releases);
     await this.store.close();
   }
 
-  #app(session: Session): EnSyncApp {
+  #app(session: EngineSession): EnSyncApp {
     if (session.closed || this.#sessions.get(session.id) !== session) {
       throw new EnSyncEngineError("CLIENT_NOT_FOUND", "Client not found or session expired");
     }
@@ -331,12 +361,12 @@ export class Broker {
    * @returns The session.
    * @throws {EnSyncEngineError} `CLIENT_NOT_FOUND` for an unknown key.
    */
-  connect(accessKey: string, sink: SessionSink): Session {
+  connect(accessKey: string, sink: EngineSessionSink): EngineSession {
     if (this.#closed) throw new EnSyncEngineError("UNAVAILABLE", "The engine is stopping");
     if (!accessKey) throw new EnSyncEngineError("MISSING_PARAMETERS", "ACCESS_KEY is required");
     const app = this.#registry.byAccessKey(accessKey);
     if (app === undefined) throw new EnSyncEngineError("CLIENT_NOT_FOUND", "Invalid access key");
-    const session = new Session(randomBase62(20), app, sink);
+    const session = new EngineSession(randomBase62(20), app, sink);
     this.#sessions.set(session.id, session);
     this.live.connected(session);
     log.debug("Client {id} of app {app} connected", { id: session.id, app: app.name });
@@ -349,7 +379,7 @@ export class Broker {
    * @param clientId The client id.
    * @returns The session or `undefined`.
    */
-  session(clientId: string): Session | undefined {
+  session(clientId: string): EngineSession | undefined {
     return this.#sessions.get(clientId);
   }
 
@@ -359,7 +389,7 @@ export class Broker {
    * @param session The session.
    * @returns Resolves when the releases are recorded.
    */
-  async disconnect(session: Session): Promise<void> {
+  async disconnect(session: EngineSession): Promise<void> {
     if (session.closed) return;
     session.closed = true;
     this.#sessions.delete(session.id);
@@ -381,7 +411,7 @@ export class Broker {
    * @throws {EnSyncEngineError} For a bad name, missing field, permission or unknown recipient.
    */
   async publish(
-    session: Session,
+    session: EngineSession,
     input: {
       name: string;
       payload: string;
@@ -389,7 +419,7 @@ export class Broker {
       metadata?: string;
       payloadMetadata?: string;
     },
-  ): Promise<Published> {
+  ): Promise<EnSyncPublished> {
     const app = this.#app(session);
     const name = input.name;
     this.#checkName(name, false);
@@ -437,7 +467,7 @@ export class Broker {
         });
       }
     }
-    const loggedAt = Date.now();
+    const loggedAt = this.#clock.now();
     const event = {
       app: recipient.appId,
       name,
@@ -477,7 +507,6 @@ export class Broker {
       });
     }
     if (text.length <= 4_096) {
-      if (this.#metaCache.size >= 1_024) this.#metaCache.clear();
       this.#metaCache.set(text, persist);
     }
     return persist;
@@ -515,15 +544,15 @@ export class Broker {
    *
    * @param session The session.
    * @param pattern The event name or pattern.
-   * @param options `attached: false` holds deliveries until {@linkcode Broker.setAttached}.
+   * @param options `attached: false` holds deliveries until {@linkcode EnSyncBroker.setAttached}.
    * @returns The subscription.
    * @throws {EnSyncEngineError} `PERMISSION_DENIED` when the app cannot receive it.
    */
   async subscribe(
-    session: Session,
+    session: EngineSession,
     pattern: string,
     options: { attached?: boolean } = {},
-  ): Promise<Subscription> {
+  ): Promise<EngineSubscription> {
     const app = this.#app(session);
     this.#checkName(pattern, true);
     if (!this.#registry.canReceive(app, pattern)) {
@@ -534,7 +563,7 @@ export class Broker {
     }
     const existing = session.subs.get(pattern);
     if (existing !== undefined) return existing;
-    const sub = new Subscription(session, pattern);
+    const sub = new EngineSubscription(session, pattern);
     sub.attached = options.attached ?? true;
     session.subs.set(pattern, sub);
     if (sub.wildcard) {
@@ -574,7 +603,7 @@ export class Broker {
    * @param pattern The subscribed name or pattern.
    * @throws {EnSyncEngineError} `NOT_SUBSCRIBED` when there is no such subscription.
    */
-  async unsubscribe(session: Session, pattern: string): Promise<void> {
+  async unsubscribe(session: EngineSession, pattern: string): Promise<void> {
     this.#app(session);
     const sub = session.subs.get(pattern);
     if (sub === undefined) {
@@ -584,7 +613,7 @@ export class Broker {
     await this.#removeSub(sub);
   }
 
-  async #removeSub(sub: Subscription): Promise<void> {
+  async #removeSub(sub: EngineSubscription): Promise<void> {
     sub.closed = true;
     this.#unwait(sub);
     if (sub.wildcard) this.#patternSubs.get(sub.session.appId)?.delete(sub);
@@ -604,7 +633,7 @@ export class Broker {
    * @param sub The subscription.
    * @param attached Whether it can receive.
    */
-  setAttached(sub: Subscription, attached: boolean): void {
+  setAttached(sub: EngineSubscription, attached: boolean): void {
     if (sub.attached === attached) return;
     sub.attached = attached;
     if (attached) {
@@ -621,7 +650,7 @@ export class Broker {
     }
   }
 
-  #clearInflight(sub: Subscription): void {
+  #clearInflight(sub: EngineSubscription): void {
     const held = sub.inflight;
     if (held === undefined) return;
     sub.inflight = undefined;
@@ -631,9 +660,9 @@ export class Broker {
 
   /** Resolves the event a settle command names: held by this session, or queued for its app. */
   async #resolve(
-    session: Session,
+    session: EngineSession,
     idem: string,
-  ): Promise<{ sub?: Subscription; event: StoredEvent; state: EventState }> {
+  ): Promise<{ sub?: EngineSubscription; event: StoredEvent; state: EventState }> {
     this.#app(session);
     if (!idem || idem === "undefined") {
       throw new EnSyncEngineError("MISSING_PARAMETERS", "EVENT_IDEM is required");
@@ -663,14 +692,14 @@ export class Broker {
    * @returns Resolves once the ack is durable.
    * @throws {EnSyncEngineError} `NOT_FOUND`, or `NOT_IN_FLIGHT` when another client holds it.
    */
-  async ack(session: Session, idem: string): Promise<void> {
+  async ack(session: EngineSession, idem: string): Promise<void> {
     const found = await this.#resolve(session, idem);
     if (found.state === "acked") return;
     await this.#settle(found, { kind: "ack" });
   }
 
   async #settle(
-    found: { sub?: Subscription; event: StoredEvent; state: EventState },
+    found: { sub?: EngineSubscription; event: StoredEvent; state: EventState },
     outcome: Parameters<EnSyncStore["settle"]>[1],
   ): Promise<void> {
     if (found.state === "discarded") {
@@ -709,14 +738,19 @@ export class Broker {
    * @returns When it will be delivered again (ms).
    * @throws {EnSyncEngineError} `INVALID_DELAY`, `NOT_FOUND` or `NOT_IN_FLIGHT`.
    */
-  async defer(session: Session, idem: string, delayMs: number, reason: string): Promise<number> {
+  async defer(
+    session: EngineSession,
+    idem: string,
+    delayMs: number,
+    reason: string,
+  ): Promise<number> {
     if (
       !Number.isFinite(delayMs) || delayMs < DEFER_LIMITS_MS.min || delayMs > DEFER_LIMITS_MS.max
     ) {
       throw new EnSyncEngineError("INVALID_DELAY", "Delay must be between 1000ms and 24 hours");
     }
     const found = await this.#resolve(session, idem);
-    const dueAt = Date.now() + Math.round(delayMs);
+    const dueAt = this.#clock.now() + Math.round(delayMs);
     await this.#settle(found, { kind: "defer", dueAt, reason });
     return dueAt;
   }
@@ -729,7 +763,7 @@ export class Broker {
    * @param reason Free text (may be empty).
    * @throws {EnSyncEngineError} `NOT_FOUND` or `NOT_IN_FLIGHT`.
    */
-  async discard(session: Session, idem: string, reason: string): Promise<void> {
+  async discard(session: EngineSession, idem: string, reason: string): Promise<void> {
     const found = await this.#resolve(session, idem);
     await this.#settle(found, { kind: "discard", reason });
   }
@@ -742,7 +776,7 @@ export class Broker {
    * @param idem The event id.
    * @throws {EnSyncEngineError} `NOT_FOUND` or `NOT_IN_FLIGHT`.
    */
-  async rollback(session: Session, idem: string): Promise<void> {
+  async rollback(session: EngineSession, idem: string): Promise<void> {
     const found = await this.#resolve(session, idem);
     try {
       if (found.sub !== undefined) {
@@ -768,12 +802,12 @@ export class Broker {
    * @returns The event and its state.
    * @throws {EnSyncEngineError} `NOT_FOUND`.
    */
-  async replay(session: Session, idem: string): Promise<Replayed> {
+  async replay(session: EngineSession, idem: string): Promise<EnSyncReplayed> {
     const found = await this.#resolve(session, idem);
     if (!found.event.persist && (found.state === "acked" || found.state === "discarded")) {
       throw new EnSyncEngineError("NOT_FOUND", "Event was not persisted (persist: false)");
     }
-    return { event: found.event, state: found.state, replayedAt: Date.now() };
+    return { event: found.event, state: found.state, replayedAt: this.#clock.now() };
   }
 
   /**
@@ -783,7 +817,7 @@ export class Broker {
    * @param pattern The subscribed name or pattern.
    * @throws {EnSyncEngineError} `NOT_SUBSCRIBED` or `ALREADY_PAUSED`.
    */
-  pause(session: Session, pattern: string): void {
+  pause(session: EngineSession, pattern: string): void {
     this.#app(session);
     const sub = session.subs.get(pattern);
     if (sub === undefined) {
@@ -801,7 +835,7 @@ export class Broker {
    * @param pattern The subscribed name or pattern.
    * @throws {EnSyncEngineError} `NOT_SUBSCRIBED` or `NOT_PAUSED`.
    */
-  resume(session: Session, pattern: string): void {
+  resume(session: EngineSession, pattern: string): void {
     this.#app(session);
     const sub = session.subs.get(pattern);
     if (sub === undefined) {
@@ -854,7 +888,7 @@ export class Broker {
     }
   }
 
-  #wait(sub: Subscription): void {
+  #wait(sub: EngineSubscription): void {
     for (const q of sub.queues) {
       const key = queueKey(q.app, q.name);
       let set = this.#waiters.get(key);
@@ -863,7 +897,7 @@ export class Broker {
     }
   }
 
-  #unwait(sub: Subscription): void {
+  #unwait(sub: EngineSubscription): void {
     for (const q of sub.queues) {
       const key = queueKey(q.app, q.name);
       const set = this.#waiters.get(key);
@@ -873,12 +907,12 @@ export class Broker {
     }
   }
 
-  #canReceive(sub: Subscription): boolean {
+  #canReceive(sub: EngineSubscription): boolean {
     return sub.inflight === undefined && !sub.paused && !sub.closed && sub.attached &&
       !sub.session.closed;
   }
 
-  #trySend(sub: Subscription): void {
+  #trySend(sub: EngineSubscription): void {
     if (!this.#canReceive(sub)) return;
     if (sub.claiming) {
       sub.rewake = true;
@@ -887,7 +921,7 @@ export class Broker {
     void this.#claimFor(sub);
   }
 
-  async #claimFor(sub: Subscription): Promise<void> {
+  async #claimFor(sub: EngineSubscription): Promise<void> {
     sub.claiming = true;
     // Stay registered while claiming, so an event that arrives meanwhile sets `rewake`.
     this.#wait(sub);
@@ -922,7 +956,7 @@ export class Broker {
       await this.store.release(event, sub.session.id).catch(() => {});
       return;
     }
-    sub.inflight = { event, at: Date.now() };
+    sub.inflight = { event, at: this.#clock.now() };
     sub.session.held.set(event.idem, sub);
     this.#inflight.set(event.idem, sub);
     try {

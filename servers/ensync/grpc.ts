@@ -34,7 +34,12 @@ import {
   type SubscribeRequest,
 } from "../../lib/ensync/_proto.ts";
 import { getLogger } from "../../lib/_log.ts";
-import { type Broker, EnSyncEngineError, type Session, type Subscription } from "./broker.ts";
+import {
+  type EngineSession as Session,
+  type EngineSubscription as Subscription,
+  type EnSyncBroker as Broker,
+  EnSyncEngineError,
+} from "./broker.ts";
 import type { GrpcStreamMode } from "./config.ts";
 import { grpcMessage, grpcReplayData, metadataWithReplayInfo } from "./protocol.ts";
 import type { StoredEvent } from "./store.ts";

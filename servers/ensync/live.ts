@@ -20,7 +20,7 @@ import {
   type LiveFeedWriter,
   stringArg,
 } from "../../lib/live/mod.ts";
-import type { Broker, Session, Subscription } from "./broker.ts";
+import type { EngineSession, EngineSubscription, EnSyncBroker } from "./broker.ts";
 import type { EnSyncApp } from "./config.ts";
 import type { QueueCounts, Settlement, StoredEvent } from "./store.ts";
 
@@ -66,7 +66,7 @@ export class EnSyncLiveRecorder {
   /** Acked and discarded totals per queue (`app id \n name`). */
   readonly queues: Map<string, QueueTotals> = new Map();
   /** When each session connected. */
-  readonly since: WeakMap<Session, number> = new WeakMap();
+  readonly since: WeakMap<EngineSession, number> = new WeakMap();
   #names: (appId: string) => string = (id) => id;
 
   /**
@@ -90,14 +90,14 @@ export class EnSyncLiveRecorder {
   }
 
   /** Records a client that connected. */
-  connected(session: Session): void {
+  connected(session: EngineSession): void {
     this.counters.connects++;
     this.since.set(session, Date.now());
     if (this.feed.active) this.#emit("connect", { app: session.appName, client: session.id });
   }
 
   /** Records a client that went. */
-  disconnected(session: Session): void {
+  disconnected(session: EngineSession): void {
     if (this.feed.active) this.#emit("disconnect", { app: session.appName, client: session.id });
   }
 
@@ -114,7 +114,7 @@ export class EnSyncLiveRecorder {
   }
 
   /** Records a delivery. */
-  delivered(sub: Subscription, event: StoredEvent): void {
+  delivered(sub: EngineSubscription, event: StoredEvent): void {
     this.counters.delivered++;
     if (this.feed.active) {
       this.#emit("deliver", {
@@ -149,7 +149,7 @@ export class EnSyncLiveRecorder {
   }
 }
 
-function appByName(broker: Broker, name: string): EnSyncApp {
+function appByName(broker: EnSyncBroker, name: string): EnSyncApp {
   const app = broker.registry.config.apps.find((a) => a.name === name || a.appId === name);
   if (app === undefined) {
     throw new LiveActionError("LIVE_NOT_FOUND", `No app "${name}" in the engine's configuration`);
@@ -169,7 +169,7 @@ function appByName(broker: Broker, name: string): EnSyncApp {
  * console.log((await source.state()).apps.length);
  * ```
  */
-export function createEnSyncLive(broker: Broker): EnSyncLiveSource {
+export function createEnSyncLive(broker: EnSyncBroker): EnSyncLiveSource {
   const rec = broker.live;
   const names = (): Map<string, string> =>
     new Map(broker.registry.config.apps.map((a) => [a.appId, a.name]));

@@ -6,8 +6,8 @@
  * at least once from a durable queue per (recipient app, event name), one in flight per client and
  * subscription. The engine never sees plaintext and never needs secret keys.
  *
- * Stores: {@linkcode KvStore} (Deno KV, default), {@linkcode RedisStore} (several engines share
- * one state) and {@linkcode MemoryStore}.
+ * Stores: {@linkcode KvEventStore} (Deno KV, default), {@linkcode RedisEventStore} (several engines share
+ * one state) and {@linkcode MemoryEventStore}.
  *
  * gRPC runs in the calling process unless `grpcWorker` starts it in a worker process (see
  * {@linkcode runEnSyncGrpcWorker}): Deno 2.9.6 can abort a process when a gRPC client closes a
@@ -35,17 +35,80 @@
  * @module
  */
 export { SyftError, type SyftErrorOptions } from "../../lib/errors.ts";
-export * from "./broker.ts";
-export * from "./config.ts";
-export * from "./grpc.ts";
-export * from "./grpc_worker.ts";
+export {
+  DEFER_LIMITS_MS,
+  EngineSession,
+  type EngineSessionSink,
+  EngineSubscription,
+  EnSyncBroker,
+  type EnSyncBrokerOptions,
+  EnSyncEngineError,
+  type EnSyncEngineErrorCode,
+  type EnSyncPublished,
+  type EnSyncReplayed,
+} from "./broker.ts";
+export {
+  addEnSyncApp,
+  AppRegistry,
+  type EnSyncApp,
+  type EnSyncConfig,
+  EnSyncConfigError,
+  eventMatcher,
+  type GrpcStreamMode,
+  isEventPattern,
+  loadEnSyncConfig,
+  parseEnSyncConfig,
+  writeEnSyncConfig,
+} from "./config.ts";
+export { type EnSyncGrpcOptions, EnSyncGrpcService, type GrpcServiceRegistry } from "./grpc.ts";
+export {
+  type EnSyncGrpcWorkerOptions,
+  type GrpcWorkerCommand,
+  type GrpcWorkerStatus,
+  runEnSyncGrpcWorker,
+} from "./grpc_worker.ts";
+export {
+  grpcMessage,
+  grpcReplayData,
+  type GrpcStreamMessage,
+  metadataWithReplayInfo,
+  passReply,
+  recordFrame,
+  type ReplayInfo,
+  withLoggedAt,
+} from "./protocol.ts";
+export {
+  ENSYNC_DEFAULT_PORTS,
+  type EnSyncServer,
+  EnSyncServerError,
+  type EnSyncServerOptions,
+  startEnSyncServer,
+} from "./server.ts";
+export {
+  type DiscardedEvent,
+  type EnSyncStore,
+  EnSyncStoreError,
+  type EventRecord,
+  type EventState,
+  type NewEvent,
+  type QueueCounts,
+  type QueueRef,
+  type ReadyListener,
+  type Settlement,
+  type StoredEvent,
+  type StoreOptions,
+} from "./store.ts";
+export { KvEventStore, type KvEventStoreOptions } from "./store_kv.ts";
+export { MemoryEventStore } from "./store_memory.ts";
+export { RedisEventStore, type RedisEventStoreOptions } from "./store_redis.ts";
+export { openEnSyncStore, type OpenEnSyncStoreOptions } from "./stores.ts";
+export { acceptEnSyncWebSocket, MAX_FRAME_CHARS } from "./ws.ts";
 export { createEnSyncLive, EnSyncLiveRecorder, type QueueTotals } from "./live.ts";
-export * from "./protocol.ts";
-export * from "./server.ts";
-export * from "./store.ts";
-export * from "./store_kv.ts";
-export * from "./store_memory.ts";
-export * from "./store_redis.ts";
-export * from "./stores.ts";
-export * from "./ws.ts";
+export type { Clock, TimerHandle } from "../../lib/_clock.ts";
+export {
+  type LocalAdmission,
+  type LocalEntry,
+  LocalEventStore,
+  type LocalQueueState,
+} from "./store_base.ts";
 export type { ServeLimits } from "../_limits.ts";

@@ -1,10 +1,11 @@
 /**
  * Starting the engine: the WebSocket dialect (with `/health` and `/discarded` over plain HTTP) on
- * one port, gRPC on another, one {@linkcode Broker} behind both, and the app configuration reloaded
+ * one port, gRPC on another, one {@linkcode EnSyncBroker} behind both, and the app configuration reloaded
  * when its file changes.
  *
  * @module
  */
+import type { Clock } from "../../lib/_clock.ts";
 import { type GrpcListener, listenGrpc } from "../_grpc_listen.ts";
 import { serveHardened } from "../_serve.ts";
 import { registerServeMetrics, type ServeStatsSources } from "../_serve_metrics.ts";
@@ -13,7 +14,7 @@ import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
-import { Broker } from "./broker.ts";
+import { EnSyncBroker } from "./broker.ts";
 import {
   AppRegistry,
   type EnSyncConfig,
@@ -26,7 +27,7 @@ import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
 import { hostPort } from "./_grpc_ipc.ts";
 import { GrpcBindError, GrpcWorkerSupervisor, warnInProcessGrpc } from "./_grpc_supervisor.ts";
 import type { EnSyncStore } from "./store.ts";
-import { MemoryStore } from "./store_memory.ts";
+import { MemoryEventStore } from "./store_memory.ts";
 import { acceptEnSyncWebSocket } from "./ws.ts";
 import { createEnSyncLive } from "./live.ts";
 import {
@@ -58,7 +59,7 @@ export interface EnSyncServerOptions {
   limits?: ServeLimits;
   /** The app configuration, or the path of its YAML file (reloaded when it changes). */
   config: EnSyncConfig | string;
-  /** Where events are kept (default: a new {@linkcode MemoryStore}). */
+  /** Where events are kept (default: a new {@linkcode MemoryEventStore}). */
   store?: EnSyncStore;
   /** Bind address (default `127.0.0.1`). */
   host?: string;
@@ -70,6 +71,11 @@ export interface EnSyncServerOptions {
   ackTimeoutMs?: number;
   /** Keep events this long (default 7 days). */
   retentionMs?: number;
+  /**
+   * The clock the broker reads ack timeouts, defer due times and event times from (default the
+   * system clock); tests pass a fake one and advance it instead of sleeping.
+   */
+  clock?: Clock;
   /** Forces the gRPC subscription-stream mode (default: the config's `grpc_streams`). */
   grpcStreams?: GrpcStreamMode;
   /** A gRPC client id with no call and no open stream for this long ends (default 90 000 ms). */
@@ -101,7 +107,7 @@ export interface EnSyncServer extends AsyncDisposable {
   /** The bound gRPC port (0 when disabled). */
   grpcPort: number;
   /** The delivery core. */
-  broker: Broker;
+  broker: EnSyncBroker;
   /** Live state (`@syft/syft/live`): apps, queues, clients, a feed, admin actions. */
   live: EnSyncLiveSource;
   /** The gRPC worker process (`undefined` when gRPC runs in this process or is disabled). */
@@ -179,10 +185,11 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
   const initial = typeof options.config === "string"
     ? await loadEnSyncConfig(options.config)
     : options.config;
-  const store = options.store ?? new MemoryStore();
-  const broker = new Broker(store, new AppRegistry(initial), {
+  const store = options.store ?? new MemoryEventStore();
+  const broker = new EnSyncBroker(store, new AppRegistry(initial), {
     ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   await broker.start();
   const live = createEnSyncLive(broker);
@@ -400,7 +407,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
 }
 
 async function handleHttp(
-  broker: Broker,
+  broker: EnSyncBroker,
   request: Request,
   sockets: Set<WebSocket>,
   grpcHealth: () => Record<string, unknown>,

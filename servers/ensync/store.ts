@@ -2,8 +2,8 @@
  * The storage interface of the engine. Events are kept in one durable queue per (recipient app,
  * event name); the store hands out ("claims") the next ready event of a queue, takes it back
  * ("releases" it) for redelivery, and records the outcome (ack, defer, discard). Implementations:
- * {@linkcode MemoryStore} (tests), {@linkcode KvStore} (Deno KV, the default) and
- * {@linkcode RedisStore} (several engines share one state).
+ * {@linkcode MemoryEventStore} (tests), {@linkcode KvEventStore} (Deno KV, the default) and
+ * {@linkcode RedisEventStore} (several engines share one state).
  *
  * @module
  */

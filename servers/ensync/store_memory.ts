@@ -3,20 +3,10 @@
  *
  * @module
  */
-import { discardedEvent, LocalQueues } from "./_local.ts";
-import type {
-  DiscardedEvent,
-  EnSyncStore,
-  EventRecord,
-  EventState,
-  NewEvent,
-  QueueCounts,
-  QueueRef,
-  ReadyListener,
-  Settlement,
-  StoredEvent,
-  StoreOptions,
-} from "./store.ts";
+import { discardedEvent } from "./_local.ts";
+import { type LocalEntry, LocalEventStore } from "./store_base.ts";
+import type { DiscardedEvent, NewEvent, Settlement, StoredEvent } from "./store.ts";
+import { EnSyncStoreError } from "./store.ts";
 import { randomBase62 } from "./_ids.ts";
 
 /**
@@ -24,8 +14,8 @@ import { randomBase62 } from "./_ids.ts";
  *
  * @example
  * ```ts
- * import { MemoryStore } from "@syft/syft/ensync/engine";
- * const store = new MemoryStore();
+ * import { MemoryEventStore } from "@syft/syft/ensync/engine";
+ * const store = new MemoryEventStore();
  * await store.open({ retentionMs: 60_000, ackTimeoutMs: 30_000 });
  * const [event] = await store.append([{
  *   app: "recipient-app-id", name: "orders/created", payload: "e30=", metadata: "{}",
@@ -35,40 +25,39 @@ import { randomBase62 } from "./_ids.ts";
  * await store.close();
  * ```
  */
-export class MemoryStore implements EnSyncStore {
+export class MemoryEventStore extends LocalEventStore {
   /** Always `memory`. */
   readonly description: string = "memory";
   #discarded = new Map<string, DiscardedEvent[]>();
-  #q: LocalQueues = new LocalQueues({
-    persist: (entry, outcome) => {
-      if (outcome?.kind === "discard") {
-        const list = this.#discarded.get(entry.event.app) ?? [];
-        list.push(discardedEvent(entry.event, outcome.reason));
-        this.#discarded.set(entry.event.app, list);
-      }
-      return Promise.resolve();
-    },
-    // Settled events stay in memory for replay until the retention sweep.
-    loadSettled: () => Promise.resolve(undefined),
-    forget: () => {},
-    afterSweep: (now) => {
-      const cutoff = now - this.#q.options.retentionMs;
-      for (const [app, list] of this.#discarded) {
-        const kept = list.filter((d) => d.discardedAt >= cutoff);
-        if (kept.length === 0) this.#discarded.delete(app);
-        else this.#discarded.set(app, kept);
-      }
-    },
-  });
 
   /**
-   * Starts the retention sweep.
+   * Records discards for the listing (settled events stay in memory for replay until the sweep).
    *
-   * @param options Retention and ack timeout.
+   * @param entry The entry whose state changed.
+   * @param outcome The settlement, when the change is one.
    * @returns Resolves at once.
    */
-  open(options: StoreOptions): Promise<void> {
-    return this.#q.open(options);
+  protected override persist(entry: LocalEntry, outcome?: Settlement): Promise<void> {
+    if (outcome?.kind === "discard") {
+      const list = this.#discarded.get(entry.event.app) ?? [];
+      list.push(discardedEvent(entry.event, outcome.reason));
+      this.#discarded.set(entry.event.app, list);
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Drops discard records older than the retention period.
+   *
+   * @param now The sweep time (ms).
+   */
+  protected override swept(now: number): void {
+    const cutoff = now - this.queues.options.retentionMs;
+    for (const [app, list] of this.#discarded) {
+      const kept = list.filter((d) => d.discardedAt >= cutoff);
+      if (kept.length === 0) this.#discarded.delete(app);
+      else this.#discarded.set(app, kept);
+    }
   }
 
   /**
@@ -78,86 +67,14 @@ export class MemoryStore implements EnSyncStore {
    * @returns The stored events with idem and block.
    */
   append(events: NewEvent[]): Promise<StoredEvent[]> {
-    if (this.#q.closed) return Promise.reject(new Error("The store is closed"));
+    if (this.queues.closed) return Promise.reject(new EnSyncStoreError("The store is closed"));
     const stored = events.map((ev): StoredEvent => ({
       ...ev,
       idem: randomBase62(16),
-      block: this.#q.nextBlock(ev.app, ev.name),
+      block: this.queues.nextBlock(ev.app, ev.name),
     }));
-    this.#q.admit(stored.map((event) => ({ event })));
+    this.queues.admit(stored.map((event) => ({ event })));
     return Promise.resolve(stored);
-  }
-
-  /**
-   * Registers the listener told when a queue may have ready events.
-   *
-   * @param listener The listener.
-   */
-  onReady(listener: ReadyListener): void {
-    this.#q.onReady(listener);
-  }
-
-  /**
-   * The names of an app's queues.
-   *
-   * @param app The app id.
-   * @returns The event names.
-   */
-  queueNames(app: string): Promise<string[]> {
-    return this.#q.queueNames(app);
-  }
-
-  /**
-   * Takes the next ready event of a queue.
-   *
-   * @param queue The queue.
-   * @param consumer The claiming client id.
-   * @returns The event, or `undefined`.
-   */
-  claim(queue: QueueRef, consumer: string): Promise<StoredEvent | undefined> {
-    return this.#q.claim(queue, consumer);
-  }
-
-  /**
-   * Returns an in-flight event to the front of its queue.
-   *
-   * @param event The event.
-   * @param consumer The client id that held it.
-   * @returns Resolves when done.
-   */
-  release(event: StoredEvent, consumer: string): Promise<void> {
-    return this.#q.release(event, consumer);
-  }
-
-  /**
-   * Records an ack, defer or discard.
-   *
-   * @param event The event.
-   * @param outcome The outcome.
-   * @returns The state it was in, or `undefined`.
-   */
-  settle(event: StoredEvent, outcome: Settlement): Promise<EventState | undefined> {
-    return this.#q.settle(event, outcome);
-  }
-
-  /**
-   * Finds an event by idem.
-   *
-   * @param idem The event id.
-   * @returns The event and its state, or `undefined`.
-   */
-  lookup(idem: string): Promise<EventRecord | undefined> {
-    return this.#q.lookup(idem);
-  }
-
-  /**
-   * Queues an acked or discarded event again.
-   *
-   * @param event The event.
-   * @returns Whether it was queued.
-   */
-  requeue(event: StoredEvent): Promise<boolean> {
-    return this.#q.requeue(event);
   }
 
   /**
@@ -185,23 +102,5 @@ export class MemoryStore implements EnSyncStore {
     if (kept.length === 0) this.#discarded.delete(app);
     else this.#discarded.set(app, kept);
     return Promise.resolve(list.length - kept.length);
-  }
-
-  /**
-   * Counts the live events of every queue.
-   *
-   * @returns Ready, in-flight and deferred counts per queue.
-   */
-  queueCounts(): Promise<QueueCounts[]> {
-    return this.#q.counts();
-  }
-
-  /**
-   * Stops the timers.
-   *
-   * @returns Resolves when done.
-   */
-  close(): Promise<void> {
-    return this.#q.close();
   }
 }

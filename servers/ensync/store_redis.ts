@@ -228,8 +228,8 @@ function pairs(list: string[]): Record<string, string> {
   return out;
 }
 
-/** Options for {@linkcode RedisStore}. */
-export interface RedisStoreOptions {
+/** Options for {@linkcode RedisEventStore}. */
+export interface RedisEventStoreOptions {
   /** The key prefix (default `ensync:`); engines sharing state use the same prefix. */
   prefix?: string;
 }
@@ -239,12 +239,12 @@ export interface RedisStoreOptions {
  *
  * @example Two engines, one state
  * ```ts ignore
- * import { RedisStore, startEnSyncServer } from "@syft/syft/ensync/engine";
- * const a = await startEnSyncServer({ config: "ensync.yaml", store: new RedisStore("redis://127.0.0.1:6379") });
- * const b = await startEnSyncServer({ config: "ensync.yaml", store: new RedisStore("redis://127.0.0.1:6379"), wsPort: 8083, grpcPort: 50052 });
+ * import { RedisEventStore, startEnSyncServer } from "@syft/syft/ensync/engine";
+ * const a = await startEnSyncServer({ config: "ensync.yaml", store: new RedisEventStore("redis://127.0.0.1:6379") });
+ * const b = await startEnSyncServer({ config: "ensync.yaml", store: new RedisEventStore("redis://127.0.0.1:6379"), wsPort: 8083, grpcPort: 50052 });
  * ```
  */
-export class RedisStore implements EnSyncStore {
+export class RedisEventStore implements EnSyncStore, AsyncDisposable {
   /** `redis <url>`. */
   readonly description: string;
   readonly #url: string;
@@ -269,7 +269,7 @@ export class RedisStore implements EnSyncStore {
    * @param url A `redis://` or `rediss://` URL.
    * @param options The key prefix.
    */
-  constructor(url: string, options: RedisStoreOptions = {}) {
+  constructor(url: string, options: RedisEventStoreOptions = {}) {
     this.#url = url;
     this.#prefix = options.prefix ?? "ensync:";
     const shown = new URL(url);
@@ -598,5 +598,14 @@ export class RedisStore implements EnSyncStore {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await Promise.allSettled([this.#sub?.quit(), this.#redis?.quit()]);
+  }
+
+  /**
+   * Closes the store (`await using`).
+   *
+   * @returns Resolves when closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -5,9 +5,9 @@
  */
 import { SyftError } from "../../lib/errors.ts";
 import type { EnSyncStore } from "./store.ts";
-import { KvStore } from "./store_kv.ts";
-import { MemoryStore } from "./store_memory.ts";
-import { RedisStore } from "./store_redis.ts";
+import { KvEventStore } from "./store_kv.ts";
+import { MemoryEventStore } from "./store_memory.ts";
+import { RedisEventStore } from "./store_redis.ts";
 
 /** Options of {@linkcode openEnSyncStore}. */
 export interface OpenEnSyncStoreOptions {
@@ -35,7 +35,7 @@ export interface OpenEnSyncStoreOptions {
  */
 export function openEnSyncStore(spec: string, options: OpenEnSyncStoreOptions = {}): EnSyncStore {
   const s = spec.trim();
-  if (s === "memory") return new MemoryStore();
+  if (s === "memory") return new MemoryEventStore();
   if (s === "kv" || s.startsWith("kv:")) {
     const path = s === "kv" ? options.defaultKvPath : s.slice(3);
     if (!path) {
@@ -43,7 +43,7 @@ export function openEnSyncStore(spec: string, options: OpenEnSyncStoreOptions = 
         code: "BAD_STORE",
       });
     }
-    return new KvStore(path, options.prefix === undefined ? {} : { prefix: [options.prefix] });
+    return new KvEventStore(path, options.prefix === undefined ? {} : { prefix: [options.prefix] });
   }
   if (s.startsWith("redis://") || s.startsWith("rediss://")) {
     try {
@@ -54,7 +54,7 @@ export function openEnSyncStore(spec: string, options: OpenEnSyncStoreOptions = 
         cause: err,
       });
     }
-    return new RedisStore(s, options.prefix === undefined ? {} : { prefix: options.prefix });
+    return new RedisEventStore(s, options.prefix === undefined ? {} : { prefix: options.prefix });
   }
   throw new SyftError(
     `Cannot use store "${spec}": expected memory, kv, kv:PATH or a redis:// URL`,

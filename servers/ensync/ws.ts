@@ -8,7 +8,12 @@
  */
 import { formatConnPass, formatFail, parseCommand } from "../../lib/ensync/protocol.ts";
 import { getLogger } from "../../lib/_log.ts";
-import { type Broker, EnSyncEngineError, type Session, type Subscription } from "./broker.ts";
+import {
+  type EngineSession,
+  type EngineSubscription,
+  type EnSyncBroker,
+  EnSyncEngineError,
+} from "./broker.ts";
 import { metadataWithReplayInfo, passReply, recordFrame } from "./protocol.ts";
 import type { StoredEvent } from "./store.ts";
 
@@ -50,16 +55,16 @@ function failFrom(err: unknown): string {
 
 /** One WebSocket client connection. */
 class WsConnection {
-  readonly #broker: Broker;
+  readonly #broker: EnSyncBroker;
   readonly #socket: WebSocket;
-  #session: Session | undefined;
+  #session: EngineSession | undefined;
   #queue: Queued[] = [];
   #after: (() => void) | undefined;
   #closed = false;
 
   readonly #sockets: Set<WebSocket> | undefined;
 
-  constructor(broker: Broker, socket: WebSocket, sockets?: Set<WebSocket>) {
+  constructor(broker: EnSyncBroker, socket: WebSocket, sockets?: Set<WebSocket>) {
     this.#broker = broker;
     this.#socket = socket;
     this.#sockets = sockets;
@@ -138,7 +143,7 @@ class WsConnection {
     this.#reply(reply, after);
   }
 
-  #sessionFor(fields: Record<string, string>): Session {
+  #sessionFor(fields: Record<string, string>): EngineSession {
     const session = this.#session;
     if (session === undefined || session.closed) {
       throw new EnSyncEngineError(
@@ -185,7 +190,7 @@ class WsConnection {
         // Deliveries start a moment after the reply went out: SDKs (such as the npm 0.0.18 one)
         // register handlers after the reply resolves, and a record read in the same chunk as the
         // reply would find none and be dropped until the ack timeout.
-        let subscribed: Subscription | undefined;
+        let subscribed: EngineSubscription | undefined;
         this.#after = () => {
           const sub = subscribed;
           if (sub === undefined) return;
@@ -270,8 +275,8 @@ class WsConnection {
     }
   }
 
-  /** SessionSink: push a delivery. */
-  deliver(_sub: Subscription, event: StoredEvent): void {
+  /** EngineSessionSink: push a delivery. */
+  deliver(_sub: EngineSubscription, event: StoredEvent): void {
     this.#send(recordFrame(event));
   }
 
@@ -300,7 +305,7 @@ class WsConnection {
  * ```
  */
 export function acceptEnSyncWebSocket(
-  broker: Broker,
+  broker: EnSyncBroker,
   request: Request,
   options: { sockets?: Set<WebSocket> } = {},
 ): Response {

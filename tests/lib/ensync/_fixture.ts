@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Clock } from "../../../lib/_clock.ts";
 import {
   type ClientOptions,
   type EngineOptions,
@@ -52,6 +53,8 @@ export interface Fixture extends AsyncDisposable {
 
 export interface FixtureOptions {
   ackTimeoutMs?: number;
+  /** The engine's clock (ack timeouts); default the system clock. */
+  clock?: Clock;
   /** How the engine uses gRPC subscription streams (default `auto`: per-subscription for this client). */
   grpcStreams?: GrpcStreamMode;
 }
@@ -90,6 +93,7 @@ export async function startFixture(options: FixtureOptions = {}): Promise<Fixtur
       wsPort,
       grpcPort,
       ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
   let server = await start();
   const engines: Array<EnSyncEngine | EnSyncWebSocketEngine> = [];

@@ -13,6 +13,7 @@ import {
   EnSyncWebSocketEngine,
 } from "../../../lib/ensync/mod.ts";
 import { Collector, sleep, startFixture, TRANSPORTS } from "./_fixture.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import type { Subscription } from "../../../lib/ensync/mod.ts";
 
 /** Whether the engine reports the event acknowledged (polls briefly: gRPC acks travel on their own stream). */
@@ -168,7 +169,8 @@ for (const t of TRANSPORTS) {
   });
 
   Deno.test(`[${t}] discard() drops the event for good and the next one flows`, async () => {
-    await using fx = await startFixture({ ackTimeoutMs: 500 });
+    const clock = new FakeClock(Date.now());
+    await using fx = await startFixture({ ackTimeoutMs: 500, clock });
     const { a, b } = fx.apps;
     const pub = await fx.client(t, a);
     const recv = await fx.client(t, b);
@@ -181,8 +183,11 @@ for (const t of TRANSPORTS) {
     const [, good] = await seen.waitFor(2);
     assert.equal(good!.payload, "good");
     await sub.ack(good!.idem, good!.block);
-    await sleep(1200); // past the ack timeout: nothing comes back
-    assert.deepEqual(seen.events.map((e) => e.payload), ["bad", "good"]);
+    await clock.tick(1_200); // past the ack timeout (on the engine's clock): nothing comes back
+    // A redelivery would go to the front of the queue, so it would arrive before this marker.
+    await pub.publish("files/scan", [b.publicKey], "marker");
+    await seen.waitFor(3);
+    assert.deepEqual(seen.events.map((e) => e.payload), ["bad", "good", "marker"]);
     // the engine kept it, with the reason, for inspection
     const res = await fetch(`${fx.server.wsUrl!.replace("ws:", "http:")}/discarded`, {
       headers: { authorization: `Bearer ${b.accessKey}` },

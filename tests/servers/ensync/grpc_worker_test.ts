@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { ensyncClientConstructor } from "../../../lib/ensync/_proto.ts";
-import { EnSyncServerError, KvStore, RedisStore } from "../../../servers/ensync/mod.ts";
+import { EnSyncServerError, KvEventStore, RedisEventStore } from "../../../servers/ensync/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { grpcCrashScenario, health } from "./_crash.ts";
@@ -22,7 +22,7 @@ Deno.test("startEnSyncServer({ grpcWorker }) survives the crashing gRPC sequence
   const shop = testApp("shop", ["orders/*"], []);
   const billing = testApp("billing", [], ["orders/*"]);
   await using engine = await startTestEngine([shop, billing], {
-    store: new KvStore(`${ws.path}/ensync.kv`),
+    store: new KvEventStore(`${ws.path}/ensync.kv`),
     grpcWorker: TEST_GRPC_WORKER,
   });
   const first = engine.grpcWorker!;
@@ -41,7 +41,7 @@ redisTest(
     const shop = testApp("shop", ["orders/*"], []);
     const billing = testApp("billing", [], ["orders/*"]);
     await using engine = await startTestEngine([shop, billing], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
       grpcWorker: TEST_GRPC_WORKER,
     });
     await grpcCrashScenario({ ws: engine.wsUrl!, grpc: engine.grpcUrl! }, shop, billing);

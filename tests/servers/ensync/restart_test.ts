@@ -88,13 +88,13 @@ async function killWhileHeld(spec: string, prefix: string): Promise<void> {
   assert.ok(await c.noRecord(100));
 }
 
-Deno.test("KvStore: an event in flight when the engine was killed is ready at once after a restart", async () => {
+Deno.test("KvEventStore: an event in flight when the engine was killed is ready at once after a restart", async () => {
   await using ws = await tempWorkspace();
   await killWhileHeld(`kv:${ws.path}/ensync.kv`, "");
 });
 
 redisTest(
-  "RedisStore: an event in flight when the engine was killed is ready at once after a restart",
+  "RedisEventStore: an event in flight when the engine was killed is ready at once after a restart",
   async (r) => {
     await killWhileHeld(r.url, r.prefix);
   },

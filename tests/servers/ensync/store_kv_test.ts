@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvStore } from "../../../servers/ensync/mod.ts";
+import { KvEventStore } from "../../../servers/ensync/mod.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 import {
   ackFrame,
@@ -23,7 +23,7 @@ async function drain(c: RawClient, ms = 300): Promise<Record<string, unknown>[]>
   }
 }
 
-Deno.test("KvStore: after a restart nothing acked comes back and every unacked event is redelivered", async () => {
+Deno.test("KvEventStore: after a restart nothing acked comes back and every unacked event is redelivered", async () => {
   await using ws = await tempWorkspace();
   const path = `${ws.path}/ensync.kv`;
   const a = testApp("a");
@@ -33,7 +33,7 @@ Deno.test("KvStore: after a restart nothing acked comes back and every unacked e
   let deferred = "";
   let discarded = "";
   {
-    await using engine = await startTestEngine([a], { store: new KvStore(path) });
+    await using engine = await startTestEngine([a], { store: new KvEventStore(path) });
     await using c = await connected(engine, a);
     for (let i = 0; i < 60; i++) {
       c.send(pubFrame(c, i % 2 ? "k/odd" : "k/even", a.appId, btoa(`event ${i}`)));
@@ -62,7 +62,7 @@ Deno.test("KvStore: after a restart nothing acked comes back and every unacked e
     await c.request(`DISCARD;CLIENT_ID=:${c.clientId};EVENT_IDEM=:${discarded};REASON=:bad`);
     held = (await c.record()).id as string; // in flight, never acked
   }
-  await using engine = await startTestEngine([a], { store: new KvStore(path) });
+  await using engine = await startTestEngine([a], { store: new KvEventStore(path) });
   await using c = await connected(engine, a);
   await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:k/*`);
   const t0 = Date.now();
@@ -92,26 +92,26 @@ Deno.test("KvStore: after a restart nothing acked comes back and every unacked e
   assert.deepEqual(discardedList.map((d) => [d.idem, d.reason]), [[discarded, "bad"]]);
 });
 
-Deno.test("KvStore: events larger than one KV value survive a restart", async () => {
+Deno.test("KvEventStore: events larger than one KV value survive a restart", async () => {
   await using ws = await tempWorkspace();
   const path = `${ws.path}/big.kv`;
   const a = testApp("a");
   const big = btoa("x".repeat(300_000));
   const small = btoa("small");
   {
-    await using engine = await startTestEngine([a], { store: new KvStore(path) });
+    await using engine = await startTestEngine([a], { store: new KvEventStore(path) });
     await using c = await connected(engine, a);
     assert.match(await c.request(pubFrame(c, "b/x", a.appId, big)), /^\+PASS:PUBLISHED/);
     assert.match(await c.request(pubFrame(c, "b/x", a.appId, small)), /^\+PASS:PUBLISHED/);
   }
-  await using engine = await startTestEngine([a], { store: new KvStore(path) });
+  await using engine = await startTestEngine([a], { store: new KvEventStore(path) });
   await using c = await connected(engine, a);
   await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:b/x`);
   const got = await drain(c);
   assert.deepEqual(got.map((r) => r.payload), [big, small]);
 });
 
-Deno.test("KvStore: a shared database keeps the engine's keys under its prefix", async () => {
+Deno.test("KvEventStore: a shared database keeps the engine's keys under its prefix", async () => {
   await using ws = await tempWorkspace();
   const kv = await Deno.openKv(`${ws.path}/shared.kv`);
   try {
@@ -119,7 +119,7 @@ Deno.test("KvStore: a shared database keeps the engine's keys under its prefix",
     const a = testApp("a");
     {
       await using engine = await startTestEngine([a], {
-        store: new KvStore(kv, { prefix: ["es"] }),
+        store: new KvEventStore(kv, { prefix: ["es"] }),
       });
       await using c = await connected(engine, a);
       await c.request(pubFrame(c, "p/x", a.appId, "e30="));

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
-import { EnSyncStoreError, RedisStore } from "../../../servers/ensync/mod.ts";
+import { EnSyncStoreError, RedisEventStore } from "../../../servers/ensync/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { ackFrame, connected, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
 
 redisTest(
-  "RedisStore: two engines share one state: published on one, delivered on the other",
+  "RedisEventStore: two engines share one state: published on one, delivered on the other",
   async (r) => {
     const a = testApp("a");
     const b = testApp("b");
     await using e1 = await startTestEngine([a, b], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
     });
     await using e2 = await startTestEngine([a, b], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
     });
     await using pub = await connected(e1, a);
     await using sub = await connected(e2, b);
@@ -38,14 +38,14 @@ redisTest(
 );
 
 redisTest(
-  "RedisStore: competing consumers on two engines get each event exactly once",
+  "RedisEventStore: competing consumers on two engines get each event exactly once",
   async (r) => {
     const a = testApp("a");
     await using e1 = await startTestEngine([a], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
     });
     await using e2 = await startTestEngine([a], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
     });
     const workers = [await connected(e1, a), await connected(e2, a), await connected(e2, a)];
     try {
@@ -81,13 +81,13 @@ redisTest(
   },
 );
 
-redisTest("RedisStore: a deferral set on one engine is delivered by the other", async (r) => {
+redisTest("RedisEventStore: a deferral set on one engine is delivered by the other", async (r) => {
   const a = testApp("a");
   await using e1 = await startTestEngine([a], {
-    store: new RedisStore(r.url, { prefix: r.prefix }),
+    store: new RedisEventStore(r.url, { prefix: r.prefix }),
   });
   await using e2 = await startTestEngine([a], {
-    store: new RedisStore(r.url, { prefix: r.prefix }),
+    store: new RedisEventStore(r.url, { prefix: r.prefix }),
   });
   await using c1 = await connected(e1, a);
   await c1.request(`SUB;CLIENT_ID=:${c1.clientId};EVENT_NAME=:d/x`);
@@ -111,12 +111,12 @@ redisTest("RedisStore: a deferral set on one engine is delivered by the other", 
 });
 
 redisTest(
-  "RedisStore: events held by an engine that stopped answering (still connected) are redelivered after the ack timeout",
+  "RedisEventStore: events held by an engine that stopped answering (still connected) are redelivered after the ack timeout",
   async (r) => {
     const a = testApp("a");
     // A stuck engine: its store claimed an event and never releases it, but its connection to
     // Redis stays open, so only the ack timeout can tell.
-    const dead = new RedisStore(r.url, { prefix: r.prefix });
+    const dead = new RedisEventStore(r.url, { prefix: r.prefix });
     await dead.open({ retentionMs: 60_000, ackTimeoutMs: 300 });
     const [event] = await dead.append([{
       app: a.appId,
@@ -132,7 +132,7 @@ redisTest(
     assert.equal((await dead.lookup(event!.idem))?.state, "inflight");
     try {
       await using engine = await startTestEngine([a], {
-        store: new RedisStore(r.url, { prefix: r.prefix }),
+        store: new RedisEventStore(r.url, { prefix: r.prefix }),
         ackTimeoutMs: 300,
       });
       // Its instance is connected: the start of another engine leaves the claim alone.
@@ -150,7 +150,7 @@ redisTest(
 );
 
 redisTest(
-  "RedisStore: events a closed store left in flight are ready as soon as another engine opens; a live engine's are not touched",
+  "RedisEventStore: events a closed store left in flight are ready as soon as another engine opens; a live engine's are not touched",
   async (r) => {
     const a = testApp("a");
     const queue = { app: a.appId, name: "orphan/x" };
@@ -164,8 +164,8 @@ redisTest(
       persist: true,
     });
     const options = { retentionMs: 60_000, ackTimeoutMs: 3_600_000 };
-    const live = new RedisStore(r.url, { prefix: r.prefix });
-    const gone = new RedisStore(r.url, { prefix: r.prefix });
+    const live = new RedisEventStore(r.url, { prefix: r.prefix });
+    const gone = new RedisEventStore(r.url, { prefix: r.prefix });
     await live.open(options);
     await gone.open(options);
     try {
@@ -173,7 +173,7 @@ redisTest(
       assert.equal((await live.claim(queue, "client-1"))?.idem, e1!.idem);
       assert.equal((await gone.claim(queue, "client-2"))?.idem, e2!.idem);
       await gone.close(); // its connections end without a release
-      const next = new RedisStore(r.url, { prefix: r.prefix });
+      const next = new RedisEventStore(r.url, { prefix: r.prefix });
       await next.open(options);
       try {
         assert.equal((await next.lookup(e2!.idem))?.state, "ready");
@@ -191,12 +191,12 @@ redisTest(
   },
 );
 
-redisTest("RedisStore: unacked events survive an engine restart", async (r) => {
+redisTest("RedisEventStore: unacked events survive an engine restart", async (r) => {
   const a = testApp("a");
   let held = "";
   {
     await using e = await startTestEngine([a], {
-      store: new RedisStore(r.url, { prefix: r.prefix }),
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
     });
     await using c = await connected(e, a);
     await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:s/x`);
@@ -207,7 +207,7 @@ redisTest("RedisStore: unacked events survive an engine restart", async (r) => {
     held = (await c.record()).id as string;
   }
   await using e = await startTestEngine([a], {
-    store: new RedisStore(r.url, { prefix: r.prefix }),
+    store: new RedisEventStore(r.url, { prefix: r.prefix }),
   });
   await using c = await connected(e, a);
   await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:s/x`);
@@ -217,8 +217,8 @@ redisTest("RedisStore: unacked events survive an engine restart", async (r) => {
   assert.ok(await c.noRecord(200));
 });
 
-Deno.test("RedisStore: an unreachable Redis fails open() with one clear error", async () => {
-  const store = new RedisStore("redis://127.0.0.1:1");
+Deno.test("RedisEventStore: an unreachable Redis fails open() with one clear error", async () => {
+  const store = new RedisEventStore("redis://127.0.0.1:1");
   await assert.rejects(
     () => store.open({ retentionMs: 60_000, ackTimeoutMs: 30_000 }),
     (err: unknown) => {
