@@ -429,8 +429,8 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
       } else worker.send({ t: "fail", id, code: grpc.status.UNIMPLEMENTED, details });
       return;
     }
-    const metadata = metadataOf(m.md);
     if (m.t === "open") {
+      const metadata = metadataOf(m.md);
       const stream = new RemoteStream(
         id,
         m.req,
@@ -454,7 +454,17 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
         });
       } else worker.send({ t: "reply", id, res });
     };
-    const call = { request: m.req, metadata, cancelled: false, getPeer: () => "grpc-worker" };
+    // The metadata object is built only for a handler that reads it (Connect): most calls don't.
+    let metadata: grpc.Metadata | undefined;
+    const md = m.md;
+    const call = {
+      request: m.req,
+      get metadata(): grpc.Metadata {
+        return metadata ??= metadataOf(md);
+      },
+      cancelled: false,
+      getPeer: () => "grpc-worker",
+    };
     try {
       handler(call, callback);
     } catch (err) {

@@ -114,7 +114,8 @@ function stringMetadata(md: grpc.Metadata): Record<string, string> {
  * ```
  */
 export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {}): Promise<void> {
-  const out = new LineWriter<FromWorker>(options.output ?? Deno.stdout.writable);
+  // By default the raw stdin and stdout: no stream machinery on every message.
+  const out = new LineWriter<FromWorker>(options.output ?? Deno.stdout);
   const graceMs = options.graceMs ?? 1_500;
   const definition = ensyncServiceDefinition();
   const unary = new Map<number, grpc.sendUnaryData<unknown>>();
@@ -235,7 +236,7 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
   try {
     await Promise.race([
       readLines<ToWorker>(
-        options.input ?? Deno.stdin.readable,
+        options.input ?? Deno.stdin,
         onMessage,
         (problem) => log.error("gRPC worker: skipped a message: {problem}", { problem }),
       ).then(() => stop(false)),
