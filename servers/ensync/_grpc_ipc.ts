@@ -1,6 +1,11 @@
 /**
- * The pipe between the engine and its gRPC worker process: one JSON object per line, in both
- * directions. The worker owns the HTTP/2 side (it parses and writes protobuf with the shared
+ * The channel between the engine and its gRPC worker process: one JSON object per line, in both
+ * directions. It starts on the worker's stdin and stdout, which carry the `start` message; the
+ * worker then connects to a loopback TCP port the engine opened for it (`ipc` in `start`, with a
+ * one-time token as its first line), and every later message goes over that connection. A pipe
+ * is the slow path on the worker's side: Deno reads stdin on a blocking thread (a thread hand-off
+ * and a dup/close of the descriptor per read), where a socket is read on the event loop. A worker
+ * that cannot connect (no net permission for 127.0.0.1) stays on the pipes. The worker owns the HTTP/2 side (it parses and writes protobuf with the shared
  * service definition); the engine owns every decision. Request and response objects are the
  * proto-loader shapes (`keepCase`, int64 as strings), which survive JSON unchanged.
  *
@@ -11,7 +16,15 @@ import type { ServeLimits } from "../_limits.ts";
 /** Engine → worker. */
 export type ToWorker =
   /** Bind and serve. */
-  | { t: "start"; host: string; port: number; maxMessageBytes: number; limits?: ServeLimits }
+  | {
+    t: "start";
+    host: string;
+    port: number;
+    maxMessageBytes: number;
+    limits?: ServeLimits;
+    /** Where the worker connects for the rest of the conversation (127.0.0.1). */
+    ipc?: { port: number; token: string };
+  }
   /** The answer to a unary call (`err` is a gRPC status). */
   | { t: "reply"; id: number; res?: unknown; err?: { code: number; details: string } }
   /** Send the response headers of a stream now. */
@@ -27,6 +40,8 @@ export type ToWorker =
 
 /** Worker → engine. */
 export type FromWorker =
+  /** The first line on the worker's TCP connection. */
+  | { t: "hello"; token: string }
   /** Bound: the actual port. */
   | { t: "listening"; port: number }
   /** Could not bind. */
@@ -44,7 +59,10 @@ const encoder = new TextEncoder();
  * Where {@linkcode LineWriter} writes: a byte stream, or a raw sink such as `Deno.stdout` (its
  * `write` may write fewer bytes than given and says how many; no stream machinery per write).
  */
-export type LineSink = WritableStream<Uint8Array> | { write(bytes: Uint8Array): Promise<number> };
+export type LineSink = WritableStream<Uint8Array> | {
+  write(bytes: Uint8Array): Promise<number>;
+  close?(): void;
+};
 
 /**
  * Writes JSON lines to a byte stream. The lines of one tick go out in one write, and while a write
@@ -76,7 +94,12 @@ export class LineWriter<T> {
         let at = 0;
         while (at < bytes.length) at += await sink.write(at === 0 ? bytes : bytes.subarray(at));
       };
-      this.#release = () => Promise.resolve();
+      this.#release = () => {
+        try {
+          sink.close?.();
+        } catch { /* already closed */ }
+        return Promise.resolve();
+      };
     }
   }
 
@@ -113,7 +136,8 @@ export class LineWriter<T> {
   async close(): Promise<void> {
     this.#flush();
     // Wait until everything queued (also behind a write in progress) is written.
-    for (let last; last !== this.#last;) {
+    let last: Promise<void> | undefined;
+    while (last !== this.#last) {
       last = this.#last;
       await last;
     }

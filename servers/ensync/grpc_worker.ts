@@ -114,8 +114,10 @@ function stringMetadata(md: grpc.Metadata): Record<string, string> {
  * ```
  */
 export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {}): Promise<void> {
-  // By default the raw stdin and stdout: no stream machinery on every message.
-  const out = new LineWriter<FromWorker>(options.output ?? Deno.stdout);
+  // By default the raw stdin and stdout: no stream machinery on every message. Both carry only
+  // `start` when the engine offers a TCP channel (see _grpc_ipc.ts); then `out` is that channel.
+  const pipeOut = new LineWriter<FromWorker>(options.output ?? Deno.stdout);
+  let out = pipeOut;
   const graceMs = options.graceMs ?? 1_500;
   const definition = ensyncServiceDefinition();
   const unary = new Map<number, grpc.sendUnaryData<unknown>>();
@@ -193,11 +195,36 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
     check();
   };
 
+  const onProblem = (problem: string): void =>
+    log.error("gRPC worker: skipped a message: {problem}", { problem });
+
+  /** Moves the conversation to the engine's TCP channel; stays on the pipes if it cannot. */
+  const connect = async (ipc: { port: number; token: string }): Promise<void> => {
+    let conn: Deno.TcpConn;
+    try {
+      const granted = Deno.permissions.querySync({ name: "net", host: `127.0.0.1:${ipc.port}` });
+      if (granted.state !== "granted") throw new Error("no net permission for 127.0.0.1");
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: ipc.port });
+      conn.setNoDelay(true);
+    } catch (err) {
+      log.debug("gRPC worker: staying on stdin/stdout ({error})", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
+    out = new LineWriter<FromWorker>(conn);
+    out.send({ t: "hello", token: ipc.token });
+    void readLines<ToWorker>(conn, onMessage, onProblem).then(() => stop(false));
+  };
+
   const onMessage = (m: ToWorker): void => {
     switch (m.t) {
-      case "start":
-        start(m.host, m.port, m.maxMessageBytes, m.limits);
+      case "start": {
+        const { host, port, maxMessageBytes, limits } = m;
+        if (m.ipc === undefined) start(host, port, maxMessageBytes, limits);
+        else void connect(m.ipc).then(() => start(host, port, maxMessageBytes, limits));
         break;
+      }
       case "reply": {
         const callback = unary.get(m.id);
         if (callback === undefined) return;
@@ -235,16 +262,15 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
   for (const sig of signals) Deno.addSignalListener(sig, ignore);
   try {
     await Promise.race([
-      readLines<ToWorker>(
-        options.input ?? Deno.stdin,
-        onMessage,
-        (problem) => log.error("gRPC worker: skipped a message: {problem}", { problem }),
-      ).then(() => stop(false)),
+      readLines<ToWorker>(options.input ?? Deno.stdin, onMessage, onProblem).then(() =>
+        stop(false)
+      ),
       stopped.promise,
     ]);
     await stopped.promise;
   } finally {
     for (const sig of signals) Deno.removeSignalListener(sig, ignore);
     await out.close();
+    if (out !== pipeOut) await pipeOut.close();
   }
 }
