@@ -14,6 +14,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { type LatencyBucket, LatencyTimeline, type TimelineSummary } from "./_timeline.ts";
 
 /** JetStream results. */
 export interface JetStreamFigures {
@@ -21,6 +22,9 @@ export interface JetStreamFigures {
   deliverAckMps: number;
   p50Ms: number;
   p99Ms: number;
+  /** (c)'s latency per 100 ms of send time. */
+  timeline: LatencyBucket[];
+  stalls: TimelineSummary;
 }
 
 /** Options of the JetStream run. */
@@ -116,7 +120,7 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
     for (const l of loops) await l.close();
 
     // (c) publish-to-delivery latency at a fixed rate over the same number of consumers.
-    const lat: number[] = [];
+    let timeline = new LatencyTimeline(0);
     const lconsumers = [];
     for (let i = 0; i < o.apps; i++) {
       await jsm.consumers.add(stream, {
@@ -132,7 +136,7 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
       (async () => {
         for await (const m of msgs) {
           const sent = new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0);
-          lat.push(performance.now() - sent);
+          timeline.add(sent, performance.now() - sent);
           m.ack();
         }
       })();
@@ -140,6 +144,7 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
     }));
     const n = Math.round(o.rate * o.latencySeconds);
     const start = performance.now();
+    timeline = new LatencyTimeline(start);
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < n;) {
       const due = Math.floor(((performance.now() - start) / 1000) * o.rate);
@@ -152,16 +157,18 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
     }
     await Promise.all(pending);
     const deadline = performance.now() + 10_000;
-    while (lat.length < n && performance.now() < deadline) {
+    while (timeline.all.length < n && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const l of lloops) await l.close();
-    lat.sort((a, b) => a - b);
+    const lat = timeline.all.toSorted((a, b) => a - b);
     return {
       publishMps,
       deliverAckMps,
       p50Ms: o.percentile(lat, 50),
       p99Ms: o.percentile(lat, 99),
+      timeline: timeline.buckets(),
+      stalls: timeline.summary(),
     };
   } finally {
     await jsm.streams.delete(stream).catch(() => {});
