@@ -4,8 +4,8 @@
  * Deno 2.9's `node:http2` can abort the whole process inside nghttp2 when a client closes an
  * HTTP/2 connection that carried many calls (denoland/deno#36788): no JavaScript can catch it. So
  * `syft ensync serve` and `syft up` keep HTTP/2 out of the engine's process: a worker process runs
- * the gRPC server and forwards every call over a pipe (JSON lines on its stdin and stdout) to the
- * engine, which answers it with the same {@linkcode EnSyncGrpcService} as in-process. The worker
+ * the gRPC server and forwards every call (JSON lines: its stdin and stdout carry the start-up,
+ * then a loopback TCP connection the engine opened for it carries the rest) to the engine, which answers it with the same {@linkcode EnSyncGrpcService} as in-process. The worker
  * holds no state; when it dies the engine starts a new one on the same port at once, and every
  * client id, subscription and event stays in the engine (an event in flight on a stream that died
  * is redelivered, as after any lost stream).
@@ -95,9 +95,10 @@ function stringMetadata(md: grpc.Metadata): Record<string, string> {
 }
 
 /**
- * Runs the gRPC worker: waits for the engine's `start` (address and limits), binds, forwards each
- * call to the engine and relays its answers, until the engine says `stop` (open unary calls get a
- * grace period) or its end of the pipe closes (the engine is gone). Then it returns and **the
+ * Runs the gRPC worker: waits for the engine's `start` (address, limits and the engine's TCP
+ * channel, which it moves to when it can connect), binds, forwards each call to the engine and
+ * relays its answers, until the engine says `stop` (open unary calls get a grace period) or its end
+ * of the pipe or channel closes (the engine is gone). Then it returns and **the
  * caller must exit**: the exit closes the client connections. It deliberately sends no HTTP/2
  * GOAWAY, which would abort Deno gRPC clients whose connection carried many calls
  * (denoland/deno#36788). SIGINT and SIGTERM are ignored meanwhile, because a terminal's Ctrl-C
