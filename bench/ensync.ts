@@ -288,7 +288,8 @@ try {
         `    (c) ${who.padEnd(9)} timeline: ${s.buckets} buckets of 100 ms, median bucket p99 ` +
           `${round(s.medianBucketP99Ms, 3)} ms, worst p99 ${round(s.worstP99Ms, 3)} ` +
           `(max ${round(s.worstMaxMs, 3)}) at ${s.worstAtMs} ms, ${s.stallBuckets} stall buckets ` +
-          `holding ${round(s.tailInStalls * 100)}% of the latencies above p99`,
+          `holding ${round(s.tailInStalls * 100)}% of the latencies above p99; p50 grew ` +
+          `${round(s.backlogGrowthMs, 3)} ms from the first bucket to the last`,
       );
     }
     timelines.push({ round: r, ensync: o.timeline, jetstream: p.timeline });
@@ -335,6 +336,7 @@ try {
     ),
     [`${prefix}stall_buckets`]: median(runs.map((x) => x.stalls.stallBuckets)),
     [`${prefix}tail_in_stalls`]: round(median(runs.map((x) => x.stalls.tailInStalls)), 3),
+    [`${prefix}backlog_growth_ms`]: round(median(runs.map((x) => x.stalls.backlogGrowthMs)), 3),
   });
   const natsHwm = natsPid === undefined ? undefined : await procKb(natsPid, "VmHWM");
   console.log(JSON.stringify({

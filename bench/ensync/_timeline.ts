@@ -32,6 +32,12 @@ export interface TimelineSummary {
   tailInStalls: number;
   /** The median of the buckets' p99: the tail without the stalls. */
   medianBucketP99Ms: number;
+  /**
+   * The p50 of the last bucket minus that of the first: near 0 when the rate is sustained, growing
+   * with the run when the system cannot keep up and a backlog builds (then the p99 is queueing,
+   * not a stall).
+   */
+  backlogGrowthMs: number;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -114,6 +120,7 @@ export class LatencyTimeline {
       stallBuckets: stalls.size,
       tailInStalls: tail === 0 ? 0 : r3(tailInStalls / tail),
       medianBucketP99Ms: bucketP99.length ? bucketP99[bucketP99.length >> 1]! : NaN,
+      backlogGrowthMs: buckets.length ? r3(buckets.at(-1)!.p50 - buckets[0]!.p50) : NaN,
     };
   }
 }
