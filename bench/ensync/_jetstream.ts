@@ -40,6 +40,12 @@ export interface JetStreamRun {
   percentile(sorted: number[], p: number): number;
 }
 
+/**
+ * How long a publish waits for its PubAck: the client's default (5 s) fails the whole benchmark on
+ * a machine busy with other work, where the engine's side just gets slower.
+ */
+const PUB_ACK_TIMEOUT = { timeout: 60_000 };
+
 async function pipelinedPublish(
   js: JetStreamClient,
   count: number,
@@ -55,10 +61,12 @@ async function pipelinedPublish(
     while (outstanding >= window) await new Promise<void>((r) => waiters.push(r));
     outstanding++;
     all.push(
-      js.publish(subjectOf(i), payloadOf(i)).catch((err) => failed = err).finally(() => {
-        outstanding--;
-        waiters.shift()?.();
-      }),
+      js.publish(subjectOf(i), payloadOf(i), PUB_ACK_TIMEOUT).catch((err) => failed = err).finally(
+        () => {
+          outstanding--;
+          waiters.shift()?.();
+        },
+      ),
     );
   }
   await Promise.all(all);
@@ -151,7 +159,7 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
       for (; i < Math.min(due, n); i++) {
         const payload = o.payload.slice();
         new DataView(payload.buffer).setFloat64(0, performance.now());
-        pending.push(js.publish(`${stream}.c.app${i % o.apps}`, payload));
+        pending.push(js.publish(`${stream}.c.app${i % o.apps}`, payload, PUB_ACK_TIMEOUT));
       }
       await new Promise((r) => setTimeout(r, 1));
     }
