@@ -289,7 +289,8 @@ try {
           `${round(s.medianBucketP99Ms, 3)} ms, worst p99 ${round(s.worstP99Ms, 3)} ` +
           `(max ${round(s.worstMaxMs, 3)}) at ${s.worstAtMs} ms, ${s.stallBuckets} stall buckets ` +
           `holding ${round(s.tailInStalls * 100)}% of the latencies above p99; p50 grew ` +
-          `${round(s.backlogGrowthMs, 3)} ms from the first bucket to the last`,
+          `${round(s.backlogGrowthMs, 3)} ms from the first bucket to the last; ${s.senderGaps} ` +
+          `buckets where the sender fell behind`,
       );
     }
     timelines.push({ round: r, ensync: o.timeline, jetstream: p.timeline });
@@ -337,6 +338,7 @@ try {
     [`${prefix}stall_buckets`]: median(runs.map((x) => x.stalls.stallBuckets)),
     [`${prefix}tail_in_stalls`]: round(median(runs.map((x) => x.stalls.tailInStalls)), 3),
     [`${prefix}backlog_growth_ms`]: round(median(runs.map((x) => x.stalls.backlogGrowthMs)), 3),
+    [`${prefix}sender_gaps`]: median(runs.map((x) => x.stalls.senderGaps)),
   });
   const natsHwm = natsPid === undefined ? undefined : await procKb(natsPid, "VmHWM");
   console.log(JSON.stringify({

@@ -38,6 +38,12 @@ export interface TimelineSummary {
    * not a stall).
    */
   backlogGrowthMs: number;
+  /**
+   * Buckets holding fewer than half the median bucket's messages: the sender fell behind its rate
+   * there (its process got no CPU) and then sent the missed messages in one burst, which queues
+   * behind each subscriber's one event in flight.
+   */
+  senderGaps: number;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -121,6 +127,13 @@ export class LatencyTimeline {
       tailInStalls: tail === 0 ? 0 : r3(tailInStalls / tail),
       medianBucketP99Ms: bucketP99.length ? bucketP99[bucketP99.length >> 1]! : NaN,
       backlogGrowthMs: buckets.length ? r3(buckets.at(-1)!.p50 - buckets[0]!.p50) : NaN,
+      senderGaps: ((): number => {
+        const ns = buckets.map((b) => b.n).sort((a, b) => a - b);
+        const half = (ns[ns.length >> 1] ?? 0) / 2;
+        // Empty buckets inside the run count too.
+        const span = buckets.length ? buckets.at(-1)!.atMs / this.bucketMs + 1 : 0;
+        return span - buckets.length + buckets.filter((b) => b.n < half).length;
+      })(),
     };
   }
 }
