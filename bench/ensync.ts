@@ -17,6 +17,13 @@
  * Both run `ROUNDS` times, alternating, and each figure is the median of its rounds (the machines
  * this runs on are shared). Prints a table, then one JSON line last.
  *
+ * Beside the rates: (c)'s latency over time, per 100 ms bucket of the send time (count, p50, p99,
+ * max) for both, written to `ENSYNC_BENCH_TIMELINE` (default a temporary file named in the output)
+ * and summarised in the JSON (worst bucket, stall buckets, the share of the tail inside them); and
+ * the peak resident memory of the engine process (VmHWM at the end of its round) beside
+ * nats-server's (its VmRSS sampled every 100 ms during the JetStream round, and its VmHWM, which
+ * counts since the service started).
+ *
  * Environment: `ENSYNC_BENCH_SCALE` (default 1) scales message counts; `ENSYNC_BENCH_ROUNDS`
  * (default 3); `ENSYNC_BENCH_CLIENTS` (default 4) clients per app in (b); `NATS_URL` (default
  * 127.0.0.1:4222).
@@ -28,6 +35,14 @@ import { encryptPayload, generateKeyPair } from "../lib/ensync/crypto.ts";
 import { type EnSyncApp, writeEnSyncConfig } from "../servers/ensync/mod.ts";
 import { closeConn, openConn, Publisher, Subscriber } from "./ensync/_ensync_clients.ts";
 import { type JetStreamFigures, runJetStream } from "./ensync/_jetstream.ts";
+import {
+  type LatencyBucket,
+  LatencyTimeline,
+  listenerPid,
+  procKb,
+  sampleRss,
+  type TimelineSummary,
+} from "./ensync/_timeline.ts";
 
 const SCALE = Number(Deno.env.get("ENSYNC_BENCH_SCALE") ?? "1") || 1;
 const NATS = Deno.env.get("NATS_URL") ?? "127.0.0.1:4222";
@@ -181,12 +196,12 @@ async function benchEnSync(dir: string) {
     await pub.drain();
 
     // (c) latency at a fixed rate over the 10 apps.
-    const lat: number[] = [];
+    let timeline = new LatencyTimeline(0);
     const latSubs = await Promise.all(
       subApps.map(async (a) =>
         new Subscriber(await openConn(engine.url, a.accessKey), (json, now) => {
           const m = /"t":"([0-9.]+)"/.exec(json);
-          if (m) lat.push(now - Number(m[1]));
+          if (m) timeline.add(Number(m[1]), now - Number(m[1]));
         })
       ),
     );
@@ -194,6 +209,7 @@ async function benchEnSync(dir: string) {
     await sleep(300);
     const n = RATE * LATENCY_SECONDS;
     const start = performance.now();
+    timeline = new LatencyTimeline(start);
     for (let i = 0; i < n;) {
       const due = Math.floor(((performance.now() - start) / 1000) * RATE);
       for (; i < Math.min(due, n); i++) {
@@ -209,16 +225,20 @@ async function benchEnSync(dir: string) {
     }
     await pub.drain();
     const deadline = performance.now() + 10_000;
-    while (lat.length < n && performance.now() < deadline) await sleep(10);
-    lat.sort((a, b) => a - b);
+    while (timeline.all.length < n && performance.now() < deadline) await sleep(10);
+    const sorted = timeline.all.toSorted((a, b) => a - b);
+    const rssKb = await procKb(engine.pid, "VmHWM");
     for (const s of [...subs, ...latSubs]) await closeConn(s.conn);
     await closeConn(pubConn);
     return {
       publishMps,
       deliverAckMps,
-      p50Ms: percentile(lat, 50),
-      p99Ms: percentile(lat, 99),
-      latencySamples: lat.length,
+      p50Ms: percentile(sorted, 50),
+      p99Ms: percentile(sorted, 99),
+      latencySamples: sorted.length,
+      timeline: timeline.buckets(),
+      stalls: timeline.summary(),
+      rssMb: rssKb === undefined ? NaN : rssKb / 1024,
     };
   } finally {
     await engine.stop();
@@ -234,11 +254,15 @@ try {
       }, ${RATE} msg/s for ${LATENCY_SECONDS} s; median of ${ROUNDS} rounds`,
   );
   const runsOurs: Awaited<ReturnType<typeof benchEnSync>>[] = [];
+  const timelines: { round: number; ensync: LatencyBucket[]; jetstream: LatencyBucket[] }[] = [];
   const runsPeer: JetStreamFigures[] = [];
+  const natsPid = await listenerPid(Number(NATS.split(":").pop()));
+  const natsRss: number[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     const roundDir = `${dir}/round${r}`;
     await Deno.mkdir(roundDir);
     const o = await benchEnSync(roundDir);
+    const sampler = natsPid === undefined ? undefined : sampleRss(natsPid);
     const p = await runJetStream({
       servers: NATS,
       payload: new Uint8Array(1024),
@@ -250,6 +274,8 @@ try {
       latencySeconds: LATENCY_SECONDS,
       percentile,
     });
+    const natsKb = await sampler?.stop();
+    if (natsKb !== undefined) natsRss.push(natsKb / 1024);
     console.log(
       `  round ${r}: ensync ${round(o.publishMps)} / ${round(o.deliverAckMps)} msg/s, ` +
         `p50 ${round(o.p50Ms, 3)} p99 ${round(o.p99Ms, 3)} ms; jetstream ${
@@ -257,6 +283,17 @@ try {
         } / ` +
         `${round(p.deliverAckMps)} msg/s, p50 ${round(p.p50Ms, 3)} p99 ${round(p.p99Ms, 3)} ms`,
     );
+    for (const [who, s] of [["ensync", o.stalls], ["jetstream", p.stalls]] as const) {
+      console.log(
+        `    (c) ${who.padEnd(9)} timeline: ${s.buckets} buckets of 100 ms, median bucket p99 ` +
+          `${round(s.medianBucketP99Ms, 3)} ms, worst p99 ${round(s.worstP99Ms, 3)} ` +
+          `(max ${round(s.worstMaxMs, 3)}) at ${s.worstAtMs} ms, ${s.stallBuckets} stall buckets ` +
+          `holding ${round(s.tailInStalls * 100)}% of the latencies above p99; p50 grew ` +
+          `${round(s.backlogGrowthMs, 3)} ms from the first bucket to the last; ${s.senderGaps} ` +
+          `buckets where the sender fell behind`,
+      );
+    }
+    timelines.push({ round: r, ensync: o.timeline, jetstream: p.timeline });
     runsOurs.push(o);
     runsPeer.push(p);
   }
@@ -288,6 +325,22 @@ try {
   ];
   console.log(`${"workload".padEnd(34)}${"ensync".padStart(12)}${"jetstream".padStart(12)}`);
   for (const [k, a, b] of rows) console.log(`${k.padEnd(34)}${a.padStart(12)}${b.padStart(12)}`);
+  const timelineFile = Deno.env.get("ENSYNC_BENCH_TIMELINE") ??
+    await Deno.makeTempFile({ prefix: "syft_bench_ensync_timeline_", suffix: ".json" });
+  await Deno.writeTextFile(timelineFile, JSON.stringify({ bucketMs: 100, rounds: timelines }));
+  console.log(`latency timelines (per 100 ms: n, p50, p99, max): ${timelineFile}`);
+  const stallFigures = (prefix: string, runs: { stalls: TimelineSummary }[]) => ({
+    [`${prefix}worst_bucket_p99_ms`]: round(median(runs.map((x) => x.stalls.worstP99Ms)), 3),
+    [`${prefix}median_bucket_p99_ms`]: round(
+      median(runs.map((x) => x.stalls.medianBucketP99Ms)),
+      3,
+    ),
+    [`${prefix}stall_buckets`]: median(runs.map((x) => x.stalls.stallBuckets)),
+    [`${prefix}tail_in_stalls`]: round(median(runs.map((x) => x.stalls.tailInStalls)), 3),
+    [`${prefix}backlog_growth_ms`]: round(median(runs.map((x) => x.stalls.backlogGrowthMs)), 3),
+    [`${prefix}sender_gaps`]: median(runs.map((x) => x.stalls.senderGaps)),
+  });
+  const natsHwm = natsPid === undefined ? undefined : await procKb(natsPid, "VmHWM");
   console.log(JSON.stringify({
     "publish_mps": round(ours.publishMps),
     "deliver_ack_mps": round(ours.deliverAckMps),
@@ -298,6 +351,12 @@ try {
     "jetstream_p50_ms": round(peer.p50Ms, 3),
     "jetstream_p99_ms": round(peer.p99Ms, 3),
     "ratio_vs_jetstream": round(ratio, 3),
+    ...stallFigures("", runsOurs),
+    ...stallFigures("jetstream_", runsPeer),
+    "engine_peak_rss_mb": round(median(runsOurs.map((x) => x.rssMb)), 1),
+    "nats_server_peak_rss_mb": natsRss.length ? round(median(natsRss), 1) : null,
+    "nats_server_vmhwm_mb": natsHwm === undefined ? null : round(natsHwm / 1024, 1),
+    "timeline_file": timelineFile,
     "rounds": ROUNDS,
     "scale": SCALE,
   }));

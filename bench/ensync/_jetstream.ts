@@ -14,6 +14,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { type LatencyBucket, LatencyTimeline, type TimelineSummary } from "./_timeline.ts";
 
 /** JetStream results. */
 export interface JetStreamFigures {
@@ -21,6 +22,9 @@ export interface JetStreamFigures {
   deliverAckMps: number;
   p50Ms: number;
   p99Ms: number;
+  /** (c)'s latency per 100 ms of send time. */
+  timeline: LatencyBucket[];
+  stalls: TimelineSummary;
 }
 
 /** Options of the JetStream run. */
@@ -35,6 +39,12 @@ export interface JetStreamRun {
   latencySeconds: number;
   percentile(sorted: number[], p: number): number;
 }
+
+/**
+ * How long a publish waits for its PubAck: the client's default (5 s) fails the whole benchmark on
+ * a machine busy with other work, where the engine's side just gets slower.
+ */
+const PUB_ACK_TIMEOUT = { timeout: 60_000 };
 
 async function pipelinedPublish(
   js: JetStreamClient,
@@ -51,10 +61,12 @@ async function pipelinedPublish(
     while (outstanding >= window) await new Promise<void>((r) => waiters.push(r));
     outstanding++;
     all.push(
-      js.publish(subjectOf(i), payloadOf(i)).catch((err) => failed = err).finally(() => {
-        outstanding--;
-        waiters.shift()?.();
-      }),
+      js.publish(subjectOf(i), payloadOf(i), PUB_ACK_TIMEOUT).catch((err) => failed = err).finally(
+        () => {
+          outstanding--;
+          waiters.shift()?.();
+        },
+      ),
     );
   }
   await Promise.all(all);
@@ -116,7 +128,7 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
     for (const l of loops) await l.close();
 
     // (c) publish-to-delivery latency at a fixed rate over the same number of consumers.
-    const lat: number[] = [];
+    let timeline = new LatencyTimeline(0);
     const lconsumers = [];
     for (let i = 0; i < o.apps; i++) {
       await jsm.consumers.add(stream, {
@@ -132,7 +144,7 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
       (async () => {
         for await (const m of msgs) {
           const sent = new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0);
-          lat.push(performance.now() - sent);
+          timeline.add(sent, performance.now() - sent);
           m.ack();
         }
       })();
@@ -140,28 +152,31 @@ export async function runJetStream(o: JetStreamRun): Promise<JetStreamFigures> {
     }));
     const n = Math.round(o.rate * o.latencySeconds);
     const start = performance.now();
+    timeline = new LatencyTimeline(start);
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < n;) {
       const due = Math.floor(((performance.now() - start) / 1000) * o.rate);
       for (; i < Math.min(due, n); i++) {
         const payload = o.payload.slice();
         new DataView(payload.buffer).setFloat64(0, performance.now());
-        pending.push(js.publish(`${stream}.c.app${i % o.apps}`, payload));
+        pending.push(js.publish(`${stream}.c.app${i % o.apps}`, payload, PUB_ACK_TIMEOUT));
       }
       await new Promise((r) => setTimeout(r, 1));
     }
     await Promise.all(pending);
     const deadline = performance.now() + 10_000;
-    while (lat.length < n && performance.now() < deadline) {
+    while (timeline.all.length < n && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const l of lloops) await l.close();
-    lat.sort((a, b) => a - b);
+    const lat = timeline.all.toSorted((a, b) => a - b);
     return {
       publishMps,
       deliverAckMps,
       p50Ms: o.percentile(lat, 50),
       p99Ms: o.percentile(lat, 99),
+      timeline: timeline.buckets(),
+      stalls: timeline.summary(),
     };
   } finally {
     await jsm.streams.delete(stream).catch(() => {});

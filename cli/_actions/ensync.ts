@@ -179,8 +179,8 @@ function runGranted(command: string): boolean {
 
 /**
  * How this process starts another `syft` running `ensync grpc-worker`: the compiled binary
- * itself, or `deno run` of the same main module with only env and net (to `host`) permissions
- * (and read of /dev/null).
+ * itself, or `deno run` of the same main module with only env and net (to `host` and 127.0.0.1)
+ * permissions (and read of /dev/null).
  * Returns why not when `run` is not granted for it.
  */
 function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand | string {
@@ -202,7 +202,10 @@ function grpcWorkerCommand(host: string, logLevel?: string): GrpcWorkerCommand |
       "--quiet",
       "--no-prompt",
       "--allow-env",
-      `--allow-net=${host.includes(":") ? `[${host}]` : host}`,
+      // And 127.0.0.1: the worker's channel to the engine (servers/ensync/_grpc_ipc.ts).
+      `--allow-net=${host.includes(":") ? `[${host}]` : host}${
+        host === "127.0.0.1" ? "" : ",127.0.0.1"
+      }`,
       // Only to count free descriptors (servers/_grpc_listen.ts), so the worker stays under them.
       "--allow-read=/dev/null",
       Deno.mainModule,

@@ -167,13 +167,29 @@ class Worker {
   readonly listening: Promise<number>;
   readonly ended: Promise<Deno.CommandStatus>;
   dead = false;
-  readonly #out: LineWriter<ToWorker>;
+  /** The worker's stdin; `#out` moves to the TCP channel once the worker connected to it. */
+  readonly #pipe: LineWriter<ToWorker>;
+  #out: LineWriter<ToWorker>;
+  #listener: Deno.TcpListener | undefined;
+  #channel: Promise<void> = Promise.resolve();
 
   constructor(
     command: GrpcWorkerCommand,
     start: Extract<ToWorker, { t: "start" }>,
     onMessage: (worker: Worker, m: FromWorker) => void,
   ) {
+    try {
+      this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const token = Array.from(
+        crypto.getRandomValues(new Uint8Array(16)),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+      start = { ...start, ipc: { port: this.#listener.addr.port, token } };
+    } catch (err) {
+      log.debug("No TCP channel for the gRPC worker ({error}): using its stdin and stdout", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
     this.child = new Deno.Command(runnable(command.command), {
       args: command.args,
       ...(command.env === undefined ? {} : { env: command.env }),
@@ -181,16 +197,26 @@ class Worker {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    this.#out = new LineWriter<ToWorker>(this.child.stdin);
+    this.#pipe = this.#out = new LineWriter<ToWorker>(this.child.stdin);
     const bound = Promise.withResolvers<number>();
     this.listening = bound.promise;
     this.listening.catch(() => {});
-    const reading = readLines<FromWorker>(this.child.stdout, (m) => {
+    const handle = (m: FromWorker): void => {
       if (m.t === "listening") bound.resolve(m.port);
       else if (m.t === "bind-error") bound.reject(new GrpcBindError(m.message));
       else onMessage(this, m);
-    }, (problem) => log.error("gRPC worker {pid}: {problem}", { pid: this.child.pid, problem }));
-    this.ended = Promise.all([this.child.status, reading]).then(([status]) => {
+    };
+    const onProblem = (problem: string): void =>
+      log.error("gRPC worker {pid}: {problem}", { pid: this.child.pid, problem });
+    // Whether or not the worker connected by then, nobody else may.
+    this.listening.finally(() => this.#closeListener()).catch(() => {});
+    const reading = readLines<FromWorker>(this.child.stdout, handle, onProblem);
+    if (this.#listener !== undefined) {
+      this.#accept(this.#listener, start.ipc!.token, handle, onProblem);
+    }
+    this.ended = Promise.all([this.child.status, reading]).then(async ([status]) => {
+      this.#closeListener();
+      await this.#channel;
       this.dead = true;
       bound.reject(new Error(`the gRPC worker ended (${describeExit(status)}) before it listened`));
       for (const s of [...this.streams.values()]) s.gone();
@@ -201,6 +227,39 @@ class Worker {
 
   send(m: ToWorker): void {
     if (!this.dead) this.#out.send(m);
+  }
+
+  /** Takes the worker's connection (the one whose first line is the token) as the channel. */
+  async #accept(
+    listener: Deno.TcpListener,
+    token: string,
+    handle: (m: FromWorker) => void,
+    onProblem: (problem: string) => void,
+  ): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        let accepted = false;
+        const reading = readLines<FromWorker>(conn, (m) => {
+          if (accepted) return handle(m);
+          if (m.t !== "hello" || m.token !== token || this.#out !== this.#pipe) {
+            conn.close();
+            return;
+          }
+          accepted = true;
+          conn.setNoDelay(true);
+          this.#out = new LineWriter<ToWorker>(conn);
+          this.#channel = reading;
+          this.#closeListener();
+        }, onProblem);
+      }
+    } catch { /* the listener closed */ }
+  }
+
+  #closeListener(): void {
+    try {
+      this.#listener?.close();
+    } catch { /* already closed */ }
+    this.#listener = undefined;
   }
 
   async stop(): Promise<void> {
@@ -215,6 +274,7 @@ class Worker {
     } finally {
       clearTimeout(timer);
       await this.#out.close();
+      if (this.#out !== this.#pipe) await this.#pipe.close();
     }
   }
 
@@ -429,8 +489,8 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
       } else worker.send({ t: "fail", id, code: grpc.status.UNIMPLEMENTED, details });
       return;
     }
-    const metadata = metadataOf(m.md);
     if (m.t === "open") {
+      const metadata = metadataOf(m.md);
       const stream = new RemoteStream(
         id,
         m.req,
@@ -454,7 +514,17 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
         });
       } else worker.send({ t: "reply", id, res });
     };
-    const call = { request: m.req, metadata, cancelled: false, getPeer: () => "grpc-worker" };
+    // The metadata object is built only for a handler that reads it (Connect): most calls don't.
+    let metadata: grpc.Metadata | undefined;
+    const md = m.md;
+    const call = {
+      request: m.req,
+      get metadata(): grpc.Metadata {
+        return metadata ??= metadataOf(md);
+      },
+      cancelled: false,
+      getPeer: () => "grpc-worker",
+    };
     try {
       handler(call, callback);
     } catch (err) {

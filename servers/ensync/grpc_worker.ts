@@ -4,8 +4,8 @@
  * Deno 2.9's `node:http2` can abort the whole process inside nghttp2 when a client closes an
  * HTTP/2 connection that carried many calls (denoland/deno#36788): no JavaScript can catch it. So
  * `syft ensync serve` and `syft up` keep HTTP/2 out of the engine's process: a worker process runs
- * the gRPC server and forwards every call over a pipe (JSON lines on its stdin and stdout) to the
- * engine, which answers it with the same {@linkcode EnSyncGrpcService} as in-process. The worker
+ * the gRPC server and forwards every call (JSON lines: its stdin and stdout carry the start-up,
+ * then a loopback TCP connection the engine opened for it carries the rest) to the engine, which answers it with the same {@linkcode EnSyncGrpcService} as in-process. The worker
  * holds no state; when it dies the engine starts a new one on the same port at once, and every
  * client id, subscription and event stays in the engine (an event in flight on a stream that died
  * is redelivered, as after any lost stream).
@@ -95,9 +95,10 @@ function stringMetadata(md: grpc.Metadata): Record<string, string> {
 }
 
 /**
- * Runs the gRPC worker: waits for the engine's `start` (address and limits), binds, forwards each
- * call to the engine and relays its answers, until the engine says `stop` (open unary calls get a
- * grace period) or its end of the pipe closes (the engine is gone). Then it returns and **the
+ * Runs the gRPC worker: waits for the engine's `start` (address, limits and the engine's TCP
+ * channel, which it moves to when it can connect), binds, forwards each call to the engine and
+ * relays its answers, until the engine says `stop` (open unary calls get a grace period) or its end
+ * of the pipe or channel closes (the engine is gone). Then it returns and **the
  * caller must exit**: the exit closes the client connections. It deliberately sends no HTTP/2
  * GOAWAY, which would abort Deno gRPC clients whose connection carried many calls
  * (denoland/deno#36788). SIGINT and SIGTERM are ignored meanwhile, because a terminal's Ctrl-C
@@ -114,7 +115,10 @@ function stringMetadata(md: grpc.Metadata): Record<string, string> {
  * ```
  */
 export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {}): Promise<void> {
-  const out = new LineWriter<FromWorker>(options.output ?? Deno.stdout.writable);
+  // By default the raw stdin and stdout: no stream machinery on every message. Both carry only
+  // `start` when the engine offers a TCP channel (see _grpc_ipc.ts); then `out` is that channel.
+  const pipeOut = new LineWriter<FromWorker>(options.output ?? Deno.stdout);
+  let out = pipeOut;
   const graceMs = options.graceMs ?? 1_500;
   const definition = ensyncServiceDefinition();
   const unary = new Map<number, grpc.sendUnaryData<unknown>>();
@@ -192,11 +196,36 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
     check();
   };
 
+  const onProblem = (problem: string): void =>
+    log.error("gRPC worker: skipped a message: {problem}", { problem });
+
+  /** Moves the conversation to the engine's TCP channel; stays on the pipes if it cannot. */
+  const connect = async (ipc: { port: number; token: string }): Promise<void> => {
+    let conn: Deno.TcpConn;
+    try {
+      const granted = Deno.permissions.querySync({ name: "net", host: `127.0.0.1:${ipc.port}` });
+      if (granted.state !== "granted") throw new Error("no net permission for 127.0.0.1");
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: ipc.port });
+      conn.setNoDelay(true);
+    } catch (err) {
+      log.debug("gRPC worker: staying on stdin/stdout ({error})", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
+    out = new LineWriter<FromWorker>(conn);
+    out.send({ t: "hello", token: ipc.token });
+    void readLines<ToWorker>(conn, onMessage, onProblem).then(() => stop(false));
+  };
+
   const onMessage = (m: ToWorker): void => {
     switch (m.t) {
-      case "start":
-        start(m.host, m.port, m.maxMessageBytes, m.limits);
+      case "start": {
+        const { host, port, maxMessageBytes, limits } = m;
+        if (m.ipc === undefined) start(host, port, maxMessageBytes, limits);
+        else void connect(m.ipc).then(() => start(host, port, maxMessageBytes, limits));
         break;
+      }
       case "reply": {
         const callback = unary.get(m.id);
         if (callback === undefined) return;
@@ -234,16 +263,15 @@ export async function runEnSyncGrpcWorker(options: EnSyncGrpcWorkerOptions = {})
   for (const sig of signals) Deno.addSignalListener(sig, ignore);
   try {
     await Promise.race([
-      readLines<ToWorker>(
-        options.input ?? Deno.stdin.readable,
-        onMessage,
-        (problem) => log.error("gRPC worker: skipped a message: {problem}", { problem }),
-      ).then(() => stop(false)),
+      readLines<ToWorker>(options.input ?? Deno.stdin, onMessage, onProblem).then(() =>
+        stop(false)
+      ),
       stopped.promise,
     ]);
     await stopped.promise;
   } finally {
     for (const sig of signals) Deno.removeSignalListener(sig, ignore);
     await out.close();
+    if (out !== pipeOut) await pipeOut.close();
   }
 }
