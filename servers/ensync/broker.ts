@@ -214,6 +214,28 @@ export interface EnSyncReplayed {
 }
 
 const NAME_MAX = 512;
+/** A stranded event (its settle failed) is released after this, then twice as long each try. */
+const STRANDED_FIRST_MS = 1_000;
+/** The longest wait between releases of a stranded event. */
+const STRANDED_MAX_MS = 30_000;
+
+/** An event whose settle the store failed while its session held it. */
+interface Stranded {
+  event: StoredEvent;
+  session: EngineSession;
+  delayMs: number;
+  timer: TimerHandle | undefined;
+}
+
+/** What a settle command names: the event, its state, and who holds it if it is in flight. */
+interface Resolved {
+  /** The subscription holding it in flight for this session. */
+  sub?: EngineSubscription;
+  /** Set when this session holds it in flight (by `sub`, or stranded after a failed settle). */
+  owner?: EngineSession;
+  event: StoredEvent;
+  state: EventState;
+}
 /** Any character outside standard and URL-safe base64 (a search is cheaper than an anchored match). */
 const NOT_BASE64_RE = /[^A-Za-z0-9+/=_-]/;
 const BAD_NAME_RE = /[\s;]/;
@@ -257,6 +279,13 @@ export class EnSyncBroker {
   #patternSubs = new Map<string, Set<EngineSubscription>>();
   #known = new Map<string, Set<string>>();
   #inflight = new Map<string, EngineSubscription>();
+  /**
+   * Events whose settle the store failed (Redis down, say): still in flight in the store, no
+   * longer held by a subscription (the next event went out already). The session that held one may
+   * settle it again; otherwise it is released back to its queue, retried with backoff on the clock
+   * until the store answers, so it is redelivered without a restart.
+   */
+  readonly #stranded = new Map<string, Stranded>();
   readonly #clock: Clock;
   #tick: TimerHandle | undefined;
   #metaCache = new LRUCache<string, boolean>({ max: 1_024 });
@@ -337,6 +366,8 @@ export class EnSyncBroker {
     if (this.#closed) return;
     this.#closed = true;
     this.#clock.clearTimeout(this.#tick);
+    for (const entry of this.#stranded.values()) this.#clock.clearTimeout(entry.timer);
+    this.#stranded.clear();
     const releases = [...this.#sessions.values()].map((s) => this.disconnect(s));
     await Promise.allSettled(releases);
     await this.store.close();
@@ -662,14 +693,18 @@ export class EnSyncBroker {
   async #resolve(
     session: EngineSession,
     idem: string,
-  ): Promise<{ sub?: EngineSubscription; event: StoredEvent; state: EventState }> {
+  ): Promise<Resolved> {
     this.#app(session);
     if (!idem || idem === "undefined") {
       throw new EnSyncEngineError("MISSING_PARAMETERS", "EVENT_IDEM is required");
     }
     const sub = session.held.get(idem);
     if (sub !== undefined && sub.inflight !== undefined) {
-      return { sub, event: sub.inflight.event, state: "inflight" };
+      return { sub, owner: session, event: sub.inflight.event, state: "inflight" };
+    }
+    const stranded = this.#stranded.get(idem);
+    if (stranded !== undefined && stranded.session === session) {
+      return { owner: session, event: stranded.event, state: "inflight" };
     }
     let rec;
     try {
@@ -698,21 +733,19 @@ export class EnSyncBroker {
     await this.#settle(found, { kind: "ack" });
   }
 
-  async #settle(
-    found: { sub?: EngineSubscription; event: StoredEvent; state: EventState },
-    outcome: Parameters<EnSyncStore["settle"]>[1],
-  ): Promise<void> {
+  async #settle(found: Resolved, outcome: Parameters<EnSyncStore["settle"]>[1]): Promise<void> {
     if (found.state === "discarded") {
       throw new EnSyncEngineError("NOT_FOUND", "Event was discarded");
     }
     if (found.state === "acked") {
       throw new EnSyncEngineError("NOT_FOUND", "Event was already acknowledged");
     }
-    if (found.sub === undefined && found.state === "inflight") {
+    if (found.owner === undefined && found.state === "inflight") {
       throw new EnSyncEngineError("NOT_IN_FLIGHT", "Event is being processed by another client");
     }
     const sub = found.sub;
     if (sub !== undefined) this.#clearInflight(sub);
+    this.#unstrand(found.event.idem);
     const done = this.store.settle(found.event, outcome);
     // The next event goes out now; the reply waits for durability.
     if (sub !== undefined) this.#trySend(sub);
@@ -720,6 +753,9 @@ export class EnSyncBroker {
     try {
       before = await done;
     } catch (err) {
+      if (found.owner !== undefined && found.state === "inflight") {
+        this.#strand(found.event, found.owner);
+      }
       throw this.#storeFault(err);
     }
     if (before !== undefined) this.live.settled(found.event, outcome.kind);
@@ -783,6 +819,13 @@ export class EnSyncBroker {
         this.#clearInflight(found.sub);
         await this.store.release(found.event, found.sub.session.id);
         this.#trySend(found.sub);
+      } else if (found.owner !== undefined && found.state === "inflight") {
+        // Stranded by a failed settle: back to its queue now (or, failing, on the retry timer).
+        this.#unstrand(found.event.idem);
+        await this.store.release(found.event, found.owner.id).catch((err) => {
+          this.#strand(found.event, found.owner!);
+          throw err;
+        });
       } else if (found.state === "acked" || found.state === "discarded") {
         await this.store.requeue(found.event);
       } else if (found.state === "inflight") {
@@ -965,6 +1008,50 @@ export class EnSyncBroker {
     } catch (err) {
       log.warn("Cannot deliver {idem}: {error}", { idem: event.idem, error: String(err) });
     }
+  }
+
+  /** Keeps an event whose settle failed, and schedules its release (see `#stranded`). */
+  #strand(event: StoredEvent, session: EngineSession): void {
+    if (this.#closed) return;
+    const prev = this.#stranded.get(event.idem);
+    if (prev !== undefined) this.#clock.clearTimeout(prev.timer);
+    const delayMs = prev === undefined
+      ? STRANDED_FIRST_MS
+      : Math.min(prev.delayMs * 2, STRANDED_MAX_MS);
+    const entry: Stranded = { event, session, delayMs, timer: undefined };
+    entry.timer = this.#clock.setTimeout(() => void this.#releaseStranded(entry), delayMs);
+    if (typeof entry.timer === "number") Deno.unrefTimer(entry.timer);
+    this.#stranded.set(event.idem, entry);
+    log.warn(
+      "Cannot settle {idem}: the store failed; it stays in flight (its client may settle it again) and returns to its queue in {ms} ms if not",
+      { idem: event.idem, ms: delayMs },
+    );
+  }
+
+  #unstrand(idem: string): void {
+    const entry = this.#stranded.get(idem);
+    if (entry === undefined) return;
+    this.#clock.clearTimeout(entry.timer);
+    this.#stranded.delete(idem);
+  }
+
+  async #releaseStranded(entry: Stranded): Promise<void> {
+    if (this.#stranded.get(entry.event.idem) !== entry) return;
+    entry.timer = undefined;
+    try {
+      await this.store.release(entry.event, entry.session.id);
+    } catch (err) {
+      if (this.#stranded.get(entry.event.idem) === entry) {
+        log.warn("Cannot release {idem} yet: {error}", {
+          idem: entry.event.idem,
+          error: String(err),
+        });
+        this.#strand(entry.event, entry.session);
+      }
+      return;
+    }
+    if (this.#stranded.get(entry.event.idem) === entry) this.#stranded.delete(entry.event.idem);
+    log.info("Released {idem} (its settle had failed) for redelivery", { idem: entry.event.idem });
   }
 
   #expireInflight(now: number): void {

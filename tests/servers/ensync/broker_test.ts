@@ -44,10 +44,11 @@ interface Receiver {
 async function setup(
   clock: FakeClock,
   ackTimeoutMs = 1_000,
+  store: MemoryEventStore = new MemoryEventStore(),
 ): Promise<
   { broker: EnSyncBroker; shop: EngineSession; receiver: () => Receiver } & AsyncDisposable
 > {
-  const broker = new EnSyncBroker(new MemoryEventStore(), registry(), { clock, ackTimeoutMs });
+  const broker = new EnSyncBroker(store, registry(), { clock, ackTimeoutMs });
   await broker.start();
   const shop = broker.connect("shop-key-123", { deliver: () => {} });
   return {
@@ -189,4 +190,69 @@ Deno.test("EnSyncBroker: refused commands carry their stable code", async () => 
       return err instanceof EnSyncEngineError && err.code === "UNAVAILABLE";
     },
   );
+});
+
+/** A real memory store whose next `failures` settles and releases fail (a store outage). */
+class FailingStore extends MemoryEventStore {
+  settleFailures = 0;
+  releaseFailures = 0;
+  override settle(
+    ...args: Parameters<MemoryEventStore["settle"]>
+  ): ReturnType<MemoryEventStore["settle"]> {
+    if (this.settleFailures > 0) {
+      this.settleFailures--;
+      return Promise.reject(new Error("connection is closed (store down)"));
+    }
+    return super.settle(...args);
+  }
+  override release(...args: Parameters<MemoryEventStore["release"]>): Promise<void> {
+    if (this.releaseFailures > 0) {
+      this.releaseFailures--;
+      return Promise.reject(new Error("connection is closed (store down)"));
+    }
+    return super.release(...args);
+  }
+}
+
+Deno.test("EnSyncBroker: an ack the store failed can be sent again, and is not stranded in flight", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new FailingStore();
+  await using t = await setup(clock, 3_600_000, store);
+  const a = t.receiver();
+  await t.broker.subscribe(a.session, "orders/created");
+  await publish(t, 1);
+  await waitFor(() => a.got.length === 1, { what: "the delivery" });
+  const idem = a.got[0]!.idem;
+  store.settleFailures = 1;
+  await rejectsWith(t.broker.ack(a.session, idem), "STORE_ERROR");
+  // Before the fix: NOT_IN_FLIGHT ("being processed by another client"), and the event stayed in
+  // flight in the store until the engine restarted.
+  await t.broker.ack(a.session, idem);
+  assert.equal((await store.lookup(idem))?.state, "acked");
+  await clock.tick(120_000);
+  assert.equal(a.got.length, 1, "an acked event is not redelivered");
+});
+
+Deno.test("EnSyncBroker: an event whose ack failed and is never retried returns to its queue once the store answers", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new FailingStore();
+  await using t = await setup(clock, 3_600_000, store);
+  const a = t.receiver();
+  await t.broker.subscribe(a.session, "orders/created");
+  await publish(t, 1);
+  await waitFor(() => a.got.length === 1, { what: "the delivery" });
+  const idem = a.got[0]!.idem;
+  store.settleFailures = 1;
+  store.releaseFailures = 1; // still down at the first release
+  await rejectsWith(t.broker.ack(a.session, idem), "STORE_ERROR");
+  await clock.tick(999);
+  assert.equal(a.got.length, 1, "not released before the first retry time");
+  await clock.tick(1); // first release: fails (the store is still down)
+  await clock.tick(1_999);
+  assert.equal(a.got.length, 1);
+  await clock.tick(1); // second release, 2 s later: the store answers
+  await waitFor(() => a.got.length === 2, { what: "the redelivery" });
+  assert.equal(a.got[1]!.idem, idem);
+  await t.broker.ack(a.session, idem);
+  assert.equal((await store.lookup(idem))?.state, "acked");
 });
