@@ -15,7 +15,7 @@
  */
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { ensyncClientConstructor } from "../../lib/ensync/_proto.ts";
+import { ensyncClientConstructor } from "../../lib/ensync/proto.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SCALE = Number(Deno.env.get("BENCH_SCALE") ?? 1);

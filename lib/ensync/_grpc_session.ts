@@ -35,7 +35,7 @@ import {
   type ReplayResponse,
   type StatusResponse,
   type SubscribeRequest,
-} from "./_proto.ts";
+} from "./proto.ts";
 
 const log = getLogger(["ensync", "grpc"]);
 

@@ -86,3 +86,10 @@ export {
   type ServerMessage,
   type WireRecord,
 } from "./protocol.ts";
+export {
+  ENSYNC_SERVICE_NAME,
+  ensyncClientConstructor,
+  type EnSyncGrpcClientConstructor,
+  type EnSyncServiceDefinition,
+  ensyncServiceDefinition,
+} from "./proto.ts";

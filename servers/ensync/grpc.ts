@@ -32,7 +32,7 @@ import {
   type PublishMessageRequest,
   type ReplayRequest,
   type SubscribeRequest,
-} from "../../lib/ensync/_proto.ts";
+} from "../../lib/ensync/proto.ts";
 import { getLogger } from "../../lib/_log.ts";
 import {
   type EngineSession as Session,

@@ -18,7 +18,7 @@
 import { listenGrpc } from "../_grpc_listen.ts";
 import type { ServeLimits } from "../_limits.ts";
 import * as grpc from "@grpc/grpc-js";
-import { ensyncServiceDefinition } from "../../lib/ensync/_proto.ts";
+import { ensyncServiceDefinition } from "../../lib/ensync/proto.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { type FromWorker, hostPort, LineWriter, readLines, type ToWorker } from "./_grpc_ipc.ts";
 

@@ -9,7 +9,7 @@ import {
   ensyncServiceDefinition,
   EVENT_METHOD_ALIASES,
   PROTO_LOADER_OPTIONS,
-} from "../../../lib/ensync/_proto.ts";
+} from "../../../lib/ensync/proto.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 
 Deno.test("ensyncServiceDefinition() matches the ENSYNC_PROTO text byte for byte", async () => {

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { encryptPayload } from "../../../lib/ensync/crypto.ts";
-import { ensyncClientConstructor } from "../../../lib/ensync/_proto.ts";
+import { ensyncClientConstructor } from "../../../lib/ensync/proto.ts";
 import { pubFrame, rawClient } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));

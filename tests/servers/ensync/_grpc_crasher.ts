@@ -7,7 +7,7 @@
  * the end of its stdin and prints `alive` (it is aborted if the server sends it a GOAWAY then).
  */
 import * as grpc from "@grpc/grpc-js";
-import { ensyncClientConstructor } from "../../../lib/ensync/_proto.ts";
+import { ensyncClientConstructor } from "../../../lib/ensync/proto.ts";
 
 const [url, callsArg, inFlightArg, channelsArg, holdArg] = Deno.args;
 if (!url) {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { ensyncClientConstructor } from "../../../lib/ensync/_proto.ts";
+import { ensyncClientConstructor } from "../../../lib/ensync/proto.ts";
 import { EnSyncServerError, KvEventStore, RedisEventStore } from "../../../servers/ensync/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";

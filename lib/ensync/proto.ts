@@ -156,7 +156,15 @@ export const EVENT_METHOD_ALIASES: Readonly<Record<string, string>> = Object.fro
   EVENT_METHODS.map(([name], i) => [name, MESSAGE_METHODS[i]![0]]),
 );
 
-/** The fully qualified service name. */
+/**
+ * The fully qualified service name.
+ *
+ * @example
+ * ```ts
+ * import { ENSYNC_SERVICE_NAME } from "@syft/syft/ensync";
+ * console.log(ENSYNC_SERVICE_NAME); // ensync.EnSyncService
+ * ```
+ */
 export const ENSYNC_SERVICE_NAME = "ensync.EnSyncService";
 
 function protoText(): string {
@@ -243,6 +251,18 @@ function toBuffer(bytes: Uint8Array): Buffer {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * The grpc-js service definition type of {@linkcode ensyncServiceDefinition}.
+ *
+ * @example
+ * ```ts
+ * import { type EnSyncServiceDefinition, ensyncServiceDefinition } from "@syft/syft/ensync";
+ * const def: EnSyncServiceDefinition = ensyncServiceDefinition();
+ * console.log(Object.keys(def).includes("PublishMessage")); // true
+ * ```
+ */
+export type EnSyncServiceDefinition = grpc.ServiceDefinition;
+
 let cached: grpc.ServiceDefinition | undefined;
 
 /**
@@ -250,8 +270,18 @@ let cached: grpc.ServiceDefinition | undefined;
  * once from the in-memory descriptor. Pass it to `server.addService(def, impl)` (register the same
  * handler under `PublishMessage` and `PublishEvent`, see {@linkcode EVENT_METHOD_ALIASES}) or to
  * `grpc.makeGenericClientConstructor(def, "EnSyncService")`.
+ *
+ * @returns The service definition (the same object on every call).
+ *
+ * @example Serve the EnSync service from your own grpc-js server
+ * ```ts ignore
+ * import * as grpc from "@grpc/grpc-js";
+ * import { ensyncServiceDefinition } from "@syft/syft/ensync";
+ * const server = new grpc.Server();
+ * server.addService(ensyncServiceDefinition(), handlers);
+ * ```
  */
-export function ensyncServiceDefinition(): grpc.ServiceDefinition {
+export function ensyncServiceDefinition(): EnSyncServiceDefinition {
   if (cached) return cached;
   const pkg = fromJSON(protoDescriptor(), PROTO_LOADER_OPTIONS);
   const def = pkg[ENSYNC_SERVICE_NAME] as unknown as grpc.ServiceDefinition;
@@ -268,11 +298,34 @@ export function ensyncServiceDefinition(): grpc.ServiceDefinition {
   return cached;
 }
 
-/** The client constructor type for {@linkcode ensyncClientConstructor}. */
+/**
+ * The client constructor type for {@linkcode ensyncClientConstructor}.
+ *
+ * @example
+ * ```ts
+ * import { ensyncClientConstructor, type EnSyncGrpcClientConstructor } from "@syft/syft/ensync";
+ * const Client: EnSyncGrpcClientConstructor = ensyncClientConstructor();
+ * console.log(typeof Client);
+ * ```
+ */
 export type EnSyncGrpcClientConstructor = grpc.ServiceClientConstructor;
 
-/** A grpc-js client constructor for `ensync.EnSyncService` (`new Ctor(target, credentials, options)`). */
-export function ensyncClientConstructor(): grpc.ServiceClientConstructor {
+/**
+ * A grpc-js client constructor for `ensync.EnSyncService` (`new Ctor(target, credentials, options)`):
+ * for talking to an engine with raw grpc-js calls, below `EnSyncClient`.
+ *
+ * @returns The constructor.
+ *
+ * @example
+ * ```ts ignore
+ * import * as grpc from "@grpc/grpc-js";
+ * import { ensyncClientConstructor } from "@syft/syft/ensync";
+ * const Client = ensyncClientConstructor();
+ * const raw = new Client("127.0.0.1:50051", grpc.credentials.createInsecure());
+ * raw.close();
+ * ```
+ */
+export function ensyncClientConstructor(): EnSyncGrpcClientConstructor {
   return grpc.makeGenericClientConstructor(ensyncServiceDefinition(), "EnSyncService");
 }
 
