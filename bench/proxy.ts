@@ -326,33 +326,32 @@ try {
   rpcAlone = await rpcLoad(dir, 16);
   await echo.stop();
   report("file RPC alone, no proxy (16 in flight)", rpcAlone);
+  const send = sends.kv ?? sends.memory!;
+  console.log(JSON.stringify({
+    tool,
+    seconds: SECONDS,
+    send_rps: Math.round(send.rps),
+    raw_deno_rps: Math.round(rawRes.rps),
+    hono_rps: Math.round(honoRes.rps),
+    ratio_send_vs_raw: round(send.rps / rawRes.rps, 3),
+    ratio_send_vs_hono: round(send.rps / honoRes.rps, 3),
+    raw_file_rps: Math.round(rawFileRes.rps),
+    nowrite_rps: Math.round(nowriteRes.rps),
+    ratio_nowrite_vs_raw: round(nowriteRes.rps / rawRes.rps, 3),
+    ratio_send_vs_raw_file: round(send.rps / rawFileRes.rps, 3),
+    send_rps_memory: sends.memory ? Math.round(sends.memory.rps) : null,
+    send_rps_redis: sends.redis ? Math.round(sends.redis.rps) : null,
+    blocking_rps: Math.round(blocking.rps),
+    blocking_p50_ms: round(blocking.p50Ms, 3),
+    blocking_p99_ms: round(blocking.p99Ms, 3),
+    rpc_alone_rps_16: Math.round(rpcAlone.rps),
+    rpc_alone_p50_ms: round(rpcAlone.p50Ms, 3),
+    ratio_blocking_vs_rpc_alone: round(blocking.rps / rpcAlone.rps, 3),
+    ratio_nowrite_vs_hono: round(nowriteRes.rps / honoRes.rps, 3),
+    codec_ops_per_s: Math.round(codecOps),
+    ...Object.fromEntries(Object.entries(rss).map(([k, v]) => [`${k}_peak_rss_mb`, v])),
+    errors: send.errors + blocking.errors + rpcAlone.errors,
+  }));
 } finally {
   for (const d of cleanup) await Deno.remove(d, { recursive: true }).catch(() => {});
 }
-
-const send = sends.kv ?? sends.memory!;
-console.log(JSON.stringify({
-  tool,
-  seconds: SECONDS,
-  send_rps: Math.round(send.rps),
-  raw_deno_rps: Math.round(rawRes.rps),
-  hono_rps: Math.round(honoRes.rps),
-  ratio_send_vs_raw: round(send.rps / rawRes.rps, 3),
-  ratio_send_vs_hono: round(send.rps / honoRes.rps, 3),
-  raw_file_rps: Math.round(rawFileRes.rps),
-  nowrite_rps: Math.round(nowriteRes.rps),
-  ratio_nowrite_vs_raw: round(nowriteRes.rps / rawRes.rps, 3),
-  ratio_send_vs_raw_file: round(send.rps / rawFileRes.rps, 3),
-  send_rps_memory: sends.memory ? Math.round(sends.memory.rps) : null,
-  send_rps_redis: sends.redis ? Math.round(sends.redis.rps) : null,
-  blocking_rps: Math.round(blocking.rps),
-  blocking_p50_ms: round(blocking.p50Ms, 3),
-  blocking_p99_ms: round(blocking.p99Ms, 3),
-  rpc_alone_rps_16: Math.round(rpcAlone.rps),
-  rpc_alone_p50_ms: round(rpcAlone.p50Ms, 3),
-  ratio_blocking_vs_rpc_alone: round(blocking.rps / rpcAlone.rps, 3),
-  ratio_nowrite_vs_hono: round(nowriteRes.rps / honoRes.rps, 3),
-  codec_ops_per_s: Math.round(codecOps),
-  ...Object.fromEntries(Object.entries(rss).map(([k, v]) => [`${k}_peak_rss_mb`, v])),
-  errors: send.errors + blocking.errors + rpcAlone.errors,
-}));

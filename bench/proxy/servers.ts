@@ -121,13 +121,16 @@ if (mode === "raw") {
   let errors = 0;
   const warmEnd = performance.now() + 1000;
   const end = warmEnd + seconds * 1000;
+  let seq = 0;
   await Promise.all(Array.from({ length: connections }, async () => {
     while (performance.now() < end) {
       const t = performance.now();
       const res = await client.call(url, {
         method: "POST",
-        body: { hello: "world" },
+        // Random ids as the proxy sends (no cache mode), and a body of its own.
+        body: { hello: "world", n: seq++ },
         timeout: "30s",
+        cache: false,
       });
       if (t < warmEnd) continue;
       if (res.statusCode === 200) latencies.push(performance.now() - t);
