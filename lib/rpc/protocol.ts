@@ -524,13 +524,15 @@ export abstract class SyftMessage {
 
   /**
    * The file text: compact JSON in syft-rpc's key order, no trailing newline. A message is
-   * immutable, so the text is built once and shared by {@linkcode SyftMessage.toBytes} and every
-   * later call.
+   * immutable, so the text is built once and kept for later calls.
    */
   encode(): string {
-    if (this.#text !== undefined) return this.#text;
+    return this.#text ??= this.#build();
+  }
+
+  #build(): string {
     const body = this.#wireBody();
-    return this.#text = `{"id":"${this.id}","sender":${JSON.stringify(this.sender)},"url":${
+    return `{"id":"${this.id}","sender":${JSON.stringify(this.sender)},"url":${
       JSON.stringify(this.url.href)
     },"body":${body === null ? "null" : `"${body}"`},"headers":${
       JSON.stringify(this.headers)
@@ -557,9 +559,12 @@ export abstract class SyftMessage {
     return obj;
   }
 
-  /** The file bytes (UTF-8 of {@linkcode SyftMessage.encode}). */
+  /**
+   * The file bytes (UTF-8 of {@linkcode SyftMessage.encode}). The text is not kept when it was
+   * not asked for: a request that is followed until its response would hold it all that time.
+   */
   toBytes(): Uint8Array {
-    return encoder.encode(this.encode());
+    return encoder.encode(this.#text ?? this.#build());
   }
 }
 
