@@ -20,7 +20,9 @@
  *    as the proxy does once per send, in this process (`codec_ops_per_s`).
  *
  * Every server's peak RSS (`VmHWM`, MiB) after its load is reported too (`*_peak_rss_mb`): the
- * proxy's in each phase beside the bare servers'.
+ * proxy's in each phase beside the bare servers'; and its CPU time per request
+ * (`*_cpu_us_per_req`, user + system of all its threads over the load, divided by the requests
+ * served), which other work on the machine does not change as it changes the rates.
  *
  * The last line is one JSON object: send_rps, raw_deno_rps, ratio_send_vs_raw, blocking_p50_ms,
  * blocking_p99_ms, and the extra figures.
@@ -122,10 +124,42 @@ async function load(
   };
 }
 
+/** CPU seconds (utime + stime) of a process, read through `cat` as `peakRssMb` does. */
+async function cpuSecondsOf(pid: number): Promise<number | null> {
+  const { code, out } = await run("cat", [`/proc/${pid}/stat`]);
+  if (code !== 0) return null;
+  // The fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+  const fields = out.slice(out.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? ticks / 100 : null;
+}
+
+/** Server CPU µs per request of each phase (contention on the machine does not change it). */
+const cpu: Record<string, number | null> = {};
+
+/** Loads `proc` as `load` does, recording its CPU time per request under `name`. */
+async function loadOn(
+  name: string,
+  proc: Proc,
+  url: string,
+  connections: number,
+  post?: unknown,
+): Promise<Result> {
+  const before = await proc.cpuSeconds();
+  const res = await load(tool, url, connections, post);
+  const after = await proc.cpuSeconds();
+  cpu[name] = before === null || after === null || res.rps === 0
+    ? null
+    : Math.round((after - before) * 1e6 / (res.rps * SECONDS) * 10) / 10;
+  return res;
+}
+
 interface Proc {
   url: string;
   /** Peak RSS in MiB so far (`VmHWM`), `null` where /proc cannot tell. */
   peakRss(): Promise<number | null>;
+  /** CPU seconds (user + system, all threads) used so far, `null` where /proc cannot tell. */
+  cpuSeconds(): Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -150,6 +184,7 @@ async function spawn(mode: string, ...args: string[]): Promise<Proc> {
   return {
     url,
     peakRss: () => peakRssMb(child.pid),
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -214,13 +249,13 @@ console.log(
 );
 
 const raw = await spawn("raw");
-const rawRes = await load(tool, `${raw.url}/`, 32);
+const rawRes = await loadOn("raw", raw, `${raw.url}/`, 32);
 rss.raw = await raw.peakRss();
 await raw.stop();
 report("bare Deno.serve hello (c=32)", rawRes);
 
 const hono = await spawn("hono");
-const honoRes = await load(tool, `${hono.url}/`, 32);
+const honoRes = await loadOn("hono", hono, `${hono.url}/`, 32);
 rss.hono = await hono.peakRss();
 await hono.stop();
 report("bare Hono hello (c=32)", honoRes);
@@ -265,7 +300,7 @@ try {
   const fileDir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
   cleanup.push(fileDir);
   const rawFile = await spawn("rawfile", fileDir);
-  rawFileRes = await load(tool, `${rawFile.url}/`, 32, sendBody);
+  rawFileRes = await loadOn("raw_file", rawFile, `${rawFile.url}/`, 32, sendBody);
   rss.raw_file = await rawFile.peakRss();
   await rawFile.stop();
   report("bare Deno.serve + atomic file write", rawFileRes);
@@ -273,7 +308,7 @@ try {
   const nowriteDir = await Deno.makeTempDir({ prefix: "syft_bench_proxy_" });
   cleanup.push(nowriteDir);
   const nowrite = await spawn("nowrite", nowriteDir);
-  nowriteRes = await load(tool, `${nowrite.url}/rpc/send`, 32, sendBody);
+  nowriteRes = await loadOn("nowrite", nowrite, `${nowrite.url}/rpc/send`, 32, sendBody);
   rss.nowrite = await nowrite.peakRss();
   await nowrite.stop();
   report("the same proxy writing nothing", nowriteRes);
@@ -289,7 +324,7 @@ try {
       console.log(`send with ${store} store: skipped (${(err as Error).message})`);
       continue;
     }
-    const res = await load(tool, `${proxy.url}/rpc/send`, 32, sendBody);
+    const res = await loadOn(`send_${store}`, proxy, `${proxy.url}/rpc/send`, 32, sendBody);
     rss[`send_${store}`] = await proxy.peakRss();
     await proxy.stop();
     const written = await countFiles(join(dir, "datasites", ME, "app_data/sink/rpc/bench", ME));
@@ -312,7 +347,7 @@ try {
     });
     await r.body?.cancel();
   }
-  blocking = await load(tool, `${proxy.url}/rpc/send`, 16, {
+  blocking = await loadOn("blocking", proxy, `${proxy.url}/rpc/send`, 16, {
     app_name: "echo",
     func_name: "echo",
     destination: ME,
@@ -350,6 +385,8 @@ try {
     ratio_nowrite_vs_hono: round(nowriteRes.rps / honoRes.rps, 3),
     codec_ops_per_s: Math.round(codecOps),
     ...Object.fromEntries(Object.entries(rss).map(([k, v]) => [`${k}_peak_rss_mb`, v])),
+    ...Object.fromEntries(Object.entries(cpu).map(([k, v]) => [`${k}_cpu_us_per_req`, v])),
+    ratio_nowrite_vs_hono_cpu: cpu.nowrite && cpu.hono ? round(cpu.hono / cpu.nowrite, 3) : null,
     errors: send.errors + blocking.errors + rpcAlone.errors,
   }));
 } finally {
