@@ -22,7 +22,7 @@
  * Every server's peak RSS (`VmHWM`, MiB) after its load is reported too (`*_peak_rss_mb`): the
  * proxy's in each phase beside the bare servers'; and its CPU time per request
  * (`*_cpu_us_per_req`, user + system of all its threads over the load, divided by the requests
- * served), which other work on the machine does not change as it changes the rates.
+ * served), which other work on the machine moves much less than it moves the rates.
  *
  * The last line is one JSON object: send_rps, raw_deno_rps, ratio_send_vs_raw, blocking_p50_ms,
  * blocking_p99_ms, and the extra figures.
@@ -134,7 +134,7 @@ async function cpuSecondsOf(pid: number): Promise<number | null> {
   return Number.isFinite(ticks) ? ticks / 100 : null;
 }
 
-/** Server CPU µs per request of each phase (contention on the machine does not change it). */
+/** Server CPU µs per request of each phase (machine contention moves it less than the rates). */
 const cpu: Record<string, number | null> = {};
 
 /** Loads `proc` as `load` does, recording its CPU time per request under `name`. */
