@@ -10,7 +10,11 @@
  * - `proxy <dataDir> <store>`: the syft proxy with its default middleware (no access log);
  * - `nowrite <dataDir>`: the same Hono app (routes, validation, middleware, gateway, memory store)
  *   over a backend that writes no file: the ceiling of the send path on this machine;
- * - `echo <dataDir>`: lib/rpc's echo app (`SyftEvents`) answering through real files.
+ * - `echo <dataDir>`: lib/rpc's echo app (`SyftEvents`) answering through real files;
+ * - `rpcload <dataDir> <connections> <seconds>`: not a server: lib/rpc's client alone (no proxy)
+ *   calling the echo app with `<connections>` calls in flight for `<seconds>` (after a second of
+ *   warm-up), printing `RESULT {"rps","p50Ms","p99Ms","errors"}`: the limit of the blocking proxy
+ *   run at the same concurrency.
  *
  * @module
  */
@@ -18,7 +22,7 @@ import { Hono } from "hono";
 import { startProxyServer } from "../../servers/proxy/mod.ts";
 import { ProxyGateway, type RpcBackend } from "../../servers/proxy/_gateway.ts";
 import { MemoryRequestStore, type SyftRequestJson } from "../../lib/proxy/mod.ts";
-import { createEchoApp, SyftRequest } from "../../lib/rpc/mod.ts";
+import { createEchoApp, RpcClient, SyftRequest } from "../../lib/rpc/mod.ts";
 import { createProxyApp } from "../../servers/proxy/app.ts";
 
 const [mode, dataDir, store] = Deno.args;
@@ -106,6 +110,44 @@ if (mode === "raw") {
     await app.stop();
     Deno.exit(0);
   });
+} else if (mode === "rpcload") {
+  const connections = Number(Deno.args[2] ?? 16);
+  const seconds = Number(Deno.args[3] ?? 5);
+  await using client = await RpcClient.open({
+    workspace: { dataDir: dataDir!, email: "me@example.org" },
+  });
+  const url = "syft://me@example.org/app_data/echo/rpc/echo";
+  const latencies: number[] = [];
+  let errors = 0;
+  const warmEnd = performance.now() + 1000;
+  const end = warmEnd + seconds * 1000;
+  let seq = 0;
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      const res = await client.call(url, {
+        method: "POST",
+        // Random ids as the proxy sends (no cache mode), and a body of its own.
+        body: { hello: "world", n: seq++ },
+        timeout: "30s",
+        cache: false,
+      });
+      if (t < warmEnd) continue;
+      if (res.statusCode === 200) latencies.push(performance.now() - t);
+      else errors++;
+    }
+  }));
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  console.log(`RESULT ${
+    JSON.stringify({
+      rps: latencies.length / seconds,
+      p50Ms: at(0.5),
+      p99Ms: at(0.99),
+      errors,
+    })
+  }`);
 } else {
   console.error(`unknown mode ${mode}`);
   Deno.exit(2);

@@ -11,13 +11,11 @@ const CANONICAL_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00$/;
 const TS_RE =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
-/** Recently formatted or parsed canonical texts, by microsecond value. */
-const TEXT = new Map<number, string>();
-
-function remember(us: number, text: string): void {
-  if (TEXT.size >= 4096) TEXT.clear();
-  TEXT.set(us, text);
-}
+/**
+ * The `YYYY-MM-DDTHH:MM:SS` texts of the two seconds formatted last (a message's creation and
+ * expiry): consecutive messages share their seconds, so most formats are only the fraction.
+ */
+const SECONDS: [number, string, number, string] = [NaN, "", NaN, ""];
 
 /** The current time in epoch microseconds. */
 export function nowMicros(): number {
@@ -59,9 +57,7 @@ export function parseMicros(text: string, field: string): number {
     const ms = Date.parse(text.slice(0, 19) + "Z");
     const day = Number(text.slice(8, 10));
     if (!Number.isNaN(ms) && new Date(ms).getUTCDate() === day) {
-      const us = ms * 1000 + (text.length > 25 ? Number(text.slice(20, 26)) : 0);
-      if (text.length === 25 || text.slice(20, 26) !== "000000") remember(us, text);
-      return us;
+      return ms * 1000 + (text.length > 25 ? Number(text.slice(20, 26)) : 0);
     }
   }
   const m = TS_RE.exec(text);
@@ -105,19 +101,24 @@ export function parseMicros(text: string, field: string): number {
 
 /** Formats epoch microseconds as Python's `isoformat()` of an aware UTC time. */
 export function formatMicros(us: number, sep = "T"): string {
-  if (sep === "T") {
-    const known = TEXT.get(us);
-    if (known !== undefined) return known;
+  const second = Math.floor(us / 1_000_000);
+  const frac = us - second * 1_000_000;
+  let head: string;
+  if (sep === "T" && second === SECONDS[0]) head = SECONDS[1];
+  else if (sep === "T" && second === SECONDS[2]) head = SECONDS[3];
+  else {
+    const iso = new Date(second * 1000).toISOString();
+    const t = iso.indexOf("T");
+    head = `${iso.slice(0, t)}${sep}${iso.slice(t + 1, t + 9)}`;
+    if (sep === "T") {
+      // The older of the two goes.
+      SECONDS[2] = SECONDS[0];
+      SECONDS[3] = SECONDS[1];
+      SECONDS[0] = second;
+      SECONDS[1] = head;
+    }
   }
-  const ms = Math.floor(us / 1000);
-  const frac = us - Math.floor(us / 1_000_000) * 1_000_000;
-  const iso = new Date(ms).toISOString();
-  const t = iso.indexOf("T");
-  const text = `${iso.slice(0, t)}${sep}${iso.slice(t + 1, t + 9)}${
-    frac === 0 ? "" : "." + String(frac).padStart(6, "0")
-  }+00:00`;
-  if (sep === "T") remember(us, text);
-  return text;
+  return frac === 0 ? `${head}+00:00` : `${head}.${String(frac).padStart(6, "0")}+00:00`;
 }
 
 /** 9999-12-31T23:59:59.999Z: a date beyond it does not fit Python's `datetime`. */

@@ -429,6 +429,8 @@ export abstract class SyftMessage {
   readonly expiresMicros: number;
   #created: Temporal.Instant | undefined;
   #expires: Temporal.Instant | undefined;
+  #text: string | undefined;
+  #bodyText: string | undefined;
 
   /**
    * Validates and stores the shared fields.
@@ -508,28 +510,61 @@ export abstract class SyftMessage {
     return (now === undefined ? Date.now() * 1000 : microsOfInstant(now)) > this.expiresMicros;
   }
 
-  /** The JSON of the shared fields, in wire order (subclasses append theirs). */
-  protected baseJson(): string {
+  /** The body as the file carries it (URL-safe base64), or `null`; computed once. */
+  #wireBody(): string | null {
+    if (this.body === null) return null;
+    return this.#bodyText ??= encodeBody(this.body);
+  }
+
+  /** The JSON of the subclass's own fields, appended after the shared ones (`,"method":"GET"`). */
+  protected abstract ownJson(): string;
+
+  /** Adds the subclass's own fields to a wire object, after the shared ones. */
+  protected abstract ownFields(obj: Record<string, unknown>): void;
+
+  /**
+   * The file text: compact JSON in syft-rpc's key order, no trailing newline. A message is
+   * immutable, so the text is built once and kept for later calls.
+   */
+  encode(): string {
+    return this.#text ??= this.#build();
+  }
+
+  #build(): string {
+    const body = this.#wireBody();
     return `{"id":"${this.id}","sender":${JSON.stringify(this.sender)},"url":${
       JSON.stringify(this.url.href)
-    },"body":${this.body === null ? "null" : `"${encodeBody(this.body)}"`},"headers":${
+    },"body":${body === null ? "null" : `"${body}"`},"headers":${
       JSON.stringify(this.headers)
     },"created":"${formatMicros(this.createdMicros)}","expires":"${
       formatMicros(this.expiresMicros)
-    }"`;
+    }"${this.ownJson()}}`;
   }
 
-  /** The file text: compact JSON, no trailing newline. */
-  abstract encode(): string;
-
-  /** The wire object (the parsed form of {@linkcode SyftMessage.encode}). */
+  /**
+   * The wire object: what `JSON.parse(encode())` gives (same keys, order and values, a fresh
+   * object each call), built without a round trip through the text.
+   */
   toJSON(): Record<string, unknown> {
-    return JSON.parse(this.encode());
+    const obj: Record<string, unknown> = {
+      id: this.id,
+      sender: this.sender,
+      url: this.url.href,
+      body: this.#wireBody(),
+      headers: { ...this.headers },
+      created: formatMicros(this.createdMicros),
+      expires: formatMicros(this.expiresMicros),
+    };
+    this.ownFields(obj);
+    return obj;
   }
 
-  /** The file bytes (UTF-8 of {@linkcode SyftMessage.encode}). */
+  /**
+   * The file bytes (UTF-8 of {@linkcode SyftMessage.encode}). The text is not kept when it was
+   * not asked for: a request that is followed until its response would hold it all that time.
+   */
   toBytes(): Uint8Array {
-    return encoder.encode(this.encode());
+    return encoder.encode(this.#text ?? this.#build());
   }
 }
 
@@ -627,9 +662,14 @@ export class SyftRequest extends SyftMessage {
     return new SyftRequest({ ...base, method } as unknown as SyftRequestInit);
   }
 
-  /** The file text: compact JSON in syft-rpc's key order, no trailing newline. */
-  encode(): string {
-    return `${this.baseJson()},"method":"${this.method}"}`;
+  /** The method, after the shared fields. */
+  protected ownJson(): string {
+    return `,"method":"${this.method}"`;
+  }
+
+  /** The method, after the shared fields. */
+  protected ownFields(obj: Record<string, unknown>): void {
+    obj.method = this.method;
   }
 
   /**
@@ -815,9 +855,14 @@ export class SyftResponse extends SyftMessage {
     });
   }
 
-  /** The file text: compact JSON in syft-rpc's key order, no trailing newline. */
-  encode(): string {
-    return `${this.baseJson()},"status_code":${this.statusCode}}`;
+  /** The status code, after the shared fields. */
+  protected ownJson(): string {
+    return `,"status_code":${this.statusCode}`;
+  }
+
+  /** The status code, after the shared fields. */
+  protected ownFields(obj: Record<string, unknown>): void {
+    obj.status_code = this.statusCode;
   }
 
   /** Whether the status is 200–299 (Python's `is_success`). */

@@ -7,16 +7,34 @@
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
+let lastObject: object | undefined;
+let lastBytes: Uint8Array = new Uint8Array();
+
+/**
+ * The UTF-8 of `JSON.stringify(value)`. The bytes of the last object are kept: validation measures
+ * the body that the handler then sends (nothing changes a parsed body in between), so a request's
+ * body is encoded once.
+ */
+export function jsonBytes(value: unknown): Uint8Array {
+  if (value === lastObject && value !== undefined) return lastBytes;
+  const bytes = encoder.encode(JSON.stringify(value));
+  if (typeof value === "object" && value !== null) {
+    lastObject = value;
+    lastBytes = bytes;
+  }
+  return bytes;
+}
+
 /** Seed API: `params` become a JSON body; absent params mean no body. */
 export function paramsToBody(params: unknown): Uint8Array | null {
-  return params === undefined ? null : encoder.encode(JSON.stringify(params));
+  return params === undefined ? null : jsonBytes(params);
 }
 
 /** Real package: a string is sent as UTF-8 (not JSON-quoted), `null` as no body, else JSON. */
 export function rpcBodyToBytes(body: unknown): Uint8Array | null {
   if (body === undefined || body === null) return null;
   if (typeof body === "string") return encoder.encode(body);
-  return encoder.encode(JSON.stringify(body));
+  return jsonBytes(body);
 }
 
 /** Decodes a wire body (URL-safe or standard base64, padded or not) to bytes. */

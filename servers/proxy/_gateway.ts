@@ -139,6 +139,9 @@ interface InFlight {
   stored: Promise<RequestRecord>;
 }
 
+/** The default "nothing to wait for" of a tracked request's store write. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** The first retry of a finish the store refused, then doubling up to the longest. */
 const STORE_RETRY_MS = 1_000;
 const STORE_RETRY_MAX_MS = 30_000;
@@ -159,22 +162,23 @@ class BackgroundWriter {
   #roomWaiters: (() => void)[] = [];
   #drained: (() => void)[] = [];
 
-  write(prepared: PreparedRequest): Promise<SentRequest> {
+  async write(prepared: PreparedRequest): Promise<SentRequest> {
     this.#backlog++;
-    return this.#slot().then(() => prepared.write()).finally(() => {
+    try {
+      if (this.#active < WRITE_CONCURRENCY) this.#active++;
+      else await this.#slot();
+      return await prepared.write();
+    } finally {
       this.#active--;
       this.#queue.shift()?.();
       this.#backlog--;
       if (this.#backlog < MAX_BACKLOG) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
       if (this.#backlog === 0) { for (const wake of this.#drained.splice(0)) wake(); }
-    });
+    }
   }
 
+  /** Waits for a free write slot (taken on return). */
   #slot(): Promise<void> {
-    if (this.#active < WRITE_CONCURRENCY) {
-      this.#active++;
-      return Promise.resolve();
-    }
     return new Promise((resolve) =>
       this.#queue.push(() => {
         this.#active++;
@@ -529,39 +533,59 @@ export class ProxyGateway {
   #track(
     record: RequestRecord,
     written: Promise<SentRequest>,
-    created: Promise<void> = Promise.resolve(),
+    created: Promise<void> = RESOLVED,
   ): void {
-    const { promise: result, resolve } = Promise.withResolvers<RequestRecord>();
-    const storedResolvers = Promise.withResolvers<RequestRecord>();
-    const entry: InFlight = { record, result, created, stored: storedResolvers.promise };
-    created.catch(() => {/* reported by accepted() */});
+    const results = Promise.withResolvers<RequestRecord>();
+    const stored = Promise.withResolvers<RequestRecord>();
+    const entry: InFlight = { record, result: results.promise, created, stored: stored.promise };
+    if (created !== RESOLVED) created.catch(() => {/* reported by accepted() */});
     entry.stored.catch(() => {/* reported by waitFor({ stored: true }) */});
+    this.#waiting++;
+    this.#inflight.set(record.id, entry);
+    // One async function per request (not a chain of closures and promises): every in-flight
+    // request holds its frame until its response comes.
+    void this.#run(record, entry, written, results.resolve, stored);
+  }
+
+  /** Follows one tracked request to its response, then stores the result. */
+  async #run(
+    record: RequestRecord,
+    entry: InFlight,
+    written: Promise<SentRequest>,
+    resolve: (record: RequestRecord) => void,
+    stored: PromiseWithResolvers<RequestRecord>,
+  ): Promise<void> {
     let waiting = true;
-    const stopWaiting = (): void => {
-      if (waiting) this.#waiting--;
-      waiting = false;
-    };
-    const finish = async (finished: RequestRecord, sent?: SentRequest): Promise<void> => {
+    try {
+      let sent: SentRequest | undefined;
+      let finished: RequestRecord;
+      try {
+        sent = await written;
+      } catch (err) {
+        finished = this.#writeFailed(record, err);
+      }
+      if (sent !== undefined) finished = finishedRecord(record, await sent.response());
       // Known from here on (waiters, `get`, metrics), while the store write runs.
-      entry.record = finished;
-      stopWaiting();
-      this.#finished(finished, record);
-      resolve(finished);
+      entry.record = finished!;
+      this.#waiting--;
+      waiting = false;
+      this.#finished(finished!, record);
+      resolve(finished!);
       // The pending record first: a finish of an id the store does not know is dropped.
-      let stored: RequestRecord | undefined;
+      let result: RequestRecord | undefined;
       let retryMs = STORE_RETRY_MS;
-      while (stored === undefined) {
+      while (result === undefined) {
         try {
-          stored = await this.#store(finished, created);
+          result = await this.#store(finished!, entry.created);
         } catch (err) {
           const error = err instanceof StoreError
             ? err
             : new StoreError(`Cannot store the result of ${record.id}: ${String(err)}`, {
               cause: err,
             });
-          storedResolvers.reject(error);
+          stored.reject(error);
           // The pending record is not stored: nothing to finish (the files stay for a look).
-          if (await created.then(() => false, () => true)) {
+          if (await entry.created.then(() => false, () => true)) {
             log.error("Cannot store {id}: {error}", { id: record.id, error });
             return;
           }
@@ -579,30 +603,19 @@ export class ProxyGateway {
           retryMs = Math.min(retryMs * 2, STORE_RETRY_MAX_MS);
         }
       }
-      storedResolvers.resolve(stored);
+      stored.resolve(result);
       // Stored: the response's files can go (kept on a store failure, for a restart to read).
       await sent?.consume().catch((err) =>
         log.warn("Cannot remove the files of {id}: {error}", { id: record.id, error: err })
       );
-    };
-    (async () => {
-      let sent: SentRequest;
-      try {
-        sent = await written;
-      } catch (err) {
-        await finish(this.#writeFailed(record, err));
-        return;
-      }
-      await finish(finishedRecord(record, await sent.response()), sent);
-    })().catch(() => {/* the backend closed: the request stays pending in the store */})
-      .finally(() => {
-        stopWaiting();
-        resolve(record);
-        storedResolvers.reject(new StoreError(`The proxy stopped before ${record.id} was stored`));
-        if (this.#inflight.get(record.id) === entry) this.#inflight.delete(record.id);
-      });
-    this.#waiting++;
-    this.#inflight.set(record.id, entry);
+    } catch {
+      // The backend closed: the request stays pending in the store.
+    } finally {
+      if (waiting) this.#waiting--;
+      resolve(record);
+      stored.reject(new StoreError(`The proxy stopped before ${record.id} was stored`));
+      if (this.#inflight.get(record.id) === entry) this.#inflight.delete(record.id);
+    }
   }
 
   #finished(record: RequestRecord, original: RequestRecord): void {

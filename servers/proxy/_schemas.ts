@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { parseDuration } from "../../lib/rpc/mod.ts";
 import { rpcUrlParts } from "./_gateway.ts";
+import { jsonBytes } from "./_body.ts";
 
 /** The latest time Python's `datetime` can hold (9999-12-31T23:59:59.999999), in ms. */
 const LATEST_PYTHON_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
@@ -54,7 +55,7 @@ const method = z.string().transform((s) => s.toUpperCase()).pipe(
 function encodedSize(value: unknown): number {
   if (value === undefined) return 0;
   if (typeof value === "string") return new TextEncoder().encode(value).length;
-  return new TextEncoder().encode(JSON.stringify(value)).length;
+  return jsonBytes(value).length;
 }
 
 const SYFT_URL_MESSAGE =
