@@ -3,6 +3,7 @@ import {
   ConnectionRouter,
   type DisconnectInfo,
   EventRegister,
+  honoHandler,
   type HubErrorInfo,
   ZapHub,
 } from "../../../lib/hub/mod.ts";
@@ -394,7 +395,7 @@ Deno.test("ZapHub runs disconnected after the events the peer sent before closin
   assert.deepEqual(log, ["work 1", "work 2", "disconnected"]);
 });
 
-Deno.test("ZapHub.hono() serves the same hub behind a Hono route, with 401 and 426", async () => {
+Deno.test("honoHandler() serves the same hub behind a Hono route, with 401 and 426", async () => {
   const { Hono } = await import("hono");
   const register = new EventRegister().on(
     "echo",
@@ -406,7 +407,7 @@ Deno.test("ZapHub.hono() serves the same hub behind a Hono route, with 401 and 4
       new URL(req.url).searchParams.get("token") === "s3cret",
   });
   const app = new Hono();
-  app.get("/ws", hub.hono());
+  app.get("/ws", honoHandler(hub));
   // Without the network: plain request and refused credentials.
   const plain = await app.request("/ws");
   assert.equal(plain.status, 426);
