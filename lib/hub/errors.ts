@@ -83,7 +83,16 @@ export type HubErrorEventCode =
  */
 export type ZapClientErrorCode = "CONNECT_FAILED" | "UNAUTHORIZED" | "CLIENT_CLOSED" | "QUEUE_FULL";
 
-/** Options of {@linkcode HubError}. */
+/**
+ * Options of {@linkcode HubError}.
+ *
+ * @example
+ * ```ts
+ * import { HubError, type HubErrorOptions } from "@syft/syft/hub";
+ * const options: HubErrorOptions = { code: "HUB_OPTIONS", cause: new RangeError("0") };
+ * console.log(new HubError("Cannot use maxFrameBytes 0", options).code); // HUB_OPTIONS
+ * ```
+ */
 export interface HubErrorOptions {
   /** The code (default `HUB_ERROR`). */
   code?: HubErrorCode;

@@ -10,7 +10,16 @@ import { HubError } from "./errors.ts";
 import type { ZapHub } from "./hub.ts";
 import { engines, isUpgrade, jsonResponse, type Session, socketErrorText } from "./_engine.ts";
 
-/** The part of a Hono `Context` the hub's middleware reads. */
+/**
+ * The part of a Hono `Context` the hub's middleware reads (a Hono `Context` is one).
+ *
+ * @example
+ * ```ts
+ * import type { HonoContextLike } from "@syft/syft/hub";
+ * const c: HonoContextLike = { req: { raw: new Request("http://127.0.0.1/ws") } };
+ * console.log(c.req.raw.url);
+ * ```
+ */
 export interface HonoContextLike {
   /** The request. */
   req: { raw: Request };
@@ -19,6 +28,13 @@ export interface HonoContextLike {
 /**
  * A Hono middleware (structurally Hono's `MiddlewareHandler`): mount it with
  * `app.get(path, honoHandler(hub))`.
+ *
+ * @example
+ * ```ts
+ * import { EventRegister, honoHandler, type HonoWebSocketHandler, ZapHub } from "@syft/syft/hub";
+ * const middleware: HonoWebSocketHandler = honoHandler(new ZapHub(new EventRegister()));
+ * console.log(typeof middleware); // function
+ * ```
  */
 export type HonoWebSocketHandler = (
   c: HonoContextLike,
