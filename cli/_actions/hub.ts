@@ -9,6 +9,7 @@ import { type EventData, SCALEOUT_EVENT, ZapClient, ZapClientError } from "../..
 import { DEFAULT_HUB_PATH } from "../../servers/hub/app.ts";
 import { DEFAULT_HUB_PORT, serveHub } from "../../servers/hub/main.ts";
 import { SyftError } from "../../lib/errors.ts";
+import { delay } from "../../lib/_async.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { listening } from "../_listen.ts";
 import { print, printErr, printJson } from "../_output.ts";
@@ -148,7 +149,7 @@ export async function send(
     // handled in order, so the join takes effect before the event.
     if (opts.room !== undefined) client.send("$join", { room: opts.room });
     client.send(eventName, payload, headers);
-    if (opts.linger > 0) await new Promise((r) => setTimeout(r, opts.linger));
+    if (opts.linger > 0) await delay(opts.linger);
   } finally {
     await client.close();
   }

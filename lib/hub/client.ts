@@ -8,6 +8,8 @@
 import { FrameError, ZapClientError } from "./errors.ts";
 import { decodeFrame, encodeFrame, type EventData, type EventHeaders } from "./frame.ts";
 import { Channel } from "./_channel.ts";
+import { deadline, delay } from "../_async.ts";
+import { type Clock, systemClock, type TimerHandle } from "../_clock.ts";
 import { getLogger } from "../_log.ts";
 
 const log = getLogger(["hub", "client"]);
@@ -50,12 +52,12 @@ export interface ZapClientOptions {
   onProtocolError?: (error: FrameError) => void;
   /** How long `close()` waits for queued bytes to be written before closing (default 5,000 ms). */
   closeTimeoutMs?: number;
+  /** The clock reconnect delays and `close()`'s timeout run on (default the system clock; tests pass a fake one). */
+  clock?: Clock;
 }
 
 /** A handler of received events. */
 export type ClientEventHandler = (event: EventData) => void;
-
-type Timer = ReturnType<typeof setTimeout>;
 
 /**
  * A zaptools client for Deno and browsers (standard `WebSocket` only).
@@ -88,6 +90,7 @@ export class ZapClient implements AsyncDisposable {
   readonly #onOnline: ((client: ZapClient) => void) | undefined;
   readonly #onProtocolError: ((error: FrameError) => void) | undefined;
   readonly #closeTimeoutMs: number;
+  readonly #clock: Clock;
   readonly #handlers = new Map<string, Set<ClientEventHandler>>();
   readonly #events = new Channel<EventData>();
   readonly #states = new Channel<ZapClientState>();
@@ -96,7 +99,7 @@ export class ZapClient implements AsyncDisposable {
   #url: string | undefined;
   #socket: WebSocket | undefined;
   #attempts = 0;
-  #timer: Timer | undefined;
+  #timer: TimerHandle | undefined;
   #lastError: string | undefined;
   #closing = false;
   #done = false;
@@ -122,6 +125,7 @@ export class ZapClient implements AsyncDisposable {
     this.#onOnline = options.onOnline;
     this.#onProtocolError = options.onProtocolError;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The current state. */
@@ -160,7 +164,7 @@ export class ZapClient implements AsyncDisposable {
     if (this.#url !== String(url) || this.#socket === undefined && this.#timer === undefined) {
       this.#url = String(url);
       this.#attempts = 0;
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
       const old = this.#socket;
       this.#socket = undefined;
@@ -253,22 +257,25 @@ export class ZapClient implements AsyncDisposable {
   async close(code = 1000, reason = ""): Promise<void> {
     if (this.#done || this.#closing) return;
     this.#closing = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     const socket = this.#socket;
     if (socket !== undefined) {
+      const clock = this.#clock;
       if (socket.readyState === 1) {
-        const deadline = Date.now() + this.#closeTimeoutMs;
-        while (socket.bufferedAmount > 0 && socket.readyState === 1 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 5));
+        // The socket has no event for "written": poll its buffer (a real OS event).
+        const until = clock.now() + this.#closeTimeoutMs;
+        while (socket.bufferedAmount > 0 && socket.readyState === 1 && clock.now() < until) {
+          await delay(5, { clock });
         }
       }
       const closed = new Promise<void>((resolve) => {
         socket.addEventListener("close", () => resolve(), { once: true });
-        setTimeout(resolve, this.#closeTimeoutMs);
       });
       if (socket.readyState <= 1) socket.close(code, reason);
-      if (socket.readyState !== 3) await closed;
+      if (socket.readyState !== 3) {
+        await deadline(closed, this.#closeTimeoutMs, { clock }).catch(() => {});
+      }
     }
     this.#finish("OFFLINE", undefined);
   }
@@ -364,14 +371,14 @@ export class ZapClient implements AsyncDisposable {
       policy.maxDelayMs,
       policy.initialDelayMs * Math.pow(policy.factor, this.#attempts),
     );
-    const delay = base * (1 - Math.min(Math.max(policy.jitter, 0), 1) * Math.random());
+    const wait = base * (1 - Math.min(Math.max(policy.jitter, 0), 1) * Math.random());
     this.#attempts++;
     log.debug("Reconnecting to {url} in {delay} ms (attempt {attempt})", {
       url: this.#url,
-      delay: Math.round(delay),
+      delay: Math.round(wait),
       attempt: this.#attempts,
     });
-    this.#timer = setTimeout(() => this.#open(), delay);
+    this.#timer = this.#clock.setTimeout(() => this.#open(), wait);
   }
 
   #flush(socket: WebSocket): void {

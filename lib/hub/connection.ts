@@ -62,12 +62,6 @@ const QUIET_MAX_MS = 250;
  * Returns a new zaptools connection id: `"zpt-"` followed by a lower-case UUID v4.
  *
  * @returns A fresh id.
- *
- * @example
- * ```ts
- * import { newConnectionId } from "@syft/syft/hub";
- * console.log(newConnectionId()); // zpt-3f0c5d2e-…
- * ```
  */
 export function newConnectionId(): string {
   return "zpt-" + crypto.randomUUID();

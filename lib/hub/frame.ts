@@ -134,12 +134,6 @@ export function decodeFrame(text: string): EventData {
  *
  * @param text Any string.
  * @returns The number of bytes `TextEncoder` would produce (lone surrogates count as 3).
- *
- * @example
- * ```ts
- * import { utf8Length } from "@syft/syft/hub";
- * console.log(utf8Length("héllo")); // 6
- * ```
  */
 export function utf8Length(text: string): number {
   let bytes = 0;
@@ -166,12 +160,6 @@ export function utf8Length(text: string): number {
  * @param text The frame text.
  * @param maxBytes The limit in bytes.
  * @returns `true` when the UTF-8 encoding of `text` exceeds `maxBytes`.
- *
- * @example
- * ```ts
- * import { exceedsBytes } from "@syft/syft/hub";
- * console.log(exceedsBytes("ééé", 5)); // true (6 bytes)
- * ```
  */
 export function exceedsBytes(text: string, maxBytes: number): boolean {
   const n = text.length;

@@ -4,7 +4,7 @@
  *
  * - {@linkcode EventRegister}: handlers per event name plus `connected`, `disconnected`, `error`;
  * - {@linkcode ZapHub}: serves a register behind `Deno.serve` (`hub.fetch`) or Hono
- *   (`hub.hono()`), with per-connection ordering, frame and send-buffer limits, heartbeats and an
+ *   ({@linkcode honoHandler}, an adapter apart from the core), with per-connection ordering, frame and send-buffer limits, heartbeats and an
  *   `authenticate` hook;
  * - {@linkcode ConnectionRouter}: connections, rooms and broadcasts encoded once, across
  *   instances with {@linkcode RedisAdapter};
@@ -32,12 +32,64 @@
  * @module
  */
 export { SyftError, type SyftErrorOptions } from "../errors.ts";
-export * from "./errors.ts";
-export * from "./frame.ts";
-export * from "./connection.ts";
-export * from "./register.ts";
-export * from "./router.ts";
-export * from "./hub.ts";
-export * from "./client.ts";
-export * from "./redis.ts";
-export * from "./scaleout.ts";
+export type { Clock, TimerHandle } from "../_clock.ts";
+export {
+  FrameEncodeError,
+  FrameError,
+  type FrameErrorCode,
+  HubError,
+  type HubErrorCode,
+  type HubErrorEventCode,
+  type HubErrorOptions,
+  RedisAdapterError,
+  ZapClientError,
+  type ZapClientErrorCode,
+} from "./errors.ts";
+export {
+  decodeFrame,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  type EventData,
+  type EventHeaders,
+} from "./frame.ts";
+export {
+  type Connection,
+  type ConnectionOptions,
+  DEFAULT_SEND_BUFFER_LIMIT,
+  type SocketLike,
+} from "./connection.ts";
+export {
+  type DisconnectInfo,
+  type EventContext,
+  type EventHandler,
+  EventRegister,
+  type HubErrorInfo,
+  LIFECYCLE_EVENTS,
+  type LifecycleEvents,
+} from "./register.ts";
+export {
+  type BroadcastOptions,
+  ConnectionRouter,
+  type ConnectionRouterOptions,
+  type Exclude,
+  type RoomSender,
+  type RouterAdapter,
+} from "./router.ts";
+export { type AuthResult, type HubStats, ZapHub, type ZapHubOptions } from "./hub.ts";
+export { type HonoContextLike, honoHandler, type HonoWebSocketHandler } from "./hono.ts";
+export {
+  type ClientEventHandler,
+  type ReconnectOptions,
+  ZapClient,
+  type ZapClientOptions,
+  type ZapClientState,
+} from "./client.ts";
+export { DEFAULT_SCALEOUT_MAX_AGE_MS, RedisAdapter, type RedisAdapterOptions } from "./redis.ts";
+export {
+  SCALEOUT_DROP_REASONS,
+  SCALEOUT_EVENT,
+  type ScaleOutDropReason,
+  type ScaleOutEventPayload,
+  type ScaleOutState,
+  type ScaleOutStats,
+} from "./scaleout.ts";

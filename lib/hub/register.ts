@@ -5,7 +5,7 @@
  * @module
  */
 import type { Connection } from "./connection.ts";
-import { HubError } from "./errors.ts";
+import { HubError, type HubErrorEventCode } from "./errors.ts";
 import type { EventHeaders } from "./frame.ts";
 
 /** What a handler receives. */
@@ -34,25 +34,10 @@ export interface DisconnectInfo {
   reason: string;
 }
 
-/** Why the `error` lifecycle event fired. */
-export type HubErrorCode =
-  | "HANDLER_ERROR"
-  | "UNKNOWN_EVENT"
-  | "INVALID_JSON"
-  | "NOT_AN_OBJECT"
-  | "MISSING_EVENT_NAME"
-  | "INVALID_EVENT_NAME"
-  | "INVALID_HEADERS"
-  | "BINARY_FRAME"
-  | "FRAME_TOO_LARGE"
-  | "SEND_BUFFER_OVERFLOW"
-  | "EVENT_QUEUE_OVERFLOW"
-  | "SOCKET_ERROR";
-
 /** The payload of the `error` lifecycle event. */
 export interface HubErrorInfo {
   /** What happened. */
-  code: HubErrorCode;
+  code: HubErrorEventCode;
   /** One sentence naming the problem (also sent to the peer for malformed frames). */
   message: string;
   /** The event being handled, when the error concerns one. */

@@ -452,7 +452,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
       c.notFound();
   });
 
-  // The hub's Deno.serve adapter inside the Hono route: `hub.hono()` works as well, but Hono's
+  // The hub's Deno.serve adapter inside the Hono route: `honoHandler(hub)` works as well, but Hono's
   // upgrade helper keeps a context object and four more listeners per socket (about 2 KB per idle
   // connection in bench:hub).
   app.get(path, (c) => hub.fetch(c.req.raw, c.env as Deno.ServeHandlerInfo | undefined));

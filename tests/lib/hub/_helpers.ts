@@ -130,6 +130,10 @@ export interface TcpPeer extends Disposable {
   readText(timeoutMs?: number): Promise<string>;
   /** Sends one masked text frame. */
   sendText(text: string): Promise<void>;
+  /** Reads the next frame of any kind (control frames included). */
+  readFrame(timeoutMs?: number): Promise<{ opcode: number; body: Uint8Array }>;
+  /** Sends one masked frame with this opcode (`0xa` for a pong). */
+  sendFrame(opcode: number, payload: Uint8Array): Promise<void>;
 }
 
 /** Connects to `port`, performs the WebSocket handshake on `path`, and returns the raw peer. */
@@ -206,26 +210,32 @@ export async function tcpPeer(port: number, path = "/ws", headers = ""): Promise
         dataBytes += len;
       }
     },
-    async sendText(text) {
-      const payload = new TextEncoder().encode(text);
-      const mask = crypto.getRandomValues(new Uint8Array(4));
-      const header = payload.length < 126
-        ? new Uint8Array([0x81, 0x80 | payload.length])
-        : new Uint8Array([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
-      const frame = new Uint8Array(header.length + 4 + payload.length);
-      frame.set(header);
-      frame.set(mask, header.length);
-      for (let i = 0; i < payload.length; i++) {
-        frame[header.length + 4 + i] = payload[i]! ^ mask[i % 4]!;
-      }
-      await conn.write(frame);
+    readFrame(timeoutMs = 10_000) {
+      return nextFrame(Date.now() + timeoutMs);
     },
+    sendText(text) {
+      return sendFrame(0x1, new TextEncoder().encode(text));
+    },
+    sendFrame,
     [Symbol.dispose]() {
       try {
         conn.close();
       } catch { /* already closed */ }
     },
   };
+  async function sendFrame(opcode: number, payload: Uint8Array): Promise<void> {
+    const mask = crypto.getRandomValues(new Uint8Array(4));
+    const header = payload.length < 126
+      ? new Uint8Array([0x80 | opcode, 0x80 | payload.length])
+      : new Uint8Array([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    const frame = new Uint8Array(header.length + 4 + payload.length);
+    frame.set(header);
+    frame.set(mask, header.length);
+    for (let i = 0; i < payload.length; i++) {
+      frame[header.length + 4 + i] = payload[i]! ^ mask[i % 4]!;
+    }
+    await conn.write(frame);
+  }
 }
 
 /** Sends an HTTP request over raw TCP and returns the status line's code and the whole response head. */

@@ -6,6 +6,7 @@ import {
   ZapClientError,
   type ZapClientState,
 } from "../../../lib/hub/mod.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { waitFor } from "../../_helpers/workspace.ts";
 import { startHub } from "./_helpers.ts";
 
@@ -123,19 +124,32 @@ Deno.test("ZapClient gives up after maxAttempts with growing, capped backoff del
   await using server = startHub(new EventRegister());
   const url = server.url;
   await server.stop();
+  const clock = new FakeClock();
   const client = new ZapClient({
     reconnect: { initialDelayMs: 40, factor: 2, maxDelayMs: 100, jitter: 0, maxAttempts: 3 },
+    clock,
   });
   const starts: number[] = [];
   (async () => {
-    for await (const s of client.states()) if (s === "CONNECTING") starts.push(performance.now());
+    for await (const s of client.states()) if (s === "CONNECTING") starts.push(clock.now());
   })();
-  await assert.rejects(client.connect(url), /gave up after 3 attempts/);
+  const gaveUp = assert.rejects(client.connect(url), /gave up after 3 attempts/);
+  // Each attempt fails for real (nothing listens); the retry waits on the fake clock.
+  for (const expected of [40, 80, 100]) {
+    await waitFor(() => client.state === "ERROR" && clock.pending === 1, {
+      what: "the attempt to fail and the retry to be armed",
+    });
+    const attempts = starts.length;
+    await clock.tick(expected - 1);
+    assert.equal(starts.length, attempts, `no retry before ${expected} ms`);
+    await clock.tick(1);
+    assert.equal(starts.length, attempts + 1, `the retry after ${expected} ms`);
+  }
+  await gaveUp;
   assert.equal(starts.length, 4, "the first attempt plus three retries");
   const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
-  // 40, 80, then capped at 100 ms (each gap also includes the failed attempt itself).
-  assert.ok(gaps[0]! >= 38 && gaps[1]! >= 78 && gaps[2]! >= 98, gaps.join(","));
-  assert.ok(gaps[2]! < gaps[1]! + 100, `the cap holds: ${gaps.join(",")}`);
+  assert.deepEqual(gaps, [40, 80, 100], "40, 80, then capped at 100 ms");
+  assert.equal(clock.pending, 0);
 });
 
 Deno.test("ZapClient refuses sends past the offline queue limit with QUEUE_FULL", () => {

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  decodeFrame,
-  encodeFrame,
-  exceedsBytes,
-  FrameEncodeError,
-  FrameError,
-  utf8Length,
-} from "../../../lib/hub/mod.ts";
+import { decodeFrame, encodeFrame, FrameEncodeError, FrameError } from "../../../lib/hub/mod.ts";
+import { exceedsBytes, utf8Length } from "../../../lib/hub/frame.ts";
 
 Deno.test("encodeFrame() always sends headers as an object and payload null when absent", () => {
   assert.equal(

@@ -3,9 +3,11 @@ import {
   ConnectionRouter,
   type DisconnectInfo,
   EventRegister,
+  honoHandler,
   type HubErrorInfo,
   ZapHub,
 } from "../../../lib/hub/mod.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { waitFor } from "../../_helpers/workspace.ts";
 import {
   deferred,
@@ -318,14 +320,40 @@ Deno.test("ZapHub heartbeat closes a peer that does not answer pings, and keeps 
   await using server = startHub(register, { idleTimeout: 1 });
   using dead = await tcpPeer(server.port); // never answers pings
   await using live = await rawPeer(server.url); // the WebSocket answers pings itself
+  // A raw peer that answers each ping by hand: Deno's own heartbeat timer (not ours, so no fake
+  // clock can drive it) marks the time, and its pings are the real events awaited.
+  using watcher = await tcpPeer(server.port);
+  let pings = 0;
+  let watcherClosed = false;
+  const answering = (async () => {
+    for (;;) {
+      const { opcode, body } = await watcher.readFrame(5_000);
+      if (opcode === 0x8) {
+        watcherClosed = true;
+        return;
+      }
+      if (opcode === 0x9) {
+        await watcher.sendFrame(0xa, body);
+        pings++;
+      }
+    }
+  })().catch(() => {});
   await waitFor(() => gone.length === 1, { timeoutMs: 5_000, what: "the dead peer to be dropped" });
   assert.equal(gone[0]!.code, 1001);
   assert.match(gone[0]!.reason, /ping/i);
-  await delay(1_200);
-  assert.equal(gone.length, 1, "the live peer must stay connected");
+  // Two more answered pings after the dead peer went: more than a whole heartbeat has passed.
+  const seen = pings;
+  await waitFor(() => pings >= seen + 2 || watcherClosed, {
+    timeoutMs: 5_000,
+    what: "two more heartbeat pings",
+  });
+  assert.equal(watcherClosed, false, "the hub must not close a peer that answers pings");
+  assert.equal(gone.length, 1, "the live peers must stay connected");
   live.send('{"eventName":"ping"}');
   assert.equal(JSON.parse(await live.next()).eventName, "pong");
   dead.conn.close();
+  watcher.conn.close();
+  await answering;
 });
 
 Deno.test("ZapHub authenticate() refuses with 401 and passes its object as connection data", async () => {
@@ -394,7 +422,7 @@ Deno.test("ZapHub runs disconnected after the events the peer sent before closin
   assert.deepEqual(log, ["work 1", "work 2", "disconnected"]);
 });
 
-Deno.test("ZapHub.hono() serves the same hub behind a Hono route, with 401 and 426", async () => {
+Deno.test("honoHandler() serves the same hub behind a Hono route, with 401 and 426", async () => {
   const { Hono } = await import("hono");
   const register = new EventRegister().on(
     "echo",
@@ -406,7 +434,7 @@ Deno.test("ZapHub.hono() serves the same hub behind a Hono route, with 401 and 4
       new URL(req.url).searchParams.get("token") === "s3cret",
   });
   const app = new Hono();
-  app.get("/ws", hub.hono());
+  app.get("/ws", honoHandler(hub));
   // Without the network: plain request and refused credentials.
   const plain = await app.request("/ws");
   assert.equal(plain.status, 426);
@@ -452,4 +480,22 @@ Deno.test("ZapHub rejects invalid options with a HubError naming the option", ()
     () => new EventRegister().on("x", () => {}).on("x", () => {}),
     /already has one/,
   );
+});
+
+Deno.test("ZapHub.close() waits for disconnected handlers up to timeoutMs on its clock", async () => {
+  const clock = new FakeClock();
+  const gate = deferred();
+  const register = new EventRegister().on("disconnected", () => gate.promise);
+  await using server = startHub(register, { clock });
+  await using peer = await rawPeer(server.url);
+  await waitFor(() => server.hub.connections === 1);
+  let closed = false;
+  const closing = server.hub.close({ timeoutMs: 1_000 }).then(() => closed = true);
+  await peer.closed; // the close frame went out for real
+  await clock.tick(999);
+  assert.equal(closed, false, "the handler still runs and the time is not up");
+  await clock.tick(1);
+  await closing;
+  assert.equal(closed, true);
+  gate.resolve();
 });

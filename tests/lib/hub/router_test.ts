@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Connection, ConnectionRouter, type SocketLike } from "../../../lib/hub/mod.ts";
+import { ConnectionRouter, type SocketLike } from "../../../lib/hub/mod.ts";
+import { Connection } from "../../../lib/hub/connection.ts";
 
 /** A socket that records what is sent to it. */
 class RecordingSocket implements SocketLike {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { serveHub } from "../../../servers/hub/main.ts";
 import { HAVE_REDIS_SERVER, PrivateRedis } from "../../_helpers/private_redis.ts";
 import { rawPeer } from "../../lib/hub/_helpers.ts";
+import { waitFor } from "../../_helpers/workspace.ts";
 
 async function metric(url: string, line: RegExp): Promise<string | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -33,6 +34,14 @@ Deno.test({
       };
       await publish();
       assert.equal((await peer.nextJson()).eventName, "news");
+      // Redis's reply to the PUBLISH is counted when it arrives: wait for it before the outage
+      // (on a loaded machine it can come after the local delivery the peer just saw).
+      await waitFor(
+        async () =>
+          await metric(hub.url, /^syft_hub_scaleout_published_total /) ===
+            "syft_hub_scaleout_published_total 1",
+        { what: "Redis to confirm the first publish" },
+      );
 
       await redis.stop();
       assert.deepEqual(await peer.nextJson(10_000), {
