@@ -1,6 +1,7 @@
 /**
  * The Hono adapter of {@linkcode ZapHub}, apart from the hub's core (as Hono keeps its runtime
  * adapters apart from `hono-base`): a middleware built on `upgradeWebSocket` from `hono/deno`.
+ * Its own entry point, `@syft/syft/hub/hono`, so that `@syft/syft/hub` loads no Hono.
  *
  * @module
  */

@@ -103,7 +103,8 @@ export interface HubStats {
  * @example Hono
  * ```ts
  * import { Hono } from "hono";
- * import { EventRegister, honoHandler, ZapHub } from "@syft/syft/hub";
+ * import { EventRegister, ZapHub } from "@syft/syft/hub";
+ * import { honoHandler } from "@syft/syft/hub/hono";
  * const register = new EventRegister().on("ping", ({ connection }) => connection.send("pong"));
  * const hub = new ZapHub(register, {
  *   authenticate: (req) => req.headers.get("authorization") === "Bearer s3cret",

@@ -4,7 +4,8 @@
  *
  * - {@linkcode EventRegister}: handlers per event name plus `connected`, `disconnected`, `error`;
  * - {@linkcode ZapHub}: serves a register behind `Deno.serve` (`hub.fetch`) or Hono
- *   ({@linkcode honoHandler}, an adapter apart from the core), with per-connection ordering, frame and send-buffer limits, heartbeats and an
+ *   (`honoHandler` from `@syft/syft/hub/hono`, an adapter apart from the core, so that this entry
+ *   point loads no Hono), with per-connection ordering, frame and send-buffer limits, heartbeats and an
  *   `authenticate` hook;
  * - {@linkcode ConnectionRouter}: connections, rooms and broadcasts encoded once, across
  *   instances with {@linkcode RedisAdapter};
@@ -76,7 +77,6 @@ export {
   type RouterAdapter,
 } from "./router.ts";
 export { type AuthResult, type HubStats, ZapHub, type ZapHubOptions } from "./hub.ts";
-export { type HonoContextLike, honoHandler, type HonoWebSocketHandler } from "./hono.ts";
 export {
   type ClientEventHandler,
   type ReconnectOptions,

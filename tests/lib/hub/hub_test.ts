@@ -3,10 +3,10 @@ import {
   ConnectionRouter,
   type DisconnectInfo,
   EventRegister,
-  honoHandler,
   type HubErrorInfo,
   ZapHub,
 } from "../../../lib/hub/mod.ts";
+import { honoHandler } from "../../../lib/hub/hono.ts";
 import { FakeClock } from "../../_helpers/clock.ts";
 import { waitFor } from "../../_helpers/workspace.ts";
 import {
