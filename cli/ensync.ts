@@ -104,8 +104,9 @@ default <SYFT_HOME>/ensync.yaml (created empty on first run; add apps with
 SyftBox client config, as everywhere.)
 
 Endpoints: ws://HOST:WS_PORT/message (Node, Python SDKs) and ws://HOST:WS_PORT/ (Go SDK),
-grpc://HOST:GRPC_PORT (ensync.EnSyncService), GET /health, GET /discarded (Authorization:
-Bearer <access key>) on the WebSocket port.
+grpc://HOST:GRPC_PORT (ensync.EnSyncService), GET /health, GET /metrics (Prometheus: the
+serving layer's connections, refusals and timeouts), GET /discarded (Authorization: Bearer
+<access key>) on the WebSocket port.
 
 gRPC is served by a worker process (started with deno, so it needs --allow-run=deno): Deno 2.9
 can abort a process when a gRPC client closes a connection that carried many calls. When the
