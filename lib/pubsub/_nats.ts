@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
   AckPolicy,
@@ -23,6 +24,8 @@ import type { Transport, TransportInput, TransportSink, TransportState } from ".
 const log = getLogger(["pubsub", "nats"]);
 const encoder = new TextEncoder();
 const NAME_CACHE = 1_000;
+/** What the name cache holds for a subject that is no event name (lru-cache keeps no `undefined`). */
+const NOT_AN_EVENT = "\u0000";
 
 /** @internal */
 export class NatsTransport implements Transport {
@@ -61,14 +64,14 @@ export class NatsTransport implements Transport {
   }
 
   // Names repeat: map each once (bounded caches).
-  readonly #subjects = new Map<string, string>();
-  readonly #names = new Map<string, string | undefined>();
+  readonly #subjects = new LRUCache<string, string>({ max: NAME_CACHE });
+  /** A subject outside the connector's prefix maps to `NOT_AN_EVENT`. */
+  readonly #names = new LRUCache<string, string>({ max: NAME_CACHE });
 
   #subject(name: string): string {
     let subject = this.#subjects.get(name);
     if (subject === undefined) {
       subject = eventToSubject(name, { prefix: this.#prefix, separator: this.#separator });
-      if (this.#subjects.size >= NAME_CACHE) this.#subjects.clear();
       this.#subjects.set(name, subject);
     }
     return subject;
@@ -76,12 +79,12 @@ export class NatsTransport implements Transport {
 
   #name(subject: string): string {
     let name = this.#names.get(subject);
-    if (name === undefined && !this.#names.has(subject)) {
-      name = subjectToEvent(subject, { prefix: this.#prefix, separator: this.#separator });
-      if (this.#names.size >= NAME_CACHE) this.#names.clear();
+    if (name === undefined) {
+      name = subjectToEvent(subject, { prefix: this.#prefix, separator: this.#separator }) ??
+        NOT_AN_EVENT;
       this.#names.set(subject, name);
     }
-    return name ?? subject;
+    return name === NOT_AN_EVENT ? subject : name;
   }
 
   #jetstreamNames(inputChannel: string): { stream: string; durable: string } {

@@ -40,6 +40,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { basename, join, sep } from "node:path";
 import * as fast from "./_fastfs.ts";
 
@@ -424,13 +425,12 @@ export class FileRecycler {
   }
 }
 
-const RECYCLERS = new Map<string, FileRecycler>();
+const RECYCLERS = new LRUCache<string, FileRecycler>({ max: 64 });
 
 /** The process-wide recycler of a staging directory. */
 export function recyclerFor(tmpDir: string): FileRecycler {
   let r = RECYCLERS.get(tmpDir);
   if (r === undefined) {
-    if (RECYCLERS.size >= 64) RECYCLERS.delete(RECYCLERS.keys().next().value!);
     r = new FileRecycler(tmpDir);
     RECYCLERS.set(tmpDir, r);
   }

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { LRUCache } from "lru-cache";
 import { Document, isMap, isSeq, parse, parseDocument, YAMLSeq } from "yaml";
 import { z } from "zod";
 import { writeFileAtomic } from "../../lib/_fs.ts";
@@ -344,8 +345,8 @@ export class AppRegistry {
   #config: EnSyncConfig;
   #byKey = new Map<string, EnSyncApp>();
   #byId = new Map<string, EnSyncApp>();
-  #sendCache = new Map<string, boolean>();
-  #receiveCache = new Map<string, boolean>();
+  #sendCache = new LRUCache<string, boolean>({ max: 100_000 });
+  #receiveCache = new LRUCache<string, boolean>({ max: 100_000 });
 
   /**
    * Builds the registry.
@@ -397,7 +398,6 @@ export class AppRegistry {
     let ok = this.#sendCache.get(key);
     if (ok === undefined) {
       ok = allows(app.send, name);
-      if (this.#sendCache.size > 100_000) this.#sendCache.clear();
       this.#sendCache.set(key, ok);
     }
     return ok;
@@ -417,7 +417,6 @@ export class AppRegistry {
     let ok = this.#receiveCache.get(key);
     if (ok === undefined) {
       ok = allows(app.receive, name);
-      if (this.#receiveCache.size > 100_000) this.#receiveCache.clear();
       this.#receiveCache.set(key, ok);
     }
     return ok;
