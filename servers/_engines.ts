@@ -11,7 +11,6 @@
  * @module
  */
 import type { ConnectionGuard } from "./_conn_guard.ts";
-import { watchBody } from "./_body_deadline.ts";
 import { expectUpgrade } from "./_ws_track.ts";
 
 /** The handler a connection serves (the `Deno.serve` handler shape). */
@@ -81,24 +80,13 @@ export function serveNative(
   onError: ErrorHandler,
 ): ServedConnection {
   const abort = new AbortController();
-  const ended = (): void => {
-    guard.requestEnded();
-  };
   const served = serveOn!(
     conn,
     abort.signal,
     (request, info) => {
-      guard.requestStarted();
-      const body = watchBody(request, guard);
-      if (body === undefined) {
-        info.completed.then(ended, ended);
-      } else {
-        const over = (): void => {
-          body();
-          ended();
-        };
-        info.completed.then(over, over);
-      }
+      guard.requestStarted(request);
+      const ended = (): void => guard.requestEnded(request);
+      info.completed.then(ended, ended);
       return handler(request, info);
     },
     onError,
@@ -146,8 +134,8 @@ export function serveUpgradable(
       httpConn.close();
     } catch { /* already closed */ }
   };
-  const ended = (): void => {
-    guard.requestEnded();
+  const ended = (request: Request): void => {
+    guard.requestEnded(request);
     if (draining && guard.inFlight === 0 && socket === undefined) close();
   };
   const respond = async (
@@ -163,8 +151,8 @@ export function serveUpgradable(
   const loop = (async () => {
     try {
       for await (const event of httpConn) {
-        guard.requestStarted();
         const request = event.request;
+        guard.requestStarted(request);
         if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
           expectUpgrade(request, (ws) => {
             socket = ws;
@@ -178,12 +166,8 @@ export function serveUpgradable(
             return state.sent ?? Promise.resolve();
           },
         };
-        const body = watchBody(request, guard);
         const sent = state.sent = event.respondWith(respond(request, info));
-        const over = body === undefined ? ended : (): void => {
-          body();
-          ended();
-        };
+        const over = (): void => ended(request);
         sent.then(over, over);
       }
     } catch { /* closed by a timeout, the peer or shutdown */ }
