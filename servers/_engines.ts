@@ -11,7 +11,7 @@
  * @module
  */
 import type { ConnectionGuard } from "./_conn_guard.ts";
-import { expectUpgrade } from "./_ws_track.ts";
+import { takeUpgrade, trackUpgrades } from "./_ws_track.ts";
 
 /** The handler a connection serves (the `Deno.serve` handler shape). */
 export type ConnectionHandler = (
@@ -122,6 +122,7 @@ export function serveUpgradable(
   handler: ConnectionHandler,
   onError: ErrorHandler,
 ): ServedConnection {
+  trackUpgrades();
   const httpConn = serveHttp!(conn);
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   let socket: WebSocket | undefined;
@@ -138,27 +139,35 @@ export function serveUpgradable(
     guard.requestEnded(request);
     if (draining && guard.inFlight === 0 && socket === undefined) close();
   };
-  const respond = async (
+  const upgraded = (request: Request, response: Response): Response => {
+    if (response.status === 101) {
+      const ws = takeUpgrade(request);
+      if (ws !== undefined) {
+        socket = ws;
+        guard.upgrade();
+      }
+    }
+    return response;
+  };
+  // Synchronous where the handler is: an async wrapper costs a promise per request.
+  const respond = (
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Promise<Response> => {
+  ): Response | Promise<Response> => {
+    let result: Response | Promise<Response>;
     try {
-      return await handler(request, info);
+      result = handler(request, info);
     } catch (err) {
-      return await onError(err);
+      return onError(err);
     }
+    if (result instanceof Response) return upgraded(request, result);
+    return Promise.resolve(result).then((response) => upgraded(request, response), onError);
   };
   const loop = (async () => {
     try {
       for await (const event of httpConn) {
         const request = event.request;
         guard.requestStarted(request);
-        if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-          expectUpgrade(request, (ws) => {
-            socket = ws;
-            guard.upgrade();
-          });
-        }
         const state: { sent?: Promise<void> } = {};
         const info: Deno.ServeHandlerInfo<Deno.NetAddr> = {
           remoteAddr,
