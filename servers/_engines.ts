@@ -139,29 +139,17 @@ export function serveUpgradable(
     guard.requestEnded(request);
     if (draining && guard.inFlight === 0 && socket === undefined) close();
   };
-  const upgraded = (request: Request, response: Response): Response => {
-    if (response.status === 101) {
-      const ws = takeUpgrade(request);
-      if (ws !== undefined) {
-        socket = ws;
-        guard.upgrade();
-      }
-    }
-    return response;
-  };
   // Synchronous where the handler is: an async wrapper costs a promise per request.
   const respond = (
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Response | Promise<Response> => {
-    let result: Response | Promise<Response>;
     try {
-      result = handler(request, info);
+      const result = handler(request, info);
+      return result instanceof Response ? result : Promise.resolve(result).catch(onError);
     } catch (err) {
       return onError(err);
     }
-    if (result instanceof Response) return upgraded(request, result);
-    return Promise.resolve(result).then((response) => upgraded(request, response), onError);
   };
   const loop = (async () => {
     try {
@@ -176,7 +164,15 @@ export function serveUpgradable(
           },
         };
         const sent = state.sent = event.respondWith(respond(request, info));
-        const over = (): void => ended(request);
+        const over = (): void => {
+          // Sent: if it was a 101, the connection is a WebSocket now.
+          const ws = takeUpgrade(request);
+          if (ws !== undefined) {
+            socket = ws;
+            guard.upgrade();
+          }
+          ended(request);
+        };
         sent.then(over, over);
       }
     } catch { /* closed by a timeout, the peer or shutdown */ }

@@ -1,8 +1,8 @@
 /**
  * Tells the serving layer which socket a request that became a WebSocket got: `Deno.upgradeWebSocket`
  * is wrapped once per process (the wrapper calls the original and notes the socket against its
- * request, weakly). The layer asks only for a response with status 101, so a plain request costs
- * nothing here (looking at each request's `upgrade` header cost a tenth of a hello route).
+ * request, weakly). The layer asks once a response has been sent (a weak-map look-up), so a plain
+ * request costs next to nothing here (reading each request's `upgrade` header cost more).
  *
  * @module
  */
