@@ -135,6 +135,11 @@ export function serveUpgradable(
       httpConn.close();
     } catch { /* already closed */ }
   };
+  const closeSocket = (ws: WebSocket): void => {
+    try {
+      ws.close(1001, "server shutting down");
+    } catch { /* closing */ }
+  };
   const ended = (request: Request): void => {
     guard.requestEnded(request);
     if (draining && guard.inFlight === 0 && socket === undefined) close();
@@ -170,6 +175,7 @@ export function serveUpgradable(
           if (ws !== undefined) {
             socket = ws;
             guard.upgrade();
+            if (draining) closeSocket(ws);
           }
           ended(request);
         };
@@ -188,19 +194,12 @@ export function serveUpgradable(
     finished,
     shutdown(): void {
       draining = true;
-      if (socket !== undefined) {
-        try {
-          socket.close(1001, "server shutting down");
-        } catch { /* closing */ }
-      } else if (guard.inFlight === 0) {
-        close();
-      }
+      if (socket !== undefined) closeSocket(socket);
+      else if (guard.inFlight === 0) close();
     },
     abort(): void {
       close();
-      try {
-        socket?.close(1001, "server shutting down");
-      } catch { /* closing */ }
+      if (socket !== undefined) closeSocket(socket);
     },
   };
 }
