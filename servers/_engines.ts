@@ -93,17 +93,24 @@ export function serveNative(
     noop,
   );
   let shut = false;
+  // Aborting a connection whose server has ended makes Deno close its resource again, and the
+  // BadResource it throws in the signal's listener is uncaught (it ended `syft up` with status 1).
+  let over = false;
+  const finished = served.finished.catch(noop).then(() => {
+    over = true;
+  });
+  const stop = (): void => {
+    if (!over) abort.abort();
+  };
   return {
-    finished: served.finished.catch(noop),
+    finished,
     shutdown(): void {
       if (shut) return;
       shut = true;
-      if (guard.inFlight === 0) abort.abort();
+      if (guard.inFlight === 0) stop();
       else served.shutdown().catch(noop);
     },
-    abort(): void {
-      abort.abort();
-    },
+    abort: stop,
   };
 }
 
