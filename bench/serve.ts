@@ -3,14 +3,17 @@
  * `deno task bench:serve`: what the hardened serving layer (servers/_serve.ts: own accept loop,
  * connection limit, headers/body/idle timeouts) costs against bare `Deno.serve`, in the same run.
  *
- * Three servers, each in its own process: bare `Deno.serve`, the layer's native engine (HTTP-only
- * servers: proxy, dashboard) and its upgradable engine (servers with WebSocket routes: hub,
- * pub/sub, EnSync). wrk (1 thread, 32 keep-alive connections) loads each with `GET /` (hello) and
+ * Four servers, each in its own process: bare `Deno.serve`, the layer's native engine (HTTP-only
+ * servers: proxy, dashboard), its upgradable engine (servers with WebSocket routes: hub,
+ * pub/sub, EnSync), and that engine's limit, bare `Deno.serveHttp` with nothing of the layer in
+ * it (`engine`: the upgradable engine cannot be faster than the API it runs on). wrk (1 thread, 32 keep-alive connections) loads each with `GET /` (hello) and
  * `POST /` (a small JSON body, read by the handler), in ROUNDS interleaved rounds of SECONDS each
  * so that a machine shared with other work loads all three alike; the median round counts.
  *
  * The last line is one JSON object: req/s and p50/p99 per server and route, and the ratios to
- * bare Deno.serve (`ratio_native_get` is the headline; the goal is ≥ 0.9).
+ * bare Deno.serve (the goal is ≥ 0.9 for each), and of the upgradable engine to bare
+ * `Deno.serveHttp` (`ratio_upgradable_*_of_engine`: what the layer costs on that engine, apart
+ * from what the engine itself costs).
  *
  * @module
  */
@@ -18,7 +21,7 @@ const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 2);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);
 const SERVERS = new URL("./serve/servers.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const MODES = ["bare", "native", "upgradable"] as const;
+const MODES = ["bare", "native", "upgradable", "engine"] as const;
 type Mode = typeof MODES[number];
 
 interface Result {
@@ -128,6 +131,12 @@ try {
     ratio_native_post: ratio("native_post", "bare_post"),
     ratio_upgradable_get: ratio("upgradable_get", "bare_get"),
     ratio_upgradable_post: ratio("upgradable_post", "bare_post"),
+    engine_get_rps: figures.engine_get!.rps,
+    engine_post_rps: figures.engine_post!.rps,
+    ratio_engine_get: ratio("engine_get", "bare_get"),
+    ratio_engine_post: ratio("engine_post", "bare_post"),
+    ratio_upgradable_get_of_engine: ratio("upgradable_get", "engine_get"),
+    ratio_upgradable_post_of_engine: ratio("upgradable_post", "engine_post"),
     p50_ms: Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, v.p50Ms])),
     p99_ms: Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, v.p99Ms])),
     errors: Object.values(figures).reduce((a, r) => a + r.errors, 0),

@@ -11,8 +11,7 @@
  * @module
  */
 import type { ConnectionGuard } from "./_conn_guard.ts";
-import { watchBody } from "./_body_deadline.ts";
-import { expectUpgrade } from "./_ws_track.ts";
+import { takeUpgrade, trackUpgrades } from "./_ws_track.ts";
 
 /** The handler a connection serves (the `Deno.serve` handler shape). */
 export type ConnectionHandler = (
@@ -81,24 +80,13 @@ export function serveNative(
   onError: ErrorHandler,
 ): ServedConnection {
   const abort = new AbortController();
-  const ended = (): void => {
-    guard.requestEnded();
-  };
   const served = serveOn!(
     conn,
     abort.signal,
     (request, info) => {
-      guard.requestStarted();
-      const body = watchBody(request, guard);
-      if (body === undefined) {
-        info.completed.then(ended, ended);
-      } else {
-        const over = (): void => {
-          body();
-          ended();
-        };
-        info.completed.then(over, over);
-      }
+      guard.requestStarted(request);
+      const ended = (): void => guard.requestEnded(request);
+      info.completed.then(ended, ended);
       return handler(request, info);
     },
     onError,
@@ -158,6 +146,7 @@ export function serveUpgradable(
   handler: ConnectionHandler,
   onError: ErrorHandler,
 ): ServedConnection {
+  trackUpgrades();
   const httpConn = serveHttp!(conn);
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   let socket: WebSocket | undefined;
@@ -170,31 +159,32 @@ export function serveUpgradable(
       httpConn.close();
     } catch { /* already closed */ }
   };
-  const ended = (): void => {
-    guard.requestEnded();
+  const closeSocket = (ws: WebSocket): void => {
+    try {
+      ws.close(1001, "server shutting down");
+    } catch { /* closing */ }
+  };
+  const ended = (request: Request): void => {
+    guard.requestEnded(request);
     if (draining && guard.inFlight === 0 && socket === undefined) close();
   };
-  const respond = async (
+  // Synchronous where the handler is: an async wrapper costs a promise per request.
+  const respond = (
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Promise<Response> => {
+  ): Response | Promise<Response> => {
     try {
-      return await handler(request, info);
+      const result = handler(request, info);
+      return result instanceof Response ? result : Promise.resolve(result).catch(onError);
     } catch (err) {
-      return await onError(err);
+      return onError(err);
     }
   };
   const loop = (async () => {
     try {
       for await (const event of httpConn) {
-        guard.requestStarted();
         const request = event.request;
-        if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-          expectUpgrade(request, (ws) => {
-            socket = ws;
-            guard.upgrade();
-          });
-        }
+        guard.requestStarted(request);
         const state: { sent?: Promise<void> } = {};
         const info: Deno.ServeHandlerInfo<Deno.NetAddr> = {
           remoteAddr,
@@ -202,11 +192,16 @@ export function serveUpgradable(
             return state.sent ?? Promise.resolve();
           },
         };
-        const body = watchBody(request, guard);
         const sent = state.sent = event.respondWith(respond(request, info));
-        const over = body === undefined ? ended : (): void => {
-          body();
-          ended();
+        const over = (): void => {
+          // Sent: if it was a 101, the connection is a WebSocket now.
+          const ws = takeUpgrade(request);
+          if (ws !== undefined) {
+            socket = ws;
+            guard.upgrade();
+            if (draining) closeSocket(ws);
+          }
+          ended(request);
         };
         sent.then(over, over);
       }
@@ -223,19 +218,12 @@ export function serveUpgradable(
     finished,
     shutdown(): void {
       draining = true;
-      if (socket !== undefined) {
-        try {
-          socket.close(1001, "server shutting down");
-        } catch { /* closing */ }
-      } else if (guard.inFlight === 0) {
-        close();
-      }
+      if (socket !== undefined) closeSocket(socket);
+      else if (guard.inFlight === 0) close();
     },
     abort(): void {
       close();
-      try {
-        socket?.close(1001, "server shutting down");
-      } catch { /* closing */ }
+      if (socket !== undefined) closeSocket(socket);
     },
   };
 }

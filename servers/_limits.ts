@@ -89,12 +89,13 @@ let learnedBudget = Infinity;
 /**
  * Finds how many more files this process can open, by opening `/dev/null` until it cannot (about
  * 10 µs each): for a listener that cannot survive the limit (Deno's `node:net` stops accepting
- * for good at EMFILE), where `/proc/self/limits` cannot be read.
+ * for good at EMFILE), where `/proc/self/limits` cannot be read. The gRPC listener checks a
+ * little at a time (`_grpc_listen.ts`), never the whole limit at once.
  *
- * @param cap Stop after this many (the limit is then taken as unknown).
+ * @param cap Stop after this many (at least that many are free; the limit is not known).
  * @returns The count, or `undefined` when the cap was reached or `/dev/null` cannot be opened.
  */
-export function probeOpenFileLimit(cap = 32_768): number | undefined {
+export function probeOpenFileLimit(cap: number): number | undefined {
   const files: Deno.FsFile[] = [];
   let result: number | undefined;
   try {

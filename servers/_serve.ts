@@ -17,6 +17,7 @@
  */
 import { type Clock, systemClock } from "../lib/_clock.ts";
 import { getLogger } from "../lib/_log.ts";
+import { BODY_PROBE } from "./_body_deadline.ts";
 import { BurstLog } from "./_burst.ts";
 import { ConnectionGuard, type TimeoutKind } from "./_conn_guard.ts";
 import {
@@ -149,6 +150,11 @@ export function serveHardened(
   const upgradable = options.websocket === true;
   if (upgradable ? !ENGINES.upgradable : !ENGINES.native) {
     throw new Error(`This Deno has no per-connection HTTP server (${Deno.version.deno})`);
+  }
+  if (!BODY_PROBE) {
+    throw new Error(
+      `This Deno's streams hide their state; body timeouts cannot work (${Deno.version.deno})`,
+    );
   }
   const listener = Deno.listen({
     hostname: options.hostname ?? "127.0.0.1",

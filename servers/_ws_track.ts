@@ -1,40 +1,36 @@
 /**
- * Tells the serving layer when a request of one of its connections becomes a WebSocket, and
- * hands it the socket: `Deno.upgradeWebSocket` is wrapped once per process (the wrapper calls the
- * original and, for a request the layer registered, reports the socket). Requests the layer did
- * not register pass through untouched.
+ * Tells the serving layer which socket a request that became a WebSocket got: `Deno.upgradeWebSocket`
+ * is wrapped once per process (the wrapper calls the original and notes the socket against its
+ * request, weakly). The layer asks once a response has been sent (a weak-map look-up), so a plain
+ * request costs next to nothing here (reading each request's `upgrade` header cost more).
  *
  * @module
  */
 
-type OnSocket = (socket: WebSocket) => void;
-
-const pending = new WeakMap<Request, OnSocket>();
+const sockets = new WeakMap<Request, WebSocket>();
 let installed = false;
 
-function install(): void {
+/** Wraps `Deno.upgradeWebSocket` (once per process) so that {@linkcode takeUpgrade} can answer. */
+export function trackUpgrades(): void {
   if (installed) return;
   installed = true;
   const original = Deno.upgradeWebSocket;
   const wrapped: typeof Deno.upgradeWebSocket = (request, options) => {
     const upgraded = original(request, options);
-    const onSocket = pending.get(request);
-    if (onSocket !== undefined) {
-      pending.delete(request);
-      onSocket(upgraded.socket);
-    }
+    sockets.set(request, upgraded.socket);
     return upgraded;
   };
   Deno.upgradeWebSocket = wrapped;
 }
 
 /**
- * Registers a request that asks for a WebSocket upgrade.
+ * The socket `request` was upgraded to, once.
  *
- * @param request The request (the object the handler gets).
- * @param onSocket Called with the socket if the handler upgrades it.
+ * @param request The request (the object the handler got).
+ * @returns The socket, or `undefined` when the request was not upgraded (or was asked already).
  */
-export function expectUpgrade(request: Request, onSocket: OnSocket): void {
-  install();
-  pending.set(request, onSocket);
+export function takeUpgrade(request: Request): WebSocket | undefined {
+  const socket = sockets.get(request);
+  if (socket !== undefined) sockets.delete(request);
+  return socket;
 }

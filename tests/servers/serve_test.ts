@@ -125,6 +125,67 @@ Deno.test("serveHardened() closes a client whose request body does not arrive in
   await waitFor(() => failed === 1);
 });
 
+for (const websocket of [false, true]) {
+  const engine = websocket ? "upgradable" : "native";
+  Deno.test(`serveHardened() on the ${engine} engine times a body only while the app reads it`, async () => {
+    const clock = new FakeClock();
+    const read = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    let failed = 0;
+    await using server = serveHardened(
+      { port: 0, clock, websocket, bodyTimeoutMs: 30_000, idleTimeoutMs: 600_000 },
+      async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/stream") {
+          // Reads the body itself, chunk by chunk, and is starved by the client.
+          const reader = request.body!.getReader();
+          try {
+            for (;;) if ((await reader.read()).done) break;
+          } catch {
+            failed++;
+          }
+          return new Response("never");
+        }
+        if (path === "/ignore") {
+          // Never reads its body (whose bytes never come): nothing is slow.
+          await release.promise;
+          return new Response("ignored");
+        }
+        // Reads its whole body, then works for longer than the body timeout.
+        const text = await request.text();
+        read.resolve();
+        await release.promise;
+        return new Response(`got ${text.length} after work`);
+      },
+    );
+    try {
+      const port = server.addr.port;
+      const post = (path: string, length: number, body: string): string =>
+        `POST ${path} HTTP/1.1\r\nHost: x\r\ncontent-length: ${length}\r\n\r\n${body}`;
+      const worker = await raw(port, post("/work", 5, "hello"));
+      const ignorer = await raw(port, post("/ignore", 5, ""));
+      const slow = await raw(port, post("/stream", 9, "abc"));
+      await read.promise;
+      await waitFor(() => server.stats.open === 3);
+      await clock.tick(31_000);
+      // The starved reader is closed; the worker, whose body was all read, and the app that does
+      // not read its body are not.
+      assert.equal(await readToEnd(slow), "");
+      await waitFor(() => failed === 1);
+      await clock.tick(31_000);
+      assert.equal(server.stats.timedOut.body, 1);
+      release.resolve();
+      assert.match(await readUntil(worker, "got 5 after work"), /^HTTP\/1.1 200/);
+      assert.match(await readUntil(ignorer, "ignored"), /^HTTP\/1.1 200/);
+      worker.close();
+      ignorer.close();
+      assert.equal(server.stats.timedOut.body, 1);
+    } finally {
+      release.resolve();
+    }
+  });
+}
+
 Deno.test("serveHardened() closes an idle keep-alive connection, and only after the idle timeout", async () => {
   const clock = new FakeClock();
   await using server = serveHardened({ port: 0, clock, idleTimeoutMs: 60_000 }, ok);
