@@ -16,7 +16,7 @@ import { engines, isUpgrade, jsonResponse, type Session, socketErrorText } from 
  *
  * @example
  * ```ts
- * import type { HonoContextLike } from "@syft/syft/hub";
+ * import type { HonoContextLike } from "@syft/syft/hub/hono";
  * const c: HonoContextLike = { req: { raw: new Request("http://127.0.0.1/ws") } };
  * console.log(c.req.raw.url);
  * ```
@@ -32,7 +32,8 @@ export interface HonoContextLike {
  *
  * @example
  * ```ts
- * import { EventRegister, honoHandler, type HonoWebSocketHandler, ZapHub } from "@syft/syft/hub";
+ * import { EventRegister, ZapHub } from "@syft/syft/hub";
+ * import { honoHandler, type HonoWebSocketHandler } from "@syft/syft/hub/hono";
  * const middleware: HonoWebSocketHandler = honoHandler(new ZapHub(new EventRegister()));
  * console.log(typeof middleware); // function
  * ```
@@ -50,7 +51,8 @@ export type HonoWebSocketHandler = (
  * @example Serve a hub on a Hono route
  * ```ts
  * import { Hono } from "hono";
- * import { EventRegister, honoHandler, ZapHub } from "@syft/syft/hub";
+ * import { EventRegister, ZapHub } from "@syft/syft/hub";
+ * import { honoHandler } from "@syft/syft/hub/hono";
  * const register = new EventRegister().on("ping", ({ connection }) => connection.send("pong"));
  * const hub = new ZapHub(register, {
  *   authenticate: (req) => req.headers.get("authorization") === "Bearer s3cret",
