@@ -128,8 +128,12 @@ export function isSpecialEntry(entry: Deno.DirEntry): boolean {
 /**
  * Removes a FIFO, socket or device node from a folder this process owns (an RPC folder, where only
  * request and response files belong). Deno's file watcher thread opens new files, and opening a FIFO
- * blocks until a writer comes: one FIFO stalls every watch of the process. Opening it for writing
- * without blocking releases a thread stuck on it, and the unlink keeps it from being opened again.
+ * blocks until a writer comes: one FIFO stalls every watch of the process. Opening it read-write
+ * without blocking (on Linux that always succeeds on a FIFO, and counts as a writer) releases a
+ * thread stuck on it; holding that descriptor across the unlink also releases a thread that opens it
+ * in between (it finds a writer, then end of file when we close), and the unlink keeps it from
+ * being opened again. (Write-only would fail with ENXIO while no reader waits yet, leaving exactly
+ * that window open: a reader arriving before the unlink blocked forever.)
  *
  * @returns Whether it removed something.
  */
@@ -142,8 +146,8 @@ export function clearSpecialFile(path: string): boolean {
   }
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-  } catch { /* no reader waits on it (ENXIO), or not a FIFO */ }
+    fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  } catch { /* not a FIFO (a socket or device node): nothing can block on it the same way */ }
   try {
     Deno.removeSync(path);
     return true;
