@@ -59,9 +59,14 @@ export function syftEnv(extra: Record<string, string> = {}): Record<string, stri
   return { NO_COLOR: "1", HOME: testHomeDir(), USER: "alice", DENO_DIR: denoDir(), ...extra };
 }
 
+/** The `deno` arguments that run `syft <args>` as `deno task syft` does (this deno.json, -P). */
+export function syftArgs(...args: string[]): string[] {
+  return ["run", "-q", "-P", "--config", CONFIG, MAIN, ...args];
+}
+
 function command(args: string[], options: SyftRunOptions, piped: boolean): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-P", "--config", CONFIG, MAIN, ...args],
+    args: syftArgs(...args),
     env: syftEnv(options.env),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdin: options.stdin === undefined && !piped ? "null" : "piped",

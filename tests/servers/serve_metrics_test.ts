@@ -13,35 +13,15 @@ import { startEnSyncServer } from "../../servers/ensync/mod.ts";
 import { startProxyServer } from "../../servers/proxy/mod.ts";
 import { FakeClock } from "../_helpers/clock.ts";
 import { tempWorkspace, waitFor } from "../_helpers/workspace.ts";
+import { readToEnd } from "../_helpers/tcp.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Opens a TCP connection and sends the start of a request whose headers never end. */
 async function slowHeaders(port: number): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("GET / HTTP/1.1\r\nHost: x\r\n"));
   return conn;
-}
-
-/** Reads until the server closes the connection; returns what it sent. */
-async function readToEnd(conn: Deno.Conn): Promise<string> {
-  let out = "";
-  const buf = new Uint8Array(4096);
-  for (;;) {
-    let n: number | null;
-    try {
-      n = await conn.read(buf);
-    } catch {
-      break; // reset
-    }
-    if (n === null) break;
-    out += decoder.decode(buf.subarray(0, n));
-  }
-  try {
-    conn.close();
-  } catch { /* closed */ }
-  return out;
 }
 
 /** The value of one sample line (`name{labels} value`) in a Prometheus text, or undefined. */

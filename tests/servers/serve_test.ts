@@ -10,6 +10,7 @@ import { startPubSubServer } from "../../servers/pubsub/mod.ts";
 import { startEnSyncServer } from "../../servers/ensync/mod.ts";
 import { FakeClock } from "../_helpers/clock.ts";
 import { waitFor } from "../_helpers/workspace.ts";
+import { readToEnd } from "../_helpers/tcp.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -19,26 +20,6 @@ async function raw(port: number, text = ""): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   if (text !== "") await conn.write(encoder.encode(text));
   return conn;
-}
-
-/** Reads until the server closes the connection; returns what it sent. */
-async function readToEnd(conn: Deno.Conn): Promise<string> {
-  let out = "";
-  const buf = new Uint8Array(4096);
-  for (;;) {
-    let n: number | null;
-    try {
-      n = await conn.read(buf);
-    } catch {
-      break; // reset
-    }
-    if (n === null) break;
-    out += decoder.decode(buf.subarray(0, n));
-  }
-  try {
-    conn.close();
-  } catch { /* closed */ }
-  return out;
 }
 
 /** Reads until `marker` has arrived. */

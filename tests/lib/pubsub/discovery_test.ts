@@ -6,6 +6,7 @@ import { Buffer } from "node:buffer";
 // @ts-types="@types/dns-packet"
 import * as dnsPacket from "dns-packet";
 import { TextLineStream } from "../../../lib/_lines.ts";
+import { syftArgs } from "../../_helpers/cli.ts";
 import {
   answerQuery,
   lookupQuery,
@@ -395,18 +396,6 @@ Deno.test({
     }
   },
 });
-
-const ROOT = new URL("../../../", import.meta.url).pathname;
-/** `syft <args>` as `deno task syft` runs it (the project's deno.json: its unstable list). */
-const syftArgs = (...args: string[]) => [
-  "run",
-  "-q",
-  "-P",
-  "--config",
-  `${ROOT}deno.json`,
-  `${ROOT}cli/main.ts`,
-  ...args,
-];
 
 Deno.test({
   name:

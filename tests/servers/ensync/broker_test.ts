@@ -214,15 +214,22 @@ class FailingStore extends MemoryEventStore {
   }
 }
 
-Deno.test("EnSyncBroker: an ack the store failed can be sent again, and is not stranded in flight", async () => {
-  const clock = new FakeClock(Date.now());
-  const store = new FailingStore();
-  await using t = await setup(clock, 3_600_000, store);
+/** Subscribes a receiver and has it hold one event in flight. */
+async function oneHeld(
+  t: { broker: EnSyncBroker; shop: EngineSession; receiver: () => Receiver },
+): Promise<{ a: Receiver; idem: string }> {
   const a = t.receiver();
   await t.broker.subscribe(a.session, "orders/created");
   await publish(t, 1);
   await waitFor(() => a.got.length === 1, { what: "the delivery" });
-  const idem = a.got[0]!.idem;
+  return { a, idem: a.got[0]!.idem };
+}
+
+Deno.test("EnSyncBroker: an ack the store failed can be sent again, and is not stranded in flight", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new FailingStore();
+  await using t = await setup(clock, 3_600_000, store);
+  const { a, idem } = await oneHeld(t);
   store.settleFailures = 1;
   await rejectsWith(t.broker.ack(a.session, idem), "STORE_ERROR");
   // Before the fix: NOT_IN_FLIGHT ("being processed by another client"), and the event stayed in
@@ -237,11 +244,7 @@ Deno.test("EnSyncBroker: an event whose ack failed and is never retried returns 
   const clock = new FakeClock(Date.now());
   const store = new FailingStore();
   await using t = await setup(clock, 3_600_000, store);
-  const a = t.receiver();
-  await t.broker.subscribe(a.session, "orders/created");
-  await publish(t, 1);
-  await waitFor(() => a.got.length === 1, { what: "the delivery" });
-  const idem = a.got[0]!.idem;
+  const { a, idem } = await oneHeld(t);
   store.settleFailures = 1;
   store.releaseFailures = 1; // still down at the first release
   await rejectsWith(t.broker.ack(a.session, idem), "STORE_ERROR");
