@@ -9,6 +9,10 @@
  * new channel succeeds (a worker process that does not hit the bug gives no figure). Every channel
  * is closed before its engine stops, so this process never receives a GOAWAY after many calls.
  *
+ * Beside them, the limits with nothing of syft in them (bench/ensync/grpc_bare.ts): a bare grpc-js
+ * server answering at once (`bare_*`), and the same server forwarding each call over one loopback
+ * TCP hop to a bare echo process (`bare_hop_*`), the least a worker process can add.
+ *
  * Usage: deno task bench:ensync-grpc (BENCH_SCALE=0.2 for a quick run). Last line: JSON.
  *
  * @module
@@ -80,6 +84,28 @@ async function startEngine(
   child.stdout.cancel().catch(() => {});
   const info = JSON.parse(buf.slice(0, buf.indexOf("\n")));
   return { grpc: info.grpc, ws: (info.ws as string).replace(/\/message$/, ""), child };
+}
+
+/** A bare grpc-js server of bench/ensync/grpc_bare.ts (`direct` or `relay`): the limits. */
+async function startBare(
+  mode: "direct" | "relay",
+): Promise<{ grpc: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}bench/ensync/grpc_bare.ts`, mode],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the bare gRPC server exited before it listened");
+    buf += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return { grpc: JSON.parse(buf.slice(0, buf.indexOf("\n"))).grpc, child };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -165,12 +191,36 @@ try {
   const add = await syft(["--json", "ensync", "app", "add", "bench"], { SYFT_HOME: home }).output();
   if (!add.success) throw new Error(new TextDecoder().decode(add.stderr));
   const app = JSON.parse(new TextDecoder().decode(add.stdout));
-  const figures: Record<"worker" | "inProcess", Awaited<ReturnType<typeof measure>>[]> = {
+  type Mode = "worker" | "inProcess" | "bareDirect" | "bareRelay";
+  const figures: Record<Mode, Awaited<ReturnType<typeof measure>>[]> = {
     worker: [],
     inProcess: [],
+    bareDirect: [],
+    bareRelay: [],
   };
   const restarts: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
+    for (const bare of ["bareDirect", "bareRelay"] as const) {
+      const server = await startBare(bare === "bareDirect" ? "direct" : "relay");
+      try {
+        const m = await measure(server.grpc, "k", "a");
+        figures[bare].push(m);
+        console.log(
+          `round ${round} ${
+            bare === "bareDirect" ? "bare grpc-js      " : "bare grpc-js + hop"
+          }: ` +
+            `p50 ${m.p50.toFixed(3)} ms, p99 ${m.p99.toFixed(3)} ms, ` +
+            `${Math.round(m.sequentialRate)} calls/s one at a time, ` +
+            `${Math.round(m.parallelRate)} calls/s with ${IN_FLIGHT} in flight`,
+        );
+        m.close();
+      } finally {
+        try {
+          server.child.kill("SIGKILL");
+        } catch { /* gone */ }
+        await server.child.status;
+      }
+    }
     for (const mode of ["inProcess", "worker"] as const) {
       const engine = await startEngine(home, mode === "inProcess");
       try {
@@ -203,7 +253,7 @@ try {
     }
   }
   const pick = (
-    mode: "worker" | "inProcess",
+    mode: Mode,
     k: "p50" | "p99" | "sequentialRate" | "parallelRate",
   ) => median(figures[mode].map((f) => f[k]));
   const result = {
@@ -217,6 +267,17 @@ try {
     "in_process_parallel_cps": Math.round(pick("inProcess", "parallelRate")),
     "ratio_vs_in_process": Number(
       (pick("worker", "parallelRate") / pick("inProcess", "parallelRate")).toFixed(2),
+    ),
+    "bare_p50_ms": Number(pick("bareDirect", "p50").toFixed(3)),
+    "bare_parallel_cps": Math.round(pick("bareDirect", "parallelRate")),
+    "bare_hop_p50_ms": Number(pick("bareRelay", "p50").toFixed(3)),
+    "bare_hop_parallel_cps": Math.round(pick("bareRelay", "parallelRate")),
+    "worker_cost_p50_ms": Number((pick("worker", "p50") - pick("inProcess", "p50")).toFixed(3)),
+    "bare_hop_cost_p50_ms": Number(
+      (pick("bareRelay", "p50") - pick("bareDirect", "p50")).toFixed(3),
+    ),
+    "ratio_parallel_vs_bare": Number(
+      (pick("worker", "parallelRate") / pick("bareDirect", "parallelRate")).toFixed(2),
     ),
     "restart_ms": restarts.length ? Math.round(median(restarts)) : null,
     crashes: restarts.length,
