@@ -7,7 +7,6 @@ import { serveLimitsOf } from "../_limits.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
 import { join, resolve } from "node:path";
 import { TextLineStream } from "../../lib/_lines.ts";
-import { warnInProcessGrpc } from "../../servers/ensync/_grpc_supervisor.ts";
 import {
   EnSyncEngine,
   type EnSyncEvent,
@@ -30,6 +29,7 @@ import {
   openEnSyncStore,
   runEnSyncGrpcWorker,
   startEnSyncServer,
+  warnInProcessGrpc,
   writeEnSyncConfig,
 } from "../../servers/ensync/mod.ts";
 import { listening } from "../_listen.ts";

@@ -13,7 +13,16 @@ import { type FromWorker, LineWriter, readLines, type ToWorker } from "./_grpc_i
 import type { GrpcServiceRegistry } from "./grpc.ts";
 import type { GrpcWorkerCommand, GrpcWorkerStatus } from "./grpc_worker.ts";
 
-/** Warns that gRPC serves in the engine's process, and why. */
+/**
+ * Logs (category `["ensync", "grpc-worker"]`) the warning that gRPC serves in the engine's process,
+ * and why: a gRPC client that closes a busy connection can then abort the whole engine.
+ *
+ * @example
+ * ```ts
+ * import { warnInProcessGrpc } from "@syft/syft/ensync/engine";
+ * warnInProcessGrpc("no permission to run deno");
+ * ```
+ */
 export function warnInProcessGrpc(why: string): void {
   log.warn(
     "gRPC runs in the engine's process ({why}): a gRPC client that closes a connection after " +

@@ -67,6 +67,7 @@ export {
   type GrpcWorkerStatus,
   runEnSyncGrpcWorker,
 } from "./grpc_worker.ts";
+export { warnInProcessGrpc } from "./_grpc_supervisor.ts";
 export {
   grpcMessage,
   grpcReplayData,
