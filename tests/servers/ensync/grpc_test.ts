@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { decryptPayload, encryptPayload } from "../../../lib/ensync/crypto.ts";
-import { tempWorkspace } from "../../_helpers/workspace.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
+import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { connected, GRPC_FRONT_ENDS, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
 
 type Dialect = "message" | "event";
@@ -401,7 +402,12 @@ for (const fe of GRPC_FRONT_ENDS) {
 
   Deno.test(`grpc: a cancelled stream's in-flight event is redelivered; an idle client id expires${fe.label}`, async () => {
     const a = testApp("a");
-    await using engine = await startTestEngine([a], { ...fe.options, grpcSessionTimeoutMs: 300 });
+    const clock = new FakeClock(Date.now());
+    await using engine = await startTestEngine([a], {
+      ...fe.options,
+      grpcSessionTimeoutMs: 60_000,
+      clock,
+    });
     const c = await rawGrpc(engine.grpcUrl!, "message", "grpc-go/1.70.0");
     try {
       const conn = await c.call("Connect", { access_key: a.accessKey });
@@ -420,8 +426,20 @@ for (const fe of GRPC_FRONT_ENDS) {
       const g2 = collect(s2);
       assert.equal((await g2.next()).message_idem, m.message_idem);
       s2.cancel();
-      // No stream, no call: the client id ends after the session timeout.
-      await new Promise((r) => setTimeout(r, 1_500));
+      // The engine has seen the cancel once the subscription has no stream left.
+      const session = [...engine.broker.sessions()].find((s) => s.id === conn.client_id)!;
+      await waitFor(() => session.subs.get("t/x")?.attached === false, { what: "the cancel" });
+      // No stream: a call within the session timeout (on the engine's clock) keeps the client id…
+      await clock.tick(59_000);
+      assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
+        success: true,
+      });
+      await clock.tick(59_000);
+      assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
+        success: true,
+      });
+      // …and no call for longer ends it (checked every 10 s: by 70 s at the latest).
+      await clock.tick(70_000);
       assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
         success: false,
       });
