@@ -319,7 +319,8 @@ for (const t of TRANSPORTS) {
   });
 
   Deno.test(`[${t}] a handler that throws leaves its event unacked, so the engine redelivers it`, async () => {
-    await using fx = await startFixture({ ackTimeoutMs: 400 });
+    const clock = new FakeClock(Date.now());
+    await using fx = await startFixture({ ackTimeoutMs: 60_000, clock });
     const { a, b } = fx.apps;
     const errors: Error[] = [];
     const pub = await fx.client(t, a);
@@ -330,7 +331,9 @@ for (const t of TRANSPORTS) {
       if (++calls === 1) throw new Error("boom");
     });
     await pub.publish("flaky/job", [b.publicKey], "x");
-    const events = await seen.waitFor(2, 5_000);
+    await seen.waitFor(1);
+    await clock.tick(61_000); // past the ack timeout, on the engine's clock
+    const events = await seen.waitFor(2);
     assert.equal(events[0]!.idem, events[1]!.idem, "the same event came back");
     assert.ok(errors.some((e) => e instanceof EnSyncGenericError && /boom/.test(e.message)));
   });
