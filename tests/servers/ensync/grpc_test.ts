@@ -357,7 +357,14 @@ for (const fe of GRPC_FRONT_ENDS) {
         streams.push(sx, sy);
         const gx = collect(sx);
         const gy = collect(sy);
-        await new Promise((r) => setTimeout(r, 100));
+        // Both subscriptions are in place once the engine has attached them to their streams.
+        const session = [...engine.broker.sessions()].find((s) => s.id === conn.client_id)!;
+        await waitFor(
+          () => [`${mode}/x`, `${mode}/y`].every((n) => session.subs.get(n)?.attached),
+          {
+            what: "both subscriptions",
+          },
+        );
         for (const name of [`${mode}/x`, `${mode}/y`]) {
           const r = await c.call("PublishMessage", {
             client_id: conn.client_id,
