@@ -48,3 +48,14 @@ export const systemClock: Clock = {
     }
   },
 };
+
+/**
+ * Lets a timer of the {@linkcode systemClock} not keep the process alive (`Deno.unrefTimer`);
+ * timers of any other clock are left alone, since their handles are not the runtime's.
+ *
+ * @param clock The clock the timer was set on.
+ * @param handle The timer.
+ */
+export function unrefTimer(clock: Clock, handle: TimerHandle | undefined): void {
+  if (clock === systemClock && typeof handle === "number") Deno.unrefTimer(handle);
+}

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { MAX_TIMER_MS } from "../../lib/_timers.ts";
+import { type Clock, systemClock, type TimerHandle, unrefTimer } from "../../lib/_clock.ts";
 import type {
   DiscardedEvent,
   EventRecord,
@@ -166,9 +166,11 @@ export class LocalQueues implements LocalQueueState {
   #queues = new Map<string, Map<string, LocalQueue>>();
   #listeners: ReadyListener[] = [];
   #heap = new DueHeap();
-  #dueTimer: ReturnType<typeof setTimeout> | undefined;
+  #dueTimer: TimerHandle | undefined;
   #dueTimerAt = Infinity;
-  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  #sweepTimer: TimerHandle | undefined;
+  /** The clock of the deferral timer and the retention sweep (`StoreOptions.clock`). */
+  #clock: Clock = systemClock;
   closed = false;
 
   constructor(hooks: LocalHooks) {
@@ -178,9 +180,18 @@ export class LocalQueues implements LocalQueueState {
   /** Starts the retention sweep. */
   open(options: StoreOptions): Promise<void> {
     this.options = options;
-    this.#sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
-    Deno.unrefTimer(this.#sweepTimer);
+    this.#clock = options.clock ?? systemClock;
+    this.#armSweep();
     return Promise.resolve();
+  }
+
+  #armSweep(): void {
+    if (this.closed) return;
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.sweep(this.#clock.now());
+      this.#armSweep();
+    }, SWEEP_INTERVAL_MS);
+    unrefTimer(this.#clock, this.#sweepTimer);
   }
 
   onReady(listener: ReadyListener): void {
@@ -235,7 +246,7 @@ export class LocalQueues implements LocalQueueState {
     notify = true,
   ): void {
     const counts = new Map<LocalQueue, number>();
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const item of items) {
       const entry: Entry = { event: item.event, state: "ready", version: 0, loc: item.loc };
       this.entries.set(item.event.idem, entry);
@@ -340,16 +351,15 @@ export class LocalQueues implements LocalQueueState {
     const next = this.#heap.peek();
     if (next === undefined || this.closed) return;
     if (next.dueAt! >= this.#dueTimerAt && this.#dueTimer !== undefined) return;
-    if (this.#dueTimer !== undefined) clearTimeout(this.#dueTimer);
+    this.#clock.clearTimeout(this.#dueTimer);
     this.#dueTimerAt = next.dueAt!;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next.dueAt! - Date.now()));
-    this.#dueTimer = setTimeout(() => {
+    this.#dueTimer = this.#clock.setTimeout(() => {
       this.#dueTimer = undefined;
       this.#dueTimerAt = Infinity;
-      this.releaseDue(Date.now());
+      this.releaseDue(this.#clock.now());
       this.#armDueTimer();
-    }, delay);
-    Deno.unrefTimer(this.#dueTimer);
+    }, next.dueAt! - this.#clock.now());
+    unrefTimer(this.#clock, this.#dueTimer);
   }
 
   /** Counts the live entries of every queue by state (one pass over the entries). */
@@ -410,8 +420,8 @@ export class LocalQueues implements LocalQueueState {
 
   close(): Promise<void> {
     this.closed = true;
-    if (this.#dueTimer !== undefined) clearTimeout(this.#dueTimer);
-    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    this.#clock.clearTimeout(this.#dueTimer);
+    this.#clock.clearTimeout(this.#sweepTimer);
     return Promise.resolve();
   }
 }

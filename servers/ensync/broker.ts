@@ -11,7 +11,7 @@
  * @module
  */
 import { LRUCache } from "lru-cache";
-import { type Clock, systemClock, type TimerHandle } from "../../lib/_clock.ts";
+import { type Clock, systemClock, type TimerHandle, unrefTimer } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { SyftError } from "../../lib/errors.ts";
 import type { EnSyncFailCode } from "../../lib/ensync/errors.ts";
@@ -188,7 +188,8 @@ export interface EnSyncBrokerOptions {
   maxPayloadBytes?: number;
   /**
    * The clock ack timeouts, defer due times and event times are read from (default the system
-   * clock); tests pass a fake one and advance it. The store keeps its own timers.
+   * clock); tests pass a fake one and advance it. The store is opened with it too, so its deferral
+   * timer runs on the same clock.
    */
   clock?: Clock;
 }
@@ -347,7 +348,11 @@ export class EnSyncBroker {
     if (this.#started) return;
     this.#started = true;
     this.store.onReady((q, n) => this.#onReady(q, n));
-    await this.store.open({ retentionMs: this.#retentionMs, ackTimeoutMs: this.#ackTimeoutMs });
+    await this.store.open({
+      retentionMs: this.#retentionMs,
+      ackTimeoutMs: this.#ackTimeoutMs,
+      clock: this.#clock,
+    });
     this.#armTick(Math.max(10, Math.min(1_000, Math.floor(this.#ackTimeoutMs / 4))));
   }
 
@@ -358,7 +363,7 @@ export class EnSyncBroker {
       this.#expireInflight(this.#clock.now());
       this.#armTick(every);
     }, every);
-    if (typeof this.#tick === "number") Deno.unrefTimer(this.#tick);
+    unrefTimer(this.#clock, this.#tick);
   }
 
   /** Disconnects every session (their in-flight events are released) and closes the store. */
@@ -1020,7 +1025,7 @@ export class EnSyncBroker {
       : Math.min(prev.delayMs * 2, STRANDED_MAX_MS);
     const entry: Stranded = { event, session, delayMs, timer: undefined };
     entry.timer = this.#clock.setTimeout(() => void this.#releaseStranded(entry), delayMs);
-    if (typeof entry.timer === "number") Deno.unrefTimer(entry.timer);
+    unrefTimer(this.#clock, entry.timer);
     this.#stranded.set(event.idem, entry);
     log.warn(
       "Cannot settle {idem}: the store failed; it stays in flight (its client may settle it again) and returns to its queue in {ms} ms if not",

@@ -33,6 +33,7 @@ import {
   type ReplayRequest,
   type SubscribeRequest,
 } from "../../lib/ensync/proto.ts";
+import { type Clock, systemClock, type TimerHandle, unrefTimer } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import {
   type EngineSession as Session,
@@ -65,6 +66,11 @@ export interface EnSyncGrpcOptions {
   streams?: () => GrpcStreamMode;
   /** A client id with no call and no open stream for this long ends (default 90 000 ms). */
   sessionTimeoutMs?: number;
+  /**
+   * The clock the session timeout is measured and checked on (default the system clock); the
+   * engine passes its own, so tests advance a fake one instead of sleeping.
+   */
+  clock?: Clock;
 }
 
 function describe(err: unknown): { code: string; message: string } {
@@ -97,15 +103,19 @@ class GrpcClient {
   readonly mode: "multiplexed" | "per-subscription";
   /** Open Subscribe streams, oldest first (multiplexed mode delivers on the first). */
   readonly streams: Stream[] = [];
-  lastSeen = Date.now();
+  lastSeen: number;
   readonly #broker: Broker;
+  readonly #clock: Clock;
 
   constructor(
     broker: Broker,
     accessKey: string,
     mode: "multiplexed" | "per-subscription",
+    clock: Clock,
   ) {
     this.#broker = broker;
+    this.#clock = clock;
+    this.lastSeen = clock.now();
     this.mode = mode;
     this.session = broker.connect(accessKey, this);
   }
@@ -134,7 +144,7 @@ class GrpcClient {
     const i = this.streams.indexOf(stream);
     if (i < 0) return;
     this.streams.splice(i, 1);
-    this.lastSeen = Date.now();
+    this.lastSeen = this.#clock.now();
     if (this.mode === "multiplexed") {
       if (this.streams.length === 0) {
         for (const sub of this.session.subs.values()) this.#broker.setAttached(sub, false);
@@ -187,7 +197,10 @@ export class EnSyncGrpcService {
   readonly #clients = new Map<string, GrpcClient>();
   readonly #streams: () => GrpcStreamMode;
   readonly #timeoutMs: number;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
+  /** `undefined` before the expiry timer starts, `false` once the service closed. */
+  #expiring: boolean | undefined;
 
   /**
    * Creates the service.
@@ -199,6 +212,7 @@ export class EnSyncGrpcService {
     this.#broker = broker;
     this.#streams = options.streams ?? (() => broker.registry.config.grpcStreams);
     this.#timeoutMs = options.sessionTimeoutMs ?? 90_000;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The number of live gRPC client ids. */
@@ -217,7 +231,7 @@ export class EnSyncGrpcService {
       Connect: this.#unary((req: ConnectRequest, call) => this.#connect(req, call)),
       Heartbeat: this.#unary((req: HeartbeatRequest) => {
         const c = this.#clients.get(req.client_id);
-        if (c !== undefined) c.lastSeen = Date.now();
+        if (c !== undefined) c.lastSeen = this.#clock.now();
         return { success: c !== undefined && !c.session.closed };
       }),
       Subscribe: (call: Stream) => this.#subscribe(call),
@@ -293,13 +307,25 @@ export class EnSyncGrpcService {
     // bare envelope, so its method answers with the stored payload itself.
     impl.ReplayEvent = this.#replay((event) => event.payload);
     server.addService(ensyncServiceDefinition(), impl);
-    this.#timer ??= setInterval(() => this.#expire(Date.now()), Math.min(10_000, this.#timeoutMs));
-    Deno.unrefTimer(this.#timer);
+    if (this.#expiring === undefined) {
+      this.#expiring = true;
+      this.#armExpiry(Math.min(10_000, this.#timeoutMs));
+    }
+  }
+
+  /** Checks the session timeout every `every` ms on the clock. */
+  #armExpiry(every: number): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#expire(this.#clock.now());
+      if (this.#expiring) this.#armExpiry(every);
+    }, every);
+    unrefTimer(this.#clock, this.#timer);
   }
 
   /** Ends every client's streams (status UNAVAILABLE, so SDKs reconnect) and session. */
   async close(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#expiring = false;
+    this.#clock.clearTimeout(this.#timer);
     const all = [...this.#clients.values()];
     this.#clients.clear();
     for (const c of all) c.endStreams();
@@ -328,7 +354,7 @@ export class EnSyncGrpcService {
     if (c === undefined || c.session.closed) {
       throw new EnSyncEngineError("CLIENT_NOT_FOUND", "Client not found or session expired");
     }
-    c.lastSeen = Date.now();
+    c.lastSeen = this.#clock.now();
     return c;
   }
 
@@ -396,7 +422,7 @@ export class EnSyncGrpcService {
       ? (agent.startsWith("grpc-node-js/") ? "multiplexed" : "per-subscription")
       : forced;
     try {
-      const c = new GrpcClient(this.#broker, req.access_key, mode);
+      const c = new GrpcClient(this.#broker, req.access_key, mode, this.#clock);
       this.#clients.set(c.session.id, c);
       log.debug("gRPC client {id} ({agent}) uses {mode} streams", {
         id: c.session.id,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Clock } from "../../lib/_clock.ts";
+import { type Clock, systemClock, type TimerHandle } from "../../lib/_clock.ts";
 import { type GrpcListener, listenGrpc } from "../_grpc_listen.ts";
 import { serveHardened } from "../_serve.ts";
 import { registerServeMetrics, type ServeStatsSources } from "../_serve_metrics.ts";
@@ -72,10 +72,17 @@ export interface EnSyncServerOptions {
   /** Keep events this long (default 7 days). */
   retentionMs?: number;
   /**
-   * The clock the broker reads ack timeouts, defer due times and event times from (default the
-   * system clock); tests pass a fake one and advance it instead of sleeping.
+   * The clock the engine's timers run on (default the system clock): the broker's ack timeouts,
+   * defer due times and event times, the store's deferral timer, the gRPC session timeout and the
+   * config file's change check. Tests pass a fake one and advance it instead of sleeping.
    */
   clock?: Clock;
+  /**
+   * Called after each reload of the configuration file (when it changed, or on `reload()`): with
+   * no argument when the new configuration is in use, with the error when it could not be read
+   * and the previous one stays.
+   */
+  onConfigReload?: (error?: Error) => void;
   /** Forces the gRPC subscription-stream mode (default: the config's `grpc_streams`). */
   grpcStreams?: GrpcStreamMode;
   /** A gRPC client id with no call and no open stream for this long ends (default 90 000 ms). */
@@ -275,6 +282,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
     const forced = options.grpcStreams;
     grpcService = new EnSyncGrpcService(broker, {
       streams: () => forced ?? broker.registry.config.grpcStreams,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.grpcSessionTimeoutMs === undefined
         ? {}
         : { sessionTimeoutMs: options.grpcSessionTimeoutMs }),
@@ -355,14 +363,16 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
       const config = await loadEnSyncConfig(configPath);
       broker.setRegistry(new AppRegistry(config));
       log.info("Reloaded {path}: {count} apps", { path: configPath, count: config.apps.length });
+      options.onConfigReload?.();
     } catch (err) {
       log.error("Keeping the previous configuration: {error}", {
         error: err instanceof EnSyncConfigError ? err.message : String(err),
       });
+      options.onConfigReload?.(err instanceof Error ? err : new Error(String(err)));
     }
   };
   if (configPath !== undefined) {
-    const watcher = watchConfig(configPath, reload);
+    const watcher = watchConfig(configPath, reload, options.clock ?? systemClock);
     cleanups.push(() => watcher.close());
   }
 
@@ -457,7 +467,7 @@ async function handleHttp(
   );
 }
 
-/** How often the config file is checked for changes. */
+/** How often the config file is checked for changes (on the engine's clock). */
 const CONFIG_POLL_MS = 250;
 
 /**
@@ -472,6 +482,7 @@ const CONFIG_POLL_MS = 250;
 function watchConfig(
   path: string,
   onChange: () => Promise<void>,
+  clock: Clock,
 ): { close(): Promise<void> } {
   const signature = async (): Promise<string> => {
     try {
@@ -482,7 +493,7 @@ function watchConfig(
     }
   };
   let closed = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: TimerHandle | undefined;
   let seen: string | undefined; // the signature of the configuration in use
   let pending: string | undefined; // a new signature waiting one check to settle
   let running: Promise<void> = Promise.resolve();
@@ -498,7 +509,7 @@ function watchConfig(
       } else pending = now;
     } else pending = undefined;
     if (!closed) {
-      timer = setTimeout(() => {
+      timer = clock.setTimeout(() => {
         running = check();
       }, CONFIG_POLL_MS);
     }
@@ -507,7 +518,7 @@ function watchConfig(
   return {
     async close() {
       closed = true;
-      if (timer !== undefined) clearTimeout(timer);
+      clock.clearTimeout(timer);
       await running;
     },
   };

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Clock } from "../../lib/_clock.ts";
 import { SyftError } from "../../lib/errors.ts";
 
 /** A queue: the events of one event name addressed to one app. */
@@ -103,6 +104,12 @@ export interface StoreOptions {
   retentionMs: number;
   /** Redelivery of events held by a consumer that stopped answering (ms); used by shared stores. */
   ackTimeoutMs: number;
+  /**
+   * The clock the store's deferral timer (and the shared stores' reclaim timer) runs on and reads
+   * time from (default the system clock). The engine passes its own, so tests that give the
+   * engine a fake clock advance deferrals with it instead of sleeping.
+   */
+  clock?: Clock;
 }
 
 /**

@@ -24,6 +24,7 @@
  * @module
  */
 import { Redis } from "ioredis";
+import { type Clock, systemClock, type TimerHandle, unrefTimer } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import {
   type DiscardedEvent,
@@ -253,7 +254,9 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
   #sub: Redis | undefined;
   #listeners: ReadyListener[] = [];
   #options: StoreOptions = { retentionMs: 7 * 86_400_000, ackTimeoutMs: 30_000 };
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: TimerHandle | undefined;
+  /** The clock of the maintenance timer, claim times and due checks (`StoreOptions.clock`). */
+  #clock: Clock = systemClock;
   #ticks = 0;
   #closed = false;
   #scripts: Record<string, Script> = {};
@@ -310,6 +313,7 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
    */
   async open(options: StoreOptions): Promise<void> {
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     const redis = new Redis(this.#url, {
       lazyConnect: true,
       maxRetriesPerRequest: 3,
@@ -358,10 +362,18 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
     await this.#call("subscribe", () => sub.subscribe(this.#channel));
     this.#sub = sub;
     // What a previous process of this engine (or another dead engine) held is ready again now.
-    await this.#reclaimOrphans(Date.now());
-    const every = Math.max(50, Math.min(500, Math.floor(options.ackTimeoutMs / 4)));
-    this.#timer = setInterval(() => void this.#tick(), every);
-    Deno.unrefTimer(this.#timer);
+    await this.#reclaimOrphans(this.#clock.now());
+    this.#armTick(Math.max(50, Math.min(500, Math.floor(options.ackTimeoutMs / 4))));
+  }
+
+  /** Runs the maintenance tick (deferrals due, reclaims) every `every` ms on the clock. */
+  #armTick(every: number): void {
+    if (this.#closed) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#armTick(every);
+      void this.#tick();
+    }, every);
+    unrefTimer(this.#clock, this.#timer);
   }
 
   #notify(q: QueueRef, n: number): void {
@@ -370,7 +382,7 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
 
   async #tick(): Promise<void> {
     if (this.#closed) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     try {
       await this.#scripts.DUE!(`${this.#prefix}deferred`, this.#prefix, now, this.#channel);
       await this.#scripts.RECLAIM!(
@@ -486,7 +498,7 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
         this.#q("q", queue),
         this.#q("f", queue),
         this.#prefix,
-        Date.now(),
+        this.#clock.now(),
         this.#consumer(consumer),
       )) as string[] | null;
     if (!out) return undefined;
@@ -518,7 +530,7 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
         outcome.kind,
         outcome.kind === "defer" ? outcome.dueAt : 0,
         outcome.kind === "ack" ? "" : outcome.reason,
-        Date.now(),
+        this.#clock.now(),
         this.#options.retentionMs,
       )) as string | null;
     return before ? STATES[before] : undefined;
@@ -596,7 +608,7 @@ export class RedisEventStore implements EnSyncStore, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await Promise.allSettled([this.#sub?.quit(), this.#redis?.quit()]);
   }
 

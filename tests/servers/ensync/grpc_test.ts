@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { decryptPayload, encryptPayload } from "../../../lib/ensync/crypto.ts";
-import { tempWorkspace } from "../../_helpers/workspace.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
+import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 import { connected, GRPC_FRONT_ENDS, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
 
 type Dialect = "message" | "event";
@@ -150,7 +151,8 @@ for (const d of ["message", "event"] as const) {
     Deno.test(`grpc (${d} method names${agent ? ", python agent" : ""}): connect, publish, subscribe, ack, defer, discard, replay, pause, continue${fe.label}`, async () => {
       const a = testApp("a");
       const b = testApp("b", [], ["orders/*"]);
-      await using engine = await startTestEngine([a, b], fe.options);
+      const clock = new FakeClock(Date.now());
+      await using engine = await startTestEngine([a, b], { ...fe.options, clock });
       const pubC = await rawGrpc(engine.grpcUrl!, d, agent);
       const subC = await rawGrpc(engine.grpcUrl!, d, agent);
       const streams: grpc.ClientReadableStream<Any>[] = [];
@@ -209,7 +211,7 @@ for (const d of ["message", "event"] as const) {
           /^PERMISSION_DENIED: App "b" cannot send "orders\/created"/,
         );
 
-        // Defer (1 s), then the second event arrives at once.
+        // Defer (10 s on the engine's clock), then the second event arrives at once.
         await pubC.call(n.publish, {
           client_id: p.client_id,
           [n.name]: "orders/paid",
@@ -226,20 +228,15 @@ for (const d of ["message", "event"] as const) {
         });
         assert.equal(badDefer.success, false);
         assert.match(badDefer.message, /^INVALID_DELAY: /);
-        const t0 = Date.now();
         const deferred = await subC.call(n.defer, {
           client_id: s.client_id,
           [n.idem]: m1[n.idem],
-          delay_ms: 1000,
+          delay_ms: 10_000,
           priority: 0,
           reason: "later",
         });
         assert.equal(deferred.success, true);
-        const due = Number(deferred.delivery_time);
-        assert.ok(
-          due >= t0 + 1000 && due <= Date.now() + 1000,
-          `delivery_time ${due - t0} ms ahead`,
-        );
+        assert.equal(Number(deferred.delivery_time), clock.now() + 10_000, "delivery_time");
         const m2 = await got.next();
         assert.equal(m2[n.name], "orders/paid");
         assert.equal(
@@ -250,9 +247,11 @@ for (const d of ["message", "event"] as const) {
           })).success,
           true,
         );
-        const m1again = await got.next(8_000);
+        await clock.tick(9_999);
+        assert.equal((await engine.broker.store.lookup(m1[n.idem]))?.state, "deferred");
+        await clock.tick(1);
+        const m1again = await got.next();
         assert.equal(m1again[n.idem], m1[n.idem]);
-        assert.ok(Date.now() - t0 >= 950);
         const ack = await subC.call(n.ack, {
           client_id: s.client_id,
           [n.idem]: m1again[n.idem],
@@ -356,7 +355,14 @@ for (const fe of GRPC_FRONT_ENDS) {
         streams.push(sx, sy);
         const gx = collect(sx);
         const gy = collect(sy);
-        await new Promise((r) => setTimeout(r, 100));
+        // Both subscriptions are in place once the engine has attached them to their streams.
+        const session = [...engine.broker.sessions()].find((s) => s.id === conn.client_id)!;
+        await waitFor(
+          () => [`${mode}/x`, `${mode}/y`].every((n) => session.subs.get(n)?.attached),
+          {
+            what: "both subscriptions",
+          },
+        );
         for (const name of [`${mode}/x`, `${mode}/y`]) {
           const r = await c.call("PublishMessage", {
             client_id: conn.client_id,
@@ -401,7 +407,12 @@ for (const fe of GRPC_FRONT_ENDS) {
 
   Deno.test(`grpc: a cancelled stream's in-flight event is redelivered; an idle client id expires${fe.label}`, async () => {
     const a = testApp("a");
-    await using engine = await startTestEngine([a], { ...fe.options, grpcSessionTimeoutMs: 300 });
+    const clock = new FakeClock(Date.now());
+    await using engine = await startTestEngine([a], {
+      ...fe.options,
+      grpcSessionTimeoutMs: 60_000,
+      clock,
+    });
     const c = await rawGrpc(engine.grpcUrl!, "message", "grpc-go/1.70.0");
     try {
       const conn = await c.call("Connect", { access_key: a.accessKey });
@@ -420,8 +431,20 @@ for (const fe of GRPC_FRONT_ENDS) {
       const g2 = collect(s2);
       assert.equal((await g2.next()).message_idem, m.message_idem);
       s2.cancel();
-      // No stream, no call: the client id ends after the session timeout.
-      await new Promise((r) => setTimeout(r, 1_500));
+      // The engine has seen the cancel once the subscription has no stream left.
+      const session = [...engine.broker.sessions()].find((s) => s.id === conn.client_id)!;
+      await waitFor(() => session.subs.get("t/x")?.attached === false, { what: "the cancel" });
+      // No stream: a call within the session timeout (on the engine's clock) keeps the client id…
+      await clock.tick(59_000);
+      assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
+        success: true,
+      });
+      await clock.tick(59_000);
+      assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
+        success: true,
+      });
+      // …and no call for longer ends it (checked every 10 s: by 70 s at the latest).
+      await clock.tick(70_000);
       assert.deepEqual(await c.call("Heartbeat", { client_id: conn.client_id }), {
         success: false,
       });

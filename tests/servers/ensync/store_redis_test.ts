@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { EnSyncStoreError, RedisEventStore } from "../../../servers/ensync/mod.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { ackFrame, connected, pubFrame, startTestEngine, testApp } from "./_helpers.ts";
 
@@ -81,34 +82,44 @@ redisTest(
   },
 );
 
-redisTest("RedisEventStore: a deferral set on one engine is delivered by the other", async (r) => {
-  const a = testApp("a");
-  await using e1 = await startTestEngine([a], {
-    store: new RedisEventStore(r.url, { prefix: r.prefix }),
-  });
-  await using e2 = await startTestEngine([a], {
-    store: new RedisEventStore(r.url, { prefix: r.prefix }),
-  });
-  await using c1 = await connected(e1, a);
-  await c1.request(`SUB;CLIENT_ID=:${c1.clientId};EVENT_NAME=:d/x`);
-  await c1.request(pubFrame(c1, "d/x", a.appId, "e30="));
-  const rec = await c1.record();
-  const t0 = Date.now();
-  assert.match(
-    await c1.request(`DEFER;CLIENT_ID=:${c1.clientId};EVENT_IDEM=:${rec.id};DELAY=:1000;REASON=:x`),
-    /^\+PASS:DEFERRED/,
-  );
-  await c1.close();
-  await using c2 = await connected(e2, a);
-  await c2.request(`SUB;CLIENT_ID=:${c2.clientId};EVENT_NAME=:d/x`);
-  const again = await c2.record(4_000);
-  assert.equal(again.id, rec.id);
-  assert.ok(Date.now() - t0 >= 950);
-  // Discard from e2 shows up in e1's inspection list.
-  await c2.request(`DISCARD;CLIENT_ID=:${c2.clientId};EVENT_IDEM=:${again.id};REASON=:nope`);
-  const list = await e1.broker.discarded(a.appId);
-  assert.deepEqual(list.map((d) => [d.idem, d.reason]), [[rec.id, "nope"]]);
-});
+redisTest(
+  "RedisEventStore: a deferral set on one engine is delivered by the other after the delay",
+  async (r) => {
+    const a = testApp("a");
+    // Both engines run on one fake clock.
+    const clock = new FakeClock(Date.now());
+    await using e1 = await startTestEngine([a], {
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
+      clock,
+    });
+    await using e2 = await startTestEngine([a], {
+      store: new RedisEventStore(r.url, { prefix: r.prefix }),
+      clock,
+    });
+    await using c1 = await connected(e1, a);
+    await c1.request(`SUB;CLIENT_ID=:${c1.clientId};EVENT_NAME=:d/x`);
+    await c1.request(pubFrame(c1, "d/x", a.appId, "e30="));
+    const rec = await c1.record();
+    assert.match(
+      await c1.request(
+        `DEFER;CLIENT_ID=:${c1.clientId};EVENT_IDEM=:${rec.id};DELAY=:10000;REASON=:x`,
+      ),
+      /^\+PASS:DEFERRED/,
+    );
+    await c1.close();
+    await using c2 = await connected(e2, a);
+    await c2.request(`SUB;CLIENT_ID=:${c2.clientId};EVENT_NAME=:d/x`);
+    await clock.tick(9_000);
+    assert.equal((await e2.broker.store.lookup(rec.id as string))?.state, "deferred");
+    await clock.tick(1_000);
+    const again = await c2.record();
+    assert.equal(again.id, rec.id);
+    // Discard from e2 shows up in e1's inspection list.
+    await c2.request(`DISCARD;CLIENT_ID=:${c2.clientId};EVENT_IDEM=:${again.id};REASON=:nope`);
+    const list = await e1.broker.discarded(a.appId);
+    assert.deepEqual(list.map((d) => [d.idem, d.reason]), [[rec.id, "nope"]]);
+  },
+);
 
 redisTest(
   "RedisEventStore: events held by an engine that stopped answering (still connected) are redelivered after the ack timeout",
@@ -116,8 +127,9 @@ redisTest(
     const a = testApp("a");
     // A stuck engine: its store claimed an event and never releases it, but its connection to
     // Redis stays open, so only the ack timeout can tell.
+    const clock = new FakeClock(Date.now());
     const dead = new RedisEventStore(r.url, { prefix: r.prefix });
-    await dead.open({ retentionMs: 60_000, ackTimeoutMs: 300 });
+    await dead.open({ retentionMs: 3_600_000, ackTimeoutMs: 10_000, clock });
     const [event] = await dead.append([{
       app: a.appId,
       name: "crash/x",
@@ -133,13 +145,18 @@ redisTest(
     try {
       await using engine = await startTestEngine([a], {
         store: new RedisEventStore(r.url, { prefix: r.prefix }),
-        ackTimeoutMs: 300,
+        ackTimeoutMs: 10_000,
+        clock,
       });
       // Its instance is connected: the start of another engine leaves the claim alone.
       assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "inflight");
       await using c = await connected(engine, a);
       await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:crash/x`);
-      const rec = await c.record(5_000);
+      // Nor does the ack timeout's check before the timeout (on the engine's clock).
+      await clock.tick(9_000);
+      assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "inflight");
+      await clock.tick(2_000);
+      const rec = await c.record();
       assert.equal(rec.id, event!.idem);
       await c.request(ackFrame(c, rec));
       assert.equal((await engine.broker.store.lookup(event!.idem))?.state, "acked");

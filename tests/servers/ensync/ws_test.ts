@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { decryptPayload, encryptPayload } from "../../../lib/ensync/crypto.ts";
-import { addEnSyncApp, startEnSyncServer, writeEnSyncConfig } from "../../../servers/ensync/mod.ts";
-import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
+import type { TimerHandle } from "../../../lib/_clock.ts";
+import {
+  addEnSyncApp,
+  EnSyncConfigError,
+  startEnSyncServer,
+  writeEnSyncConfig,
+} from "../../../servers/ensync/mod.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
+import { tempWorkspace } from "../../_helpers/workspace.ts";
 import { tcpPeer } from "../../lib/hub/_helpers.ts";
 import {
   ackFrame,
@@ -314,25 +321,33 @@ Deno.test("ws: an unacked event is redelivered after disconnect and after UNSUB"
   assert.equal((await second.record()).id, rec.id);
 });
 
-Deno.test("ws: an event not acked within the ack timeout is redelivered", async () => {
+Deno.test("ws: an event not acked within the ack timeout (on the engine's clock) is redelivered, not before", async () => {
   const a = testApp("a");
-  await using engine = await startTestEngine([a], { ackTimeoutMs: 300 });
+  const clock = new FakeClock(Date.now());
+  await using engine = await startTestEngine([a], { ackTimeoutMs: 60_000, clock });
   await using c = await connected(engine, a);
   await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:slow/job`);
   await c.request(pubFrame(c, "slow/job", a.appId, P));
-  const t0 = Date.now();
   const rec = await c.record();
-  const again = await c.record(3_000);
-  const waited = Date.now() - t0;
+  const deliveredAt = clock.now();
+  const session = [...engine.broker.sessions()].find((s) => s.id === c.clientId)!;
+  const sub = session.subs.get("slow/job")!;
+  await clock.tick(59_000);
+  assert.equal(sub.inflight?.at, deliveredAt, "still the first delivery before the timeout");
+  await clock.tick(2_000);
+  const again = await c.record();
   assert.equal(again.id, rec.id);
-  assert.ok(waited >= 250, `redelivered after ${waited} ms`);
+  assert.ok(sub.inflight!.at > deliveredAt, "delivered again");
   assert.match(await c.request(ackFrame(c, again)), /^\+PASS:ACKNOWLEDGED/);
-  assert.ok(await c.noRecord(700));
+  await clock.tick(61_000);
+  assert.equal(sub.inflight, undefined, "an acked event is not redelivered");
+  assert.equal((await engine.broker.store.lookup(rec.id as string))?.state, "acked");
 });
 
-Deno.test("ws: DEFER redelivers after the delay and not before; the delay must be 1 s to 24 h", async () => {
+Deno.test("ws: DEFER redelivers after the delay (on the engine's clock) and not before; the delay must be 1 s to 24 h", async () => {
   const a = testApp("a");
-  await using engine = await startTestEngine([a]);
+  const clock = new FakeClock(Date.now());
+  await using engine = await startTestEngine([a], { clock });
   await using c = await connected(engine, a);
   await c.request(`SUB;CLIENT_ID=:${c.clientId};EVENT_NAME=:d/x`);
   await c.request(pubFrame(c, "d/x", a.appId, P));
@@ -346,21 +361,19 @@ Deno.test("ws: DEFER redelivers after the delay and not before; the delay must b
   );
   assert.match(await c.request(defer(86_400_001)), /^-FAIL:INVALID_DELAY;/);
   assert.match(await c.request(defer("soon")), /^-FAIL:INVALID_DELAY;/);
-  const t0 = Date.now();
-  const reply = await c.request(defer(1_000));
+  const reply = await c.request(defer(60_000));
   const m = /^\+PASS:DEFERRED;IDEM=([^;]+);DELIVERY_TIME=(\d+)$/.exec(reply);
   assert.ok(m, reply);
-  const due = Number(m[2]);
-  assert.ok(due >= t0 + 1_000 && due <= Date.now() + 1_000, `DELIVERY_TIME ${due - t0} ms ahead`);
-  // The next event comes at once; the deferred one after ~1 s.
+  assert.equal(Number(m[2]), clock.now() + 60_000, "DELIVERY_TIME");
+  // The next event comes at once; the deferred one after the delay.
   const other = await c.record();
   assert.notEqual(other.id, rec.id);
   await c.request(ackFrame(c, other));
-  const back = await c.record(8_000);
-  const waited = Date.now() - t0;
+  await clock.tick(59_999);
+  assert.equal((await engine.broker.store.lookup(rec.id as string))?.state, "deferred");
+  await clock.tick(1);
+  const back = await c.record();
   assert.equal(back.id, rec.id);
-  // Not before the delay (the upper bound only catches a lost timer, not a slow machine).
-  assert.ok(waited >= 950 && waited < 10_000, `deferred for ${waited} ms`);
 });
 
 Deno.test("ws: DISCARD removes an event for good and keeps it for inspection", async () => {
@@ -536,27 +549,81 @@ Deno.test("ws: events wait for a subscriber; ROLLBACK puts the held event back",
   assert.equal((await c.record()).id, rec.id);
 });
 
-Deno.test("ws: the engine reloads its config file: a new app can connect without a restart", async () => {
+/**
+ * A fake clock that also tells when the engine's config file check (armed for 250 ms after each
+ * check ends) is waiting for its turn, so a test can run one check at a time: the stat and the
+ * file read are real I/O and are awaited, the interval between checks is the clock's.
+ */
+class ConfigCheckClock extends FakeClock {
+  #armed = false;
+  #waiters: (() => void)[] = [];
+
+  override setTimeout(fn: () => void, ms: number): TimerHandle {
+    if (ms !== 250) return super.setTimeout(fn, ms);
+    this.#armed = true;
+    for (const w of this.#waiters.splice(0)) w();
+    return super.setTimeout(() => {
+      this.#armed = false;
+      fn();
+    }, ms);
+  }
+
+  async #untilArmed(): Promise<void> {
+    if (this.#armed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#waiters.push(resolve)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("The config check is not on the clock")), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /** Runs the next config check and resolves once it (and any reload it started) has ended. */
+  async check(): Promise<void> {
+    await this.#untilArmed();
+    await this.tick(250);
+    await this.#untilArmed();
+  }
+}
+
+Deno.test("ws: the engine reloads its config file once it stays changed for one check; a broken file keeps the previous one", async () => {
   await using ws = await tempWorkspace();
   const a = testApp("a");
   const b = testApp("b");
   const path = `${ws.path}/ensync.yaml`;
   await writeEnSyncConfig(path, configOf([a]));
-  await using engine = await startEnSyncServer({ config: path, wsPort: 0, grpcPort: false });
+  const clock = new ConfigCheckClock(Date.now());
+  const reloads: (Error | undefined)[] = [];
+  await using engine = await startEnSyncServer({
+    config: path,
+    wsPort: 0,
+    grpcPort: false,
+    clock,
+    onConfigReload: (err) => reloads.push(err),
+  });
   assert.equal(engine.grpcUrl, undefined);
   await using c = await rawClient(`${engine.wsUrl}/message`);
   assert.match(await c.conn(b.accessKey), /^-FAIL:CLIENT_NOT_FOUND;/);
   await addEnSyncApp(path, b);
-  await waitFor(async () => (await c.conn(b.accessKey)).startsWith("+PASS:"), {
-    timeoutMs: 5_000,
-    intervalMs: 100,
-    what: "config reload",
-  });
-  // A broken file keeps the previous configuration (the file is checked every 250 ms and read once
-  // it stayed the same for one check: 1.2 s is well past that).
+  await clock.check(); // sees the change
+  assert.equal(
+    reloads.length,
+    0,
+    "a changed file is read only once it stayed the same for a check",
+  );
+  await clock.check(); // unchanged since: reloads
+  assert.equal(reloads.length, 1);
+  assert.equal(reloads[0], undefined, String(reloads[0]));
+  assert.match(await c.conn(b.accessKey), /^\+PASS:/, "a new app connects without a restart");
+  await clock.check();
+  assert.equal(reloads.length, 1, "an unchanged file is not read again");
   await Deno.writeTextFile(path, "apps: [oops");
-  await new Promise((r) => setTimeout(r, 1_200));
-  assert.match(await c.conn(b.accessKey), /^\+PASS:/);
+  await clock.check();
+  await clock.check();
+  assert.equal(reloads.length, 2);
+  assert.ok(reloads[1] instanceof EnSyncConfigError, String(reloads[1]));
+  assert.match(await c.conn(b.accessKey), /^\+PASS:/, "the previous configuration stays");
 });
 
 Deno.test("ws: a client that does not read its replies is disconnected, not buffered without bound", async () => {
