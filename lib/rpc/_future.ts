@@ -354,19 +354,23 @@ export class FutureImpl implements SyftFuture {
       }
       response = next.response;
     }
-    // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion runs
-    // while the caller gets the response; a new send of the same id waits for it.
-    if (this.#host.consumeOnRead) void this.#deleteFiles();
+    // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion
+    // starts at the next turn of the event loop, once the caller has the response; a new send of
+    // the same id, resolve() and close() wait for it.
+    if (this.#host.consumeOnRead) this.#host.deletions.defer(this.key, () => this.#discardBoth());
     else this.#unconsumed = true;
     return response;
   }
 
-  #deleteFiles(): Promise<void> {
-    const deletion = Promise.all([
+  #discardBoth(): Promise<unknown> {
+    return Promise.all([
       this.#host.discard(this.requestPath, { trusted: this.#sent }),
       this.#host.discard(this.responsePath, { share: true }),
     ]);
-    this.#host.deletions.track(this.key, deletion);
+  }
+
+  #deleteFiles(): Promise<void> {
+    this.#host.deletions.track(this.key, this.#discardBoth());
     return this.#host.deletions.of(this.key);
   }
 }
