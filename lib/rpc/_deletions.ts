@@ -11,13 +11,14 @@
  *
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 
 /** The deletions in progress of one client. */
 export class Deletions {
   #running = new Map<string, Promise<void>>();
   /** Deferred deletions to start at the next turn (one timer for all of them). */
   #deferred: (() => void)[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: ReturnType<typeof setImmediate> | undefined;
 
   /** Records a deletion of the files of `key` (its errors are ignored). */
   track(key: string, deletion: Promise<unknown>): void {
@@ -28,14 +29,15 @@ export class Deletions {
   }
 
   /**
-   * Records a deletion of the files of `key` that `run` starts at the next turn of the event loop
-   * (a real timer, never an injected clock: nothing waits for time here, only for the turn).
+   * Records a deletion of the files of `key` that `run` starts at the next turn of the event loop:
+   * `setImmediate` (a few µs; a 0 ms `setTimeout` waits a millisecond or more, and then lands
+   * while the next response arrives), never an injected clock: nothing waits for time here.
    */
   defer(key: string, run: () => Promise<unknown>): void {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#deferred.push(() => resolve(run().then(() => {})));
     this.track(key, promise);
-    this.#timer ??= setTimeout(() => this.#flush(), 0);
+    this.#timer ??= setImmediate(() => this.#flush());
   }
 
   #flush(): void {
@@ -58,7 +60,7 @@ export class Deletions {
   /** Resolves when every deletion in progress is done (deferred ones are started now). */
   async all(): Promise<void> {
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      clearImmediate(this.#timer);
       this.#flush();
     }
     await Promise.all(this.#running.values());
