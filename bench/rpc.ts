@@ -21,7 +21,9 @@
  *       a time (`bare_files_rtt_p50_ms`, from the write to the response read, as (a)) and 64 in
  *       flight (`bare_files_rps_64`), and creating and deleting a file per write with async ops
  *       only (`bare_churn_files_rps_64`, run last: its deletions slow file creation for a minute
- *       on ext4 without a journal).
+ *       on ext4 without a journal); and the same recycled round trip with both sides running the
+ *       public wire codec on every message (`bare_codec_files_rps_64`,
+ *       `bare_codec_files_rtt_p50_ms`): the least a round trip that speaks the protocol costs.
  * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
@@ -38,7 +40,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TextLineStream } from "../lib/_lines.ts";
-import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
+import { RpcClient, SyftBoxURL, SyftRequest, SyftResponse } from "../lib/rpc/mod.ts";
 import { bareFiles } from "./rpc/_bare_files.ts";
 import { pollCall } from "./rpc/poll_client.ts";
 import { peakRssMb, perRoundTrip, traceSyscalls } from "./rpc/_probe.ts";
@@ -121,11 +123,16 @@ async function bareWatchLatency(samples: number): Promise<number> {
  * 64 in flight through bare files (no protocol): the limit of this machine and file system, on
  * the same paths as the RPC files (`datasites/<owner>/app_data/echo/rpc/echo/<sender>/`). In
  * `recycled` mode the files are written and removed the way lib/rpc does (reused temp files); in
- * `churn` mode every write creates a new file and every consumed file is deleted.
+ * `churn` mode every write creates a new file and every consumed file is deleted. With `codec`,
+ * both sides also do the protocol's own work on every message, with the public wire codec only
+ * (the client builds and encodes a `SyftRequest` and decodes the `SyftResponse`; the server
+ * decodes the request and encodes a response carrying its body): what a round trip that speaks
+ * the protocol costs at least, without any of lib/rpc's machinery.
  */
 async function bareFilesRps(
   seconds: number,
   mode: "recycled" | "churn",
+  codec = false,
 ): Promise<
   {
     rps: number;
@@ -153,6 +160,7 @@ async function bareFilesRps(
       dir,
       tmp,
       mode,
+      ...(codec ? ["codec"] : []),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -174,6 +182,8 @@ async function bareFilesRps(
     }
   })();
   const data = new TextEncoder().encode("x".repeat(330));
+  const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
+  let n = 0;
   /** One round trip; returns the ms from the write to the response read (as an RPC call). */
   const once = async (): Promise<number> => {
     const id = crypto.randomUUID();
@@ -181,9 +191,20 @@ async function bareFilesRps(
     const response = join(dir, `${id}.response`);
     const answered = new Promise<void>((r) => waiting.set(response, r));
     const t0 = performance.now();
-    await files.commit(await files.stage(request, data), request);
+    const bytes = codec
+      ? new SyftRequest({
+        id,
+        sender: EMAIL,
+        url,
+        method: "POST",
+        body: { n: n++ },
+        expires: Date.now() + 900_000,
+      }).toBytes()
+      : data;
+    await files.commit(await files.stage(request, bytes), request);
     await answered;
-    await files.read(response);
+    const got = await files.read(response);
+    if (codec && SyftResponse.decode(got).statusCode !== 200) throw new Error("Bad bare response");
     const ms = performance.now() - t0;
     await Promise.all([
       files.discard(request, { trusted: true }),
@@ -213,7 +234,9 @@ async function bareFilesRps(
     lat.sort((a, b) => a - b);
     rttP50 = percentile(lat, 0.5);
     // One at a time, counted by strace: the same file operations without the protocol.
-    syscalls = await syscallsOf(child.pid, TRACE_CALLS, async () => void (await once()));
+    if (!codec) {
+      syscalls = await syscallsOf(child.pid, TRACE_CALLS, async () => void (await once()));
+    }
   }
   watcher.close();
   await loop;
@@ -355,6 +378,8 @@ try {
   console.log(`(e) bare files, 64 in flight for ${CONCURRENT_S} s (no protocol) ...`);
   const bare = await bareFilesRps(CONCURRENT_S, "recycled");
   const bareRps = bare.rps;
+  console.log(`(e) bare files speaking the wire codec, 64 in flight for ${CONCURRENT_S} s ...`);
+  const bareCodec = await bareFilesRps(CONCURRENT_S, "recycled", true);
 
   await using client = await RpcClient.open({ workspace });
   const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
@@ -483,6 +508,9 @@ try {
     "bare_files_rps_64": Math.round(bareRps),
     "ratio_vs_bare_files": round(rps / bareRps, 2),
     "bare_churn_files_rps_64": Math.round(churnRps),
+    "bare_codec_files_rps_64": Math.round(bareCodec.rps),
+    "ratio_vs_bare_codec_files": round(rps / bareCodec.rps, 2),
+    "bare_codec_files_rtt_p50_ms": bareCodec.rttP50 === null ? null : round(bareCodec.rttP50),
     "ratio_p50_vs_two_watch_events": round(p50 / (2 * watchP50), 2),
     "bare_files_rtt_p50_ms": bare.rttP50 === null ? null : round(bare.rttP50),
     "ratio_p50_vs_bare_files": bare.rttP50 === null ? null : round(p50 / bare.rttP50, 2),

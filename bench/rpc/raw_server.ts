@@ -9,13 +9,17 @@
  * events, synchronous metadata ops); `churn` creates a new temp file for every response (and the
  * client deletes what it consumed) with async ops only.
  *
- * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir> <recycled|churn>
+ * With `codec` it also does the protocol's own work (public wire codec only): decodes each request
+ * as a `SyftRequest` and answers with an encoded `SyftResponse` carrying its body.
+ *
+ * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir> <recycled|churn> [codec]
  *
  * @module
  */
+import { SyftRequest, SyftResponse } from "../../lib/rpc/mod.ts";
 import { bareFiles } from "./_bare_files.ts";
 
-const [dir, tmpDir, mode] = Deno.args;
+const [dir, tmpDir, mode, codec] = Deno.args;
 if (!dir || !tmpDir || (mode !== "recycled" && mode !== "churn")) {
   console.error("usage: raw_server.ts <dir> <tmp_dir> <recycled|churn>");
   Deno.exit(2);
@@ -36,6 +40,20 @@ for await (const event of watcher) {
   (async () => {
     const data = await files.read(path);
     const response = path.slice(0, -".request".length) + ".response";
-    await files.commit(await files.stage(response, data), response);
+    let out = data;
+    if (codec === "codec") {
+      const stem = path.slice(path.lastIndexOf("/") + 1, -".request".length);
+      const req = SyftRequest.decode(data, { fileId: stem });
+      out = new SyftResponse({
+        id: req.id,
+        sender: req.sender,
+        url: req.url,
+        body: req.body,
+        headers: {},
+        expires: req.expiresMicros / 1000,
+        statusCode: 200,
+      }).toBytes();
+    }
+    await files.commit(await files.stage(response, out), response);
   })().catch(() => {});
 }
