@@ -30,7 +30,8 @@
  * BENCH_RPC_BURST (10000), BENCH_RPC_POLL_CALLS (40), BENCH_RPC_PY_CALLS (300),
  * BENCH_RPC_CACHE=1 (cache-mode ids in (b)), BENCH_RPC_TRACE_CALLS (500; 0 skips the strace counts).
  *
- * Also reported: the server's peak RSS (`VmHWM`) after (b) and (c), beside the bare server's;
+ * Also reported: the server's peak RSS (`VmHWM`) after (b) (the load of the bare server's phase)
+ * and after (c), beside the bare server's;
  * and, where strace can attach, the system calls per round trip of client and server (waits,
  * futexes and the watcher's own `readlink` path canonicalisation left out), for the RPC round
  * trip and the bare one, over `BENCH_RPC_TRACE_CALLS` sequential round trips each.
@@ -426,6 +427,8 @@ try {
   }));
   if (!measuring || failed > 0) throw new Error(`Concurrent phase failed: ${failed} errors`);
   const rps = done / CONCURRENT_S;
+  // The server's peak memory so far: (a) and (b), the same load as the bare server's phase.
+  const serverRss64Mb = await peakRssMb(server.pid);
 
   console.log(`(c) ${BURST} request files dropped at once ...`);
   const before = await serverStats();
@@ -518,6 +521,7 @@ try {
       ? null
       : round(bare.rttP50 / (2 * watchP50), 2),
     "server_peak_rss_mb": serverRssMb,
+    "server_peak_rss_after_64_mb": serverRss64Mb,
     "bare_server_peak_rss_mb": bare.serverRssMb,
     "syscalls_per_rt_client": syscalls.client,
     "syscalls_per_rt_server": syscalls.server,
