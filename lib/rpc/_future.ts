@@ -146,7 +146,11 @@ export class FutureImpl implements SyftFuture {
   }
 
   async resolve(): Promise<SyftResponse | null> {
-    if (this.#response !== undefined) return this.#response;
+    if (this.#response !== undefined) {
+      // Resolved by wait(): the consumed files may still be going (the deletion runs after it).
+      await this.#host.deletions.of(this.key);
+      return this.#response;
+    }
     const result = await this.#check("full");
     // resolve() returns once the consumed files are gone, as syft-rpc's does.
     await this.#host.deletions.of(this.key);
