@@ -145,14 +145,13 @@ class Recycled implements BareFiles {
   read(path: string): Promise<Uint8Array> {
     const size = Deno.lstatSync(path).size;
     using file = Deno.openSync(path, { read: true });
+    // Reads until end of file into size + 1 bytes: two reads for a complete file, as lib/rpc.
     const buf = new Uint8Array(size + 1);
-    let off = 0;
-    while (off < buf.length) {
-      const n = file.readSync(buf.subarray(off));
-      if (n === null || n === 0) break;
-      off += n;
+    let got = 0;
+    for (let n = file.readSync(buf); n !== null && n > 0; n = file.readSync(buf.subarray(got))) {
+      got += n;
     }
-    return Promise.resolve(buf.subarray(0, off));
+    return Promise.resolve(buf.subarray(0, got));
   }
 
   discard(path: string, options: { trusted?: boolean; share?: boolean }): Promise<void> {
