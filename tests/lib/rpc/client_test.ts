@@ -12,6 +12,7 @@ import {
   SyftResponse,
 } from "../../../lib/rpc/mod.ts";
 import { REJECTED_MESSAGE } from "../../../lib/rpc/_resolve.ts";
+import { forceSyncOps } from "../../../lib/rpc/_fastfs.ts";
 import { fileExists, ME, rpcWorkspace, waitFor } from "./_fixtures.ts";
 
 const NOBODY = "syft://carol@example.com/app_data/silent/rpc/void";
@@ -44,7 +45,10 @@ Deno.test("RpcClient sends to an echo app and resolves the future from the respo
   assert.equal(pong.json<{ msg: string }>().msg, "pong");
 });
 
-Deno.test("the deletion of consumed files, which runs after wait() returns, is awaited by a resend of the same id, resolve() and close()", async () => {
+Deno.test("the deletion of consumed files, still running when wait() returns, is awaited by a resend of the same id, resolve() and close()", async () => {
+  // Async file ops: the deletion is then still in flight when wait() returns.
+  forceSyncOps(false);
+  using _restore = { [Symbol.dispose]: () => forceSyncOps(undefined) };
   await using ws = await rpcWorkspace();
   await using app = createEchoApp({ workspace: ws.workspace, cleanupInterval: 0 });
   await app.start();
