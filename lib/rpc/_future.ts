@@ -361,8 +361,8 @@ export class FutureImpl implements SyftFuture {
     // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion runs
     // while the caller gets the response; a new send of the same id, resolve() and close() wait
     // for it. (Deferring it to the next turn of the event loop, so that a one-at-a-time caller
-    // writes its next request first, was measured slower: the deletion then competes with the
-    // server's answer for the two cores and the directory.)
+    // writes its next request first, showed no gain in interleaved A/B runs: on two cores the
+    // deletion then competes with the server's answer for the CPUs and the directory.)
     if (this.#host.consumeOnRead) void this.#deleteFiles();
     else this.#unconsumed = true;
     return response;
