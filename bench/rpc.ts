@@ -14,20 +14,24 @@
  *       writes) answering sequential calls of our client (p50/p99; goal p50 < 20 ms), beside a
  *       Python client (bench/rpc/py_client.py: syft-rpc's writes, watchdog-driven wait) against
  *       the same responder: the Python -> Python figure;
- *   (e) the limits: bare `Deno.watchFs` write-to-event latency, and the requests per second at 64
- *       in flight of a protocol-free file round trip (write, rename, watch, copy back, read,
- *       remove) on the same file system and paths, which bounds (b) on this machine: once with
- *       lib/rpc's file handling (recycled temp files, synchronous metadata ops:
- *       `bare_files_rps_64`), and once creating and deleting a file per write with async ops only
- *       (`bare_churn_files_rps_64`, run last: its deletions slow file creation for a minute on ext4
- *       without a journal).
+ *   (e) the limits: bare `Deno.watchFs` write-to-event latency, and a protocol-free file round
+ *       trip (write, rename, watch, copy back, read, remove) on the same file system and paths,
+ *       which bounds (a) and (b) on this machine: with the same system calls as lib/rpc's file
+ *       handling (recycled temp files, synchronous metadata ops; bench/rpc/_bare_files.ts) one at
+ *       a time (`bare_files_rtt_p50_ms`, from the write to the response read, as (a)) and 64 in
+ *       flight (`bare_files_rps_64`), and creating and deleting a file per write with async ops
+ *       only (`bare_churn_files_rps_64`, run last: its deletions slow file creation for a minute
+ *       on ext4 without a journal); and the same recycled round trip with both sides running the
+ *       public wire codec on every message (`bare_codec_files_rps_64`,
+ *       `bare_codec_files_rtt_p50_ms`): the least a round trip that speaks the protocol costs.
  * The last line is one JSON object with the figures. Environment: BENCH_RPC_DIR (where the
  * workspace lives; default the system temp dir; `/dev/shm` for tmpfs, which Deno grants only
  * with `deno run -A bench/rpc.ts`), BENCH_RPC_CALLS (2000), BENCH_RPC_SECONDS (5),
  * BENCH_RPC_BURST (10000), BENCH_RPC_POLL_CALLS (40), BENCH_RPC_PY_CALLS (300),
  * BENCH_RPC_CACHE=1 (cache-mode ids in (b)), BENCH_RPC_TRACE_CALLS (500; 0 skips the strace counts).
  *
- * Also reported: the server's peak RSS (`VmHWM`) after (b) and (c), beside the bare server's;
+ * Also reported: the server's peak RSS (`VmHWM`) after (b) (the load of the bare server's phase)
+ * and after (c), beside the bare server's;
  * and, where strace can attach, the system calls per round trip of client and server (waits,
  * futexes and the watcher's own `readlink` path canonicalisation left out), for the RPC round
  * trip and the bare one, over `BENCH_RPC_TRACE_CALLS` sequential round trips each.
@@ -37,9 +41,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TextLineStream } from "../lib/_lines.ts";
-import { RpcClient, SyftBoxURL, SyftRequest } from "../lib/rpc/mod.ts";
-import { FileRecycler } from "../lib/rpc/_recycle.ts";
-import * as fast from "../lib/rpc/_fastfs.ts";
+import { RpcClient, SyftBoxURL, SyftRequest, SyftResponse } from "../lib/rpc/mod.ts";
+import { bareFiles } from "./rpc/_bare_files.ts";
 import { pollCall } from "./rpc/poll_client.ts";
 import { peakRssMb, perRoundTrip, traceSyscalls } from "./rpc/_probe.ts";
 
@@ -61,7 +64,11 @@ async function syscallsOf(
   once: () => Promise<void>,
 ): Promise<{ client: number | null; server: number | null }> {
   if (rounds <= 0) return { client: null, server: null };
-  const [client, server] = await Promise.all([traceSyscalls(Deno.pid), traceSyscalls(serverPid)]);
+  // One after the other: strace follows the children of a process it traces (-f), so a tracer of
+  // this process that attached before the server's tracer was spawned counted that tracer's own
+  // calls (about 1,100 per round trip) as this process's.
+  const server = await traceSyscalls(serverPid);
+  const client = await traceSyscalls(Deno.pid);
   for (let i = 0; i < rounds; i++) await once();
   const [c, s] = await Promise.all([client?.stop() ?? null, server?.stop() ?? null]);
   return {
@@ -117,14 +124,20 @@ async function bareWatchLatency(samples: number): Promise<number> {
  * 64 in flight through bare files (no protocol): the limit of this machine and file system, on
  * the same paths as the RPC files (`datasites/<owner>/app_data/echo/rpc/echo/<sender>/`). In
  * `recycled` mode the files are written and removed the way lib/rpc does (reused temp files); in
- * `churn` mode every write creates a new file and every consumed file is deleted.
+ * `churn` mode every write creates a new file and every consumed file is deleted. With `codec`,
+ * both sides also do the protocol's own work on every message, with the public wire codec only
+ * (the client builds and encodes a `SyftRequest` and decodes the `SyftResponse`; the server
+ * decodes the request and encodes a response carrying its body): what a round trip that speaks
+ * the protocol costs at least, without any of lib/rpc's machinery.
  */
 async function bareFilesRps(
   seconds: number,
   mode: "recycled" | "churn",
+  codec = false,
 ): Promise<
   {
     rps: number;
+    rttP50: number | null;
     serverRssMb: number | null;
     syscalls: { client: number | null; server: number | null };
   }
@@ -148,14 +161,14 @@ async function bareFilesRps(
       dir,
       tmp,
       mode,
+      ...(codec ? ["codec"] : []),
     ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   await lines.read();
-  const recycler = new FileRecycler(tmp, { enabled: mode === "recycled" });
-  fast.forceSyncOps(mode === "recycled" ? undefined : false);
+  const files = bareFiles(tmp, mode);
   const watcher = Deno.watchFs(dir);
   const waiting = new Map<string, () => void>();
   const loop = (async () => {
@@ -170,18 +183,35 @@ async function bareFilesRps(
     }
   })();
   const data = new TextEncoder().encode("x".repeat(330));
-  const once = async (): Promise<void> => {
+  const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
+  let n = 0;
+  /** One round trip; returns the ms from the write to the response read (as an RPC call). */
+  const once = async (): Promise<number> => {
     const id = crypto.randomUUID();
     const request = join(dir, `${id}.request`);
     const response = join(dir, `${id}.response`);
     const answered = new Promise<void>((r) => waiting.set(response, r));
-    await fast.rename(await recycler.stage(request, data), request);
+    const t0 = performance.now();
+    const bytes = codec
+      ? new SyftRequest({
+        id,
+        sender: EMAIL,
+        url,
+        method: "POST",
+        body: { n: n++ },
+        expires: Date.now() + 900_000,
+      }).toBytes()
+      : data;
+    await files.commit(await files.stage(request, bytes), request);
     await answered;
-    await fast.readFile(response);
+    const got = await files.read(response);
+    if (codec && SyftResponse.decode(got).statusCode !== 200) throw new Error("Bad bare response");
+    const ms = performance.now() - t0;
     await Promise.all([
-      recycler.discard(request, { trusted: true }),
-      recycler.discard(response, { share: true }),
+      files.discard(request, { trusted: true }),
+      files.discard(response, { share: true }),
     ]);
+    return ms;
   };
   let done = 0;
   const warmEnd = performance.now() + 1000;
@@ -193,18 +223,29 @@ async function bareFilesRps(
     }
   }));
   const serverRssMb = await peakRssMb(child.pid);
-  // One at a time, counted by strace: the same file operations without the protocol.
-  const syscalls = mode === "recycled"
-    ? await syscallsOf(child.pid, TRACE_CALLS, once)
-    : { client: null, server: null };
+  let rttP50: number | null = null;
+  let syscalls: { client: number | null; server: number | null } = { client: null, server: null };
+  if (mode === "recycled") {
+    // One at a time, as (a): the least a round trip through these files takes.
+    const lat: number[] = [];
+    for (let i = 0; i < SEQUENTIAL + 300; i++) {
+      const ms = await once();
+      if (i >= 300) lat.push(ms);
+    }
+    lat.sort((a, b) => a - b);
+    rttP50 = percentile(lat, 0.5);
+    // One at a time, counted by strace: the same file operations without the protocol.
+    if (!codec) {
+      syscalls = await syscallsOf(child.pid, TRACE_CALLS, async () => void (await once()));
+    }
+  }
   watcher.close();
   await loop;
-  fast.forceSyncOps(undefined);
   child.kill("SIGTERM");
   await child.status;
   await lines.cancel().catch(() => {});
   await Deno.remove(base, { recursive: true }).catch(() => {});
-  return { rps: done / seconds, serverRssMb, syscalls };
+  return { rps: done / seconds, rttP50, serverRssMb, syscalls };
 }
 
 interface PythonFigures {
@@ -338,6 +379,8 @@ try {
   console.log(`(e) bare files, 64 in flight for ${CONCURRENT_S} s (no protocol) ...`);
   const bare = await bareFilesRps(CONCURRENT_S, "recycled");
   const bareRps = bare.rps;
+  console.log(`(e) bare files speaking the wire codec, 64 in flight for ${CONCURRENT_S} s ...`);
+  const bareCodec = await bareFilesRps(CONCURRENT_S, "recycled", true);
 
   await using client = await RpcClient.open({ workspace });
   const url = SyftBoxURL.rpc(EMAIL, "echo", "echo");
@@ -384,6 +427,8 @@ try {
   }));
   if (!measuring || failed > 0) throw new Error(`Concurrent phase failed: ${failed} errors`);
   const rps = done / CONCURRENT_S;
+  // The server's peak memory so far: (a) and (b), the same load as the bare server's phase.
+  const serverRss64Mb = await peakRssMb(server.pid);
 
   console.log(`(c) ${BURST} request files dropped at once ...`);
   const before = await serverStats();
@@ -466,8 +511,17 @@ try {
     "bare_files_rps_64": Math.round(bareRps),
     "ratio_vs_bare_files": round(rps / bareRps, 2),
     "bare_churn_files_rps_64": Math.round(churnRps),
+    "bare_codec_files_rps_64": Math.round(bareCodec.rps),
+    "ratio_vs_bare_codec_files": round(rps / bareCodec.rps, 2),
+    "bare_codec_files_rtt_p50_ms": bareCodec.rttP50 === null ? null : round(bareCodec.rttP50),
     "ratio_p50_vs_two_watch_events": round(p50 / (2 * watchP50), 2),
+    "bare_files_rtt_p50_ms": bare.rttP50 === null ? null : round(bare.rttP50),
+    "ratio_p50_vs_bare_files": bare.rttP50 === null ? null : round(p50 / bare.rttP50, 2),
+    "bare_files_rtt_vs_two_watch_events": bare.rttP50 === null
+      ? null
+      : round(bare.rttP50 / (2 * watchP50), 2),
     "server_peak_rss_mb": serverRssMb,
+    "server_peak_rss_after_64_mb": serverRss64Mb,
     "bare_server_peak_rss_mb": bare.serverRssMb,
     "syscalls_per_rt_client": syscalls.client,
     "syscalls_per_rt_server": syscalls.server,

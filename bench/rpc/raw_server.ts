@@ -4,31 +4,33 @@
  * `Deno.watchFs`, with no protocol at all. On each `.request` that is closed or renamed into place
  * it copies the bytes to `<id>.response` (temp file + rename). Prints `ready` once watching.
  *
- * Modes: `recycled` handles files the way lib/rpc does (reused temp files from `<tmp>/recycle`,
- * with the client's consumed responses learnt from remove events, and lib/rpc's synchronous
- * metadata ops); `churn` creates a new temp file for every response (and the client deletes what
- * it consumed) with async ops only.
+ * Modes (see `_bare_files.ts`): `recycled` handles files with the same system calls as lib/rpc
+ * (reused temp files from `<tmp>/recycle`, with the client's consumed responses learnt from remove
+ * events, synchronous metadata ops); `churn` creates a new temp file for every response (and the
+ * client deletes what it consumed) with async ops only.
  *
- * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir> <recycled|churn>
+ * With `codec` it also does the protocol's own work (public wire codec only): decodes each request
+ * as a `SyftRequest` and answers with an encoded `SyftResponse` carrying its body.
+ *
+ * Usage: deno run -P=bench bench/rpc/raw_server.ts <dir> <tmp_dir> <recycled|churn> [codec]
  *
  * @module
  */
-import { FileRecycler } from "../../lib/rpc/_recycle.ts";
-import * as fast from "../../lib/rpc/_fastfs.ts";
+import { SyftRequest, SyftResponse } from "../../lib/rpc/mod.ts";
+import { bareFiles } from "./_bare_files.ts";
 
-const [dir, tmpDir, mode] = Deno.args;
+const [dir, tmpDir, mode, codec] = Deno.args;
 if (!dir || !tmpDir || (mode !== "recycled" && mode !== "churn")) {
   console.error("usage: raw_server.ts <dir> <tmp_dir> <recycled|churn>");
   Deno.exit(2);
 }
-const recycler = new FileRecycler(tmpDir, { enabled: mode === "recycled" });
-if (mode === "churn") fast.forceSyncOps(false);
+const files = bareFiles(tmpDir, mode);
 const watcher = Deno.watchFs(dir);
 console.log("ready");
 for await (const event of watcher) {
   if (event.kind === "remove") {
     const path = event.paths[0]!;
-    if (path.endsWith(".response")) recycler.hint(path.slice(path.lastIndexOf("/") + 1));
+    if (path.endsWith(".response")) files.hint(path.slice(path.lastIndexOf("/") + 1));
     continue;
   }
   if (event.kind !== "access" && event.kind !== "rename") continue;
@@ -36,8 +38,22 @@ for await (const event of watcher) {
   const path = event.paths[event.paths.length - 1]!;
   if (!path.endsWith(".request")) continue;
   (async () => {
-    const data = await fast.readFile(path);
+    const data = await files.read(path);
     const response = path.slice(0, -".request".length) + ".response";
-    await fast.rename(await recycler.stage(response, data), response);
+    let out = data;
+    if (codec === "codec") {
+      const stem = path.slice(path.lastIndexOf("/") + 1, -".request".length);
+      const req = SyftRequest.decode(data, { fileId: stem });
+      out = new SyftResponse({
+        id: req.id,
+        sender: req.sender,
+        url: req.url,
+        body: req.body,
+        headers: {},
+        expires: req.expiresMicros / 1000,
+        statusCode: 200,
+      }).toBytes();
+    }
+    await files.commit(await files.stage(response, out), response);
   })().catch(() => {});
 }

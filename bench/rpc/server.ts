@@ -10,7 +10,6 @@
  */
 import { TextLineStream } from "../../lib/_lines.ts";
 import { createEchoApp } from "../../lib/rpc/mod.ts";
-import { recyclerFor } from "../../lib/rpc/_recycle.ts";
 
 const [dataDir, email] = Deno.args;
 if (!dataDir || !email) {
@@ -31,7 +30,6 @@ const stop = new AbortController();
         ...app.stats,
         inFlight: app.inFlight,
         queued: app.queued,
-        files: recyclerFor(app.workspace.tmpDir).stats,
       }));
     }
   }

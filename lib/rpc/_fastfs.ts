@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { exists as nodeExists, existsSync } from "node:fs";
 
 /** An op slower than this (ms) counts as slow. */
 export const SLOW_MS = 2;
@@ -98,6 +99,17 @@ export function link(from: string, to: string): Promise<void> {
 /** `Deno.remove` of a file (an unlink). */
 export function remove(path: string): Promise<void> {
   return either(() => Deno.removeSync(path), () => Deno.remove(path));
+}
+
+/**
+ * Whether a path exists (one `access(F_OK)`, answered as a boolean: a missing file builds no
+ * `NotFound` error, which costs several times the syscall).
+ */
+export function exists(path: string): Promise<boolean> {
+  return either(
+    () => existsSync(path),
+    () => new Promise<boolean>((resolve) => nodeExists(path, resolve)),
+  );
 }
 
 /** `Deno.lstat`. */

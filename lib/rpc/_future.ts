@@ -146,7 +146,11 @@ export class FutureImpl implements SyftFuture {
   }
 
   async resolve(): Promise<SyftResponse | null> {
-    if (this.#response !== undefined) return this.#response;
+    if (this.#response !== undefined) {
+      // Resolved by wait(): the consumed files may still be going (async file ops).
+      await this.#host.deletions.of(this.key);
+      return this.#response;
+    }
     const result = await this.#check("full");
     // resolve() returns once the consumed files are gone, as syft-rpc's does.
     await this.#host.deletions.of(this.key);
@@ -355,7 +359,10 @@ export class FutureImpl implements SyftFuture {
       response = next.response;
     }
     // Consumed: both files are deleted (syft-rpc deletes them before returning). The deletion runs
-    // while the caller gets the response; a new send of the same id waits for it.
+    // while the caller gets the response; a new send of the same id, resolve() and close() wait
+    // for it. (Deferring it to the next turn of the event loop, so that a one-at-a-time caller
+    // writes its next request first, showed no gain in interleaved A/B runs: on two cores the
+    // deletion then competes with the server's answer for the CPUs and the directory.)
     if (this.#host.consumeOnRead) void this.#deleteFiles();
     else this.#unconsumed = true;
     return response;

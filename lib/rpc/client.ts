@@ -13,14 +13,8 @@ import { LRUCache } from "lru-cache";
 import { abortable } from "../_async.ts";
 import { type Clock, systemClock } from "../_clock.ts";
 import { recyclerFor } from "./_recycle.ts";
-import {
-  commitFile,
-  discardFile,
-  pathExists as exists,
-  readOrNull,
-  removeQuiet,
-  stageFile,
-} from "./_io.ts";
+import { exists as fastExists } from "./_fastfs.ts";
+import { commitFile, discardFile, readOrNull, removeQuiet, stageFile } from "./_io.ts";
 import { FutureImpl, timeoutOf } from "./_future.ts";
 import { FutureRegistry } from "./_futures.ts";
 import { WatchSet } from "./_watch_set.ts";
@@ -531,7 +525,9 @@ export class RpcClient implements AsyncDisposable {
 
   async #reuseCached(dir: string, id: string): Promise<SyftFuture | undefined> {
     const path = join(dir, `${id}.request`);
-    if (!(await exists(path))) return undefined;
+    // Synchronous while file operations are fast: an async check would put a thread hop on the
+    // path of every cache-mode send.
+    if (!(await fastExists(path))) return undefined;
     const bytes = await readOrNull(path);
     if (bytes === null) return undefined;
     let old: SyftRequest;

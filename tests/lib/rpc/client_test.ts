@@ -12,6 +12,7 @@ import {
   SyftResponse,
 } from "../../../lib/rpc/mod.ts";
 import { REJECTED_MESSAGE } from "../../../lib/rpc/_resolve.ts";
+import { forceSyncOps } from "../../../lib/rpc/_fastfs.ts";
 import { fileExists, ME, rpcWorkspace, waitFor } from "./_fixtures.ts";
 
 const NOBODY = "syft://carol@example.com/app_data/silent/rpc/void";
@@ -42,6 +43,38 @@ Deno.test("RpcClient sends to an echo app and resolves the future from the respo
   assert.equal(client.pending.length, 0);
   const pong = await client.call(app.url("/ping"), { timeout: 10_000 });
   assert.equal(pong.json<{ msg: string }>().msg, "pong");
+});
+
+Deno.test("the deletion of consumed files, still running when wait() returns, is awaited by a resend of the same id, resolve() and close()", async () => {
+  // Async file ops: the deletion is then still in flight when wait() returns.
+  forceSyncOps(false);
+  using _restore = { [Symbol.dispose]: () => forceSyncOps(undefined) };
+  await using ws = await rpcWorkspace();
+  await using app = createEchoApp({ workspace: ws.workspace, cleanupInterval: 0 });
+  await app.start();
+  const client = await RpcClient.open({ workspace: ws.workspace });
+  const url = app.url("/echo");
+  // Cache mode: the same request gets the same id. The second send must wait for the first one's
+  // files to go (else it would reuse the consumed request file, which the deletion then removes).
+  for (let round = 0; round < 20; round++) {
+    const first = await client.send(url, { method: "POST", body: "same" });
+    assert.equal((await first.wait({ timeout: "10s" })).text(), "same");
+    const again = await client.send(url, { method: "POST", body: "same" });
+    assert.equal(again.id, first.id);
+    assert.notEqual(again, first);
+    const res = await again.wait({ timeout: "10s" });
+    assert.equal(res.statusCode, 200);
+    // resolve() returns once the consumed files are gone.
+    assert.equal(await again.resolve(), res);
+    assert.equal(await fileExists(again.requestPath), false);
+    assert.equal(await fileExists(again.responsePath), false);
+  }
+  // close() starts and waits for the deletions still deferred.
+  const last = await client.send(url, { method: "POST", body: "last", cache: false });
+  await last.wait({ timeout: "10s" });
+  await client.close();
+  assert.equal(await fileExists(last.requestPath), false);
+  assert.equal(await fileExists(last.responsePath), false);
 });
 
 Deno.test("RpcClient cache mode reuses an identical pending request; ids follow get_message_id", async () => {
