@@ -133,7 +133,10 @@ export class GlobWatcher {
     this.#match = picomatch([...this.patterns], { dot: true });
   }
 
-  /** Starts watching (creates the datasites directory when missing). */
+  /**
+   * Starts watching (creates the datasites directory when missing); resolves once the initial
+   * inventory of matching files is taken, so a later change to one of them is a `modify`.
+   */
   async start(): Promise<void> {
     if (this.#lease !== undefined || this.#stopped) return;
     this.#lease = await acquireWatcher(this.#workspace.datasitesDir, this.#options.watcher ?? {});
@@ -144,7 +147,7 @@ export class GlobWatcher {
         if (reason !== "reconcile") void this.#rescan(true);
       },
     });
-    void this.#rescan(false);
+    await this.#rescan(false);
   }
 
   /** Stops watching. */

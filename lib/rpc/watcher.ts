@@ -19,6 +19,7 @@
 import { LRUCache } from "lru-cache";
 import { join, resolve, sep } from "node:path";
 import { ensureDir, isTempName } from "../_fs.ts";
+import { type Clock, systemClock, type TimerHandle } from "../_clock.ts";
 import { getLogger } from "../_log.ts";
 
 const log = getLogger(["rpc", "watcher"]);
@@ -73,6 +74,11 @@ export interface FileWatcherOptions {
   maxWaitMs?: number;
   /** How often subscribers are asked to reconcile, in ms (default 30000; 0 disables). */
   reconcileMs?: number;
+  /**
+   * The clock the quiet period and `maxWaitMs` run on (default the system clock; tests fake it).
+   * Watchers are shared per directory: the first lease's clock is the one used.
+   */
+  clock?: Clock;
   /** How often subscribers rescan when no watcher can be created, in ms (default 1000). */
   pollMs?: number;
   /**
@@ -137,7 +143,7 @@ export class FileWatcher {
   #subs = new Set<Sub>();
   #pending = new Map<string, Pending>();
   #gone = new LRUCache<string, true>({ max: 10_000 });
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushTimer: TimerHandle | undefined;
   #reconcileTimer: ReturnType<typeof setInterval> | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -162,6 +168,7 @@ export class FileWatcher {
       maxWaitMs: options.maxWaitMs ?? 1000,
       reconcileMs: options.reconcileMs ?? 30_000,
       pollMs: options.pollMs ?? 1000,
+      clock: options.clock ?? systemClock,
       fileSuffixes: options.fileSuffixes ?? [".request", ".response"],
     };
   }
@@ -219,7 +226,7 @@ export class FileWatcher {
     if (this.#closed) return;
     this.#closed = true;
     this.#mode = "idle";
-    clearTimeout(this.#flushTimer);
+    this.#options.clock.clearTimeout(this.#flushTimer);
     clearInterval(this.#reconcileTimer);
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
@@ -362,7 +369,7 @@ export class FileWatcher {
 
   #touched(path: string, kind: "create" | "modify"): void {
     if (this.#ignored(path)) return;
-    const now = performance.now();
+    const now = this.#options.clock.now();
     const entry = this.#pending.get(path);
     if (entry === undefined) {
       this.#pending.set(path, { kind, first: now, last: now });
@@ -389,14 +396,14 @@ export class FileWatcher {
 
   #scheduleFlush(): void {
     if (this.#flushTimer !== undefined || this.#closed) return;
-    this.#flushTimer = setTimeout(() => {
+    this.#flushTimer = this.#options.clock.setTimeout(() => {
       this.#flushTimer = undefined;
       this.#flush();
     }, Math.max(5, Math.floor(this.#options.quietMs / 2)));
   }
 
   #flush(): void {
-    const now = performance.now();
+    const now = this.#options.clock.now();
     const { quietMs, maxWaitMs } = this.#options;
     for (const [path, entry] of this.#pending) {
       if (now - entry.last >= quietMs || now - entry.first >= maxWaitMs) {

@@ -28,8 +28,7 @@ Deno.test("GlobWatcher without remove events still forgets removed files: a re-c
   const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => {
     events.push(`${e.kind} ${e.path.slice(dir.length + 1)}`);
   }, { watcher: { source, reconcileMs: 0 }, clock }); // default events: create and modify
-  await watcher.start();
-  await new Promise((r) => setTimeout(r, 100)); // the initial inventory (a real directory walk)
+  await watcher.start(); // resolves once the initial inventory (a real directory walk) is taken
   const file = join(dir, "x.json");
   await Deno.writeTextFile(file, "{}");
   push({ kind: "create", paths: [file] });
@@ -56,8 +55,7 @@ Deno.test("GlobWatcher delivers a change repeated within the dedupe window once,
   const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => {
     events.push(`${e.kind} ${e.path.slice(dir.length + 1)}`);
   }, { watcher: { source, reconcileMs: 0 }, clock });
-  await watcher.start();
-  await new Promise((r) => setTimeout(r, 100)); // the initial inventory (a real directory walk)
+  await watcher.start(); // resolves once the initial inventory (a real directory walk) is taken
   const file = join(dir, "y.json");
   await Deno.writeTextFile(file, "{}");
   push({ kind: "modify", paths: [file] });
@@ -93,9 +91,8 @@ Deno.test("GlobWatcher reports what changed while events were lost, after an ove
   await watcher.start();
   assert.equal(watcher.matches(join(dir, "x.json")), true);
   assert.equal(watcher.matches(join(dir, "x.txt")), false);
-  await new Promise((r) => setTimeout(r, 100)); // the initial inventory
   // Changes the (scripted) watcher never reports:
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 20)); // file times later than the inventory's (a real mtime)
   await Deno.writeTextFile(join(dir, "change.json"), '{"v":2}');
   await Deno.writeTextFile(join(dir, "new.json"), "{}");
   await Deno.remove(join(dir, "drop.json"));
@@ -145,4 +142,25 @@ Deno.test("listPendingRequests() lists requests without responses in both layout
   );
   assert.equal(list[0]!.method, "POST");
   assert.deepEqual(await listPendingRequests(workspace, { app: "other" }), []);
+});
+
+Deno.test("GlobWatcher.start() resolves once the files already there are known: a rescan right after reports none of them", async () => {
+  await using ws = await tempWorkspace();
+  const workspace = new SyftBoxWorkspace({ dataDir: ws.path, email: "me@example.com" });
+  await workspace.ensure();
+  const dir = join(workspace.myDatasite, "data");
+  await Deno.mkdir(dir, { recursive: true });
+  for (let i = 0; i < 300; i++) await Deno.writeTextFile(join(dir, `old${i}.json`), "{}");
+  const { source, push } = scriptedEventSource();
+  const events: string[] = [];
+  const watcher = new GlobWatcher(workspace, "{datasite}/**/*.json", (e) => {
+    events.push(`${e.kind} ${e.path.slice(dir.length + 1)}`);
+  }, { events: ["create", "modify", "remove"], watcher: { source, reconcileMs: 0 } });
+  await watcher.start();
+  const marker = join(dir, "new.json");
+  await Deno.writeTextFile(marker, "{}");
+  push({ kind: "any", paths: [workspace.datasitesDir], flag: "rescan" });
+  await waitFor(() => events.length >= 1);
+  assert.deepEqual(events, ["create new.json"]);
+  watcher.stop();
 });

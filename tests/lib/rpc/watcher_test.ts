@@ -8,6 +8,7 @@ import {
   type RescanReason,
   walkFiles,
 } from "../../../lib/rpc/watcher.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import { tempWorkspace, waitFor } from "../../_helpers/workspace.ts";
 
 /** A scripted event source: push events, make it fail, count how often it was opened. */
@@ -113,7 +114,13 @@ Deno.test("FileWatcher delivers a rename into place and a close-after-write at o
 Deno.test("FileWatcher coalesces create/modify without a close and flushes after the quiet period", async () => {
   await using ws = await tempWorkspace();
   const src = scripted();
-  const watcher = new FileWatcher(ws.path, { source: src.factory, quietMs: 30, reconcileMs: 0 });
+  const clock = new FakeClock();
+  const watcher = new FileWatcher(ws.path, {
+    source: src.factory,
+    quietMs: 30,
+    reconcileMs: 0,
+    clock,
+  });
   await watcher.start();
   const { changes } = collect(watcher, ws.path);
   const p = join(ws.path, "x.response");
@@ -121,13 +128,17 @@ Deno.test("FileWatcher coalesces create/modify without a close and flushes after
     kind: "modify",
     paths: [p],
   });
-  await waitFor(() => changes.length > 0, { timeoutMs: 2000 });
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => watcher.stats.events >= 3);
+  await clock.tick(29); // within the quiet period: nothing yet
+  assert.deepEqual(changes, []);
+  await clock.tick(1);
   assert.deepEqual(changes, [{ kind: "create", path: p, origin: "event" }]);
+  await clock.tick(1_000); // the three events were one change
+  assert.equal(changes.length, 1);
   // A remove cancels a pending change and is delivered at once.
   src.push({ kind: "modify", paths: [p] }, { kind: "remove", paths: [p] });
   await waitFor(() => changes.length === 2);
-  await new Promise((r) => setTimeout(r, 100));
+  await clock.tick(1_000);
   assert.deepEqual(changes[1], { kind: "remove", path: p, origin: "event" });
   assert.equal(changes.length, 2);
   watcher.close();
