@@ -188,12 +188,20 @@ async function benchEnSync(dir: string) {
       const to = subApps[i % APPS]!;
       await pub.publish("bench/b", to.appId, payloadFor.get(to.appId)!, meta);
     }
+    const sentB = performance.now() - t0;
     const received = () => subs.reduce((n, s) => n + s.received, 0);
     const acked = () => subs.reduce((n, s) => n + s.acks, 0);
     while (received() < total) await sleep(1);
+    const deliveredB = performance.now() - t0;
     // Durable acks: wait for every ACK's reply (sent once the ack is committed).
     while (acked() < total) await sleep(1);
     const elapsedB = performance.now() - t0;
+    // Which side bounds (b): the last PUB sent (its window waits for publish commits), the last
+    // delivery (one event in flight per client), or the last ack's commit.
+    console.log(
+      `  (b) last PUB sent at ${round(sentB)} ms, last delivery at ${round(deliveredB)} ms, ` +
+        `last ack answered at ${round(elapsedB)} ms`,
+    );
     const deliverAckMps = total / (elapsedB / 1000);
     if (Deno.env.get("ENSYNC_BENCH_CPU")) {
       console.log(
