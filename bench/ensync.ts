@@ -27,7 +27,10 @@
  *
  * Beside (a), its floor: bare Deno KV in this process writing the bytes the engine's store writes
  * for the same events (`bench/ensync/_kv_floor.ts`), so a durable publish rate above it is not
- * possible with this store on this machine.
+ * possible with this store on this machine. Beside (b) and (c), the one-in-flight limit: a bare
+ * WebSocket server process (`bench/ensync/bare_ws.ts`, Deno.serve, no work per message) pushing
+ * delivery-sized frames, the next one to a client once it answered the last, to the same numbers
+ * of clients; with one event in flight per client (the protocol's rule) no server passes it.
  *
  * Environment: `ENSYNC_BENCH_SCALE` (default 1) scales message counts; `ENSYNC_BENCH_ROUNDS`
  * (default 3); `ENSYNC_BENCH_CLIENTS` (default 4) clients per app in (b); `NATS_URL` (default
@@ -38,7 +41,13 @@
 import { fileURLToPath } from "node:url";
 import { encryptPayload, generateKeyPair } from "../lib/ensync/crypto.ts";
 import { type EnSyncApp, writeEnSyncConfig } from "../servers/ensync/mod.ts";
-import { closeConn, openConn, Publisher, Subscriber } from "./ensync/_ensync_clients.ts";
+import {
+  closeConn,
+  oneInFlightRate,
+  openConn,
+  Publisher,
+  Subscriber,
+} from "./ensync/_ensync_clients.ts";
 import { type JetStreamFigures, runJetStream } from "./ensync/_jetstream.ts";
 import { kvWriteFloor } from "./ensync/_kv_floor.ts";
 import {
@@ -267,6 +276,38 @@ async function benchEnSync(dir: string) {
   }
 }
 
+/**
+ * The one-in-flight limit of (b) and (c): a bare WebSocket server process pushing delivery-sized
+ * frames, the next one to a client once it answered the last, to as many clients as (b) and (c)
+ * use.
+ */
+async function oneInFlightLimit(frameChars: number): Promise<{ b: number; c: number }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=bench", `${ROOT}bench/ensync/bare_ws.ts`, String(frameChars)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("The bare WebSocket server exited before it was ready");
+      buf += value;
+    }
+    reader.releaseLock();
+    child.stdout.cancel().catch(() => {});
+    const { port } = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+    const url = `ws://127.0.0.1:${port}`;
+    const b = await oneInFlightRate(url, APPS * CLIENTS_PER_APP, APPS * PER_APP);
+    const c = await oneInFlightRate(url, APPS, RATE * LATENCY_SECONDS);
+    return { b, c };
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+
 const dir = await Deno.makeTempDir({ prefix: "syft_bench_ensync_" });
 try {
   console.log(
@@ -281,12 +322,15 @@ try {
   const natsPid = await listenerPid(Number(NATS.split(":").pop()));
   const natsRss: number[] = [];
   const floors: number[] = [];
+  const limits: { b: number; c: number }[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     const roundDir = `${dir}/round${r}`;
     await Deno.mkdir(roundDir);
     const o = await benchEnSync(roundDir);
     const floor = await kvWriteFloor(`${roundDir}/floor.kv`, PUBLISH_COUNT, o.storedBytes);
     floors.push(floor.eventsPerSecond);
+    const limit = await oneInFlightLimit(o.storedBytes + 120);
+    limits.push(limit);
     const sampler = natsPid === undefined ? undefined : sampleRss(natsPid);
     const p = await runJetStream({
       servers: NATS,
@@ -309,7 +353,9 @@ try {
         `${round(p.deliverAckMps)} msg/s, p50 ${round(p.p50Ms, 3)} p99 ${round(p.p99Ms, 3)} ms; ` +
         `bare Deno KV floor for (a) ${
           round(floor.eventsPerSecond)
-        } events/s (${floor.commits} commits)`,
+        } events/s (${floor.commits} commits); one-in-flight limit (bare WebSocket server) ${
+          round(limit.b)
+        } msg/s with ${APPS * CLIENTS_PER_APP} clients, ${round(limit.c)} with ${APPS}`,
     );
     for (const [who, s] of [["ensync", o.stalls], ["jetstream", p.stalls]] as const) {
       console.log(
@@ -349,6 +395,8 @@ try {
       `${round(ours.deliverAckMps)}`,
       `${round(peer.deliverAckMps)}`,
     ],
+    ["(b) limit: one in flight, bare server", `${round(median(limits.map((l) => l.b)))}`, ""],
+    [`(c) limit: one in flight, ${APPS} clients`, `${round(median(limits.map((l) => l.c)))}`, ""],
     [`(c) p50 ms at ${RATE}/s`, `${round(ours.p50Ms, 3)}`, `${round(peer.p50Ms, 3)}`],
     [`(c) p99 ms at ${RATE}/s`, `${round(ours.p99Ms, 3)}`, `${round(peer.p99Ms, 3)}`],
   ];
@@ -387,6 +435,12 @@ try {
     "kv_floor_publish_mps": round(median(floors)),
     "publish_ratio_vs_kv_floor": round(
       median(runsOurs.map((o, i) => o.publishMps / floors[i]!)),
+      3,
+    ),
+    "one_in_flight_limit_b_mps": round(median(limits.map((l) => l.b))),
+    "one_in_flight_limit_c_mps": round(median(limits.map((l) => l.c))),
+    "deliver_ack_ratio_vs_limit": round(
+      median(runsOurs.map((o, i) => o.deliverAckMps / limits[i]!.b)),
       3,
     ),
     "kv_floor_ratio_vs_jetstream": round(
