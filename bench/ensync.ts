@@ -22,7 +22,15 @@
  * and summarised in the JSON (worst bucket, stall buckets, the share of the tail inside them); and
  * the peak resident memory of the engine process (VmHWM at the end of its round) beside
  * nats-server's (its VmRSS sampled every 100 ms during the JetStream round, and its VmHWM, which
- * counts since the service started).
+ * counts since the service started); and the engine's resident memory at the end of its round split
+ * into anonymous (heap, buffers) and file-backed pages (`RssAnon`, `RssFile`).
+ *
+ * Beside (a), its floor: bare Deno KV in this process writing the bytes the engine's store writes
+ * for the same events (`bench/ensync/_kv_floor.ts`), so a durable publish rate above it is not
+ * possible with this store on this machine. Beside (b) and (c), the one-in-flight limit: a bare
+ * WebSocket server process (`bench/ensync/bare_ws.ts`, Deno.serve, no work per message) pushing
+ * delivery-sized frames, the next one to a client once it answered the last, to the same numbers
+ * of clients; with one event in flight per client (the protocol's rule) no server passes it.
  *
  * Environment: `ENSYNC_BENCH_SCALE` (default 1) scales message counts; `ENSYNC_BENCH_ROUNDS`
  * (default 3); `ENSYNC_BENCH_CLIENTS` (default 4) clients per app in (b); `NATS_URL` (default
@@ -33,8 +41,15 @@
 import { fileURLToPath } from "node:url";
 import { encryptPayload, generateKeyPair } from "../lib/ensync/crypto.ts";
 import { type EnSyncApp, writeEnSyncConfig } from "../servers/ensync/mod.ts";
-import { closeConn, openConn, Publisher, Subscriber } from "./ensync/_ensync_clients.ts";
+import {
+  closeConn,
+  oneInFlightRate,
+  openConn,
+  Publisher,
+  Subscriber,
+} from "./ensync/_ensync_clients.ts";
 import { type JetStreamFigures, runJetStream } from "./ensync/_jetstream.ts";
+import { kvWriteFloor } from "./ensync/_kv_floor.ts";
 import {
   type LatencyBucket,
   LatencyTimeline,
@@ -143,6 +158,8 @@ async function benchEnSync(dir: string) {
   const body = { data: "x".repeat(1024 - 11) }; // JSON.stringify(body) is 1 KiB
   const payloadFor = new Map(apps.map((a) => [a.appId, encryptPayload(body, a.appId)]));
   const meta = '{"persist":true,"headers":{}}';
+  // The stored form of one (a) event: payload, metadata, two app ids, idem, name and keys.
+  const storedBytes = payloadFor.get(sinkApp.appId)!.length + meta.length + 2 * 44 + 130;
 
   const engine = await startEngine(configPath, `${dir}/ensync.kv`);
   try {
@@ -180,12 +197,20 @@ async function benchEnSync(dir: string) {
       const to = subApps[i % APPS]!;
       await pub.publish("bench/b", to.appId, payloadFor.get(to.appId)!, meta);
     }
+    const sentB = performance.now() - t0;
     const received = () => subs.reduce((n, s) => n + s.received, 0);
     const acked = () => subs.reduce((n, s) => n + s.acks, 0);
     while (received() < total) await sleep(1);
+    const deliveredB = performance.now() - t0;
     // Durable acks: wait for every ACK's reply (sent once the ack is committed).
     while (acked() < total) await sleep(1);
     const elapsedB = performance.now() - t0;
+    // Which side bounds (b): the last PUB sent (its window waits for publish commits), the last
+    // delivery (one event in flight per client), or the last ack's commit.
+    console.log(
+      `  (b) last PUB sent at ${round(sentB)} ms, last delivery at ${round(deliveredB)} ms, ` +
+        `last ack answered at ${round(elapsedB)} ms`,
+    );
     const deliverAckMps = total / (elapsedB / 1000);
     if (Deno.env.get("ENSYNC_BENCH_CPU")) {
       console.log(
@@ -228,6 +253,9 @@ async function benchEnSync(dir: string) {
     while (timeline.all.length < n && performance.now() < deadline) await sleep(10);
     const sorted = timeline.all.toSorted((a, b) => a - b);
     const rssKb = await procKb(engine.pid, "VmHWM");
+    // What the resident memory is at the end: the heap and buffers, or mapped files (the database).
+    const anonKb = await procKb(engine.pid, "RssAnon");
+    const fileKb = await procKb(engine.pid, "RssFile");
     for (const s of [...subs, ...latSubs]) await closeConn(s.conn);
     await closeConn(pubConn);
     return {
@@ -239,9 +267,44 @@ async function benchEnSync(dir: string) {
       timeline: timeline.buckets(),
       stalls: timeline.summary(),
       rssMb: rssKb === undefined ? NaN : rssKb / 1024,
+      storedBytes,
+      anonMb: anonKb === undefined ? NaN : anonKb / 1024,
+      fileMb: fileKb === undefined ? NaN : fileKb / 1024,
     };
   } finally {
     await engine.stop();
+  }
+}
+
+/**
+ * The one-in-flight limit of (b) and (c): a bare WebSocket server process pushing delivery-sized
+ * frames, the next one to a client once it answered the last, to as many clients as (b) and (c)
+ * use.
+ */
+async function oneInFlightLimit(frameChars: number): Promise<{ b: number; c: number }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=bench", `${ROOT}bench/ensync/bare_ws.ts`, String(frameChars)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("The bare WebSocket server exited before it was ready");
+      buf += value;
+    }
+    reader.releaseLock();
+    child.stdout.cancel().catch(() => {});
+    const { port } = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+    const url = `ws://127.0.0.1:${port}`;
+    const b = await oneInFlightRate(url, APPS * CLIENTS_PER_APP, APPS * PER_APP);
+    const c = await oneInFlightRate(url, APPS, RATE * LATENCY_SECONDS);
+    return { b, c };
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
   }
 }
 
@@ -258,10 +321,16 @@ try {
   const runsPeer: JetStreamFigures[] = [];
   const natsPid = await listenerPid(Number(NATS.split(":").pop()));
   const natsRss: number[] = [];
+  const floors: number[] = [];
+  const limits: { b: number; c: number }[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     const roundDir = `${dir}/round${r}`;
     await Deno.mkdir(roundDir);
     const o = await benchEnSync(roundDir);
+    const floor = await kvWriteFloor(`${roundDir}/floor.kv`, PUBLISH_COUNT, o.storedBytes);
+    floors.push(floor.eventsPerSecond);
+    const limit = await oneInFlightLimit(o.storedBytes + 120);
+    limits.push(limit);
     const sampler = natsPid === undefined ? undefined : sampleRss(natsPid);
     const p = await runJetStream({
       servers: NATS,
@@ -281,7 +350,12 @@ try {
         `p50 ${round(o.p50Ms, 3)} p99 ${round(o.p99Ms, 3)} ms; jetstream ${
           round(p.publishMps)
         } / ` +
-        `${round(p.deliverAckMps)} msg/s, p50 ${round(p.p50Ms, 3)} p99 ${round(p.p99Ms, 3)} ms`,
+        `${round(p.deliverAckMps)} msg/s, p50 ${round(p.p50Ms, 3)} p99 ${round(p.p99Ms, 3)} ms; ` +
+        `bare Deno KV floor for (a) ${
+          round(floor.eventsPerSecond)
+        } events/s (${floor.commits} commits); one-in-flight limit (bare WebSocket server) ${
+          round(limit.b)
+        } msg/s with ${APPS * CLIENTS_PER_APP} clients, ${round(limit.c)} with ${APPS}`,
     );
     for (const [who, s] of [["ensync", o.stalls], ["jetstream", p.stalls]] as const) {
       console.log(
@@ -315,11 +389,14 @@ try {
   const ratio = median(runsOurs.map((o, i) => o.deliverAckMps / runsPeer[i]!.deliverAckMps));
   const rows: [string, string, string][] = [
     ["(a) publish msg/s (durable)", `${round(ours.publishMps)}`, `${round(peer.publishMps)}`],
+    ["(a) floor: bare Deno KV, same bytes", `${round(median(floors))}`, ""],
     [
       `(b) deliver+ack msg/s (${APPS} apps)`,
       `${round(ours.deliverAckMps)}`,
       `${round(peer.deliverAckMps)}`,
     ],
+    ["(b) limit: one in flight, bare server", `${round(median(limits.map((l) => l.b)))}`, ""],
+    [`(c) limit: one in flight, ${APPS} clients`, `${round(median(limits.map((l) => l.c)))}`, ""],
     [`(c) p50 ms at ${RATE}/s`, `${round(ours.p50Ms, 3)}`, `${round(peer.p50Ms, 3)}`],
     [`(c) p99 ms at ${RATE}/s`, `${round(ours.p99Ms, 3)}`, `${round(peer.p99Ms, 3)}`],
   ];
@@ -351,9 +428,30 @@ try {
     "jetstream_p50_ms": round(peer.p50Ms, 3),
     "jetstream_p99_ms": round(peer.p99Ms, 3),
     "ratio_vs_jetstream": round(ratio, 3),
+    "publish_ratio_vs_jetstream": round(
+      median(runsOurs.map((o, i) => o.publishMps / runsPeer[i]!.publishMps)),
+      3,
+    ),
+    "kv_floor_publish_mps": round(median(floors)),
+    "publish_ratio_vs_kv_floor": round(
+      median(runsOurs.map((o, i) => o.publishMps / floors[i]!)),
+      3,
+    ),
+    "one_in_flight_limit_b_mps": round(median(limits.map((l) => l.b))),
+    "one_in_flight_limit_c_mps": round(median(limits.map((l) => l.c))),
+    "deliver_ack_ratio_vs_limit": round(
+      median(runsOurs.map((o, i) => o.deliverAckMps / limits[i]!.b)),
+      3,
+    ),
+    "kv_floor_ratio_vs_jetstream": round(
+      median(runsPeer.map((p, i) => floors[i]! / p.publishMps)),
+      3,
+    ),
     ...stallFigures("", runsOurs),
     ...stallFigures("jetstream_", runsPeer),
     "engine_peak_rss_mb": round(median(runsOurs.map((x) => x.rssMb)), 1),
+    "engine_end_rss_anon_mb": round(median(runsOurs.map((x) => x.anonMb)), 1),
+    "engine_end_rss_file_mb": round(median(runsOurs.map((x) => x.fileMb)), 1),
     "nats_server_peak_rss_mb": natsRss.length ? round(median(natsRss), 1) : null,
     "nats_server_vmhwm_mb": natsHwm === undefined ? null : round(natsHwm / 1024, 1),
     "timeline_file": timelineFile,

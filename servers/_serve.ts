@@ -187,6 +187,12 @@ export function serveHardened(
   };
 
   const serveConnection = (conn: Deno.Conn): void => {
+    // As `Deno.serve` does: without TCP_NODELAY a small frame written while an earlier one is
+    // unacknowledged waits for the peer's delayed ACK (~40 ms on Linux), so a WebSocket that
+    // pushes a delivery and then a reply stalls on every exchange.
+    try {
+      (conn as Deno.TcpConn).setNoDelay(true);
+    } catch { /* closed already; serving it fails below */ }
     stats.accepted++;
     stats.open++;
     processConnections.open++;

@@ -129,3 +129,51 @@ export class Subscriber {
     return new Promise((r) => this.#done = r);
   }
 }
+
+/**
+ * The one-in-flight limit: `clients` connections to a bare server (`bench/ensync/bare_ws.ts`) that
+ * pushes the next frame to a client once its previous one was answered; measures frames per
+ * second until `total` arrived in all.
+ */
+export async function oneInFlightRate(
+  url: string,
+  clients: number,
+  total: number,
+): Promise<number> {
+  const answer = `ACK;CLIENT_ID=:${"c".repeat(20)};EVENT_IDEM=:${"i".repeat(16)};BLOCK=:12345`;
+  let received = 0;
+  let stop = false;
+  const { promise: done, resolve } = Promise.withResolvers<void>();
+  const sockets = await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const socket = new WebSocket(url);
+      await new Promise<void>((ok, fail) => {
+        socket.once("open", () => ok());
+        socket.once("error", (e) => fail(new Error(`Cannot connect to ${url}: ${e.message}`)));
+      });
+      return socket;
+    }),
+  );
+  const t0 = performance.now();
+  for (const socket of sockets) {
+    socket.on("message", (data) => {
+      String(data); // read it as the EnSync subscriber does
+      if (stop) return;
+      if (++received >= total) {
+        stop = true;
+        resolve();
+        return;
+      }
+      socket.send(answer);
+    });
+  }
+  for (const socket of sockets) socket.send(answer); // each client's first answer starts it
+  await done;
+  const rate = total / ((performance.now() - t0) / 1000);
+  await Promise.all(sockets.map((s) => {
+    const closed = new Promise<void>((r) => s.once("close", () => r()));
+    s.close();
+    return closed;
+  }));
+  return rate;
+}

@@ -138,8 +138,11 @@ export class LatencyTimeline {
   }
 }
 
-/** A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`), or `undefined` if it cannot be read. */
-export async function procKb(pid: number, field: "VmRSS" | "VmHWM"): Promise<number | undefined> {
+/** A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`, `RssAnon`, `RssFile`), or `undefined` if it cannot be read. */
+export async function procKb(
+  pid: number,
+  field: "VmRSS" | "VmHWM" | "RssAnon" | "RssFile",
+): Promise<number | undefined> {
   try {
     const out = await new Deno.Command("cat", {
       args: [`/proc/${pid}/status`],

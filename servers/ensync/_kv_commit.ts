@@ -63,7 +63,8 @@ export class KvGroupCommit {
   #batch: Batch = emptyBatch();
   /** The segment new events go into until the next commit starts. */
   filling: Segment | undefined;
-  #dirtyBlocks = new Map<string, { app: string; name: string }>();
+  /** Queues whose last block changed, by app then name (no key built per append). */
+  #dirtyBlocks = new Map<string, Set<string>>();
   #flushing: Promise<void> | undefined;
 
   constructor(host: CommitHost) {
@@ -80,7 +81,9 @@ export class KvGroupCommit {
 
   /** Records that a queue's last block changed. */
   blockChanged(app: string, name: string): void {
-    this.#dirtyBlocks.set(`${app}\n${name}`, { app, name });
+    let names = this.#dirtyBlocks.get(app);
+    if (names === undefined) this.#dirtyBlocks.set(app, names = new Set());
+    names.add(name);
   }
 
   /** Marks a segment's state value for writing. */
@@ -164,7 +167,10 @@ export class KvGroupCommit {
     if (batch.segments.length > 0) {
       head.push({ key: host.key("meta", "segment"), value: host.lastSegment(), bytes: 64 });
     }
-    const blocks = [...this.#dirtyBlocks.values()];
+    const blocks: { app: string; name: string }[] = [];
+    for (const [app, names] of this.#dirtyBlocks) {
+      for (const name of names) blocks.push({ app, name });
+    }
     this.#dirtyBlocks.clear();
     for (const { app, name } of blocks) {
       head.push({
@@ -219,7 +225,7 @@ export class KvGroupCommit {
       for (const seg of batch.dirty) this.markDirty(seg);
       for (const seg of batch.segments) seg.dirty = true;
       this.#batch.discards.unshift(...batch.discards);
-      for (const b of blocks) this.#dirtyBlocks.set(`${b.app}\n${b.name}`, b);
+      for (const b of blocks) this.blockChanged(b.app, b.name);
       for (const w of batch.waiters) w.reject(error);
       return false;
     }

@@ -694,11 +694,11 @@ export class EnSyncBroker {
     this.#inflight.delete(held.event.idem);
   }
 
-  /** Resolves the event a settle command names: held by this session, or queued for its app. */
-  async #resolve(
-    session: EngineSession,
-    idem: string,
-  ): Promise<Resolved> {
+  /**
+   * Resolves the event a settle command names: held by this session (answered at once, the hot
+   * path of every ack), or queued for its app (looked up in the store).
+   */
+  #resolve(session: EngineSession, idem: string): Resolved | Promise<Resolved> {
     this.#app(session);
     if (!idem || idem === "undefined") {
       throw new EnSyncEngineError("MISSING_PARAMETERS", "EVENT_IDEM is required");
@@ -711,6 +711,10 @@ export class EnSyncBroker {
     if (stranded !== undefined && stranded.session === session) {
       return { owner: session, event: stranded.event, state: "inflight" };
     }
+    return this.#lookup(session, idem);
+  }
+
+  async #lookup(session: EngineSession, idem: string): Promise<Resolved> {
     let rec;
     try {
       rec = await this.store.lookup(idem);
@@ -733,7 +737,8 @@ export class EnSyncBroker {
    * @throws {EnSyncEngineError} `NOT_FOUND`, or `NOT_IN_FLIGHT` when another client holds it.
    */
   async ack(session: EngineSession, idem: string): Promise<void> {
-    const found = await this.#resolve(session, idem);
+    const resolved = this.#resolve(session, idem);
+    const found = resolved instanceof Promise ? await resolved : resolved;
     if (found.state === "acked") return;
     await this.#settle(found, { kind: "ack" });
   }
