@@ -18,10 +18,27 @@ import { ZapClientImpl } from "./_client.ts";
  * - `OFFLINE`: not connected (before `connect()`, after a clean close, after `close()`);
  * - `ERROR`: the last attempt failed or the connection broke; a retry follows unless reconnect is
  *   off or exhausted.
+ *
+ * @example
+ * ```ts
+ * import { createZapClient, type ZapClientState } from "@syft/syft/hub";
+ * await using client = createZapClient();
+ * const state: ZapClientState = client.state;
+ * console.log(state); // OFFLINE
+ * ```
  */
 export type ZapClientState = "CONNECTING" | "ONLINE" | "OFFLINE" | "ERROR";
 
-/** Reconnect policy: exponential backoff with jitter. */
+/**
+ * Reconnect policy: exponential backoff with jitter.
+ *
+ * @example
+ * ```ts
+ * import { createZapClient, type ReconnectOptions } from "@syft/syft/hub";
+ * const reconnect: ReconnectOptions = { initialDelayMs: 100, maxDelayMs: 2_000, maxAttempts: 20 };
+ * await using client = createZapClient({ reconnect });
+ * ```
+ */
 export interface ReconnectOptions {
   /** The first delay in ms (default 250). */
   initialDelayMs?: number;
@@ -35,7 +52,19 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-/** Options of {@linkcode createZapClient}. */
+/**
+ * Options of {@linkcode createZapClient}.
+ *
+ * @example
+ * ```ts
+ * import { createZapClient, type ZapClientOptions } from "@syft/syft/hub";
+ * const options: ZapClientOptions = {
+ *   queueLimit: 100,
+ *   onOnline: (client) => client.send("$join", { room: "ops" }),
+ * };
+ * await using client = createZapClient(options);
+ * ```
+ */
 export interface ZapClientOptions {
   /** Reconnect automatically (default `true`, with the defaults of {@linkcode ReconnectOptions}); `false` turns it off. */
   reconnect?: boolean | ReconnectOptions;
@@ -53,7 +82,18 @@ export interface ZapClientOptions {
   clock?: Clock;
 }
 
-/** A handler of received events. */
+/**
+ * A handler of received events.
+ *
+ * @example
+ * ```ts
+ * import { type ClientEventHandler, createZapClient } from "@syft/syft/hub";
+ * const show: ClientEventHandler = (event) => console.log(event.eventName, event.payload);
+ * await using client = createZapClient();
+ * const off = client.on("chat", show);
+ * off();
+ * ```
+ */
 export type ClientEventHandler = (event: EventData) => void;
 
 /**

@@ -10,7 +10,18 @@ import type { HubErrorEventCode } from "./errors.ts";
 import type { EventHeaders } from "./frame.ts";
 import { EventRegisterImpl } from "./_register.ts";
 
-/** What a handler receives. */
+/**
+ * What a handler receives.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, type EventContext } from "@syft/syft/hub";
+ * const greet = ({ connection, payload }: EventContext<{ name: string }>): void => {
+ *   connection.send("greeting", `hello ${payload.name}`);
+ * };
+ * createEventRegister().on("greet", greet);
+ * ```
+ */
 export interface EventContext<P = unknown> {
   /** The event name. */
   eventName: string;
@@ -25,10 +36,28 @@ export interface EventContext<P = unknown> {
 /**
  * A handler. It may return a promise: the hub then waits for it before it runs the next event of
  * the same connection (unless the hub is `concurrent`); other connections never wait.
+ *
+ * @example
+ * ```ts
+ * import type { EventHandler } from "@syft/syft/hub";
+ * const echo: EventHandler = ({ connection, eventName, payload, headers }) => {
+ *   connection.send(eventName, payload, headers);
+ * };
+ * console.log(typeof echo); // function
+ * ```
  */
 export type EventHandler<P = unknown> = (context: EventContext<P>) => unknown;
 
-/** The payload of the `disconnected` lifecycle event. */
+/**
+ * The payload of the `disconnected` lifecycle event.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, type DisconnectInfo } from "@syft/syft/hub";
+ * const bye = (info: DisconnectInfo): string => `closed ${info.code} ${info.reason}`;
+ * createEventRegister().on("disconnected", ({ payload }) => console.log(bye(payload)));
+ * ```
+ */
 export interface DisconnectInfo {
   /** The WebSocket close code (1005 when the peer sent none, 1006 when the socket dropped). */
   code: number;
@@ -36,7 +65,16 @@ export interface DisconnectInfo {
   reason: string;
 }
 
-/** The payload of the `error` lifecycle event. */
+/**
+ * The payload of the `error` lifecycle event.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, type HubErrorInfo } from "@syft/syft/hub";
+ * const report = (info: HubErrorInfo): void => console.warn(info.code, info.message);
+ * createEventRegister().on("error", ({ payload }) => report(payload));
+ * ```
+ */
 export interface HubErrorInfo {
   /** What happened. */
   code: HubErrorEventCode;
@@ -48,7 +86,16 @@ export interface HubErrorInfo {
   error: unknown;
 }
 
-/** The lifecycle events and their payloads. They are local: never sent on the wire. */
+/**
+ * The lifecycle events and their payloads. They are local: never sent on the wire.
+ *
+ * @example
+ * ```ts
+ * import type { LifecycleEvents } from "@syft/syft/hub";
+ * const info: LifecycleEvents["disconnected"] = { code: 1000, reason: "" };
+ * console.log(info.code); // 1000
+ * ```
+ */
 export interface LifecycleEvents {
   /** A peer connected (after `authenticate`, before its first event). */
   connected: null;
@@ -58,7 +105,15 @@ export interface LifecycleEvents {
   error: HubErrorInfo;
 }
 
-/** The names of the lifecycle events. */
+/**
+ * The names of the lifecycle events.
+ *
+ * @example
+ * ```ts
+ * import { LIFECYCLE_EVENTS } from "@syft/syft/hub";
+ * console.log(LIFECYCLE_EVENTS); // [ "connected", "disconnected", "error" ]
+ * ```
+ */
 export const LIFECYCLE_EVENTS: readonly (keyof LifecycleEvents)[] = [
   "connected",
   "disconnected",

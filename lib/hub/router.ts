@@ -11,10 +11,28 @@ import type { EventHeaders } from "./frame.ts";
 import type { ScaleOutState, ScaleOutStats } from "./scaleout.ts";
 import { ConnectionRouterImpl } from "./_router.ts";
 
-/** Connections (or their ids) a broadcast skips. */
+/**
+ * Connections (or their ids) a broadcast skips.
+ *
+ * @example
+ * ```ts
+ * import { createConnectionRouter, type Exclude } from "@syft/syft/hub";
+ * const skip: Exclude = ["zpt-1", "zpt-2"];
+ * console.log(createConnectionRouter().broadcast("news", "hi", { exclude: skip })); // 0
+ * ```
+ */
 export type Exclude = Connection | string | Iterable<Connection | string>;
 
-/** Options of {@linkcode ConnectionRouter.broadcast} and room sends. */
+/**
+ * Options of {@linkcode ConnectionRouter.broadcast} and room sends.
+ *
+ * @example
+ * ```ts
+ * import { type BroadcastOptions, createConnectionRouter } from "@syft/syft/hub";
+ * const options: BroadcastOptions = { headers: { priority: "high" }, exclude: "zpt-1" };
+ * createConnectionRouter().to("ops").send("deploy", { v: 2 }, options);
+ * ```
+ */
 export interface BroadcastOptions {
   /** Connections (or ids) not to send to, on this instance and on the others. */
   exclude?: Exclude;
@@ -26,6 +44,28 @@ export interface BroadcastOptions {
  * Carries broadcasts, room sends and `sendTo` between hub instances. A router hands every
  * cross-instance operation to its adapter after delivering locally; the adapter calls
  * `router.deliver()` and `router.get(id)?.sendFrame()` for what other instances publish.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionRouter, createConnectionRouter, type RouterAdapter } from "@syft/syft/hub";
+ * // Two routers in one process, each delivering what the other publishes.
+ * function pair(): [RouterAdapter, RouterAdapter] {
+ *   const routers: ConnectionRouter[] = [];
+ *   const make = (self: number): RouterAdapter => ({
+ *     bind: (router) => void (routers[self] = router),
+ *     publish: (frame, rooms, exclude) => void routers[1 - self]?.deliver(frame, rooms, exclude),
+ *     sendTo: (id, frame) => Promise.resolve(routers[1 - self]?.get(id)?.sendFrame(frame) ?? false),
+ *     added: () => {},
+ *     removed: () => {},
+ *     close: () => Promise.resolve(),
+ *   });
+ *   return [make(0), make(1)];
+ * }
+ * const [a, b] = pair();
+ * const left = createConnectionRouter({ adapter: a });
+ * const right = createConnectionRouter({ adapter: b });
+ * console.log(left.broadcast("news", "reaches right too"), right.size); // 0 0
+ * ```
  */
 export interface RouterAdapter {
   /**
@@ -75,7 +115,16 @@ export interface RouterAdapter {
   onStateChange?(listener: (state: ScaleOutState) => void): () => void;
 }
 
-/** Options of {@linkcode createConnectionRouter}. */
+/**
+ * Options of {@linkcode createConnectionRouter}.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionRouterOptions, createConnectionRouter } from "@syft/syft/hub";
+ * const options: ConnectionRouterOptions = { scaleOutEvent: "$cluster" };
+ * await using router = createConnectionRouter(options);
+ * ```
+ */
 export interface ConnectionRouterOptions {
   /** Scale-out: deliver broadcasts, room sends and `sendTo` across hub instances. */
   adapter?: RouterAdapter;
@@ -86,7 +135,16 @@ export interface ConnectionRouterOptions {
   scaleOutEvent?: string | false;
 }
 
-/** Sends to the members of one or more rooms; see {@linkcode ConnectionRouter.to}. */
+/**
+ * Sends to the members of one or more rooms; see {@linkcode ConnectionRouter.to}.
+ *
+ * @example
+ * ```ts
+ * import { createConnectionRouter, type RoomSender } from "@syft/syft/hub";
+ * const ops: RoomSender = createConnectionRouter().to(["ops", "oncall"]);
+ * console.log(ops.send("page", { text: "disk full" })); // 0: nobody in those rooms yet
+ * ```
+ */
 export interface RoomSender {
   /**
    * Sends one event to every member of the rooms (each connection once), encoded once.
