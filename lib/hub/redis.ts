@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { ConnectionRouter, RouterAdapter } from "./router.ts";
+import type { RouterAdapter } from "./router.ts";
 import type { ScaleOutState, ScaleOutStats } from "./scaleout.ts";
 import { RedisAdapterError } from "./errors.ts";
 import { type Clock, systemClock } from "../_clock.ts";
@@ -59,8 +59,8 @@ export interface RedisAdapterOptions {
 /**
  * A {@linkcode RouterAdapter} over Redis pub/sub (ioredis); {@linkcode connectRedisAdapter} makes
  * one. Give it to a router (`createConnectionRouter({ adapter })`) on every hub instance that
- * shares the prefix; `broadcast`, `to(room).send` and `sendTo` then reach
- * connections held by any of them.
+ * shares the prefix; `broadcast`, `to(room).send` and `sendTo` then reach connections held by any
+ * of them. One adapter serves one router (`bind()` throws `RedisAdapterError` for a second one).
  *
  * Delivery across instances is at most once and never late: while Redis is unreachable the
  * adapter is `degraded` and drops each cross-instance publish at once (counted in `stats`), and
@@ -95,43 +95,6 @@ export interface RedisAdapter extends RouterAdapter, AsyncDisposable {
    * @returns A function that removes the listener.
    */
   onStateChange(listener: (state: ScaleOutState) => void): () => void;
-  /**
-   * Called by the router that uses this adapter.
-   *
-   * @param router The router to deliver to.
-   * @throws {RedisAdapterError} When the adapter is already bound to another router.
-   */
-  bind(router: ConnectionRouter): void;
-  /**
-   * Publishes a frame for the other instances; while degraded it is dropped at once (counted).
-   *
-   * @param frame The frame text.
-   * @param rooms The rooms, or `null` for every connection.
-   * @param exclude Connection ids to skip.
-   */
-  publish(frame: string, rooms: readonly string[] | null, exclude: readonly string[]): void;
-  /**
-   * Sends a frame to a connection held by another instance.
-   *
-   * @param id The connection id.
-   * @param frame The frame text.
-   * @returns Whether an instance holds it and took the frame (`false` at once while degraded).
-   */
-  sendTo(id: string, frame: string): Promise<boolean>;
-  /**
-   * Records that this instance holds a connection.
-   *
-   * @param id The connection id.
-   */
-  added(id: string): void;
-  /**
-   * Records that a connection left this instance.
-   *
-   * @param id The connection id.
-   */
-  removed(id: string): void;
-  /** Removes this instance's connections from the registry, unsubscribes and disconnects. */
-  close(): Promise<void>;
 }
 
 /**
