@@ -4,7 +4,9 @@ import {
   createEventRegister,
   createZapHub,
   type DisconnectInfo,
+  HubError,
   type HubErrorInfo,
+  type ZapHub,
 } from "../../../lib/hub/mod.ts";
 import { honoHandler } from "../../../lib/hub/hono.ts";
 import { FakeClock } from "../../_helpers/clock.ts";
@@ -457,6 +459,18 @@ Deno.test("honoHandler() serves the same hub behind a Hono route, with 401 and 4
     await hub.close();
     await server.shutdown();
   }
+});
+
+Deno.test("honoHandler() refuses an object that only looks like a hub, with HUB_OPTIONS", () => {
+  const real = createZapHub(createEventRegister());
+  const lookalike: ZapHub = { ...real, fetch: real.fetch };
+  assert.throws(
+    () => honoHandler(lookalike),
+    (err) =>
+      err instanceof HubError && err.code === "HUB_OPTIONS" &&
+      /made by createZapHub\(\)/.test(err.message),
+  );
+  assert.equal(typeof honoHandler(real), "function");
 });
 
 Deno.test("ZapHub.close() closes every connection with 1001 and refuses new ones with 503", async () => {
