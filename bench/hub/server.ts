@@ -5,7 +5,7 @@
  * - `raw`: the limit, a bare `Deno.upgradeWebSocket` that echoes every text frame back;
  * - `rawrelay`: the fan-out limit, bare `Deno.upgradeWebSocket` sockets in a `Set`, each text frame
  *   sent as is to every other socket;
- * - `echo`: a `ZapHub` whose `echo` handler sends the event back to its sender;
+ * - `echo`: a hub (`createZapHub`) whose `echo` handler sends the event back to its sender;
  * - `relay`: the relay hub of `servers/hub` (lobby, rooms, exclude sender).
  *
  * Usage: `deno run -P=bench --v8-flags=--expose-gc bench/hub/server.ts <mode>`. Prints
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { EventRegister, ZapHub } from "../../lib/hub/mod.ts";
+import { createEventRegister, createZapHub } from "../../lib/hub/mod.ts";
 import { createHubApp } from "../../servers/hub/app.ts";
 
 const mode = Deno.args[0];
@@ -44,10 +44,10 @@ if (mode === "raw") {
     return response;
   };
 } else if (mode === "echo") {
-  const register = new EventRegister().on("echo", ({ connection, payload, headers }) => {
+  const register = createEventRegister().on("echo", ({ connection, payload, headers }) => {
     connection.send("echo", payload, headers);
   });
-  handler = new ZapHub(register).fetch;
+  handler = createZapHub(register).fetch;
 } else if (mode === "relay") {
   handler = createHubApp().app.fetch;
 } else {

@@ -5,7 +5,12 @@
  */
 import { serveLimitsOf } from "../_limits.ts";
 import type { CommandUnknownOpts } from "@commander-js/extra-typings";
-import { type EventData, SCALEOUT_EVENT, ZapClient, ZapClientError } from "../../lib/hub/mod.ts";
+import {
+  createZapClient,
+  type EventData,
+  SCALEOUT_EVENT,
+  ZapClientError,
+} from "../../lib/hub/mod.ts";
 import { DEFAULT_HUB_PATH } from "../../servers/hub/app.ts";
 import { DEFAULT_HUB_PORT, serveHub } from "../../servers/hub/main.ts";
 import { SyftError } from "../../lib/errors.ts";
@@ -140,7 +145,7 @@ export async function send(
   const payload = await readPayload(payloadJson);
   const headers: Record<string, unknown> = parseHeaderOptions(opts.header);
   if (opts.room !== undefined) headers.room = opts.room;
-  const client = new ZapClient({ reconnect: false });
+  const client = createZapClient({ reconnect: false });
   const errors: EventData[] = [];
   client.on("error", (event) => errors.push(event));
   try {
@@ -169,7 +174,7 @@ export async function listen(url: string, opts: ListenOptions): Promise<void> {
   const target = hubUrl(url, opts.token);
   const only = new Set(opts.event);
   const rooms = opts.room;
-  const client = new ZapClient({
+  const client = createZapClient({
     onOnline: (c) => {
       for (const room of rooms) c.send("$join", { room });
     },

@@ -1,6 +1,6 @@
 /**
  * The hub's core, apart from its adapters: the sessions of upgraded sockets, their ordering,
- * limits, handlers and counters. {@linkcode ZapHub} is the public facade over it; the
+ * limits, handlers and counters. `ZapHub` (`_hub.ts`) is the public facade over it; the
  * `Deno.serve` adapter (`hub.fetch`) and the Hono adapter (`hono.ts`) feed it sockets and frames.
  *
  * @module
@@ -9,10 +9,10 @@ import {
   CLOSE_GOING_AWAY,
   CLOSE_TOO_LARGE,
   CLOSE_TRY_AGAIN_LATER,
-  Connection,
-  DEFAULT_SEND_BUFFER_LIMIT,
+  ConnectionImpl,
   newConnectionId,
-} from "./connection.ts";
+} from "./_connection.ts";
+import { type Connection, DEFAULT_SEND_BUFFER_LIMIT } from "./connection.ts";
 import { FrameError, HubError } from "./errors.ts";
 import {
   decodeFrame,
@@ -35,7 +35,7 @@ const DISCONNECT = Symbol("disconnect");
 
 /** The hub-side state of one connection. */
 export class Session {
-  readonly conn: Connection;
+  readonly conn: ConnectionImpl;
   /** Handlers running now (the `connected` handler included). */
   busy = 0;
   /** `false` until the `connected` handler finished. */
@@ -47,7 +47,7 @@ export class Session {
   closeInfo: DisconnectInfo | undefined;
   socketError: string | undefined;
 
-  constructor(conn: Connection) {
+  constructor(conn: ConnectionImpl) {
     this.conn = conn;
   }
 }
@@ -188,7 +188,7 @@ export class HubEngine {
   ): Session {
     socket.binaryType = "arraybuffer";
     let session: Session | undefined = undefined;
-    const conn = new Connection(socket, request, {
+    const conn = new ConnectionImpl(socket, request, {
       id: this.#createId(),
       ...(remoteAddress === undefined ? {} : { remoteAddress }),
       ...(data === undefined ? {} : { data }),
@@ -444,7 +444,7 @@ export class HubEngine {
   }
 }
 
-/** The core behind each {@linkcode ZapHub}, for the adapters. */
+/** The core behind each hub `createZapHub()` made, for the adapters. */
 export const engines: WeakMap<object, HubEngine> = new WeakMap();
 
 export function socketErrorText(evt: Event): string {

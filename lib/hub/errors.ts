@@ -195,8 +195,8 @@ export class FrameEncodeError extends HubError {
  *
  * @example
  * ```ts
- * import { ZapClient, ZapClientError } from "@syft/syft/hub";
- * const client = new ZapClient({ reconnect: false });
+ * import { createZapClient, ZapClientError } from "@syft/syft/hub";
+ * const client = createZapClient({ reconnect: false });
  * try {
  *   await client.connect("ws://127.0.0.1:9/ws");
  * } catch (err) {
@@ -231,9 +231,9 @@ export class ZapClientError extends HubError {
  *
  * @example
  * ```ts
- * import { RedisAdapter, RedisAdapterError } from "@syft/syft/hub";
+ * import { connectRedisAdapter, RedisAdapterError } from "@syft/syft/hub";
  * try {
- *   await RedisAdapter.connect("redis://127.0.0.1:1", { connectTimeoutMs: 500 });
+ *   await connectRedisAdapter("redis://127.0.0.1:1", { connectTimeoutMs: 500 });
  * } catch (err) {
  *   if (err instanceof RedisAdapterError) console.log(err.message);
  * }

@@ -10,10 +10,28 @@
  */
 import { FrameEncodeError, FrameError } from "./errors.ts";
 
-/** Per-event application metadata: a flat JSON object (not HTTP headers). */
+/**
+ * Per-event application metadata: a flat JSON object (not HTTP headers).
+ *
+ * @example
+ * ```ts
+ * import type { EventHeaders } from "@syft/syft/hub";
+ * const headers: EventHeaders = { room: "lobby", traceId: "t-1" };
+ * console.log(headers.room); // lobby
+ * ```
+ */
 export type EventHeaders = Record<string, unknown>;
 
-/** One decoded event. */
+/**
+ * One decoded event.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, type EventData } from "@syft/syft/hub";
+ * const event: EventData = decodeFrame('{"eventName":"chat","payload":"hi"}');
+ * console.log(event); // { eventName: "chat", payload: "hi", headers: {} }
+ * ```
+ */
 export interface EventData {
   /** The event name (a non-empty string). */
   eventName: string;
@@ -23,7 +41,15 @@ export interface EventData {
   headers: EventHeaders;
 }
 
-/** The default largest incoming frame a hub accepts: 1 MiB. */
+/**
+ * The default largest incoming frame a hub accepts: 1 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_FRAME_BYTES } from "@syft/syft/hub";
+ * console.log(DEFAULT_MAX_FRAME_BYTES); // 1048576
+ * ```
+ */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The Hono adapter of {@linkcode ZapHub}, apart from the hub's core (as Hono keeps its runtime
+ * The Hono adapter of a {@linkcode ZapHub}, apart from the hub's core (as Hono keeps its runtime
  * adapters apart from `hono-base`): a middleware built on `upgradeWebSocket` from `hono/deno`.
  * Its own entry point, `@syft/syft/hub/hono`, so that `@syft/syft/hub` loads no Hono.
  *
@@ -32,9 +32,9 @@ export interface HonoContextLike {
  *
  * @example
  * ```ts
- * import { EventRegister, ZapHub } from "@syft/syft/hub";
+ * import { createEventRegister, createZapHub } from "@syft/syft/hub";
  * import { honoHandler, type HonoWebSocketHandler } from "@syft/syft/hub/hono";
- * const middleware: HonoWebSocketHandler = honoHandler(new ZapHub(new EventRegister()));
+ * const middleware: HonoWebSocketHandler = honoHandler(createZapHub(createEventRegister()));
  * console.log(typeof middleware); // function
  * ```
  */
@@ -51,10 +51,10 @@ export type HonoWebSocketHandler = (
  * @example Serve a hub on a Hono route
  * ```ts
  * import { Hono } from "hono";
- * import { EventRegister, ZapHub } from "@syft/syft/hub";
+ * import { createEventRegister, createZapHub } from "@syft/syft/hub";
  * import { honoHandler } from "@syft/syft/hub/hono";
- * const register = new EventRegister().on("ping", ({ connection }) => connection.send("pong"));
- * const hub = new ZapHub(register, {
+ * const register = createEventRegister().on("ping", ({ connection }) => connection.send("pong"));
+ * const hub = createZapHub(register, {
  *   authenticate: (req) => req.headers.get("authorization") === "Bearer s3cret",
  * });
  * const app = new Hono();
@@ -66,12 +66,14 @@ export type HonoWebSocketHandler = (
  *
  * @param hub The hub to serve.
  * @returns The middleware.
- * @throws {HubError} `HUB_OPTIONS` when `hub` is not a {@linkcode ZapHub}.
+ * @throws {HubError} `HUB_OPTIONS` when `hub` was not made by `createZapHub()`.
  */
 export function honoHandler(hub: ZapHub): HonoWebSocketHandler {
   const engine = engines.get(hub);
   if (engine === undefined) {
-    throw new HubError("Cannot build the Hono adapter: expected a ZapHub", { code: "HUB_OPTIONS" });
+    throw new HubError("Cannot build the Hono adapter: expected a hub made by createZapHub()", {
+      code: "HUB_OPTIONS",
+    });
   }
   return async (c) => {
     const request = c.req.raw;

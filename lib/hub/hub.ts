@@ -1,23 +1,41 @@
 /**
- * The hub: runs an {@linkcode EventRegister}'s handlers for WebSocket peers, with per-connection
- * ordering, limits, heartbeats and authentication, behind a plain `Deno.serve` handler (the Hono
- * adapter is {@linkcode honoHandler}, in `hono.ts`).
+ * The hub's public shape: {@linkcode ZapHub} runs an {@linkcode EventRegister}'s handlers for
+ * WebSocket peers, with per-connection ordering, limits, heartbeats and authentication, behind a
+ * plain `Deno.serve` handler (the Hono adapter is `honoHandler`, in `@syft/syft/hub/hono`).
+ * {@linkcode createZapHub} makes one (the implementation is internal, as in nats.js).
  *
  * @module
  */
 import type { Connection } from "./connection.ts";
 import type { EventRegister } from "./register.ts";
 import type { ConnectionRouter } from "./router.ts";
-import { engines, errorText, HubEngine, isUpgrade, jsonResponse } from "./_engine.ts";
 import type { Clock } from "../_clock.ts";
+import { ZapHubImpl } from "./_hub.ts";
 
 /**
  * What `authenticate` returns: `true` or an object (which becomes the connection's initial
  * `data`) accepts the upgrade; anything else refuses it with 401.
+ *
+ * @example
+ * ```ts
+ * import type { AuthResult } from "@syft/syft/hub";
+ * const authenticate = (req: Request): AuthResult =>
+ *   req.headers.get("authorization") === "Bearer s3cret" ? { user: "ada" } : false;
+ * console.log(authenticate(new Request("http://127.0.0.1/ws"))); // false
+ * ```
  */
 export type AuthResult = boolean | Record<string, unknown> | null | undefined;
 
-/** Options of {@linkcode ZapHub}. */
+/**
+ * Options of {@linkcode createZapHub}.
+ *
+ * @example
+ * ```ts
+ * import type { ZapHubOptions } from "@syft/syft/hub";
+ * const options: ZapHubOptions = { path: "/ws", idleTimeout: 60, concurrent: 4 };
+ * console.log(options.path); // /ws
+ * ```
+ */
 export interface ZapHubOptions {
   /** Connections are added to it on connect and removed on disconnect. */
   router?: ConnectionRouter;
@@ -51,7 +69,16 @@ export interface ZapHubOptions {
   clock?: Clock;
 }
 
-/** Counters of a hub since it was created. */
+/**
+ * Counters of a hub since it was created.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, createZapHub, type HubStats } from "@syft/syft/hub";
+ * const stats: HubStats = createZapHub(createEventRegister()).stats;
+ * console.log(stats.connections); // 0
+ * ```
+ */
 export interface HubStats {
   /** Open connections now. */
   connections: number;
@@ -70,9 +97,28 @@ export interface HubStats {
 }
 
 /**
- * Serves an {@linkcode EventRegister} over WebSocket. One hub can sit behind `Deno.serve`
- * (`hub.fetch`) or a Hono route ({@linkcode honoHandler}, built on `upgradeWebSocket` from
- * `hono/deno`).
+ * Options of {@linkcode ZapHub.close}.
+ *
+ * @example
+ * ```ts
+ * import type { HubCloseOptions } from "@syft/syft/hub";
+ * const options: HubCloseOptions = { code: 1012, reason: "restarting", timeoutMs: 1_000 };
+ * console.log(options.code); // 1012
+ * ```
+ */
+export interface HubCloseOptions {
+  /** The close code sent to every connection (default 1001, going away). */
+  code?: number;
+  /** The close reason (default `"server shutting down"`). */
+  reason?: string;
+  /** How long to wait for the `disconnected` handlers, in ms (default 3,000). */
+  timeoutMs?: number;
+}
+
+/**
+ * A hub serving an {@linkcode EventRegister} over WebSocket; make one with
+ * {@linkcode createZapHub}. One hub can sit behind `Deno.serve` (`hub.fetch`) or a Hono route
+ * (`honoHandler` from `@syft/syft/hub/hono`, built on `upgradeWebSocket` from `hono/deno`).
  *
  * What it guarantees:
  * - the events of one connection run in order (each awaits the previous handler) unless
@@ -87,99 +133,39 @@ export interface HubStats {
  *
  * @example Plain Deno.serve
  * ```ts
- * import { ConnectionRouter, EventRegister, ZapHub } from "@syft/syft/hub";
- * const router = new ConnectionRouter();
- * const register = new EventRegister()
+ * import { createConnectionRouter, createEventRegister, createZapHub } from "@syft/syft/hub";
+ * const router = createConnectionRouter();
+ * const register = createEventRegister()
  *   .on("connected", ({ connection }) => connection.send("welcome", { id: connection.id }))
  *   .on("chat", ({ connection, payload }) => {
  *     router.broadcast("chat", payload, { exclude: connection });
  *   });
- * const hub = new ZapHub(register, { router, path: "/ws" });
- * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, hub.fetch);
- * await hub.close();
- * await server.shutdown();
- * ```
- *
- * @example Hono
- * ```ts
- * import { Hono } from "hono";
- * import { EventRegister, ZapHub } from "@syft/syft/hub";
- * import { honoHandler } from "@syft/syft/hub/hono";
- * const register = new EventRegister().on("ping", ({ connection }) => connection.send("pong"));
- * const hub = new ZapHub(register, {
- *   authenticate: (req) => req.headers.get("authorization") === "Bearer s3cret",
- * });
- * const app = new Hono();
- * app.get("/ws", honoHandler(hub));
+ * await using hub = createZapHub(register, { router, path: "/ws" });
+ * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, hub.fetch);
+ * console.log(hub.connections); // 0
  * ```
  */
-export class ZapHub implements AsyncDisposable {
+export interface ZapHub extends AsyncDisposable {
   /** The handlers. */
   readonly register: EventRegister;
   /** The router connections are added to, if one was given. */
   readonly router: ConnectionRouter | undefined;
-  readonly #engine: HubEngine;
-
-  /**
-   * Creates a hub.
-   *
-   * @param register The handlers.
-   * @param options Router, limits, heartbeat, authentication, concurrency and clock.
-   * @throws {HubError} When a limit is not a positive number.
-   */
-  constructor(register: EventRegister, options: ZapHubOptions = {}) {
-    this.register = register;
-    this.router = options.router;
-    this.#engine = new HubEngine(register, options);
-    engines.set(this, this.#engine);
-  }
-
   /** Counters since the hub was created. */
-  get stats(): HubStats {
-    return this.#engine.stats;
-  }
-
+  readonly stats: HubStats;
   /** Open connections now. */
-  get connections(): number {
-    return this.#engine.size;
-  }
-
+  readonly connections: number;
   /**
-   * The plain `Deno.serve` adapter: upgrades WebSocket requests (on `path`, when set), answers
-   * 426 to other requests, 404 to other paths and 401 when `authenticate` refuses.
+   * The plain `Deno.serve` adapter (a bound function: pass `hub.fetch` as it is): upgrades
+   * WebSocket requests (on `path`, when set), answers 426 to other requests, 404 to other paths,
+   * 401 when `authenticate` refuses and 503 after `close()`.
    *
    * @param request The HTTP request.
    * @param info What `Deno.serve` passes with it (the peer's address is kept on the connection).
    * @returns The upgrade response, or the refusal.
    */
-  readonly fetch = async (request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> => {
-    // Read before any await: Deno's getter throws once the request is gone.
-    const remoteAddress = peer(info);
-    if (this.#engine.path !== undefined && new URL(request.url).pathname !== this.#engine.path) {
-      return jsonResponse(404, `Not found: the WebSocket endpoint is ${this.#engine.path}`);
-    }
-    if (!isUpgrade(request)) {
-      return jsonResponse(426, "Expected a WebSocket upgrade request", { upgrade: "websocket" });
-    }
-    if (this.#engine.shuttingDown) return jsonResponse(503, "The hub is shutting down");
-    const data = await this.#engine.authorize(request);
-    if (data === false) return jsonResponse(401, "Unauthorized: the hub refused the credentials");
-    let upgraded: { socket: WebSocket; response: Response };
-    try {
-      const protocol = request.headers.get("sec-websocket-protocol")?.split(",")[0]?.trim();
-      upgraded = Deno.upgradeWebSocket(request, {
-        idleTimeout: this.#engine.idleTimeout,
-        ...(protocol ? { protocol } : {}),
-      });
-    } catch (err) {
-      return jsonResponse(400, `Cannot upgrade to WebSocket: ${errorText(err)}`);
-    }
-    this.attach(upgraded.socket, request, data, { remoteAddress });
-    return upgraded.response;
-  };
-
+  readonly fetch: (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
   /**
-   * Serves a WebSocket you upgraded yourself (the building block of the adapters).
+   * Serves a WebSocket you upgraded yourself (the building block of other adapters).
    *
    * @param socket The server side of an upgraded WebSocket (open or still opening).
    * @param request The upgrade request.
@@ -191,49 +177,37 @@ export class ZapHub implements AsyncDisposable {
     socket: WebSocket,
     request: Request,
     data?: Record<string, unknown>,
-    options: { remoteAddress?: string | undefined } = {},
-  ): Connection {
-    const session = this.#engine.session(socket, request, data, options.remoteAddress);
-    // Few listeners, and `onopen` dropped once used: each costs memory on every idle connection.
-    // Socket errors need no listener: Deno follows each with a close event.
-    socket.onmessage = (evt) => this.#engine.message(session, evt.data);
-    socket.onclose = (evt) => this.#engine.close(session, evt.code, evt.reason);
-    if (socket.readyState === 1) this.#engine.open(session);
-    else {
-      socket.onopen = () => {
-        socket.onopen = null;
-        this.#engine.open(session);
-      };
-    }
-    return session.conn;
-  }
-
+    options?: { remoteAddress?: string | undefined },
+  ): Connection;
   /**
    * Closes every connection (1001 by default) and waits until their `disconnected` handlers ran,
-   * or `timeoutMs` passed. New upgrades get 503 from then on.
+   * or `timeoutMs` passed. New upgrades get 503 from then on. `await using` calls it with the
+   * defaults.
    *
    * @param options Close code, reason and how long to wait.
    */
-  close(
-    options: { code?: number; reason?: string; timeoutMs?: number } = {},
-  ): Promise<void> {
-    return this.#engine.closeAll(options);
-  }
-  /** Same as {@linkcode ZapHub.close} with the defaults. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
+  close(options?: HubCloseOptions): Promise<void>;
 }
 
-function peer(info: Deno.ServeHandlerInfo | undefined): string | undefined {
-  let addr: Partial<Deno.NetAddr> | undefined;
-  try {
-    addr = info?.remoteAddr as Partial<Deno.NetAddr> | undefined;
-  } catch {
-    return undefined; // the request is already closed
-  }
-  if (addr?.hostname === undefined) return undefined;
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
+/**
+ * Creates a hub that serves `register`'s handlers over WebSocket.
+ *
+ * @param register The handlers (see {@linkcode createEventRegister}).
+ * @param options Router, limits, heartbeat, authentication, concurrency and clock.
+ * @returns The hub; serve `hub.fetch` with `Deno.serve`, or mount `honoHandler(hub)` on Hono.
+ * @throws {HubError} `HUB_OPTIONS` when a limit is not a positive number.
+ *
+ * @example An echo hub
+ * ```ts
+ * import { createEventRegister, createZapHub } from "@syft/syft/hub";
+ * const register = createEventRegister()
+ *   .on("echo", ({ connection, payload, headers }) => connection.send("echo", payload, headers));
+ * const hub = createZapHub(register, { maxFrameBytes: 64 * 1024 });
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, hub.fetch);
+ * await hub.close();
+ * await server.shutdown();
+ * ```
+ */
+export function createZapHub(register: EventRegister, options: ZapHubOptions = {}): ZapHub {
+  return new ZapHubImpl(register, options);
 }

@@ -1,26 +1,29 @@
 /**
  * Named events over WebSocket, wire-compatible with zaptools (Python, Dart, Go, Swift peers):
- * each text frame is one JSON object `{"eventName", "payload", "headers"}`.
+ * each text frame is one JSON object `{"eventName", "payload", "headers"}`. The public types are
+ * interfaces, made by factory functions (as in nats.js); the implementations stay internal.
  *
- * - {@linkcode EventRegister}: handlers per event name plus `connected`, `disconnected`, `error`;
- * - {@linkcode ZapHub}: serves a register behind `Deno.serve` (`hub.fetch`) or Hono
- *   (`honoHandler` from `@syft/syft/hub/hono`, an adapter apart from the core, so that this entry
- *   point loads no Hono), with per-connection ordering, frame and send-buffer limits, heartbeats and an
- *   `authenticate` hook;
- * - {@linkcode ConnectionRouter}: connections, rooms and broadcasts encoded once, across
- *   instances with {@linkcode RedisAdapter};
- * - {@linkcode ZapClient}: a reconnecting client on the standard `WebSocket` (Deno and browsers).
+ * - {@linkcode createEventRegister} → {@linkcode EventRegister}: handlers per event name plus
+ *   `connected`, `disconnected`, `error`;
+ * - {@linkcode createZapHub} → {@linkcode ZapHub}: serves a register behind `Deno.serve`
+ *   (`hub.fetch`) or Hono (`honoHandler` from `@syft/syft/hub/hono`, an adapter apart from the
+ *   core, so that this entry point loads no Hono), with per-connection ordering, frame and
+ *   send-buffer limits, heartbeats and an `authenticate` hook;
+ * - {@linkcode createConnectionRouter} → {@linkcode ConnectionRouter}: connections, rooms and
+ *   broadcasts encoded once, across instances with {@linkcode connectRedisAdapter};
+ * - {@linkcode createZapClient} → {@linkcode ZapClient}: a reconnecting client on the standard
+ *   `WebSocket` (Deno and browsers).
  *
  * @example An echo hub and a client
  * ```ts
- * import { EventRegister, ZapClient, ZapHub } from "@syft/syft/hub";
+ * import { createEventRegister, createZapClient, createZapHub } from "@syft/syft/hub";
  *
- * const register = new EventRegister()
+ * const register = createEventRegister()
  *   .on("echo", ({ connection, payload, headers }) => connection.send("echo", payload, headers));
- * const hub = new ZapHub(register);
+ * const hub = createZapHub(register);
  * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, hub.fetch);
  *
- * const client = new ZapClient();
+ * const client = createZapClient();
  * await client.connect(`ws://127.0.0.1:${server.addr.port}/`);
  * const replies = client.events();
  * client.send("echo", { hello: "world" });
@@ -53,38 +56,48 @@ export {
   type EventData,
   type EventHeaders,
 } from "./frame.ts";
+export { type Connection, DEFAULT_SEND_BUFFER_LIMIT } from "./connection.ts";
 export {
-  type Connection,
-  type ConnectionOptions,
-  DEFAULT_SEND_BUFFER_LIMIT,
-  type SocketLike,
-} from "./connection.ts";
-export {
+  createEventRegister,
   type DisconnectInfo,
   type EventContext,
   type EventHandler,
-  EventRegister,
+  type EventRegister,
   type HubErrorInfo,
   LIFECYCLE_EVENTS,
   type LifecycleEvents,
 } from "./register.ts";
 export {
   type BroadcastOptions,
-  ConnectionRouter,
+  type ConnectionRouter,
   type ConnectionRouterOptions,
+  createConnectionRouter,
   type Exclude,
   type RoomSender,
   type RouterAdapter,
 } from "./router.ts";
-export { type AuthResult, type HubStats, ZapHub, type ZapHubOptions } from "./hub.ts";
+export {
+  type AuthResult,
+  createZapHub,
+  type HubCloseOptions,
+  type HubStats,
+  type ZapHub,
+  type ZapHubOptions,
+} from "./hub.ts";
 export {
   type ClientEventHandler,
+  createZapClient,
   type ReconnectOptions,
-  ZapClient,
+  type ZapClient,
   type ZapClientOptions,
   type ZapClientState,
 } from "./client.ts";
-export { DEFAULT_SCALEOUT_MAX_AGE_MS, RedisAdapter, type RedisAdapterOptions } from "./redis.ts";
+export {
+  connectRedisAdapter,
+  DEFAULT_SCALEOUT_MAX_AGE_MS,
+  type RedisAdapter,
+  type RedisAdapterOptions,
+} from "./redis.ts";
 export {
   SCALEOUT_DROP_REASONS,
   SCALEOUT_EVENT,

@@ -1,14 +1,27 @@
 /**
- * Event handlers: a per-register table from event name to handler, plus the lifecycle events
- * `connected`, `disconnected` and `error`.
+ * Event handlers' public shape: {@linkcode EventRegister}, a per-register table from event name
+ * to handler, plus the lifecycle events `connected`, `disconnected` and `error`.
+ * {@linkcode createEventRegister} makes one (the implementation is internal).
  *
  * @module
  */
 import type { Connection } from "./connection.ts";
-import { HubError, type HubErrorEventCode } from "./errors.ts";
+import type { HubErrorEventCode } from "./errors.ts";
 import type { EventHeaders } from "./frame.ts";
+import { EventRegisterImpl } from "./_register.ts";
 
-/** What a handler receives. */
+/**
+ * What a handler receives.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, type EventContext } from "@syft/syft/hub";
+ * const greet = ({ connection, payload }: EventContext<{ name: string }>): void => {
+ *   connection.send("greeting", `hello ${payload.name}`);
+ * };
+ * createEventRegister().on("greet", greet);
+ * ```
+ */
 export interface EventContext<P = unknown> {
   /** The event name. */
   eventName: string;
@@ -23,10 +36,28 @@ export interface EventContext<P = unknown> {
 /**
  * A handler. It may return a promise: the hub then waits for it before it runs the next event of
  * the same connection (unless the hub is `concurrent`); other connections never wait.
+ *
+ * @example
+ * ```ts
+ * import type { EventHandler } from "@syft/syft/hub";
+ * const echo: EventHandler = ({ connection, eventName, payload, headers }) => {
+ *   connection.send(eventName, payload, headers);
+ * };
+ * console.log(typeof echo); // function
+ * ```
  */
 export type EventHandler<P = unknown> = (context: EventContext<P>) => unknown;
 
-/** The payload of the `disconnected` lifecycle event. */
+/**
+ * The payload of the `disconnected` lifecycle event.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, type DisconnectInfo } from "@syft/syft/hub";
+ * const bye = (info: DisconnectInfo): string => `closed ${info.code} ${info.reason}`;
+ * createEventRegister().on("disconnected", ({ payload }) => console.log(bye(payload)));
+ * ```
+ */
 export interface DisconnectInfo {
   /** The WebSocket close code (1005 when the peer sent none, 1006 when the socket dropped). */
   code: number;
@@ -34,7 +65,16 @@ export interface DisconnectInfo {
   reason: string;
 }
 
-/** The payload of the `error` lifecycle event. */
+/**
+ * The payload of the `error` lifecycle event.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister, type HubErrorInfo } from "@syft/syft/hub";
+ * const report = (info: HubErrorInfo): void => console.warn(info.code, info.message);
+ * createEventRegister().on("error", ({ payload }) => report(payload));
+ * ```
+ */
 export interface HubErrorInfo {
   /** What happened. */
   code: HubErrorEventCode;
@@ -46,7 +86,16 @@ export interface HubErrorInfo {
   error: unknown;
 }
 
-/** The lifecycle events and their payloads. They are local: never sent on the wire. */
+/**
+ * The lifecycle events and their payloads. They are local: never sent on the wire.
+ *
+ * @example
+ * ```ts
+ * import type { LifecycleEvents } from "@syft/syft/hub";
+ * const info: LifecycleEvents["disconnected"] = { code: 1000, reason: "" };
+ * console.log(info.code); // 1000
+ * ```
+ */
 export interface LifecycleEvents {
   /** A peer connected (after `authenticate`, before its first event). */
   connected: null;
@@ -56,43 +105,47 @@ export interface LifecycleEvents {
   error: HubErrorInfo;
 }
 
-/** The names of the lifecycle events. */
+/**
+ * The names of the lifecycle events.
+ *
+ * @example
+ * ```ts
+ * import { LIFECYCLE_EVENTS } from "@syft/syft/hub";
+ * console.log(LIFECYCLE_EVENTS); // [ "connected", "disconnected", "error" ]
+ * ```
+ */
 export const LIFECYCLE_EVENTS: readonly (keyof LifecycleEvents)[] = [
   "connected",
   "disconnected",
   "error",
 ];
 
-const LIFECYCLE_NAMES: ReadonlySet<string> = new Set(LIFECYCLE_EVENTS);
-
 /**
- * A table of event handlers. Unlike zaptools' Python register, each instance has its own table,
- * so two endpoints can handle the same event name differently.
+ * A table of event handlers; make one with {@linkcode createEventRegister}. Unlike zaptools'
+ * Python register, each register has its own table, so two endpoints can handle the same event
+ * name differently.
  *
  * @example A register with lifecycle events
  * ```ts
- * import { EventRegister } from "@syft/syft/hub";
- * const register = new EventRegister()
+ * import { createEventRegister } from "@syft/syft/hub";
+ * const register = createEventRegister()
  *   .on("connected", ({ connection }) => console.log("hello", connection.id))
  *   .on("echo", ({ connection, payload, headers }) => {
  *     connection.send("echo", payload, headers);
  *   })
  *   .on("error", ({ payload }) => console.warn(payload.code, payload.message))
  *   .on("disconnected", ({ payload }) => console.log("bye", payload.code));
+ * console.log(register.eventNames()); // [ "connected", "error", "disconnected", "echo" ]
  * ```
  */
-export class EventRegister {
-  readonly #handlers = new Map<string, EventHandler>();
-  readonly #lifecycle = new Map<string, EventHandler>();
-  #any: EventHandler | undefined;
-
+export interface EventRegister {
   /**
-   * Registers the handler of one event (or lifecycle event). One handler per name.
+   * Registers the handler of one lifecycle event. One handler per name.
    *
-   * @param eventName The event name, or `connected`, `disconnected`, `error`.
+   * @param eventName `connected`, `disconnected` or `error`.
    * @param handler Runs for each such event; may be async.
    * @returns This register, for chaining.
-   * @throws {HubError} When `eventName` is empty or already has a handler (use `off()` first).
+   * @throws {HubError} `HUB_REGISTER` when `eventName` already has a handler (use `off()` first).
    */
   on<K extends keyof LifecycleEvents>(
     eventName: K,
@@ -104,32 +157,11 @@ export class EventRegister {
    * @param eventName The event name.
    * @param handler Runs for each such event; may be async.
    * @returns This register, for chaining.
-   * @throws {HubError} When `eventName` is empty or already has a handler (use `off()` first).
+   * @throws {HubError} `HUB_REGISTER` when `eventName` is empty or already has a handler (use
+   * `off()` first), or `handler` is not a function.
    */
   // deno-lint-ignore no-explicit-any
   on<P = any>(eventName: string, handler: EventHandler<P>): this;
-  on(eventName: string, handler: EventHandler<never>): this {
-    if (typeof eventName !== "string" || eventName === "") {
-      throw new HubError("Cannot register handler: the event name must be a non-empty string", {
-        code: "HUB_REGISTER",
-      });
-    }
-    if (typeof handler !== "function") {
-      throw new HubError(`Cannot register handler for "${eventName}": it is not a function`, {
-        code: "HUB_REGISTER",
-      });
-    }
-    const table = LIFECYCLE_NAMES.has(eventName) ? this.#lifecycle : this.#handlers;
-    if (table.has(eventName)) {
-      throw new HubError(
-        `Cannot register handler for "${eventName}": it already has one (call off() first)`,
-        { code: "HUB_REGISTER" },
-      );
-    }
-    table.set(eventName, handler as EventHandler);
-    return this;
-  }
-
   /**
    * Registers a handler for events that have no handler of their own (lifecycle events
    * excluded). Without it, such events raise `error` with code `UNKNOWN_EVENT` (or are ignored,
@@ -138,21 +170,14 @@ export class EventRegister {
    * @param handler Runs for each otherwise unhandled event.
    * @returns This register, for chaining.
    */
-  onAny(handler: EventHandler): this {
-    this.#any = handler;
-    return this;
-  }
-
+  onAny(handler: EventHandler): this;
   /**
    * Removes the handler of an event.
    *
    * @param eventName The event name.
    * @returns Whether there was one.
    */
-  off(eventName: string): boolean {
-    return this.#handlers.delete(eventName) || this.#lifecycle.delete(eventName);
-  }
-
+  off(eventName: string): boolean;
   /**
    * Returns the handler that runs for an event received from a peer: its own handler, else the
    * `onAny` one. A peer cannot trigger lifecycle handlers: an event named `connected`,
@@ -161,10 +186,7 @@ export class EventRegister {
    * @param eventName The event name.
    * @returns The handler, or `undefined`.
    */
-  handlerFor(eventName: string): EventHandler | undefined {
-    return this.#handlers.get(eventName) ?? this.#any;
-  }
-
+  handlerFor(eventName: string): EventHandler | undefined;
   /**
    * Returns the handler of a lifecycle event.
    *
@@ -173,12 +195,27 @@ export class EventRegister {
    */
   lifecycle<K extends keyof LifecycleEvents>(
     eventName: K,
-  ): EventHandler<LifecycleEvents[K]> | undefined {
-    return this.#lifecycle.get(eventName) as EventHandler<LifecycleEvents[K]> | undefined;
-  }
+  ): EventHandler<LifecycleEvents[K]> | undefined;
+  /**
+   * The event names with a handler, lifecycle events first.
+   *
+   * @returns The names.
+   */
+  eventNames(): string[];
+}
 
-  /** The event names with a handler, lifecycle events included. */
-  eventNames(): string[] {
-    return [...this.#lifecycle.keys(), ...this.#handlers.keys()];
-  }
+/**
+ * Creates an empty register; add handlers with `on()` (it chains).
+ *
+ * @returns The register; give it to {@linkcode createZapHub}.
+ *
+ * @example
+ * ```ts
+ * import { createEventRegister } from "@syft/syft/hub";
+ * const register = createEventRegister().on("ping", ({ connection }) => connection.send("pong"));
+ * console.log(register.eventNames()); // [ "ping" ]
+ * ```
+ */
+export function createEventRegister(): EventRegister {
+  return new EventRegisterImpl();
 }

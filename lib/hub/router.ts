@@ -1,20 +1,38 @@
 /**
- * The connection router: the connections of a hub, rooms, broadcast (encoded once), and
- * cross-instance delivery through an adapter such as {@linkcode RedisAdapter}.
+ * The connection router's public shape: {@linkcode ConnectionRouter} holds the connections of a
+ * hub and its rooms, delivers broadcasts (encoded once), and reaches other hub instances through
+ * a {@linkcode RouterAdapter} such as the Redis one. {@linkcode createConnectionRouter} makes one
+ * (the implementation is internal).
  *
  * @module
  */
 import type { Connection } from "./connection.ts";
-import { encodeFrame, type EventHeaders } from "./frame.ts";
-import { SCALEOUT_EVENT, type ScaleOutState, type ScaleOutStats } from "./scaleout.ts";
-import { getLogger } from "../_log.ts";
+import type { EventHeaders } from "./frame.ts";
+import type { ScaleOutState, ScaleOutStats } from "./scaleout.ts";
+import { ConnectionRouterImpl } from "./_router.ts";
 
-const log = getLogger(["hub", "router"]);
-
-/** Connections (or their ids) a broadcast skips. */
+/**
+ * Connections (or their ids) a broadcast skips.
+ *
+ * @example
+ * ```ts
+ * import { createConnectionRouter, type Exclude } from "@syft/syft/hub";
+ * const skip: Exclude = ["zpt-1", "zpt-2"];
+ * console.log(createConnectionRouter().broadcast("news", "hi", { exclude: skip })); // 0
+ * ```
+ */
 export type Exclude = Connection | string | Iterable<Connection | string>;
 
-/** Options of {@linkcode ConnectionRouter.broadcast} and room sends. */
+/**
+ * Options of {@linkcode ConnectionRouter.broadcast} and room sends.
+ *
+ * @example
+ * ```ts
+ * import { type BroadcastOptions, createConnectionRouter } from "@syft/syft/hub";
+ * const options: BroadcastOptions = { headers: { priority: "high" }, exclude: "zpt-1" };
+ * createConnectionRouter().to("ops").send("deploy", { v: 2 }, options);
+ * ```
+ */
 export interface BroadcastOptions {
   /** Connections (or ids) not to send to, on this instance and on the others. */
   exclude?: Exclude;
@@ -26,6 +44,28 @@ export interface BroadcastOptions {
  * Carries broadcasts, room sends and `sendTo` between hub instances. A router hands every
  * cross-instance operation to its adapter after delivering locally; the adapter calls
  * `router.deliver()` and `router.get(id)?.sendFrame()` for what other instances publish.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionRouter, createConnectionRouter, type RouterAdapter } from "@syft/syft/hub";
+ * // Two routers in one process, each delivering what the other publishes.
+ * function pair(): [RouterAdapter, RouterAdapter] {
+ *   const routers: ConnectionRouter[] = [];
+ *   const make = (self: number): RouterAdapter => ({
+ *     bind: (router) => void (routers[self] = router),
+ *     publish: (frame, rooms, exclude) => void routers[1 - self]?.deliver(frame, rooms, exclude),
+ *     sendTo: (id, frame) => Promise.resolve(routers[1 - self]?.get(id)?.sendFrame(frame) ?? false),
+ *     added: () => {},
+ *     removed: () => {},
+ *     close: () => Promise.resolve(),
+ *   });
+ *   return [make(0), make(1)];
+ * }
+ * const [a, b] = pair();
+ * const left = createConnectionRouter({ adapter: a });
+ * const right = createConnectionRouter({ adapter: b });
+ * console.log(left.broadcast("news", "reaches right too"), right.size); // 0 0
+ * ```
  */
 export interface RouterAdapter {
   /**
@@ -75,7 +115,16 @@ export interface RouterAdapter {
   onStateChange?(listener: (state: ScaleOutState) => void): () => void;
 }
 
-/** Options of {@linkcode ConnectionRouter}. */
+/**
+ * Options of {@linkcode createConnectionRouter}.
+ *
+ * @example
+ * ```ts
+ * import { type ConnectionRouterOptions, createConnectionRouter } from "@syft/syft/hub";
+ * const options: ConnectionRouterOptions = { scaleOutEvent: "$cluster" };
+ * await using router = createConnectionRouter(options);
+ * ```
+ */
 export interface ConnectionRouterOptions {
   /** Scale-out: deliver broadcasts, room sends and `sendTo` across hub instances. */
   adapter?: RouterAdapter;
@@ -86,7 +135,16 @@ export interface ConnectionRouterOptions {
   scaleOutEvent?: string | false;
 }
 
-/** Sends to the members of one or more rooms; see {@linkcode ConnectionRouter.to}. */
+/**
+ * Sends to the members of one or more rooms; see {@linkcode ConnectionRouter.to}.
+ *
+ * @example
+ * ```ts
+ * import { createConnectionRouter, type RoomSender } from "@syft/syft/hub";
+ * const ops: RoomSender = createConnectionRouter().to(["ops", "oncall"]);
+ * console.log(ops.send("page", { text: "disk full" })); // 0: nobody in those rooms yet
+ * ```
+ */
 export interface RoomSender {
   /**
    * Sends one event to every member of the rooms (each connection once), encoded once.
@@ -99,161 +157,63 @@ export interface RoomSender {
   send(eventName: string, payload?: unknown, options?: BroadcastOptions): number;
 }
 
-/** Normalised exclusion: nothing, one connection (by identity), one id, or a set of ids. */
-type Exclusion = undefined | Connection | string | Set<string>;
-
-function toExclusion(exclude: Exclude | undefined): Exclusion {
-  if (exclude === undefined) return undefined;
-  if (typeof exclude === "string") return exclude;
-  if (isConnection(exclude)) return exclude;
-  const ids = new Set<string>();
-  for (const item of exclude) ids.add(typeof item === "string" ? item : item.id);
-  return ids;
-}
-
-function isConnection(value: unknown): value is Connection {
-  return typeof value === "object" && value !== null &&
-    typeof (value as Connection).sendFrame === "function";
-}
-
-function exclusionIds(ex: Exclusion): readonly string[] {
-  if (ex === undefined) return [];
-  if (typeof ex === "string") return [ex];
-  if (ex instanceof Set) return [...ex];
-  return [ex.id];
-}
-
-function excluded(conn: Connection, ex: Exclusion): boolean {
-  if (ex === undefined) return false;
-  if (typeof ex === "string") return conn.id === ex;
-  if (ex instanceof Set) return ex.has(conn.id);
-  return conn === ex;
-}
-
 /**
- * The connections of a hub, its rooms, and delivery to them. Broadcasts and room sends encode the
- * frame once and queue the same text to every member. With an adapter (see `RedisAdapter`) they
- * also reach the connections of other hub instances, as do `sendTo` calls for ids held elsewhere.
+ * The connections of a hub, its rooms, and delivery to them; make one with
+ * {@linkcode createConnectionRouter}. Broadcasts and room sends encode the frame once and queue
+ * the same text to every member. With an adapter (see {@linkcode connectRedisAdapter}) they also
+ * reach the connections of other hub instances, as do `sendTo` calls for ids held elsewhere.
  *
  * `remove()` is idempotent and leaves every room; a closed connection cannot be added or join a
  * room, so a late handler cannot leak it.
  *
  * @example Rooms and broadcast
  * ```ts
- * import { ConnectionRouter, EventRegister, ZapHub } from "@syft/syft/hub";
- * const router = new ConnectionRouter();
- * const register = new EventRegister()
+ * import { createConnectionRouter, createEventRegister, createZapHub } from "@syft/syft/hub";
+ * const router = createConnectionRouter();
+ * const register = createEventRegister()
  *   .on("join", ({ connection, payload }) => router.join(connection, String(payload)))
  *   .on("say", ({ connection, payload, headers }) => {
  *     router.to(String(headers.room)).send("said", payload, { exclude: connection });
  *   });
- * const hub = new ZapHub(register, { router }); // adds and removes connections itself
- * router.broadcast("announcement", "maintenance at noon");
+ * const hub = createZapHub(register, { router }); // adds and removes connections itself
+ * console.log(router.broadcast("announcement", "maintenance at noon")); // 0: nobody connected yet
+ * await hub.close();
  * ```
  */
-export class ConnectionRouter implements AsyncDisposable {
-  readonly #connections = new Map<string, Connection>();
-  readonly #rooms = new Map<string, Set<Connection>>();
-  readonly #adapter: RouterAdapter | undefined;
-  readonly #scaleOutEvent: string | false;
-  #degradedFrame: string | undefined;
-  #unwatch: (() => void) | undefined;
-
-  /**
-   * Creates a router.
-   *
-   * @param options An adapter for delivery across hub instances, and the event that reports its
-   * state.
-   */
-  constructor(options: ConnectionRouterOptions = {}) {
-    this.#adapter = options.adapter;
-    this.#scaleOutEvent = options.scaleOutEvent ?? SCALEOUT_EVENT;
-    this.#adapter?.bind(this);
-    const event = this.#scaleOutEvent;
-    if (event !== false && this.#adapter?.onStateChange !== undefined) {
-      this.#unwatch = this.#adapter.onStateChange((state) => {
-        const frame = encodeFrame(event, { state }, null);
-        this.#degradedFrame = state === "degraded" ? frame : undefined;
-        this.#deliver(frame, null, undefined);
-      });
-      if (this.#adapter.stats?.state === "degraded") {
-        this.#degradedFrame = encodeFrame(event, { state: "degraded" }, null);
-      }
-    }
-  }
-
+export interface ConnectionRouter extends AsyncDisposable {
   /** The adapter, when this router delivers across instances. */
-  get adapter(): RouterAdapter | undefined {
-    return this.#adapter;
-  }
-
+  readonly adapter: RouterAdapter | undefined;
   /** How many connections this instance holds. */
-  get size(): number {
-    return this.#connections.size;
-  }
-
+  readonly size: number;
   /**
    * Adds a connection (a hub given this router does it on connect).
    *
    * @param connection The connection; ignored when already closed.
    */
-  add(connection: Connection): void {
-    if (!connection.open || this.#connections.has(connection.id)) return;
-    this.#connections.set(connection.id, connection);
-    this.#adapter?.added(connection.id);
-    if (this.#degradedFrame !== undefined) connection.sendFrame(this.#degradedFrame);
-  }
-
+  add(connection: Connection): void;
   /**
    * Removes a connection and takes it out of every room. Idempotent.
    *
    * @param connection The connection or its id.
    * @returns Whether it was here.
    */
-  remove(connection: Connection | string): boolean {
-    const id = typeof connection === "string" ? connection : connection.id;
-    const conn = this.#connections.get(id);
-    if (conn === undefined) return false;
-    this.#connections.delete(id);
-    for (const room of conn.rooms) this.#removeFromRoom(conn, room);
-    (conn.rooms as Set<string>).clear();
-    this.#adapter?.removed(id);
-    return true;
-  }
-
+  remove(connection: Connection | string): boolean;
   /**
    * Returns a connection of this instance.
    *
    * @param id The connection id.
    * @returns The connection, or `undefined`.
    */
-  get(id: string): Connection | undefined {
-    return this.#connections.get(id);
-  }
-
+  get(id: string): Connection | undefined;
   /** Returns the connections of this instance. */
-  all(): Connection[] {
-    return [...this.#connections.values()];
-  }
-
+  all(): Connection[];
   /**
    * Puts a connection in a room (adding it to the router when needed).
    *
    * @param connection The connection; ignored when already closed.
    * @param room The room name.
    */
-  join(connection: Connection, room: string): void {
-    if (!connection.open) return;
-    if (!this.#connections.has(connection.id)) this.add(connection);
-    let members = this.#rooms.get(room);
-    if (members === undefined) {
-      members = new Set();
-      this.#rooms.set(room, members);
-    }
-    members.add(connection);
-    (connection.rooms as Set<string>).add(room);
-  }
-
+  join(connection: Connection, room: string): void;
   /**
    * Takes a connection out of a room.
    *
@@ -261,29 +221,16 @@ export class ConnectionRouter implements AsyncDisposable {
    * @param room The room name.
    * @returns Whether it was in the room.
    */
-  leave(connection: Connection, room: string): boolean {
-    const was = (connection.rooms as Set<string>).delete(room);
-    this.#removeFromRoom(connection, room);
-    return was;
-  }
-
+  leave(connection: Connection, room: string): boolean;
   /** Returns each room of this instance with its number of local members. */
-  rooms(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [room, members] of this.#rooms) out.set(room, members.size);
-    return out;
-  }
-
+  rooms(): Map<string, number>;
   /**
    * Returns the local members of a room.
    *
    * @param room The room name.
    * @returns The connections in it on this instance.
    */
-  members(room: string): Connection[] {
-    return [...(this.#rooms.get(room) ?? [])];
-  }
-
+  members(room: string): Connection[];
   /**
    * Sends one event to every connection (of every instance, with an adapter), encoded once.
    *
@@ -293,13 +240,7 @@ export class ConnectionRouter implements AsyncDisposable {
    * @returns How many local connections the frame was queued to.
    * @throws {FrameEncodeError} When the payload or headers cannot be encoded.
    */
-  broadcast(eventName: string, payload: unknown = null, options: BroadcastOptions = {}): number {
-    return this.broadcastFrame(
-      encodeFrame(eventName, payload, options.headers ?? null),
-      options.exclude,
-    );
-  }
-
+  broadcast(eventName: string, payload?: unknown, options?: BroadcastOptions): number;
   /**
    * Sends an encoded frame to every connection, here and (with an adapter) on the other
    * instances.
@@ -308,27 +249,14 @@ export class ConnectionRouter implements AsyncDisposable {
    * @param exclude Connections (or ids) to skip.
    * @returns How many local connections the frame was queued to.
    */
-  broadcastFrame(frame: string, exclude?: Exclude): number {
-    const ex = toExclusion(exclude);
-    this.#adapter?.publish(frame, null, exclusionIds(ex));
-    return this.#deliver(frame, null, ex);
-  }
-
+  broadcastFrame(frame: string, exclude?: Exclude): number;
   /**
    * Returns a sender to the members of one or more rooms.
    *
    * @param rooms A room name or several (a connection in several of them gets the event once).
    * @returns The sender; call `.send(eventName, payload, options)`.
    */
-  to(rooms: string | readonly string[]): RoomSender {
-    return {
-      send: (eventName, payload = null, options = {}) => {
-        const frame = encodeFrame(eventName, payload, options.headers ?? null);
-        return this.sendFrameToRooms(frame, rooms, options.exclude);
-      },
-    };
-  }
-
+  to(rooms: string | readonly string[]): RoomSender;
   /**
    * Sends an encoded frame to the members of rooms, here and (with an adapter) on the other
    * instances.
@@ -338,13 +266,7 @@ export class ConnectionRouter implements AsyncDisposable {
    * @param exclude Connections (or ids) to skip.
    * @returns How many local connections the frame was queued to.
    */
-  sendFrameToRooms(frame: string, rooms: string | readonly string[], exclude?: Exclude): number {
-    const ex = toExclusion(exclude);
-    const list = typeof rooms === "string" ? [rooms] : rooms;
-    this.#adapter?.publish(frame, list, exclusionIds(ex));
-    return this.#deliver(frame, rooms, ex);
-  }
-
+  sendFrameToRooms(frame: string, rooms: string | readonly string[], exclude?: Exclude): number;
   /**
    * Sends one event to one connection, on this instance or (with an adapter) another one.
    *
@@ -359,19 +281,9 @@ export class ConnectionRouter implements AsyncDisposable {
   sendTo(
     id: string,
     eventName: string,
-    payload: unknown = null,
-    headers: EventHeaders | null = null,
-  ): Promise<boolean> {
-    const frame = encodeFrame(eventName, payload, headers);
-    const local = this.#connections.get(id);
-    if (local !== undefined) return Promise.resolve(local.sendFrame(frame));
-    if (this.#adapter === undefined) return Promise.resolve(false);
-    return this.#adapter.sendTo(id, frame).catch((err) => {
-      log.warn("Cannot send to {id} through the adapter: {error}", { id, error: String(err) });
-      return false;
-    });
-  }
-
+    payload?: unknown,
+    headers?: EventHeaders | null,
+  ): Promise<boolean>;
   /**
    * Delivers a frame published by another instance to the local connections. Adapters call it;
    * it does not publish again.
@@ -381,68 +293,31 @@ export class ConnectionRouter implements AsyncDisposable {
    * @param exclude Connection ids to skip.
    * @returns How many local connections the frame was queued to.
    */
-  deliver(frame: string, rooms: readonly string[] | null, exclude: readonly string[]): number {
-    const ex: Exclusion = exclude.length === 0
-      ? undefined
-      : exclude.length === 1
-      ? exclude[0]
-      : new Set(exclude);
-    return this.#deliver(frame, rooms, ex);
-  }
-
+  deliver(frame: string, rooms: readonly string[] | null, exclude: readonly string[]): number;
   /**
    * Closes every local connection and the adapter.
    *
    * @param code The close code (default 1001, going away).
    * @param reason The close reason.
    */
-  async close(code = 1001, reason = "server shutting down"): Promise<void> {
-    this.#unwatch?.();
-    for (const conn of this.#connections.values()) conn.close(code, reason);
-    await this.#adapter?.close();
-  }
+  close(code?: number, reason?: string): Promise<void>;
+}
 
-  /** Same as {@linkcode ConnectionRouter.close} with the defaults. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  #deliver(frame: string, rooms: string | readonly string[] | null, ex: Exclusion): number {
-    let sent = 0;
-    if (rooms === null) {
-      for (const conn of this.#connections.values()) {
-        if (ex !== undefined && excluded(conn, ex)) continue;
-        if (conn.sendFrame(frame)) sent++;
-      }
-      return sent;
-    }
-    if (typeof rooms === "string" || rooms.length === 1) {
-      const members = this.#rooms.get(typeof rooms === "string" ? rooms : rooms[0]!);
-      if (members === undefined) return 0;
-      for (const conn of members) {
-        if (ex !== undefined && excluded(conn, ex)) continue;
-        if (conn.sendFrame(frame)) sent++;
-      }
-      return sent;
-    }
-    const seen = new Set<Connection>();
-    for (const room of rooms) {
-      const members = this.#rooms.get(room);
-      if (members === undefined) continue;
-      for (const conn of members) {
-        if (seen.has(conn)) continue;
-        seen.add(conn);
-        if (ex !== undefined && excluded(conn, ex)) continue;
-        if (conn.sendFrame(frame)) sent++;
-      }
-    }
-    return sent;
-  }
-
-  #removeFromRoom(conn: Connection, room: string): void {
-    const members = this.#rooms.get(room);
-    if (members === undefined) return;
-    members.delete(conn);
-    if (members.size === 0) this.#rooms.delete(room);
-  }
+/**
+ * Creates a router. Give it to {@linkcode createZapHub} (`{ router }`): the hub then adds and
+ * removes its connections.
+ *
+ * @param options An adapter for delivery across hub instances, and the event that reports its
+ * state.
+ * @returns The router; `await using` (or `close()`) closes its connections and its adapter.
+ *
+ * @example One router, local only
+ * ```ts
+ * import { createConnectionRouter } from "@syft/syft/hub";
+ * await using router = createConnectionRouter({ scaleOutEvent: false });
+ * console.log(router.size, router.adapter); // 0 undefined
+ * ```
+ */
+export function createConnectionRouter(options: ConnectionRouterOptions = {}): ConnectionRouter {
+  return new ConnectionRouterImpl(options);
 }

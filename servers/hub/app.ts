@@ -1,5 +1,5 @@
 /**
- * The relay hub: a Hono app around a {@linkcode ZapHub}. Every connection joins room `lobby`; an
+ * The relay hub: a Hono app around a hub (`createZapHub`). Every connection joins room `lobby`; an
  * event from a client goes to every other member of its room (header `room`, default `lobby`);
  * `$join` / `$leave` with `{room}` change membership. `POST /publish` pushes an event from a
  * backend, `GET /` shows connections and rooms, `GET /metrics` is Prometheus.
@@ -15,14 +15,16 @@ import { Counter, Gauge, Registry } from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import {
   type Connection,
-  ConnectionRouter,
+  type ConnectionRouter,
+  createConnectionRouter,
+  createEventRegister,
+  createZapHub,
   encodeFrame,
-  EventRegister,
   LIFECYCLE_EVENTS,
   type RouterAdapter,
   SCALEOUT_DROP_REASONS,
   type ScaleOutStats,
-  ZapHub,
+  type ZapHub,
 } from "../../lib/hub/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 import { type HubLiveSource, liveHandler } from "../../lib/live/mod.ts";
@@ -51,7 +53,7 @@ export interface HubAppOptions {
   sendBufferLimit?: number;
   /** Heartbeat in seconds (default 30; 0 turns it off). */
   idleTimeout?: number;
-  /** Scale-out adapter (for example `await RedisAdapter.connect(url)`). */
+  /** Scale-out adapter (for example `await connectRedisAdapter(url)`). */
   adapter?: RouterAdapter;
 }
 
@@ -123,7 +125,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
   const path = options.path ?? DEFAULT_HUB_PATH;
   const token = options.token;
   const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
-  const router = new ConnectionRouter(options.adapter ? { adapter: options.adapter } : {});
+  const router = createConnectionRouter(options.adapter ? { adapter: options.adapter } : {});
   const counts = { relayed: 0, published: 0, deliveries: 0, publishRefused: 0 };
 
   // Joins as `$join` does; returns the refusal's code and text, if any.
@@ -166,7 +168,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
     return delivered;
   };
 
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("connected", ({ connection }) => {
       router.join(connection, LOBBY);
       hubEvent(live.feed, "connect", { connection: connection.id, room: LOBBY });
@@ -239,7 +241,7 @@ export function createHubApp(options: HubAppOptions = {}): HubApp {
       });
     });
 
-  const hub = new ZapHub(register, {
+  const hub = createZapHub(register, {
     router,
     maxFrameBytes,
     ...(options.sendBufferLimit === undefined ? {} : { sendBufferLimit: options.sendBufferLimit }),

@@ -13,7 +13,7 @@ import { type HardenedServer, serveHardened } from "../_serve.ts";
 import { registerServeMetrics } from "../_serve_metrics.ts";
 import type { ServeLimits } from "../_limits.ts";
 import { parseArgs } from "node:util";
-import { RedisAdapter } from "../../lib/hub/mod.ts";
+import { connectRedisAdapter } from "../../lib/hub/mod.ts";
 import { createHubApp, DEFAULT_HUB_PATH, type HubApp, type HubAppOptions } from "./app.ts";
 
 /** The default port of the relay hub. */
@@ -74,7 +74,7 @@ export async function serveHub(options: ServeHubOptions = {}): Promise<RunningHu
   const hostname = options.hostname ?? "127.0.0.1";
   const adapter = options.redisUrl === undefined
     ? undefined
-    : await RedisAdapter.connect(options.redisUrl, {
+    : await connectRedisAdapter(options.redisUrl, {
       ...(options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix }),
     });
   const relay = createHubApp({ ...options, ...(adapter === undefined ? {} : { adapter }) });

@@ -13,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type EventData, ZapClient } from "../../lib/hub/mod.ts";
+import { createZapClient, type EventData, type ZapClient } from "../../lib/hub/mod.ts";
 import { HAVE_REDIS_SERVER, PrivateRedis, sparePort } from "../_helpers/private_redis.ts";
 import { waitFor } from "../_helpers/workspace.ts";
 
@@ -111,7 +111,7 @@ interface Received {
 /** A client that records the `chat` events of direction `dir` (payload `{dir, q, t}`). */
 async function receiver(url: string, dir: string): Promise<{ client: ZapClient; got: Received }> {
   const got: Received = { seqs: new Set(), duplicates: 0, late: 0, scaleOut: [] };
-  const client = new ZapClient({ reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+  const client = createZapClient({ reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
   client.on("chat", (event: EventData) => {
     const p = event.payload as { dir: string; q: number; t: number };
     if (p.dir !== dir) return;
@@ -152,7 +152,7 @@ function sender(client: ZapClient, dir: string, everyMs: number) {
 }
 
 async function online(url: string): Promise<ZapClient> {
-  const client = new ZapClient({ reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+  const client = createZapClient({ reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
   await client.connect(url);
   return client;
 }

@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { type EventRegister, ZapHub, type ZapHubOptions } from "../../../lib/hub/mod.ts";
+import {
+  createZapHub,
+  type EventRegister,
+  type ZapHub,
+  type ZapHubOptions,
+} from "../../../lib/hub/mod.ts";
 
 /** A hub served on 127.0.0.1 with a free port. */
 export interface TestHub extends AsyncDisposable {
@@ -17,12 +22,12 @@ export interface TestHub extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Serves `register` with a `ZapHub` on a free port. */
+/** Serves `register` with a hub (`createZapHub`) on a free port. */
 export function startHub(
   register: EventRegister,
   options: ZapHubOptions & { port?: number } = {},
 ): TestHub {
-  const hub = new ZapHub(register, options);
+  const hub = createZapHub(register, options);
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
     hub.fetch,

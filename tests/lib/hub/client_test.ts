@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  EventRegister,
+  createEventRegister,
+  createZapClient,
+  type EventRegister,
   type FrameError,
-  ZapClient,
+  type ZapClient,
   ZapClientError,
   type ZapClientState,
 } from "../../../lib/hub/mod.ts";
@@ -11,7 +13,7 @@ import { waitFor } from "../../_helpers/workspace.ts";
 import { startHub } from "./_helpers.ts";
 
 function echoRegister(log: unknown[] = []): EventRegister {
-  return new EventRegister().on("echo", ({ connection, payload, headers }) => {
+  return createEventRegister().on("echo", ({ connection, payload, headers }) => {
     log.push(payload);
     connection.send("echo", payload, headers);
   });
@@ -28,7 +30,7 @@ function recordStates(client: ZapClient): ZapClientState[] {
 
 Deno.test("ZapClient connects, sends with headers always present, and receives through on() and events()", async () => {
   await using server = startHub(echoRegister());
-  const client = new ZapClient();
+  const client = createZapClient();
   const viaOn: unknown[] = [];
   const off = client.on("echo", (e) => viaOn.push(e.payload));
   client.send("echo", "queued before connect"); // waits in the offline queue
@@ -64,7 +66,7 @@ Deno.test("ZapClient reconnects after the server restarts: states in order, queu
   const received: unknown[] = [];
   const first = startHub(echoRegister(received));
   const port = first.port;
-  const client = new ZapClient({
+  const client = createZapClient({
     reconnect: { initialDelayMs: 50, maxDelayMs: 200, jitter: 0.2 },
   });
   const states = recordStates(client);
@@ -103,10 +105,10 @@ Deno.test("ZapClient reconnects after the server restarts: states in order, queu
 });
 
 Deno.test("ZapClient with reconnect off rejects connect() with CONNECT_FAILED and ends in ERROR", async () => {
-  await using server = startHub(new EventRegister());
+  await using server = startHub(createEventRegister());
   const url = server.url;
   await server.stop();
-  const client = new ZapClient({ reconnect: false });
+  const client = createZapClient({ reconnect: false });
   const states = recordStates(client);
   await assert.rejects(client.connect(url), (err: unknown) => {
     assert.ok(err instanceof ZapClientError);
@@ -121,11 +123,11 @@ Deno.test("ZapClient with reconnect off rejects connect() with CONNECT_FAILED an
 });
 
 Deno.test("ZapClient gives up after maxAttempts with growing, capped backoff delays", async () => {
-  await using server = startHub(new EventRegister());
+  await using server = startHub(createEventRegister());
   const url = server.url;
   await server.stop();
   const clock = new FakeClock();
-  const client = new ZapClient({
+  const client = createZapClient({
     reconnect: { initialDelayMs: 40, factor: 2, maxDelayMs: 100, jitter: 0, maxAttempts: 3 },
     clock,
   });
@@ -153,7 +155,7 @@ Deno.test("ZapClient gives up after maxAttempts with growing, capped backoff del
 });
 
 Deno.test("ZapClient refuses sends past the offline queue limit with QUEUE_FULL", () => {
-  const client = new ZapClient({ queueLimit: 2 });
+  const client = createZapClient({ queueLimit: 2 });
   client.send("a");
   client.send("b");
   assert.throws(() => client.send("c"), (err: unknown) => {
@@ -166,7 +168,7 @@ Deno.test("ZapClient refuses sends past the offline queue limit with QUEUE_FULL"
 });
 
 Deno.test("ZapClient reports malformed frames from the server and keeps working", async () => {
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("bad", ({ connection }) => {
       connection.sendFrame('{"payload": "no name"}');
       connection.sendFrame("not json");
@@ -174,7 +176,7 @@ Deno.test("ZapClient reports malformed frames from the server and keeps working"
     });
   await using server = startHub(register);
   const problems: FrameError[] = [];
-  const client = new ZapClient({ onProtocolError: (err) => problems.push(err) });
+  const client = createZapClient({ onProtocolError: (err) => problems.push(err) });
   const events = client.events();
   await client.connect(server.url);
   client.send("bad");
@@ -186,11 +188,11 @@ Deno.test("ZapClient reports malformed frames from the server and keeps working"
 Deno.test("ZapClient.close() delivers what was sent just before it", async () => {
   const received: unknown[] = [];
   await using server = startHub(
-    new EventRegister().on("bulk", ({ payload }) => {
+    createEventRegister().on("bulk", ({ payload }) => {
       received.push(payload);
     }),
   );
-  const client = new ZapClient();
+  const client = createZapClient();
   await client.connect(server.url);
   const big = "z".repeat(64 * 1024);
   for (let i = 0; i < 50; i++) client.send("bulk", { i, big });
@@ -200,8 +202,8 @@ Deno.test("ZapClient.close() delivers what was sent just before it", async () =>
 });
 
 Deno.test("ZapClient states() gives every observer every state, starting with the current one", async () => {
-  await using server = startHub(new EventRegister());
-  const client = new ZapClient();
+  await using server = startHub(createEventRegister());
+  const client = createZapClient();
   const a = recordStates(client);
   await client.connect(server.url);
   const b = recordStates(client);
@@ -212,7 +214,7 @@ Deno.test("ZapClient states() gives every observer every state, starting with th
 });
 
 Deno.test("ZapClient rejects an invalid URL with CONNECT_FAILED at once", async () => {
-  const client = new ZapClient();
+  const client = createZapClient();
   await assert.rejects(client.connect("http://[not a url"), (err: unknown) => {
     assert.ok(err instanceof ZapClientError);
     assert.equal(err.code, "CONNECT_FAILED");
@@ -227,7 +229,7 @@ Deno.test("ZapClient stops at a 401/403 upgrade answer with UNAUTHORIZED instead
       upgrades++;
       return new Response("token required", { status });
     });
-    const client = new ZapClient({ reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+    const client = createZapClient({ reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
     const states: string[] = [];
     const watching = (async () => {
       for await (const s of client.states()) states.push(s);

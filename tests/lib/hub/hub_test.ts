@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
-  ConnectionRouter,
+  createConnectionRouter,
+  createEventRegister,
+  createZapHub,
   type DisconnectInfo,
-  EventRegister,
+  HubError,
   type HubErrorInfo,
-  ZapHub,
+  type ZapHub,
 } from "../../../lib/hub/mod.ts";
 import { honoHandler } from "../../../lib/hub/hono.ts";
 import { FakeClock } from "../../_helpers/clock.ts";
@@ -23,7 +25,7 @@ Deno.test("ZapHub fires connected, disconnected (with code and reason) and keeps
   const seen: string[] = [];
   const closes: DisconnectInfo[] = [];
   const ids: string[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("connected", ({ connection, payload }) => {
       assert.equal(payload, null);
       ids.push(connection.id);
@@ -51,7 +53,7 @@ Deno.test("ZapHub fires connected, disconnected (with code and reason) and keeps
 
 Deno.test("ZapHub speaks the reference wire frames exactly (headers present, absent, null; payload absent)", async () => {
   const received: unknown[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("header", ({ connection, payload, headers }) => {
       received.push({ payload, headers });
       connection.send("headerTest", { isOk: true }, { test: "headerTest" });
@@ -85,7 +87,7 @@ Deno.test("ZapHub runs one connection's events in order, awaiting each async han
   const order: number[] = [];
   let running = 0;
   let maxRunning = 0;
-  const register = new EventRegister().on("step", async ({ payload }) => {
+  const register = createEventRegister().on("step", async ({ payload }) => {
     running++;
     maxRunning = Math.max(maxRunning, running);
     // Later events sleep less: without ordering they would finish first.
@@ -103,7 +105,7 @@ Deno.test("ZapHub runs one connection's events in order, awaiting each async han
 
 Deno.test("ZapHub never blocks other connections behind a slow handler", async () => {
   const gate = deferred();
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("slow", async () => {
       await gate.promise;
     })
@@ -124,7 +126,7 @@ Deno.test("ZapHub never blocks other connections behind a slow handler", async (
 Deno.test("ZapHub with concurrent: true runs a connection's events as they arrive", async () => {
   const gate = deferred();
   const started: string[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("slow", async ({ connection }) => {
       started.push("slow");
       await gate.promise;
@@ -145,7 +147,7 @@ Deno.test("ZapHub with concurrent: true runs a connection's events as they arriv
 });
 
 Deno.test("ZapHub waits for an async connected handler before running events", async () => {
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("connected", async ({ connection }) => {
       await delay(30);
       connection.data.user = "ada";
@@ -159,7 +161,7 @@ Deno.test("ZapHub waits for an async connected handler before running events", a
 
 Deno.test("ZapHub raises error for a throwing handler and the connection stays up", async () => {
   const errors: HubErrorInfo[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("boom", () => {
       throw new Error("kaput");
     })
@@ -189,7 +191,7 @@ Deno.test("ZapHub raises error for a throwing handler and the connection stays u
 
 Deno.test("ZapHub answers each malformed frame with an error event and keeps serving", async () => {
   const errors: HubErrorInfo[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("ping", ({ connection }) => connection.send("pong"))
     .on("error", ({ payload }) => {
       errors.push(payload);
@@ -224,14 +226,14 @@ Deno.test("ZapHub answers each malformed frame with an error event and keeps ser
 });
 
 Deno.test("ZapHub ignores unknown events when unknownEvents is ignore, and onAny catches them", async () => {
-  const register = new EventRegister().on("ping", ({ connection }) => connection.send("pong"));
+  const register = createEventRegister().on("ping", ({ connection }) => connection.send("pong"));
   await using server = startHub(register, { unknownEvents: "ignore" });
   await using peer = await rawPeer(server.url);
   peer.send('{"eventName":"who"}');
   peer.send('{"eventName":"ping"}');
   assert.equal(JSON.parse(await peer.next()).eventName, "pong");
 
-  const any = new EventRegister().onAny(({ connection, eventName }) =>
+  const any = createEventRegister().onAny(({ connection, eventName }) =>
     connection.send("any", eventName)
   );
   await using server2 = startHub(any);
@@ -243,7 +245,7 @@ Deno.test("ZapHub ignores unknown events when unknownEvents is ignore, and onAny
 
 Deno.test("ZapHub closes a connection with 1009 for a frame over the limit", async () => {
   const errors: string[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("ping", ({ connection }) => connection.send("pong"))
     .on("error", ({ payload }) => {
       errors.push(payload.code);
@@ -266,7 +268,7 @@ Deno.test("ZapHub closes a consumer that does not read with 1013 once its send b
   const errors: HubErrorInfo[] = [];
   const sends: boolean[] = [];
   const chunk = "y".repeat(256 * 1024);
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("flood", ({ connection }) => {
       // Write until the hub refuses: the peer never reads, so the buffer must hit the limit.
       for (let i = 0; i < 400; i++) {
@@ -296,7 +298,7 @@ Deno.test("ZapHub closes a consumer that does not read with 1013 once its send b
 Deno.test("ZapHub closes a connection with 1013 when too many events wait for its handlers", async () => {
   const gate = deferred();
   const errors: string[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("slow", () => gate.promise)
     .on("error", ({ payload }) => {
       errors.push(payload.code);
@@ -312,7 +314,7 @@ Deno.test("ZapHub closes a connection with 1013 when too many events wait for it
 
 Deno.test("ZapHub heartbeat closes a peer that does not answer pings, and keeps live ones", async () => {
   const gone: DisconnectInfo[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("ping", ({ connection }) => connection.send("pong"))
     .on("disconnected", ({ payload }) => {
       gone.push(payload);
@@ -357,7 +359,7 @@ Deno.test("ZapHub heartbeat closes a peer that does not answer pings, and keeps 
 });
 
 Deno.test("ZapHub authenticate() refuses with 401 and passes its object as connection data", async () => {
-  const register = new EventRegister().on(
+  const register = createEventRegister().on(
     "whoami",
     ({ connection }) => connection.send("you", connection.data),
   );
@@ -385,8 +387,8 @@ Deno.test("ZapHub authenticate() refuses with 401 and passes its object as conne
 });
 
 Deno.test("ZapHub with a router adds connections on connect and removes them on disconnect", async () => {
-  const router = new ConnectionRouter();
-  const register = new EventRegister()
+  const router = createConnectionRouter();
+  const register = createEventRegister()
     .on("connected", ({ connection }) => router.join(connection, "all"))
     .on("shout", ({ connection, payload }) => {
       router.to("all").send("shout", payload, { exclude: connection });
@@ -405,7 +407,7 @@ Deno.test("ZapHub with a router adds connections on connect and removes them on 
 
 Deno.test("ZapHub runs disconnected after the events the peer sent before closing", async () => {
   const log: string[] = [];
-  const register = new EventRegister()
+  const register = createEventRegister()
     .on("work", async ({ payload }) => {
       await delay(20);
       log.push(`work ${payload}`);
@@ -424,11 +426,11 @@ Deno.test("ZapHub runs disconnected after the events the peer sent before closin
 
 Deno.test("honoHandler() serves the same hub behind a Hono route, with 401 and 426", async () => {
   const { Hono } = await import("hono");
-  const register = new EventRegister().on(
+  const register = createEventRegister().on(
     "echo",
     ({ connection, payload, headers }) => connection.send("echo", payload, headers),
   );
-  const hub = new ZapHub(register, {
+  const hub = createZapHub(register, {
     authenticate: (req) =>
       req.headers.get("authorization") === "Bearer s3cret" ||
       new URL(req.url).searchParams.get("token") === "s3cret",
@@ -459,8 +461,20 @@ Deno.test("honoHandler() serves the same hub behind a Hono route, with 401 and 4
   }
 });
 
+Deno.test("honoHandler() refuses an object that only looks like a hub, with HUB_OPTIONS", () => {
+  const real = createZapHub(createEventRegister());
+  const lookalike: ZapHub = { ...real, fetch: real.fetch };
+  assert.throws(
+    () => honoHandler(lookalike),
+    (err) =>
+      err instanceof HubError && err.code === "HUB_OPTIONS" &&
+      /made by createZapHub\(\)/.test(err.message),
+  );
+  assert.equal(typeof honoHandler(real), "function");
+});
+
 Deno.test("ZapHub.close() closes every connection with 1001 and refuses new ones with 503", async () => {
-  const register = new EventRegister();
+  const register = createEventRegister();
   await using server = startHub(register);
   const a = await rawPeer(server.url);
   const b = await rawPeer(server.url);
@@ -474,10 +488,10 @@ Deno.test("ZapHub.close() closes every connection with 1001 and refuses new ones
 });
 
 Deno.test("ZapHub rejects invalid options with a HubError naming the option", () => {
-  assert.throws(() => new ZapHub(new EventRegister(), { maxFrameBytes: 0 }), /maxFrameBytes 0/);
-  assert.throws(() => new ZapHub(new EventRegister(), { idleTimeout: -1 }), /idleTimeout -1/);
+  assert.throws(() => createZapHub(createEventRegister(), { maxFrameBytes: 0 }), /maxFrameBytes 0/);
+  assert.throws(() => createZapHub(createEventRegister(), { idleTimeout: -1 }), /idleTimeout -1/);
   assert.throws(
-    () => new EventRegister().on("x", () => {}).on("x", () => {}),
+    () => createEventRegister().on("x", () => {}).on("x", () => {}),
     /already has one/,
   );
 });
@@ -485,7 +499,7 @@ Deno.test("ZapHub rejects invalid options with a HubError naming the option", ()
 Deno.test("ZapHub.close() waits for disconnected handlers up to timeoutMs on its clock", async () => {
   const clock = new FakeClock();
   const gate = deferred();
-  const register = new EventRegister().on("disconnected", () => gate.promise);
+  const register = createEventRegister().on("disconnected", () => gate.promise);
   await using server = startHub(register, { clock });
   await using peer = await rawPeer(server.url);
   await waitFor(() => server.hub.connections === 1);

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  ConnectionRouter,
-  EventRegister,
-  RedisAdapter,
+  type ConnectionRouter,
+  connectRedisAdapter,
+  createConnectionRouter,
+  createEventRegister,
+  type RedisAdapter,
   type RedisAdapterOptions,
 } from "../../../lib/hub/mod.ts";
 import { HAVE_REDIS_SERVER, PrivateRedis } from "../../_helpers/private_redis.ts";
@@ -23,9 +25,9 @@ async function instance(
   prefix: string,
   options: RedisAdapterOptions = {},
 ): Promise<Instance> {
-  const adapter = await RedisAdapter.connect(url, { prefix, ...options });
-  const router = new ConnectionRouter({ adapter });
-  const register = new EventRegister()
+  const adapter = await connectRedisAdapter(url, { prefix, ...options });
+  const router = createConnectionRouter({ adapter });
+  const register = createEventRegister()
     .on("connected", ({ connection }) => connection.send("hello", connection.id))
     .on("all", ({ connection, payload }) => {
       router.broadcast("all", payload, { exclude: connection });
@@ -165,9 +167,9 @@ redisTest(
   },
 );
 
-Deno.test("RedisAdapter.connect() refuses a max age that is not positive", async () => {
+Deno.test("connectRedisAdapter() refuses a max age that is not positive", async () => {
   await assert.rejects(
-    RedisAdapter.connect("redis://127.0.0.1:1", { maxAgeMs: 0 }),
+    connectRedisAdapter("redis://127.0.0.1:1", { maxAgeMs: 0 }),
     /Cannot use maxAgeMs 0/,
   );
 });

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  ConnectionRouter,
-  EventRegister,
-  RedisAdapter,
+  type ConnectionRouter,
+  connectRedisAdapter,
+  createConnectionRouter,
+  createEventRegister,
+  type RedisAdapter,
   RedisAdapterError,
 } from "../../../lib/hub/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
@@ -17,9 +19,9 @@ interface Instance {
 
 /** One hub instance: its own router on the shared Redis prefix, and handlers that use it. */
 async function instance(url: string, prefix: string): Promise<Instance> {
-  const adapter = await RedisAdapter.connect(url, { prefix });
-  const router = new ConnectionRouter({ adapter });
-  const register = new EventRegister()
+  const adapter = await connectRedisAdapter(url, { prefix });
+  const router = createConnectionRouter({ adapter });
+  const register = createEventRegister()
     .on("connected", ({ connection }) => connection.send("hello", connection.id))
     .on("join", ({ connection, payload }) => {
       router.join(connection, String(payload));
@@ -108,9 +110,9 @@ redisTest(
   },
 );
 
-Deno.test("RedisAdapter.connect() fails with RedisAdapterError when Redis is unreachable", async () => {
+Deno.test("connectRedisAdapter() fails with RedisAdapterError when Redis is unreachable", async () => {
   await assert.rejects(
-    RedisAdapter.connect("redis://127.0.0.1:1", { connectTimeoutMs: 1_000 }),
+    connectRedisAdapter("redis://127.0.0.1:1", { connectTimeoutMs: 1_000 }),
     (err: unknown) => {
       assert.ok(err instanceof RedisAdapterError);
       assert.match(err.message, /Cannot use Redis at redis:\/\/127\.0\.0\.1:1/);

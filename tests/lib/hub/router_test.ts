@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ConnectionRouter, type SocketLike } from "../../../lib/hub/mod.ts";
-import { Connection } from "../../../lib/hub/connection.ts";
+import { type Connection, createConnectionRouter } from "../../../lib/hub/mod.ts";
+import { ConnectionImpl, type SocketLike } from "../../../lib/hub/_connection.ts";
 
 /** A socket that records what is sent to it. */
 class RecordingSocket implements SocketLike {
@@ -19,12 +19,12 @@ class RecordingSocket implements SocketLike {
 
 function peer(id?: string): { conn: Connection; socket: RecordingSocket } {
   const socket = new RecordingSocket();
-  const conn = new Connection(socket, new Request("http://127.0.0.1/ws"), id ? { id } : {});
+  const conn = new ConnectionImpl(socket, new Request("http://127.0.0.1/ws"), id ? { id } : {});
   return { conn, socket };
 }
 
 Deno.test("ConnectionRouter add/get/all/remove: remove is idempotent and leaves every room", () => {
-  const router = new ConnectionRouter();
+  const router = createConnectionRouter();
   const a = peer("zpt-a");
   const b = peer("zpt-b");
   router.add(a.conn);
@@ -45,7 +45,7 @@ Deno.test("ConnectionRouter add/get/all/remove: remove is idempotent and leaves 
 });
 
 Deno.test("ConnectionRouter.broadcast() encodes once and sends the same frame to all but the excluded", () => {
-  const router = new ConnectionRouter();
+  const router = createConnectionRouter();
   const peers = [peer("zpt-1"), peer("zpt-2"), peer("zpt-3"), peer("zpt-4")];
   for (const p of peers) router.add(p.conn);
   let encodes = 0;
@@ -68,7 +68,7 @@ Deno.test("ConnectionRouter.broadcast() encodes once and sends the same frame to
 });
 
 Deno.test("ConnectionRouter rooms: to(room).send reaches members once, even across several rooms", () => {
-  const router = new ConnectionRouter();
+  const router = createConnectionRouter();
   const a = peer("zpt-a");
   const b = peer("zpt-b");
   const c = peer("zpt-c");
@@ -93,7 +93,7 @@ Deno.test("ConnectionRouter rooms: to(room).send reaches members once, even acro
 });
 
 Deno.test("ConnectionRouter.sendTo() resolves true for a local id and false otherwise", async () => {
-  const router = new ConnectionRouter();
+  const router = createConnectionRouter();
   const a = peer("zpt-a");
   router.add(a.conn);
   assert.equal(await router.sendTo("zpt-a", "direct", { x: 1 }, { k: 1 }), true);
@@ -104,7 +104,7 @@ Deno.test("ConnectionRouter.sendTo() resolves true for a local id and false othe
 });
 
 Deno.test("ConnectionRouter will not add or join a closed connection", () => {
-  const router = new ConnectionRouter();
+  const router = createConnectionRouter();
   const a = peer("zpt-a");
   a.conn.close();
   router.add(a.conn);
@@ -117,7 +117,7 @@ Deno.test("ConnectionRouter will not add or join a closed connection", () => {
 Deno.test("Connection.sendFrame() closes with 1013 when the send buffer passes the limit", () => {
   const socket = new RecordingSocket();
   let overflowed = 0;
-  const conn = new Connection(socket, new Request("http://127.0.0.1/"), {
+  const conn = new ConnectionImpl(socket, new Request("http://127.0.0.1/"), {
     sendBufferLimit: 10,
     onOverflow: (_c, bytes) => overflowed = bytes,
   });
@@ -136,7 +136,7 @@ Deno.test("Connection.sendFrame() closes with 1013 when the send buffer passes t
 
 Deno.test("Connection.close() cuts a reason over 123 bytes", () => {
   const socket = new RecordingSocket();
-  const conn = new Connection(socket, new Request("http://127.0.0.1/"));
+  const conn = new ConnectionImpl(socket, new Request("http://127.0.0.1/"));
   conn.close(4001, "é".repeat(100));
   const [code, reason] = socket.closedWith!;
   assert.equal(code, 4001);
