@@ -331,6 +331,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
         port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
         maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
         ...(options.limits === undefined ? {} : { limits: options.limits }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
       });
       service.addTo(worker);
       let started = false;
