@@ -73,11 +73,14 @@ class WsSession implements Session {
     this.#timer = new DeadlineTimer(
       this.#clock,
       () => this.#queue[this.#head]?.deadline,
-      () => {
+      (now) => {
+        // The timer may have been armed for a request answered since: only the oldest one still
+        // waiting counts (FIFO, one timeout: it is the first to expire).
         const p = this.#queue[this.#head];
+        if (p === undefined || p.deadline > now) return;
         this.#die(
           new EnSyncTimeoutError(
-            `No reply to ${p?.verb ?? "a request"} within ${this.#timeout} ms`,
+            `No reply to ${p.verb} within ${this.#timeout} ms`,
           ),
           true,
         );

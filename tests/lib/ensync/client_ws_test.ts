@@ -199,6 +199,28 @@ Deno.test("a request with no reply times out on the client's clock, and the clie
   }
 });
 
+Deno.test("the request timeout counts from each request: a session whose requests were all answered is never timed out", async () => {
+  await using srv = scriptedServer(passAll);
+  const me = generateKeyPair();
+  const clock = new RecordingClock();
+  const engine = new EnSyncWebSocketEngine(srv.url, { requestTimeout: 5_000, clock });
+  try {
+    const client = await engine.createClient("key-1", { appSecretKey: me.secretKey });
+    await clock.tick(4_000);
+    await client.publish("a/b", [me.publicKey], 1); // answered 4 s after CONN
+    await clock.tick(1_000); // CONN's deadline: nothing is waiting any more
+    assert.equal(client.clientId, "c0", "the connection was kept");
+    await clock.tick(60_000);
+    assert.equal(client.clientId, "c0");
+    assert.deepEqual(await client.publish("a/b", [me.publicKey], 2), [
+      `id-${srv.frames.at(-1)!.frame.length}`,
+    ]);
+    assert.equal(srv.sockets.length, 1, "never reconnected");
+  } finally {
+    await engine.close();
+  }
+});
+
 Deno.test("reconnect attempts back off ×1.5 per attempt up to 30 s on the client's clock; after maxReconnectAttempts the client gives up with EnSyncConnectionError", async () => {
   let refuse = false;
   await using srv = scriptedServer((frame, conn) => {
