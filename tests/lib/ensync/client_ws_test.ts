@@ -174,6 +174,11 @@ Deno.test("a request with no reply times out on the client's clock, and the clie
     await clock.tick(4_999);
     assert.equal(waiting.settled(), false);
     await clock.tick(1);
+    assert.equal(
+      waiting.settled(),
+      true,
+      "gave up waiting for the reconnect at the request timeout",
+    );
     await assert.rejects(
       waiting.promise,
       (e: Error) =>
@@ -199,8 +204,15 @@ Deno.test("a request with no reply times out on the client's clock, and the clie
   }
 });
 
-Deno.test("the request timeout counts from each request: a session whose requests were all answered is never timed out", async () => {
-  await using srv = scriptedServer(passAll);
+Deno.test("the request timeout counts from each request: answered ones and younger ones never time a session out", async () => {
+  let held: (() => void) | undefined;
+  await using srv = scriptedServer((frame, conn, socket) => {
+    if (frame.startsWith("PUB;") && frame.includes('"hold"')) {
+      held = () => socket.send("+PASS:PUBLISHED;IDEM=late");
+      return undefined;
+    }
+    return passAll(frame, conn);
+  });
   const me = generateKeyPair();
   const clock = new RecordingClock();
   const engine = new EnSyncWebSocketEngine(srv.url, { requestTimeout: 5_000, clock });
@@ -208,13 +220,15 @@ Deno.test("the request timeout counts from each request: a session whose request
     const client = await engine.createClient("key-1", { appSecretKey: me.secretKey });
     await clock.tick(4_000);
     await client.publish("a/b", [me.publicKey], 1); // answered 4 s after CONN
-    await clock.tick(1_000); // CONN's deadline: nothing is waiting any more
+    const late = watch(client.publish("a/b", [me.publicKey], 2, { hold: true }));
+    await clock.tick(1_000); // CONN's deadline: only a 1 s old request is waiting
     assert.equal(client.clientId, "c0", "the connection was kept");
-    await clock.tick(60_000);
+    assert.equal(late.settled(), false);
+    held!();
+    assert.deepEqual(await late.promise, ["late"]);
+    await clock.tick(60_000); // nothing is waiting: nothing times out
     assert.equal(client.clientId, "c0");
-    assert.deepEqual(await client.publish("a/b", [me.publicKey], 2), [
-      `id-${srv.frames.at(-1)!.frame.length}`,
-    ]);
+    assert.equal((await client.publish("a/b", [me.publicKey], 3)).length, 1);
     assert.equal(srv.sockets.length, 1, "never reconnected");
   } finally {
     await engine.close();
