@@ -8,13 +8,13 @@ import type { Clock, TimerHandle } from "../../../lib/_clock.ts";
 import { FakeClock } from "../../_helpers/clock.ts";
 import {
   type ClientOptions,
-  type EngineOptions,
   type EnSyncClient,
   EnSyncEngine,
   type EnSyncEvent,
   type EnSyncKeyPair,
   EnSyncWebSocketEngine,
   generateKeyPair,
+  type GrpcEngineOptions,
   type Subscription,
 } from "../../../lib/ensync/mod.ts";
 import {
@@ -44,7 +44,7 @@ export interface Fixture extends AsyncDisposable {
   client(
     transport: Transport,
     app: TestApp,
-    options?: ClientOptions & EngineOptions,
+    options?: ClientOptions & GrpcEngineOptions,
   ): Promise<EnSyncClient>;
   /** The engine URL for a transport. */
   url(transport: Transport): string;
@@ -105,10 +105,14 @@ export async function startFixture(options: FixtureOptions = {}): Promise<Fixtur
     apps,
     url: (t) => t === "ws" ? server.wsUrl! : server.grpcUrl!,
     async client(transport, who, opts = {}) {
-      const engineOptions: EngineOptions = {
+      const engineOptions: GrpcEngineOptions = {
         reconnectInterval: opts.reconnectInterval ?? 100,
         maxReconnectAttempts: opts.maxReconnectAttempts ?? 20,
         requestTimeout: opts.requestTimeout ?? 5_000,
+        ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+        ...(opts.heartbeatInterval === undefined
+          ? {}
+          : { heartbeatInterval: opts.heartbeatInterval }),
       };
       const engine = transport === "ws"
         ? new EnSyncWebSocketEngine(server.wsUrl!, engineOptions)
