@@ -73,8 +73,9 @@ export interface EnSyncServerOptions {
   retentionMs?: number;
   /**
    * The clock the engine's timers run on (default the system clock): the broker's ack timeouts,
-   * defer due times and event times, the store's deferral timer, the gRPC session timeout and the
-   * config file's change check. Tests pass a fake one and advance it instead of sleeping.
+   * defer due times and event times, the store's deferral timer, the gRPC session timeout, the
+   * gRPC worker's restart backoff and the config file's change check. Tests pass a fake one and
+   * advance it instead of sleeping.
    */
   clock?: Clock;
   /**
