@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Clock, TimerHandle } from "../_clock.ts";
 import { getLogger } from "../_log.ts";
 import {
   encodeJson,
@@ -38,6 +39,8 @@ export interface ClientContext {
   reconnectInterval: number;
   maxReconnectAttempts: number;
   requestTimeout: number;
+  /** The clock reconnect delays and the wait for a reconnect run on. */
+  clock: Clock;
   /** Called once when the client is closed. */
   release(client: EnSyncClient): void;
   /** Closes the engine (for `close({ closeEngine: true })`). */
@@ -58,7 +61,7 @@ export class ClientImpl implements EnSyncClient {
   #closeError: EnSyncError | undefined;
   readonly #closedPromise: Promise<EnSyncError | undefined>;
   #resolveClosed!: (reason: EnSyncError | undefined) => void;
-  #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sleepTimer: TimerHandle | undefined;
   #wakeSleep: (() => void) | undefined;
 
   /** Created by `engine.createClient()`. */
@@ -132,12 +135,13 @@ export class ClientImpl implements EnSyncClient {
     }
     const pending = this.#reconnecting;
     if (!pending) throw new EnSyncConnectionError("The client is not connected");
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const clock = this.#ctx.clock;
+    let timer: TimerHandle | undefined;
     try {
       return await Promise.race([
         pending,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
+          timer = clock.setTimeout(
             () =>
               reject(
                 new EnSyncTimeoutError(`Not reconnected within ${this.#ctx.requestTimeout} ms`),
@@ -147,7 +151,7 @@ export class ClientImpl implements EnSyncClient {
         }),
       ]);
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
   }
 
@@ -238,7 +242,7 @@ export class ClientImpl implements EnSyncClient {
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.#wakeSleep = resolve;
-      this.#sleepTimer = setTimeout(() => {
+      this.#sleepTimer = this.#ctx.clock.setTimeout(() => {
         this.#sleepTimer = undefined;
         this.#wakeSleep = undefined;
         resolve();
@@ -301,6 +305,7 @@ export class ClientImpl implements EnSyncClient {
     call: (op) => this.#call(op),
     generation: () => this.#generation,
     forget: (sub) => this.#forget(sub),
+    now: () => this.#ctx.clock.now(),
   };
 
   // ---- API ----------------------------------------------------------------------------------
@@ -473,7 +478,7 @@ export class ClientImpl implements EnSyncClient {
     if (!this.#closed) {
       this.#closed = true;
       this.#generation++;
-      if (this.#sleepTimer !== undefined) clearTimeout(this.#sleepTimer);
+      this.#ctx.clock.clearTimeout(this.#sleepTimer);
       this.#wakeSleep?.();
       const error = new EnSyncConnectionError("The client was closed", { code: "CLOSED" });
       this.#closeError = error;

@@ -7,6 +7,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import type { Clock, TimerHandle } from "../_clock.ts";
 import { getLogger } from "../_log.ts";
 import {
   EnSyncAuthError,
@@ -44,6 +45,8 @@ export interface GrpcSessionOptions {
   requestTimeout: number;
   maxInFlight: number;
   heartbeatInterval: number;
+  /** Request deadlines, the heartbeat and the subscribe grace period run on it. */
+  clock: Clock;
 }
 
 interface PendingCall {
@@ -91,6 +94,7 @@ function unaryOnce<Req, Res>(
       def.requestSerialize as (v: Req) => Buffer,
       def.responseDeserialize as (b: Buffer) => Res,
       request,
+      // grpc-js enforces this deadline on its own (wall-clock) timer, so it is read off the real clock
       { deadline: Date.now() + timeoutMs },
       (err, res) => err ? reject(err) : resolve(res as Res),
     );
@@ -111,7 +115,9 @@ class GrpcSession implements Session {
   readonly #defs = ensyncServiceDefinition();
   #seq = 0;
   #dead: Error | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: TimerHandle | undefined;
+  readonly #heartbeatInterval: number;
+  readonly #clock: Clock;
   #beating = false;
 
   constructor(
@@ -125,8 +131,11 @@ class GrpcSession implements Session {
     this.clientHash = res.client_hash;
     this.#handlers = handlers;
     this.#timeout = options.requestTimeout;
+    this.#clock = options.clock;
+    this.#heartbeatInterval = options.heartbeatInterval;
     this.#gate = new Gate(options.maxInFlight);
     this.#timer = new DeadlineTimer(
+      this.#clock,
       () => this.#calls.values().next().value?.deadline,
       (now) => {
         for (const [id, p] of this.#calls) {
@@ -137,9 +146,16 @@ class GrpcSession implements Session {
         }
       },
     );
-    if (options.heartbeatInterval > 0) {
-      this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatInterval);
-    }
+    this.#armHeartbeat();
+  }
+
+  /** Sets the next heartbeat, one interval from now (the interval is fixed, as `setInterval`'s). */
+  #armHeartbeat(): void {
+    if (this.#heartbeatInterval <= 0 || this.#dead) return;
+    this.#heartbeat = this.#clock.setTimeout(() => {
+      this.#armHeartbeat();
+      void this.#beat();
+    }, this.#heartbeatInterval);
   }
 
   async #beat(): Promise<void> {
@@ -171,7 +187,7 @@ class GrpcSession implements Session {
     if (this.#dead) return;
     this.#dead = error;
     this.#timer.stop();
-    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#clock.clearTimeout(this.#heartbeat);
     for (const p of this.#calls.values()) {
       p.call.cancel();
       p.reject(error);
@@ -211,7 +227,7 @@ class GrpcSession implements Session {
             } else resolve(res as Res);
           },
         );
-        this.#calls.set(id, { call, method, deadline: Date.now() + this.#timeout, reject });
+        this.#calls.set(id, { call, method, deadline: this.#clock.now() + this.#timeout, reject });
         this.#timer.arm();
       });
     } finally {
@@ -273,11 +289,11 @@ class GrpcSession implements Session {
       const established = () => {
         if (settled) return;
         settled = true;
-        clearTimeout(grace);
+        this.#clock.clearTimeout(grace);
         resolve();
       };
       // Engines that send no response headers until the first message: assume success after a grace period.
-      const grace = setTimeout(established, 500);
+      const grace = this.#clock.setTimeout(established, 500);
       stream.on("metadata", established);
       stream.on("data", (msg: MessageStreamResponse) => {
         established();
@@ -298,7 +314,7 @@ class GrpcSession implements Session {
         if (this.#ending.has(stream)) {
           if (!settled) {
             settled = true;
-            clearTimeout(grace);
+            this.#clock.clearTimeout(grace);
             reject(
               this.#dead ?? new EnSyncConnectionError("The subscription stream was cancelled"),
             );
@@ -310,7 +326,7 @@ class GrpcSession implements Session {
           : new EnSyncConnectionError(`The engine ended the subscription stream for ${name}`);
         if (!settled) {
           settled = true;
-          clearTimeout(grace);
+          this.#clock.clearTimeout(grace);
           reject(error);
           if (error instanceof EnSyncConnectionError) this.#die(error);
           return;

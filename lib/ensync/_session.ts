@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Clock, TimerHandle } from "../_clock.ts";
 import type { WireRecord } from "./protocol.ts";
 
 /** Callbacks a session reports to. */
@@ -46,16 +47,19 @@ export type SessionFactory = (appKey: string, handlers: SessionHandlers) => Prom
  * request costs no timer call at all.
  */
 export class DeadlineTimer {
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerHandle | undefined;
   #due = 0;
+  readonly #clock: Clock;
   readonly #next: () => number | undefined;
   readonly #expire: (now: number) => void;
 
   /**
-   * @param next Returns the oldest live deadline (ms since the epoch), or undefined when none.
+   * @param clock The clock deadlines are read on and the timer is set on.
+   * @param next Returns the oldest live deadline (ms on `clock`), or undefined when none.
    * @param expire Expires every request whose deadline is ≤ now.
    */
-  constructor(next: () => number | undefined, expire: (now: number) => void) {
+  constructor(clock: Clock, next: () => number | undefined, expire: (now: number) => void) {
+    this.#clock = clock;
     this.#next = next;
     this.#expire = expire;
   }
@@ -66,19 +70,19 @@ export class DeadlineTimer {
     const due = this.#next();
     if (due === undefined) return;
     this.#due = due;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, due - Date.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, due - this.#clock.now()));
   }
 
   #fire(): void {
     this.#timer = undefined;
-    const now = Date.now();
+    const now = this.#clock.now();
     if (this.#due <= now) this.#expire(now);
     this.arm();
   }
 
   /** Stops the timer. */
   stop(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

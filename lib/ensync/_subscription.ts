@@ -31,6 +31,8 @@ export interface SubscriptionHost {
   generation(): number;
   /** Drops the subscription from routing. */
   forget(sub: SubscriptionImpl): void;
+  /** The time on the client's clock (ms since the epoch). */
+  now(): number;
 }
 
 type Sink = (event: EnSyncEvent) => Promise<boolean> | boolean;
@@ -264,7 +266,7 @@ export class SubscriptionImpl implements Subscription {
     this.#inFlight.delete(idem);
     try {
       const at = await this.#client.call((s) => s.defer(idem, name, delayMs, freeText(reason)));
-      return { idem, delayMs, deliveryTime: at ?? Date.now() + delayMs };
+      return { idem, delayMs, deliveryTime: at ?? this.#client.now() + delayMs };
     } catch (err) {
       throw wrap(EnSyncGenericError, `Defer of ${idem} failed`, err);
     }

@@ -12,6 +12,7 @@
  */
 // @ts-types="@types/ws"
 import WebSocket from "ws";
+import type { Clock, TimerHandle } from "../_clock.ts";
 import { getLogger } from "../_log.ts";
 import {
   EnSyncAuthError,
@@ -44,6 +45,8 @@ interface Pending {
 export interface WsSessionOptions {
   requestTimeout: number;
   maxInFlight: number;
+  /** Request deadlines and the close handshake's limit run on it. */
+  clock: Clock;
 }
 
 class WsSession implements Session {
@@ -58,20 +61,26 @@ class WsSession implements Session {
   #head = 0;
   #dead: Error | undefined;
   #closed: Promise<void>;
-  #terminateTimer: ReturnType<typeof setTimeout> | undefined;
+  #terminateTimer: TimerHandle | undefined;
+  readonly #clock: Clock;
 
   constructor(ws: WebSocket, handlers: SessionHandlers, options: WsSessionOptions) {
     this.#ws = ws;
+    this.#clock = options.clock;
     this.#handlers = handlers;
     this.#timeout = options.requestTimeout;
     this.#gate = new Gate(options.maxInFlight);
     this.#timer = new DeadlineTimer(
+      this.#clock,
       () => this.#queue[this.#head]?.deadline,
-      () => {
+      (now) => {
+        // The timer may have been armed for a request answered since: only the oldest one still
+        // waiting counts (FIFO, one timeout: it is the first to expire).
         const p = this.#queue[this.#head];
+        if (p === undefined || p.deadline > now) return;
         this.#die(
           new EnSyncTimeoutError(
-            `No reply to ${p?.verb ?? "a request"} within ${this.#timeout} ms`,
+            `No reply to ${p.verb} within ${this.#timeout} ms`,
           ),
           true,
         );
@@ -157,8 +166,8 @@ class WsSession implements Session {
       } catch { /* already closing */ }
     }
     // a peer that never answers the close handshake must not keep the socket open
-    this.#terminateTimer ??= setTimeout(() => this.#ws.terminate(), 1000);
-    this.#closed.then(() => clearTimeout(this.#terminateTimer));
+    this.#terminateTimer ??= this.#clock.setTimeout(() => this.#ws.terminate(), 1000);
+    this.#closed.then(() => this.#clock.clearTimeout(this.#terminateTimer));
     if (notify) this.#handlers.onClose(error);
   }
 
@@ -171,7 +180,7 @@ class WsSession implements Session {
       throw this.#dead;
     }
     return new Promise<Reply>((resolve, reject) => {
-      this.#queue.push({ verb, deadline: Date.now() + this.#timeout, resolve, reject });
+      this.#queue.push({ verb, deadline: this.#clock.now() + this.#timeout, resolve, reject });
       try {
         if (this.#ws.readyState !== WebSocket.OPEN) {
           throw new Error(`readyState ${this.#ws.readyState}`);

@@ -6,6 +6,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { type Clock, systemClock } from "../_clock.ts";
 import { VERSION } from "../version.ts";
 import type { EnSyncClient } from "./client.ts";
 import { type ClientContext, ClientImpl } from "./_client.ts";
@@ -137,7 +138,12 @@ class EngineCore {
       maxReconnectAttempts: numberOption(options.maxReconnectAttempts, 10, 0),
       requestTimeout: numberOption(options.requestTimeout, 30_000, 1),
       maxInFlight: numberOption(options.maxInFlight, 1024, 1),
+      clock: options.clock ?? systemClock,
     };
+  }
+
+  get clock(): Clock {
+    return this.options.clock;
   }
 
   async createClient(
@@ -155,6 +161,7 @@ class EngineCore {
       reconnectInterval: this.options.reconnectInterval,
       maxReconnectAttempts: this.options.maxReconnectAttempts,
       requestTimeout: this.options.requestTimeout,
+      clock: this.options.clock,
       release: (client) => {
         this.clients.delete(client);
       },
@@ -204,7 +211,7 @@ export class EnSyncEngine {
    * Creates the engine object (nothing connects until `createClient()`).
    *
    * @param url `grpc://host:port`, `grpcs://host`, or a bare host.
-   * @param options Reconnects, timeouts, TLS, heartbeat.
+   * @param options Reconnects, timeouts, TLS, heartbeat, the clock they run on.
    * @throws {EnSyncConnectionError} `INVALID_URL`.
    */
   constructor(url: string, options: GrpcEngineOptions = {}) {
@@ -253,6 +260,7 @@ export class EnSyncEngine {
           requestTimeout: this.#core.options.requestTimeout,
           maxInFlight: this.#core.options.maxInFlight,
           heartbeatInterval: this.#heartbeatInterval,
+          clock: this.#core.clock,
         }),
       () => this.close(),
     );
@@ -290,7 +298,7 @@ export class EnSyncWebSocketEngine {
    * Creates the engine object (nothing connects until `createClient()`).
    *
    * @param url `ws://host:port`, `wss://host`, `http(s)://...` or `host:port`.
-   * @param options Reconnects and timeouts.
+   * @param options Reconnects, timeouts, the clock they run on.
    * @throws {EnSyncConnectionError} `INVALID_URL`.
    */
   constructor(url: string, options: WebSocketEngineOptions = {}) {
@@ -316,6 +324,7 @@ export class EnSyncWebSocketEngine {
         openWebSocketSession(this.url, key, handlers, {
           requestTimeout: this.#core.options.requestTimeout,
           maxInFlight: this.#core.options.maxInFlight,
+          clock: this.#core.clock,
         }),
       () => this.close(),
     );

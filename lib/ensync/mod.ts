@@ -40,6 +40,7 @@ export type {
   WebSocketEngineOptions,
 } from "./types.ts";
 export type { EnSyncClient, EventHandler, Subscription } from "./client.ts";
+export type { Clock, TimerHandle } from "../_clock.ts";
 export {
   EnSyncEngine,
   EnSyncWebSocketEngine,

@@ -8,6 +8,7 @@
 import type { ServeLimits } from "../_limits.ts";
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
+import { type Clock, systemClock, type TimerHandle } from "../../lib/_clock.ts";
 import { getLogger } from "../../lib/_log.ts";
 import { type FromWorker, LineWriter, readLines, type ToWorker } from "./_grpc_ipc.ts";
 import type { GrpcServiceRegistry } from "./grpc.ts";
@@ -171,7 +172,8 @@ class RemoteStream extends EventEmitter {
 /** One worker process and the calls it carries. */
 class Worker {
   readonly child: Deno.ChildProcess;
-  readonly startedAt = Date.now();
+  /** When it was spawned, on the supervisor's clock. */
+  readonly startedAt: number;
   readonly streams = new Map<number, RemoteStream>();
   readonly listening: Promise<number>;
   readonly ended: Promise<Deno.CommandStatus>;
@@ -186,7 +188,9 @@ class Worker {
     command: GrpcWorkerCommand,
     start: Extract<ToWorker, { t: "start" }>,
     onMessage: (worker: Worker, m: FromWorker) => void,
+    startedAt: number,
   ) {
+    this.startedAt = startedAt;
     try {
       this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const token = Array.from(
@@ -311,7 +315,8 @@ function metadataOf(md: Record<string, string>): grpc.Metadata {
 /**
  * Runs the gRPC front end in a worker process: register the service on it (`addTo(supervisor)`),
  * then `start()`. A worker that dies is replaced on the same port: at once after a stable run,
- * then with a backoff from 250 ms up to 10 s while new workers keep dying within 10 s.
+ * then with a backoff from 250 ms up to 10 s while new workers keep dying within 10 s (both on the
+ * `clock` option's time; the start and stop limits, which guard the process itself, on the real one).
  */
 export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
   readonly #command: GrpcWorkerCommand;
@@ -325,13 +330,21 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
   #restarts = 0;
   #quickFailures = 0;
   #lastExit: string | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerHandle | undefined;
   #closing = false;
+  readonly #clock: Clock;
 
   constructor(
     command: GrpcWorkerCommand,
-    options: { host: string; port: number; maxMessageBytes: number; limits?: ServeLimits },
+    options: {
+      host: string;
+      port: number;
+      maxMessageBytes: number;
+      limits?: ServeLimits;
+      clock?: Clock;
+    },
   ) {
+    this.#clock = options.clock ?? systemClock;
     this.#command = command;
     this.#host = options.host;
     this.#port = options.port;
@@ -393,7 +406,7 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
   async close(): Promise<void> {
     this.#closing = true;
     this.#state = "stopped";
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await this.#worker?.stop();
   }
 
@@ -408,6 +421,7 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
         ...(this.#limits === undefined ? {} : { limits: this.#limits }),
       },
       (w, m) => this.#onMessage(w, m),
+      this.#clock.now(),
     );
     this.#worker = worker;
     return worker;
@@ -435,7 +449,7 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
       if (this.#closing || this.#worker !== worker) return;
       this.#lastExit = describeExit(status);
       this.#restarts++;
-      const uptime = Date.now() - worker.startedAt;
+      const uptime = this.#clock.now() - worker.startedAt;
       this.#quickFailures = uptime < STABLE_AFTER_MS ? this.#quickFailures + 1 : 0;
       log.error(
         "The gRPC worker (pid {pid}) died ({exit}) after {uptime} ms; restarting it (restart {n})",
@@ -450,7 +464,12 @@ export class GrpcWorkerSupervisor implements GrpcServiceRegistry {
     const delay = this.#quickFailures <= 1
       ? 0
       : Math.min(250 * 2 ** (this.#quickFailures - 2), MAX_BACKOFF_MS);
-    this.#timer = setTimeout(() => void this.#restart(), delay);
+    if (delay === 0) {
+      // at once: no time passes, so no clock is involved (#restart checks #closing itself)
+      setTimeout(() => void this.#restart(), 0);
+      return;
+    }
+    this.#timer = this.#clock.setTimeout(() => void this.#restart(), delay);
   }
 
   async #restart(): Promise<void> {

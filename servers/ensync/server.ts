@@ -73,8 +73,9 @@ export interface EnSyncServerOptions {
   retentionMs?: number;
   /**
    * The clock the engine's timers run on (default the system clock): the broker's ack timeouts,
-   * defer due times and event times, the store's deferral timer, the gRPC session timeout and the
-   * config file's change check. Tests pass a fake one and advance it instead of sleeping.
+   * defer due times and event times, the store's deferral timer, the gRPC session timeout, the
+   * gRPC worker's restart backoff and the config file's change check. Tests pass a fake one and
+   * advance it instead of sleeping.
    */
   clock?: Clock;
   /**
@@ -331,6 +332,7 @@ export async function startEnSyncServer(options: EnSyncServerOptions): Promise<E
         port: options.grpcPort ?? ENSYNC_DEFAULT_PORTS.grpc,
         maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
         ...(options.limits === undefined ? {} : { limits: options.limits }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
       });
       service.addTo(worker);
       let started = false;

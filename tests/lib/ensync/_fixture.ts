@@ -4,16 +4,17 @@
  *
  * @module
  */
-import type { Clock } from "../../../lib/_clock.ts";
+import type { Clock, TimerHandle } from "../../../lib/_clock.ts";
+import { FakeClock } from "../../_helpers/clock.ts";
 import {
   type ClientOptions,
-  type EngineOptions,
   type EnSyncClient,
   EnSyncEngine,
   type EnSyncEvent,
   type EnSyncKeyPair,
   EnSyncWebSocketEngine,
   generateKeyPair,
+  type GrpcEngineOptions,
   type Subscription,
 } from "../../../lib/ensync/mod.ts";
 import {
@@ -43,7 +44,7 @@ export interface Fixture extends AsyncDisposable {
   client(
     transport: Transport,
     app: TestApp,
-    options?: ClientOptions & EngineOptions,
+    options?: ClientOptions & GrpcEngineOptions,
   ): Promise<EnSyncClient>;
   /** The engine URL for a transport. */
   url(transport: Transport): string;
@@ -104,10 +105,14 @@ export async function startFixture(options: FixtureOptions = {}): Promise<Fixtur
     apps,
     url: (t) => t === "ws" ? server.wsUrl! : server.grpcUrl!,
     async client(transport, who, opts = {}) {
-      const engineOptions: EngineOptions = {
+      const engineOptions: GrpcEngineOptions = {
         reconnectInterval: opts.reconnectInterval ?? 100,
         maxReconnectAttempts: opts.maxReconnectAttempts ?? 20,
         requestTimeout: opts.requestTimeout ?? 5_000,
+        ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+        ...(opts.heartbeatInterval === undefined
+          ? {}
+          : { heartbeatInterval: opts.heartbeatInterval }),
       };
       const engine = transport === "ws"
         ? new EnSyncWebSocketEngine(server.wsUrl!, engineOptions)
@@ -165,3 +170,62 @@ export class Collector {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A timer set on a {@linkcode RecordingClock}. */
+export interface TimerRecord {
+  /** The delay it was set with. */
+  ms: number;
+  /** When it falls due (the clock's time when it was set, plus `ms`). */
+  due: number;
+  fired: boolean;
+  cleared: boolean;
+}
+
+/**
+ * A {@linkcode FakeClock} that also records every timer set on it, so a test can see the delays a
+ * unit asked for and wait until it sets one (a real event) before advancing time.
+ */
+export class RecordingClock extends FakeClock {
+  readonly timers: TimerRecord[] = [];
+  readonly #byHandle = new Map<TimerHandle, TimerRecord>();
+  #waiters: Array<{ match: (ms: number) => boolean; resolve: (t: TimerRecord) => void }> = [];
+
+  override setTimeout(fn: () => void, ms: number): TimerHandle {
+    const record: TimerRecord = { ms, due: this.now() + ms, fired: false, cleared: false };
+    const handle = super.setTimeout(() => {
+      record.fired = true;
+      this.#byHandle.delete(handle);
+      fn();
+    }, ms);
+    this.#byHandle.set(handle, record);
+    this.timers.push(record);
+    this.#waiters = this.#waiters.filter((w) => !(w.match(ms) && (w.resolve(record), true)));
+    return handle;
+  }
+
+  override clearTimeout(handle: TimerHandle | undefined): void {
+    const record = handle === undefined ? undefined : this.#byHandle.get(handle);
+    if (record) record.cleared = true;
+    if (handle !== undefined) this.#byHandle.delete(handle);
+    super.clearTimeout(handle);
+  }
+
+  /** The first live (not fired, not cleared) timer whose delay matches, now or once one is set. */
+  timer(match: (ms: number) => boolean, timeoutMs = 5_000): Promise<TimerRecord> {
+    const live = this.timers.find((t) => !t.fired && !t.cleared && match(t.ms));
+    if (live) return Promise.resolve(live);
+    return new Promise((resolve, reject) => {
+      const guard = setTimeout(
+        () => reject(new Error(`No timer matching ${match} was set within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        match,
+        resolve: (t) => {
+          clearTimeout(guard);
+          resolve(t);
+        },
+      });
+    });
+  }
+}

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { EnSyncEngine, resolveGrpcTarget, resolveWebSocketUrl } from "../../../lib/ensync/mod.ts";
-import { Collector, sleep, startFixture } from "./_fixture.ts";
+import { Collector, RecordingClock, sleep, startFixture } from "./_fixture.ts";
 
 for (const mode of ["multiplexed", "per-subscription"] as const) {
   Deno.test(`[grpc ${mode}] several subscriptions get their own events; unsubscribing the first keeps the rest flowing`, async () => {
@@ -46,6 +46,49 @@ for (const mode of ["multiplexed", "per-subscription"] as const) {
     assert.equal(seen[0]!.events.length, 1);
   });
 }
+
+Deno.test("[grpc] the heartbeat runs on the client's clock; one the engine refuses (the client id expired) reconnects the client after its backoff", async () => {
+  // One fake clock for both sides: the engine ends a gRPC client id with no call and no stream
+  // after 90 s (checked every 10 s), before this client's first heartbeat at 120 s.
+  const clock = new RecordingClock(Date.now());
+  await using fx = await startFixture({ clock });
+  const { b } = fx.apps;
+  const reconnected = Promise.withResolvers<{ clientId: string; attempt: number }>();
+  const recv = await fx.client("grpc", b, {
+    clock,
+    heartbeatInterval: 120_000,
+    reconnectInterval: 7_777, // a delay no timer of the engine's uses
+    onReconnect: (info) => reconnected.resolve(info),
+  });
+  const firstId = recv.clientId;
+  const beat = await clock.timer((ms) => ms === 120_000);
+  await clock.tick(119_999);
+  assert.equal(beat.fired, false, "no heartbeat before its interval");
+  assert.equal(
+    [...fx.server.broker.sessions()].some((s) => s.id === firstId),
+    false,
+    "the engine expired the idle client id",
+  );
+  assert.equal(recv.clientId, firstId, "the client does not know yet");
+  await clock.tick(1);
+  assert.equal(beat.fired, true);
+  assert.equal(clock.timers.filter((t) => t.ms === 120_000).length, 2, "the next beat is set");
+  // The refusal (a real reply) loses the connection; the retry waits reconnectInterval ± 10 %.
+  const backoff = await clock.timer((ms) => ms >= 6_999 && ms <= 8_555);
+  await clock.tick(backoff.due - clock.now() - 1);
+  assert.equal(backoff.fired, false);
+  await clock.tick(1);
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const info = await Promise.race([
+    reconnected.promise,
+    new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new Error("no reconnect within 5 s")), 5_000);
+    }),
+  ]).finally(() => clearTimeout(guard));
+  assert.equal(info.attempt, 1);
+  assert.notEqual(info.clientId, firstId);
+  assert.equal(recv.clientId, info.clientId);
+});
 
 Deno.test("resolveGrpcTarget() follows the SDK URL rules", () => {
   assert.deepEqual(resolveGrpcTarget("grpcs://engine.example.com"), {

@@ -11,7 +11,7 @@ import {
   formatRecord,
   generateKeyPair,
 } from "../../../lib/ensync/mod.ts";
-import { sleep } from "./_fixture.ts";
+import { RecordingClock, sleep } from "./_fixture.ts";
 
 type Reply = string | string[] | undefined;
 
@@ -129,7 +129,14 @@ Deno.test("the WebSocket client correlates replies strictly in order, even hundr
   }
 });
 
-Deno.test("a request with no reply times out, and the client reconnects with a new id and re-subscribes", async () => {
+/** A promise and a flag that says whether it settled yet. */
+function watch<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
+  let settled = false;
+  promise.then(() => settled = true, () => settled = true);
+  return { promise, settled: () => settled };
+}
+
+Deno.test("a request with no reply times out on the client's clock, and the client reconnects after its backoff with a new id and re-subscribes", async () => {
   let silent = false;
   await using srv = scriptedServer((frame, conn) => {
     if (frame.startsWith("CONN;")) return `+PASS:{clientId=c${conn},clientHash=h}`;
@@ -137,27 +144,52 @@ Deno.test("a request with no reply times out, and the client reconnects with a n
     return "+PASS:OK";
   });
   const me = generateKeyPair();
-  const reconnected: string[] = [];
-  const engine = new EnSyncWebSocketEngine(srv.url, { requestTimeout: 300, reconnectInterval: 50 });
+  const reconnected = Promise.withResolvers<{ clientId: string; attempt: number }>();
+  const clock = new RecordingClock();
+  const engine = new EnSyncWebSocketEngine(srv.url, {
+    requestTimeout: 5_000,
+    reconnectInterval: 10_000,
+    clock,
+  });
   try {
     const client = await engine.createClient("key-1", {
       appSecretKey: me.secretKey,
-      onReconnect: ({ clientId }) => reconnected.push(clientId),
+      onReconnect: (info) => reconnected.resolve(info),
       onError: () => {},
     });
     const sub = await client.subscribe("orders/*");
     await sub.pause("hold");
     silent = true;
-    const started = Date.now();
-    await assert.rejects(
-      client.publish("a/b", [me.publicKey], 1),
-      (e: Error) => e.cause instanceof EnSyncTimeoutError,
-    );
-    assert.ok(Date.now() - started >= 250);
+    const publish = watch(client.publish("a/b", [me.publicKey], 1));
+    await clock.tick(4_999);
+    assert.equal(publish.settled(), false, "still waiting 1 ms before the request timeout");
+    await clock.tick(1);
+    assert.equal(publish.settled(), true, "timed out at the request timeout");
+    await assert.rejects(publish.promise, (e: Error) => e.cause instanceof EnSyncTimeoutError);
     silent = false;
-    const deadline = Date.now() + 5_000;
-    while (reconnected.length === 0 && Date.now() < deadline) await sleep(10);
-    assert.deepEqual(reconnected, ["c1"]);
+    // The lost connection is retried after reconnectInterval ± 10 %, on the client's clock.
+    const backoff = await clock.timer((ms) => ms >= 9_000 && ms <= 11_000);
+    // Meanwhile a request waits for the reconnect, up to the request timeout.
+    const waiting = watch(client.publish("a/b", [me.publicKey], 2));
+    await clock.tick(4_999);
+    assert.equal(waiting.settled(), false);
+    await clock.tick(1);
+    assert.equal(
+      waiting.settled(),
+      true,
+      "gave up waiting for the reconnect at the request timeout",
+    );
+    await assert.rejects(
+      waiting.promise,
+      (e: Error) =>
+        e.cause instanceof EnSyncTimeoutError && /Not reconnected within 5000 ms/.test(e.message),
+    );
+    await clock.tick(3_999); // 8,999 ms after the loss: before the earliest backoff
+    assert.equal(backoff.fired, false, "no reconnect attempt before the backoff");
+    assert.equal(srv.sockets.length, 1);
+    await clock.tick(2_001); // 11,000 ms: past the latest one
+    assert.equal(backoff.fired, true);
+    assert.deepEqual(await reconnected.promise, { clientId: "c1", attempt: 1 });
     assert.equal(client.clientId, "c1");
     // the new connection restores the subscription and its pause, under the new client id
     assert.deepEqual(srv.framesOf(1), [
@@ -165,14 +197,45 @@ Deno.test("a request with no reply times out, and the client reconnects with a n
       "SUB;CLIENT_ID=:c1;EVENT_NAME=:orders/*",
       "PAUSE;CLIENT_ID=:c1;EVENT_NAME=:orders/*;REASON=:hold",
     ]);
-    const [id] = await client.publish("a/b", [me.publicKey], 2);
+    const [id] = await client.publish("a/b", [me.publicKey], 3);
     assert.equal(id, "OK");
   } finally {
     await engine.close();
   }
 });
 
-Deno.test("a dropped socket is reconnected; after maxReconnectAttempts the client gives up with EnSyncConnectionError", async () => {
+Deno.test("the request timeout counts from each request: answered ones and younger ones never time a session out", async () => {
+  let held: (() => void) | undefined;
+  await using srv = scriptedServer((frame, conn, socket) => {
+    if (frame.startsWith("PUB;") && frame.includes('"hold"')) {
+      held = () => socket.send("+PASS:PUBLISHED;IDEM=late");
+      return undefined;
+    }
+    return passAll(frame, conn);
+  });
+  const me = generateKeyPair();
+  const clock = new RecordingClock();
+  const engine = new EnSyncWebSocketEngine(srv.url, { requestTimeout: 5_000, clock });
+  try {
+    const client = await engine.createClient("key-1", { appSecretKey: me.secretKey });
+    await clock.tick(4_000);
+    await client.publish("a/b", [me.publicKey], 1); // answered 4 s after CONN
+    const late = watch(client.publish("a/b", [me.publicKey], 2, { hold: true }));
+    await clock.tick(1_000); // CONN's deadline: only a 1 s old request is waiting
+    assert.equal(client.clientId, "c0", "the connection was kept");
+    assert.equal(late.settled(), false);
+    held!();
+    assert.deepEqual(await late.promise, ["late"]);
+    await clock.tick(60_000); // nothing is waiting: nothing times out
+    assert.equal(client.clientId, "c0");
+    assert.equal((await client.publish("a/b", [me.publicKey], 3)).length, 1);
+    assert.equal(srv.sockets.length, 1, "never reconnected");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("reconnect attempts back off ×1.5 per attempt up to 30 s on the client's clock; after maxReconnectAttempts the client gives up with EnSyncConnectionError", async () => {
   let refuse = false;
   await using srv = scriptedServer((frame, conn) => {
     if (frame.startsWith("CONN;")) {
@@ -183,9 +246,11 @@ Deno.test("a dropped socket is reconnected; after maxReconnectAttempts the clien
     return "+PASS:OK";
   });
   const me = generateKeyPair();
+  const clock = new RecordingClock();
   const engine = new EnSyncWebSocketEngine(srv.url, {
-    reconnectInterval: 30,
-    maxReconnectAttempts: 2,
+    reconnectInterval: 10_000,
+    maxReconnectAttempts: 5,
+    clock,
   });
   const errors: Error[] = [];
   try {
@@ -194,16 +259,27 @@ Deno.test("a dropped socket is reconnected; after maxReconnectAttempts the clien
       onError: (e) => errors.push(e),
     });
     const sub = await client.subscribe("x/y");
-    const iterating = (async () => {
+    const iterating = watch((async () => {
       for await (const _ of sub) { /* nothing arrives */ }
-    })();
+    })());
     refuse = true;
     srv.sockets[0]!.close();
-    const reason = await client.closed;
+    const closed = watch(client.closed);
+    // 10 s, 15 s, 22.5 s, then capped at 30 s; each ± 10 % jitter. (The request timeout is 30 s
+    // too, but those timers are cleared as each refused attempt's socket closes.)
+    for (const [n, base] of [10_000, 15_000, 22_500, 30_000, 30_000].entries()) {
+      const backoff = await clock.timer((ms) => ms >= base * 0.9 && ms <= base * 1.1);
+      await clock.tick(backoff.due - clock.now() - 1);
+      assert.equal(backoff.fired, false, `attempt ${n + 1} waits its backoff`);
+      assert.equal(srv.sockets.length, n + 1, `no attempt ${n + 1} before its backoff`);
+      await clock.tick(1);
+      assert.equal(backoff.fired, true);
+    }
+    const reason = await closed.promise;
     assert.ok(reason instanceof EnSyncConnectionError, String(reason));
-    assert.match(reason!.message, /Gave up reconnecting after 2 attempt/);
-    await assert.rejects(iterating, EnSyncConnectionError);
-    assert.equal(srv.sockets.length, 3, "two reconnect attempts");
+    assert.match(reason!.message, /Gave up reconnecting after 5 attempt/);
+    await assert.rejects(iterating.promise, EnSyncConnectionError);
+    assert.equal(srv.sockets.length, 6, "five reconnect attempts");
     assert.ok(errors.includes(reason!));
   } finally {
     await engine.close();
