@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RequestRecord } from "../../lib/proxy/mod.ts";
 
@@ -18,11 +17,15 @@ const MAX_HTTP_LABEL_SETS = 1000;
 
 type HttpLabels = { method: string; route: string; status: string; ok: string };
 
+/** Records one HTTP request: its method, route, status and seconds. */
+export type HttpRecorder = (method: string, route: string, status: number, seconds: number) => void;
+
 /**
  * The HTTP metrics of `@hono/prometheus` (its `http_request_duration_seconds` histogram and
- * `http_requests_total` counter, with the same labels in the same order), as a middleware.
+ * `http_requests_total` counter, with the same labels in the same order), recorded by the app's
+ * one front middleware (a middleware of its own would be one more async layer per request).
  */
-function httpMetrics(registry: Registry): MiddlewareHandler {
+function httpMetrics(registry: Registry): HttpRecorder {
   const duration = new Histogram({
     name: "http_request_duration_seconds",
     help: "Duration of HTTP requests in seconds",
@@ -39,12 +42,18 @@ function httpMetrics(registry: Registry): MiddlewareHandler {
   // method -> route -> status -> labels
   const cache = new Map<string, Map<string, Map<number, HttpLabels>>>();
   let cached = 0;
-  const labelsOf = (method: string, route: string, status: number, ok: boolean): HttpLabels => {
+  const labelsOf = (method: string, route: string, status: number): HttpLabels => {
     let routes = cache.get(method);
     let statuses = routes?.get(route);
     let labels = statuses?.get(status);
     if (labels !== undefined) return labels;
-    labels = { method, route, status: status.toString(), ok: String(ok) };
+    // `ok` as `Response.ok` reads it.
+    labels = {
+      method,
+      route,
+      status: status.toString(),
+      ok: String(status >= 200 && status < 300),
+    };
     if (cached < MAX_HTTP_LABEL_SETS) {
       if (routes === undefined) cache.set(method, routes = new Map());
       if (statuses === undefined) routes.set(route, statuses = new Map());
@@ -53,16 +62,10 @@ function httpMetrics(registry: Registry): MiddlewareHandler {
     }
     return labels;
   };
-  return async function httpMetrics(c, next) {
-    const start = performance.now();
-    try {
-      await next();
-    } finally {
-      const res = c.res;
-      const labels = labelsOf(c.req.method, c.req.routePath, res.status, res.ok);
-      duration.observe(labels, (performance.now() - start) / 1000);
-      total.inc(labels);
-    }
+  return (method, route, status, seconds) => {
+    const labels = labelsOf(method, route, status);
+    duration.observe(labels, seconds);
+    total.inc(labels);
   };
 }
 
@@ -70,8 +73,8 @@ function httpMetrics(registry: Registry): MiddlewareHandler {
 export interface ProxyMetrics {
   /** The registry (`GET /metrics` prints it). */
   registry: Registry;
-  /** Hono middleware recording HTTP metrics. */
-  http: MiddlewareHandler;
+  /** Records one HTTP request (the app's front middleware calls it once per request). */
+  http: HttpRecorder;
   /** Records a finished RPC. */
   finished(record: RequestRecord, seconds: number): void;
   /** Records a request refused by the rate limit. */
