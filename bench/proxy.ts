@@ -4,9 +4,11 @@
  * run. Each server runs in its own process; the load generator is wrk (installed with apt when
  * missing and possible), else autocannon (npm, run with Node).
  *
- * 1. The limit: a bare `Deno.serve` hello and a bare Hono hello (GET, 32 connections), and a
- *    bare `Deno.serve` that writes each body atomically to a file (POST, 32 connections): the floor
- *    of any server that writes one request file per call.
+ * 1. The limit: a bare `Deno.serve` hello and a bare Hono hello (GET, 32 connections), a bare
+ *    Hono app that reads the send body as JSON and answers JSON (POST, 32 connections: the floor
+ *    of any Hono app taking this request, `hono_post_*`), and a bare `Deno.serve` that writes each
+ *    body atomically to a file (POST, 32 connections): the floor of any server that writes one
+ *    request file per call.
  * 2. The ceiling of the send path: the same proxy app (routes, validation, middleware, gateway,
  *    memory store) over a backend that writes no file.
  * 3. (a) `POST /rpc/send` non-blocking, 32 connections, with the default store (Deno KV in the
@@ -260,10 +262,6 @@ rss.hono = await hono.peakRss();
 await hono.stop();
 report("bare Hono hello (c=32)", honoRes);
 
-// Every phase's files stay until the end: on ext4 without a journal, deleting files slows file
-// creation for a minute afterwards (it will not reuse recently deleted inodes), which would bias
-// the phases that follow a deletion.
-const cleanup: string[] = [];
 const sendBody = {
   app_name: "sink",
   func_name: "bench",
@@ -271,6 +269,16 @@ const sendBody = {
   params: { hello: "world", n: 42 },
   blocking: false,
 };
+const honoPost = await spawn("honopost");
+const honoPostRes = await loadOn("hono_post", honoPost, `${honoPost.url}/rpc/send`, 32, sendBody);
+rss.hono_post = await honoPost.peakRss();
+await honoPost.stop();
+report("bare Hono, JSON POST read (c=32)", honoPostRes);
+
+// Every phase's files stay until the end: on ext4 without a journal, deleting files slows file
+// creation for a minute afterwards (it will not reuse recently deleted inodes), which would bias
+// the phases that follow a deletion.
+const cleanup: string[] = [];
 const sends: Record<string, Result> = {};
 let rawFileRes: Result;
 let nowriteRes: Result;
@@ -383,6 +391,8 @@ try {
     rpc_alone_p50_ms: round(rpcAlone.p50Ms, 3),
     ratio_blocking_vs_rpc_alone: round(blocking.rps / rpcAlone.rps, 3),
     ratio_nowrite_vs_hono: round(nowriteRes.rps / honoRes.rps, 3),
+    hono_post_rps: Math.round(honoPostRes.rps),
+    ratio_nowrite_vs_hono_post: round(nowriteRes.rps / honoPostRes.rps, 3),
     codec_ops_per_s: Math.round(codecOps),
     ...Object.fromEntries(Object.entries(rss).map(([k, v]) => [`${k}_peak_rss_mb`, v])),
     ...Object.fromEntries(Object.entries(cpu).map(([k, v]) => [`${k}_cpu_us_per_req`, v])),

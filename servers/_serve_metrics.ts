@@ -38,41 +38,34 @@ const TIMEOUT_KINDS = ["headers", "body", "idle"] as const;
  * ```
  */
 export function registerServeMetrics(registry: Registry, sources: ServeStatsSources): void {
-  const each = (pick: (stats: Readonly<ServeStats>) => number) =>
-  (
-    set: (labels: { listener: string }, value: number) => void,
+  // One helper for both kinds: a scrape resets the metric and writes each listener's count (a
+  // gauge sets it, a counter adds it to zero).
+  const metric = (
+    Kind: typeof Gauge | typeof Counter,
+    name: string,
+    help: string,
+    pick: (s: Readonly<ServeStats>) => number,
   ): void => {
-    for (const [listener, get] of Object.entries(sources)) {
-      const stats = get();
-      if (stats !== undefined) set({ listener }, pick(stats));
-    }
-  };
-  const gauge = (name: string, help: string, pick: (s: Readonly<ServeStats>) => number): void => {
-    const read = each(pick);
-    new Gauge({
+    new Kind({
       name,
       help,
       labelNames: ["listener"] as const,
       registers: [registry],
-      collect() {
+      collect(this: Gauge<"listener"> | Counter<"listener">) {
         this.reset();
-        read((labels, value) => this.set(labels, value));
+        for (const [listener, get] of Object.entries(sources)) {
+          const stats = get();
+          if (stats === undefined) continue;
+          if (this instanceof Gauge) this.set({ listener }, pick(stats));
+          else this.inc({ listener }, pick(stats));
+        }
       },
     });
   };
-  const counter = (name: string, help: string, pick: (s: Readonly<ServeStats>) => number): void => {
-    const read = each(pick);
-    new Counter({
-      name,
-      help,
-      labelNames: ["listener"] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        read((labels, value) => this.inc(labels, value));
-      },
-    });
-  };
+  const gauge = (name: string, help: string, pick: (s: Readonly<ServeStats>) => number): void =>
+    metric(Gauge, name, help, pick);
+  const counter = (name: string, help: string, pick: (s: Readonly<ServeStats>) => number): void =>
+    metric(Counter, name, help, pick);
   gauge("syft_serve_connections_open", "Connections open now (WebSockets included)", (s) => s.open);
   gauge("syft_serve_websockets_open", "WebSocket connections open now", (s) => s.websockets);
   counter(

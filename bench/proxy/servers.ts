@@ -5,6 +5,8 @@
  *
  * - `raw`: a bare `Deno.serve` hello (the limit);
  * - `hono`: a bare Hono hello;
+ * - `honopost`: a bare Hono app that reads the same JSON send body and answers a small JSON object
+ *   (what any Hono app accepting this POST pays, before validation or work of its own);
  * - `rawfile <dir>`: a bare `Deno.serve` that only writes each body atomically (temp file +
  *   rename), the floor of any proxy that writes one request file per call;
  * - `proxy <dataDir> <store>`: the syft proxy with its default middleware (no access log);
@@ -50,6 +52,16 @@ if (mode === "raw") {
 } else if (mode === "hono") {
   const app = new Hono();
   app.get("/", (c) => c.text("hello"));
+  Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
+    app.fetch,
+  );
+} else if (mode === "honopost") {
+  const app = new Hono();
+  app.post("/rpc/send", async (c) => {
+    const body = await c.req.json() as { app_name?: unknown };
+    return c.json({ id: crypto.randomUUID(), status: "pending", app: body.app_name });
+  });
   Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
     app.fetch,

@@ -7,22 +7,27 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RequestRecord } from "../../lib/proxy/mod.ts";
 
 /** Distinct app/function label pairs kept before further ones are counted as `_other`. */
 const MAX_LABEL_PAIRS = 500;
-/** Label sets of the HTTP metrics kept for reuse (methods come from clients: bounded). */
+/** Label sets of the HTTP metrics found through the nested maps (methods come from clients). */
 const MAX_HTTP_LABEL_SETS = 1000;
 
 type HttpLabels = { method: string; route: string; status: string; ok: string };
+/** One label set of the HTTP metrics and its request count. */
+type Series = { labels: HttpLabels; count: number };
+
+/** Records one HTTP request: its method, route, status and seconds. */
+export type HttpRecorder = (method: string, route: string, status: number, seconds: number) => void;
 
 /**
  * The HTTP metrics of `@hono/prometheus` (its `http_request_duration_seconds` histogram and
- * `http_requests_total` counter, with the same labels in the same order), as a middleware.
+ * `http_requests_total` counter, with the same labels in the same order), recorded by the app's
+ * one front middleware (a middleware of its own would be one more async layer per request).
  */
-function httpMetrics(registry: Registry): MiddlewareHandler {
+function httpMetrics(registry: Registry): HttpRecorder {
   const duration = new Histogram({
     name: "http_request_duration_seconds",
     help: "Duration of HTTP requests in seconds",
@@ -30,39 +35,50 @@ function httpMetrics(registry: Registry): MiddlewareHandler {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
     registers: [registry],
   });
-  const total = new Counter({
+  // The counter is counted here, per label set, and written into prom-client when scraped: a
+  // prom-client `inc()` per request validates and hashes the labels every time.
+  const series: Series[] = [];
+  new Counter({
     name: "http_requests_total",
     help: "Total number of HTTP requests",
     labelNames: ["method", "status", "ok", "route"] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of series) this.inc(s.labels, s.count);
+    },
   });
-  // method -> route -> status -> labels
-  const cache = new Map<string, Map<string, Map<number, HttpLabels>>>();
-  let cached = 0;
-  const labelsOf = (method: string, route: string, status: number, ok: boolean): HttpLabels => {
+  // method -> route -> status -> series (beyond MAX_HTTP_LABEL_SETS: by their joined labels)
+  const cache = new Map<string, Map<string, Map<number, Series>>>();
+  const overflow = new Map<string, Series>();
+  const seriesOf = (method: string, route: string, status: number): Series => {
     let routes = cache.get(method);
     let statuses = routes?.get(route);
-    let labels = statuses?.get(status);
-    if (labels !== undefined) return labels;
-    labels = { method, route, status: status.toString(), ok: String(ok) };
-    if (cached < MAX_HTTP_LABEL_SETS) {
+    let found = statuses?.get(status);
+    if (found !== undefined) return found;
+    const key = `${method}\n${route}\n${status}`;
+    found = overflow.get(key);
+    if (found !== undefined) return found;
+    // `ok` as `Response.ok` reads it.
+    const labels = {
+      method,
+      route,
+      status: status.toString(),
+      ok: String(status >= 200 && status < 300),
+    };
+    found = { labels, count: 0 };
+    series.push(found);
+    if (series.length <= MAX_HTTP_LABEL_SETS) {
       if (routes === undefined) cache.set(method, routes = new Map());
       if (statuses === undefined) routes.set(route, statuses = new Map());
-      statuses.set(status, labels);
-      cached++;
-    }
-    return labels;
+      statuses.set(status, found);
+    } else overflow.set(key, found);
+    return found;
   };
-  return async function httpMetrics(c, next) {
-    const start = performance.now();
-    try {
-      await next();
-    } finally {
-      const res = c.res;
-      const labels = labelsOf(c.req.method, c.req.routePath, res.status, res.ok);
-      duration.observe(labels, (performance.now() - start) / 1000);
-      total.inc(labels);
-    }
+  return (method, route, status, seconds) => {
+    const s = seriesOf(method, route, status);
+    s.count++;
+    duration.observe(s.labels, seconds);
   };
 }
 
@@ -70,8 +86,8 @@ function httpMetrics(registry: Registry): MiddlewareHandler {
 export interface ProxyMetrics {
   /** The registry (`GET /metrics` prints it). */
   registry: Registry;
-  /** Hono middleware recording HTTP metrics. */
-  http: MiddlewareHandler;
+  /** Records one HTTP request (the app's front middleware calls it once per request). */
+  http: HttpRecorder;
   /** Records a finished RPC. */
   finished(record: RequestRecord, seconds: number): void;
   /** Records a request refused by the rate limit. */

@@ -449,3 +449,31 @@ Deno.test("POST /rpc refuses a URL that names no app endpoint; status ids match 
   assert.equal(upper.status, 200);
   assert.equal((await upper.json()).id, sent.id);
 });
+
+Deno.test("every answer carries its request id, the client's when valid, in plain and CORS apps", async () => {
+  // Plain (no CORS, no rate limit): send answers carry the id themselves, the front middleware
+  // adds it to the others. With CORS: the front middleware sets it up front.
+  for (const options of [{ echo: false }, { echo: false, cors: ["*"] }]) {
+    await using fx = await appFixture(options);
+    const answers = [
+      await fx.post("/rpc/send", { ...SEND, blocking: false }, { "x-request-id": "abc-123" }),
+      await fx.post("/rpc/send", { ...SEND, app_name: "x" }, { "x-request-id": "abc-124" }),
+      await fx.app.request("/metrics", { headers: { "x-request-id": "abc-125" } }),
+      await fx.app.request("/no/such/route", { headers: { "x-request-id": "abc-126" } }),
+      await fx.app.request("/info", { method: "HEAD", headers: { "x-request-id": "abc-127" } }),
+    ];
+    assert.deepEqual(answers.map((r) => r.status), [200, 422, 200, 404, 200]);
+    assert.deepEqual(
+      answers.map((r) => r.headers.get("x-request-id")),
+      ["abc-123", "abc-124", "abc-125", "abc-126", "abc-127"],
+    );
+    assert.equal(answers[0]!.headers.get("content-type"), "application/json");
+    for (const r of answers) await r.body?.cancel();
+    // Not a usable id (a space; over 255 characters): a new UUID instead.
+    for (const bad of ["a b", "x".repeat(256)]) {
+      const res = await fx.post("/rpc/send", { ...SEND, blocking: false }, { "x-request-id": bad });
+      assert.match(res.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
+      await res.body?.cancel();
+    }
+  }
+});
