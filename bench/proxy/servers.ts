@@ -10,8 +10,9 @@
  * - `rawfile <dir>`: a bare `Deno.serve` that only writes each body atomically (temp file +
  *   rename), the floor of any proxy that writes one request file per call;
  * - `proxy <dataDir> <store>`: the syft proxy with its default middleware (no access log);
- * - `nowrite <dataDir>`: the same Hono app (routes, validation, middleware, gateway, memory store)
- *   over a backend that writes no file: the ceiling of the send path on this machine;
+ * - `nowrite <dataDir>`: the same proxy server (`startProxyServer`: routes, validation, middleware,
+ *   gateway, memory store) over a backend (its `backend` option) that writes no file: the ceiling
+ *   of the send path on this machine;
  * - `echo <dataDir>`: lib/rpc's echo app (`SyftEvents`) answering through real files;
  * - `rpcload <dataDir> <connections> <seconds>`: not a server: lib/rpc's client alone (no proxy)
  *   calling the echo app with `<connections>` calls in flight for `<seconds>` (after a second of
@@ -21,11 +22,9 @@
  * @module
  */
 import { Hono } from "hono";
-import { startProxyServer } from "../../servers/proxy/mod.ts";
-import { ProxyGateway, type RpcBackend } from "../../servers/proxy/_gateway.ts";
-import { MemoryRequestStore, type SyftRequestJson } from "../../lib/proxy/mod.ts";
+import { type RpcBackend, startProxyServer } from "../../servers/proxy/mod.ts";
+import type { SyftRequestJson } from "../../lib/proxy/mod.ts";
 import { createEchoApp, RpcClient, SyftRequest } from "../../lib/rpc/mod.ts";
-import { createProxyApp } from "../../servers/proxy/app.ts";
 
 const [mode, dataDir, store] = Deno.args;
 const ready = (url: string): void => console.log(`READY ${url}`);
@@ -105,13 +104,15 @@ if (mode === "raw") {
     readSchema: () => Promise.resolve(null),
     close: async () => {},
   };
-  const gateway = new ProxyGateway({ backend, store: new MemoryRequestStore() });
-  await gateway.start();
-  const { app } = createProxyApp({ gateway, accessLog: false });
-  Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: (a) => ready(`http://127.0.0.1:${a.port}`) },
-    app.fetch,
-  );
+  // The proxy server as shipped (hardened serving layer, memory store), on that backend.
+  const server = await startProxyServer({
+    workspace: { email, dataDir: dataDir! },
+    port: 0,
+    store: "memory",
+    accessLog: false,
+    backend,
+  });
+  ready(server.url);
   // Exit (not die) on SIGTERM, so that `--cpu-prof` writes its profile.
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
 } else if (mode === "echo") {

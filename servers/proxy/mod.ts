@@ -24,4 +24,5 @@ export {
   startProxyServer,
 } from "./serve.ts";
 export { type ProxyHttpOptions, type RateLimit } from "./app.ts";
+export type { OutgoingRequest, PreparedRequest, RpcBackend, SentRequest } from "./_gateway.ts";
 export type { ServeLimits } from "../_limits.ts";

@@ -59,6 +59,13 @@ export interface ProxyServerOptions extends ProxyHttpOptions {
    * later); `syft proxy serve` and `syft up` turn it on (`--no-endpoint-check` turns it off).
    */
   checkEndpoints?: boolean;
+  /**
+   * The file-RPC side the proxy sends through (default: the file backend over `workspace`, with one
+   * shared watcher). Pass your own to carry the proxy's HTTP API over another transport, or, as
+   * `bench:proxy` does, to measure the proxy with a backend that writes nothing. The server closes
+   * it when it stops.
+   */
+  backend?: RpcBackend;
 }
 
 /**
@@ -116,7 +123,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     : storeSpec;
   let gateway: ProxyGateway | undefined;
   try {
-    const backend: RpcBackend = await createFileBackend(options.workspace);
+    const backend: RpcBackend = options.backend ?? await createFileBackend(options.workspace);
     gateway = new ProxyGateway({ backend, store, checkEndpoints: options.checkEndpoints ?? false });
     const resumed = await gateway.start();
     const stopping = new AbortController();

@@ -8,8 +8,11 @@ import {
   ProxyUnavailableError,
   RpcError,
   RpcExecutionError,
+  type SyftRequestJson,
+  type SyftResponseJson,
 } from "../../../lib/proxy/mod.ts";
-import { startProxyServer } from "../../../servers/proxy/mod.ts";
+import { SyftRequest } from "../../../lib/rpc/mod.ts";
+import { type RpcBackend, startProxyServer } from "../../../servers/proxy/mod.ts";
 import { redisTest } from "../../_helpers/redis.ts";
 import { tempWorkspace } from "../../_helpers/workspace.ts";
 import { ME, startEcho } from "./_fixture.ts";
@@ -333,4 +336,61 @@ Deno.test("LoadBalancedProxyClient spreads calls and moves past a proxy that is 
     return true;
   });
   assert.throws(() => new LoadBalancedProxyClient([]), TypeError);
+});
+
+Deno.test("startProxyServer sends through a backend of the caller's (the backend option) and closes it on stop", async () => {
+  await using ws = await tempWorkspace();
+  const prepared: string[] = [];
+  let closed = false;
+  // The app never answers here; as the backend contract says, a close rejects what is pending.
+  const { promise: answered, reject: stop } = Promise.withResolvers<SyftResponseJson>();
+  answered.catch(() => {});
+  const backend: RpcBackend = {
+    email: ME,
+    datasitesDir: join(ws.path, "datasites"),
+    prepare(req) {
+      prepared.push(req.url);
+      const request = new SyftRequest({
+        sender: ME,
+        url: req.url,
+        method: req.method as "POST",
+        body: req.body,
+        headers: req.headers,
+        expires: req.expiresAt,
+      }).toJSON() as unknown as SyftRequestJson;
+      return {
+        request,
+        write: () => Promise.resolve({ response: () => answered, consume: async () => {} }),
+      };
+    },
+    recover: () => Promise.resolve([]),
+    readSchema: () => Promise.resolve(null),
+    close: () => {
+      closed = true;
+      stop(new Error("backend closed"));
+      return Promise.resolve();
+    },
+  };
+  const server = await startProxyServer({
+    workspace: { email: ME, dataDir: ws.path },
+    port: 0,
+    store: "memory",
+    accessLog: false,
+    backend,
+  });
+  try {
+    const sent = await (await post(`${server.url}/rpc/send`, {
+      app_name: "echo",
+      func_name: "echo",
+      destination: ME,
+      params: { via: "backend" },
+      blocking: false,
+    })).json();
+    assert.deepEqual(prepared, [`syft://${ME}/app_data/echo/rpc/echo`]);
+    assert.equal(sent.status, "pending");
+    assert.equal(await Deno.stat(join(ws.path, "datasites")).then(() => true, () => false), false);
+  } finally {
+    await server.close();
+  }
+  assert.equal(closed, true);
 });
