@@ -58,6 +58,7 @@ import {
   sampleRss,
   type TimelineSummary,
 } from "./ensync/_timeline.ts";
+import { firstLine } from "./_first_line.ts";
 
 const SCALE = Number(Deno.env.get("ENSYNC_BENCH_SCALE") ?? "1") || 1;
 const NATS = Deno.env.get("NATS_URL") ?? "127.0.0.1:4222";
@@ -123,16 +124,7 @@ async function startEngine(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("The engine process exited before it was ready");
-    buf += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  const { ws } = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+  const { ws } = JSON.parse(await firstLine(child, "The engine process"));
   return {
     url: ws,
     pid: child.pid,
@@ -288,16 +280,7 @@ async function oneInFlightLimit(frameChars: number): Promise<{ b: number; c: num
     stderr: "inherit",
   }).spawn();
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("The bare WebSocket server exited before it was ready");
-      buf += value;
-    }
-    reader.releaseLock();
-    child.stdout.cancel().catch(() => {});
-    const { port } = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+    const { port } = JSON.parse(await firstLine(child, "The bare WebSocket server"));
     const url = `ws://127.0.0.1:${port}`;
     const b = await oneInFlightRate(url, APPS * CLIENTS_PER_APP, APPS * PER_APP);
     const c = await oneInFlightRate(url, APPS, RATE * LATENCY_SECONDS);

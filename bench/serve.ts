@@ -17,6 +17,8 @@
  *
  * @module
  */
+import { firstLine } from "./_first_line.ts";
+
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 2);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);
 const SERVERS = new URL("./serve/servers.ts", import.meta.url).pathname;
@@ -61,16 +63,9 @@ async function start(mode: Mode): Promise<{ url: string; child: Deno.ChildProces
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${mode} exited before it was ready`);
-    buf += value;
-  }
-  reader.releaseLock();
-  const url = /READY (\S+)/.exec(buf)?.[1];
-  if (!url) throw new Error(`${mode} printed ${buf}`);
+  const line = await firstLine(child, mode, { keep: true });
+  const url = /READY (\S+)/.exec(line)?.[1];
+  if (!url) throw new Error(`${mode} printed ${line}`);
   return { url, child };
 }
 

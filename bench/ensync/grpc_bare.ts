@@ -13,6 +13,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ensyncServiceDefinition } from "../../lib/ensync/proto.ts";
+import { firstLine } from "../_first_line.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -42,11 +43,7 @@ if (mode === "echo") {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const reader = echo.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let first = "";
-    while (!first.includes("\n")) first += (await reader.read()).value ?? "";
-    reader.releaseLock();
-    const { port } = JSON.parse(first);
+    const { port } = JSON.parse(await firstLine(echo, "the echo process"));
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
     const enc = new TextEncoder();

@@ -20,6 +20,7 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { ensyncClientConstructor } from "../../lib/ensync/proto.ts";
+import { firstLine } from "../_first_line.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SCALE = Number(Deno.env.get("BENCH_SCALE") ?? 1);
@@ -73,16 +74,7 @@ async function startEngine(
     ...(inProcess ? ["--grpc-in-process"] : []),
   ], { SYFT_HOME: home }).spawn();
   child.stderr.cancel();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the engine exited before it listened");
-    buf += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  const info = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+  const info = JSON.parse(await firstLine(child, "the engine"));
   return { grpc: info.grpc, ws: (info.ws as string).replace(/\/message$/, ""), child };
 }
 
@@ -96,16 +88,7 @@ async function startBare(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the bare gRPC server exited before it listened");
-    buf += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  return { grpc: JSON.parse(buf.slice(0, buf.indexOf("\n"))).grpc, child };
+  return { grpc: JSON.parse(await firstLine(child, "the bare gRPC server")).grpc, child };
 }
 
 function percentile(sorted: number[], p: number): number {
